@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// bloomkit: BLOOM checkpoints (safetensors, PyTorch .bin, PEFT LoRA) -> one GGUF file -> a lean CPU runtime.
+// Data flows one way: files -> tensors -> merge -> re-layout and quantize -> GGUF -> runtime.
+// BloomRuntime never depends on BloomCheckpoint, BloomLoRA, BloomConvert or CZlib.
+import PackageDescription
+
+let package = Package(
+    name: "bloomkit",
+    products: [
+        .executable(name: "bloomkit", targets: ["bloomkit"]),
+        .library(name: "BloomKit", targets: [
+            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
+            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+        ]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C: block structs, f16/bf16 conversion, quantizers, dot products; SIMD paths chosen at run time, each with a *_ref twin.
+        .target(name: "CKernels"),
+        // zlib for deflated entries of torch zip checkpoints (zlib1g-dev).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "BloomCore", dependencies: ["CKernels"]),
+        .target(name: "BloomCheckpoint", dependencies: ["BloomCore", "CZlib"]),
+        .target(name: "BloomGGUF", dependencies: ["BloomCore"]),
+        .target(name: "BloomQuant", dependencies: ["BloomCore", "CKernels"]),
+        .target(name: "BloomArch", dependencies: ["BloomCore", "BloomGGUF"]),
+        .target(name: "BloomLoRA", dependencies: ["BloomCore", "BloomCheckpoint"]),
+        .target(name: "BloomTokenizer", dependencies: ["BloomCore", "BloomGGUF"]),
+        .target(name: "BloomConvert", dependencies: [
+            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
+        ]),
+        .target(name: "BloomRuntime", dependencies: [
+            "BloomCore", "BloomGGUF", "BloomQuant", "BloomArch", "BloomTokenizer", "CKernels",
+        ]),
+        .executableTarget(name: "bloomkit", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
+            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+        ]),
+
+        .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "CKernels"]),
+        .testTarget(name: "BloomCheckpointTests", dependencies: ["BloomCheckpoint", "BloomCore"]),
+        .testTarget(name: "BloomGGUFTests", dependencies: ["BloomGGUF", "BloomCore"]),
+        .testTarget(name: "BloomQuantTests", dependencies: ["BloomQuant", "BloomCore", "CKernels"]),
+        .testTarget(name: "BloomArchTests", dependencies: ["BloomArch", "BloomGGUF", "BloomCore"]),
+        .testTarget(name: "BloomLoRATests", dependencies: ["BloomLoRA", "BloomCheckpoint", "BloomCore"]),
+        .testTarget(name: "BloomTokenizerTests", dependencies: ["BloomTokenizer", "BloomGGUF", "BloomCore"]),
+        .testTarget(name: "BloomConvertTests", dependencies: [
+            "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomCore",
+        ]),
+        .testTarget(name: "BloomRuntimeTests", dependencies: [
+            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomCore", "CKernels",
+        ]),
+        .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// BloomCheckpoint: see Package.swift for this module's room. Replace this placeholder with the module's first real file.

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file mapped read-only into memory. Tensors are views into it and keep it alive; it is unmapped when the
+/// last view goes away. The file is opened `O_RDONLY` and mapped `PROT_READ`/`MAP_PRIVATE`: inputs are never modified.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let count: Int
+    /// Start of the mapping (nil for an empty file).
+    public let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw BloomError(.io, "cannot open for reading: \(String(cString: strerror(errno)))", path: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw BloomError(.io, "cannot stat: \(String(cString: strerror(errno)))", path: path) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw BloomError(.io, "not a regular file", path: path) }
+        count = Int(st.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else { throw BloomError(.io, "cannot map \(count) bytes: \(String(cString: strerror(errno)))", path: path) }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// All bytes of the file.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// The bytes `[offset, offset+length)`, or an error naming the range and the file size.
+    public func slice(offset: Int, length: Int, what: @autoclosure () -> String = "range") throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
+            throw BloomError(.outOfBounds, "\(what()) [\(offset), \(offset &+ length)) ends past the file's \(count) bytes", path: path)
+        }
+        return UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: length)
+    }
+
+    public enum Advice { case sequential, random, willNeed, dontNeed }
+
+    /// Page-cache hints for a range (best effort; errors are ignored).
+    public func advise(_ advice: Advice, offset: Int = 0, length: Int? = nil) {
+        guard let base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page
+        let end = min(count, offset + (length ?? (count - offset)))
+        guard end > start else { return }
+        let flag: Int32
+        switch advice {
+        case .sequential: flag = MADV_SEQUENTIAL
+        case .random: flag = MADV_RANDOM
+        case .willNeed: flag = MADV_WILLNEED
+        case .dontNeed: flag = MADV_DONTNEED
+        }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, flag)
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import BloomCore
+import Foundation
+
+@main
+struct BloomKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bloomkit",
+        abstract: "BLOOM models from Hugging Face checkpoints to one GGUF file, and a lean CPU runtime to run it.",
+        discussion: """
+        Typical flow:
+          bloomkit inspect models/bloom-7b1                      # what is in a checkpoint or adapter
+          bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/   # LoRA into base weights (HF folder)
+          bloomkit convert models/bloom-7b1 --lora adapters/alpacoom --type q4_0 -o alpacoom-q4_0.gguf
+          bloomkit generate alpacoom-q4_0.gguf --instruction "Tell me about alpacas"
+        """,
+        version: "0.1.0",
+        subcommands: [
+            InspectCommand.self, MergeCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self,
+            GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self, DemoCommand.self,
+        ]
+    )
+}
+
+/// Flags every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Flag(name: .long, help: "On errors, print the cause chain too.")
+    var verbose = false
+}
+
+/// Runs a subcommand body: library errors become one `error: …` line on stderr and exit status 1
+/// (bad input); ArgumentParser's validation errors keep their exit status 2 (bad usage).
+func runReportingErrors(_ common: CommonOptions, _ body: () throws -> Void) throws {
+    AtomicFile.installSignalCleanup()
+    do {
+        try body()
+    } catch let error as BloomError {
+        FileHandle.standardError.write(Data(("error: " + (common.verbose ? error.verboseDescription : error.description) + "\n").utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,1 @@
+// BloomArchTests: placeholder; replaced by the module's tests.

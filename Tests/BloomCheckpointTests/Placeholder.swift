@@ -1,0 +1,1 @@
+// BloomCheckpointTests: placeholder; replaced by the module's tests.

@@ -1,0 +1,1 @@
+// BloomConvertTests: placeholder; replaced by the module's tests.

@@ -1,0 +1,1 @@
+// BloomGGUFTests: placeholder; replaced by the module's tests.

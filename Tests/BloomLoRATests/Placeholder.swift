@@ -1,0 +1,1 @@
+// BloomLoRATests: placeholder; replaced by the module's tests.

@@ -1,0 +1,1 @@
+// BloomQuantTests: placeholder; replaced by the module's tests.

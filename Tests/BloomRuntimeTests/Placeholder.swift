@@ -1,0 +1,1 @@
+// BloomRuntimeTests: placeholder; replaced by the module's tests.

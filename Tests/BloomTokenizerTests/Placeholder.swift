@@ -1,0 +1,1 @@
+// BloomTokenizerTests: placeholder; replaced by the module's tests.

@@ -1,0 +1,1 @@
+// bloomkitTests: placeholder; replaced by the module's tests.
