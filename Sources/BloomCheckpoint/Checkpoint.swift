@@ -129,20 +129,21 @@ public struct Checkpoint: Sendable {
 
     /// Tells safetensors from a torch zip by content (not by name), and refuses what bloomkit does not read.
     static func detectFormat(_ file: MappedFile) throws -> CheckpointFormat {
-        let head = Array(file.bytes.prefix(8))
+        let head = Array(file.bytes.prefix(16))
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             return .pytorch
         }
         if head.starts(with: Array("GGUF".utf8)) {
             throw BloomError(.unsupported, "this is a GGUF file, not a Hugging Face checkpoint", path: file.path)
         }
-        if head.first == 0x80 || TorchArchive.isTar(file) {
-            throw TorchArchive.legacyFormatError(path: file.path)
-        }
-        if file.path.hasSuffix(".safetensors") || (file.count > 8 && file.bytes[8] == UInt8(ascii: "{")) {
+        // A safetensors header is a JSON object right after the 8-byte length; its name settles the rest.
+        if (head.count > 8 && head[8] == UInt8(ascii: "{")) || file.path.hasSuffix(".safetensors") {
             return .safetensors
         }
-        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.map { String($0, radix: 16) }))",
+        if TorchArchive.isLegacy(file) {
+            throw TorchArchive.legacyFormatError(path: file.path)
+        }
+        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.prefix(8).map { String($0, radix: 16) }))",
                          path: file.path)
     }
 }

@@ -192,9 +192,11 @@ public struct TorchArchive: Sendable {
 
     // MARK: formats refused
 
-    /// The pre-1.6 format: a bare pickle stream (starts with PROTO) or an even older tar archive.
-    static func isTar(_ file: MappedFile) -> Bool {
-        file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8)
+    /// The pre-1.6 format: a pickle stream that starts with torch's magic number (PROTO 2, LONG1 of 10 bytes), or an
+    /// even older tar archive (`ustar` at offset 257).
+    static func isLegacy(_ file: MappedFile) -> Bool {
+        file.bytes.starts(with: [0x80, 0x02, 0x8A, 0x0A])
+            || (file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8))
     }
 
     static func legacyFormatError(path: String) -> BloomError {

@@ -163,3 +163,21 @@ func f32Bytes(_ values: [Float]) -> [UInt8] {
     for v in values { out.le(v.bitPattern) }
     return out
 }
+
+/// A valid safetensors file of F32 tensors (values 0, 1, 2, … per tensor), in the given order.
+func safetensorsFile(_ tensors: [(name: String, shape: [Int])], metadata: [String: String] = ["format": "pt"]) -> [UInt8] {
+    var entries: [String] = []
+    var data: [UInt8] = []
+    for (name, shape) in tensors {
+        let count = shape.reduce(1, *)
+        let begin = data.count
+        data += f32Bytes((0..<count).map(Float.init))
+        entries.append("\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(data.count)]}")
+    }
+    let meta = "\"__metadata__\":{" + metadata.sorted(by: { $0.key < $1.key }).map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+    var header = Array(("{" + ([meta] + entries).joined(separator: ",") + "}").utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var out: [UInt8] = []
+    out.le(UInt64(header.count))
+    return out + header + data
+}
