@@ -56,9 +56,10 @@ public struct QuantizationError: Sendable, Equatable {
         return error
     }
 
+    /// Adds the n pairs at `original` and `roundTrip` (the C accumulator, AVX2 when available).
     mutating func add(_ original: UnsafePointer<Float>?, _ roundTrip: UnsafePointer<Float>?, _ n: Int) {
         guard n > 0, let original, let roundTrip else { return }
-        var acc = bk_quant_error(sum_sq_err: 0, sum_sq_ref: 0, max_abs: 0, count: 0, nonfinite: 0)
+        var acc = bk_quant_error()
         bk_quant_error_accumulate(original, roundTrip, n, &acc)
         merge(QuantizationError(count: Int(acc.count), nonFiniteCount: Int(acc.nonfinite),
                                 sumSquaredError: acc.sum_sq_err, sumSquaredSignal: acc.sum_sq_ref, maxAbs: acc.max_abs))

@@ -64,6 +64,7 @@ public enum Quantizer {
     ///   - measuringError: also dequantize each chunk and measure the round trip.
     /// - Returns: the error when `measuringError`, else nil.
     /// - Throws: the first error of `readRows` (in row order), or those of `quantize(_:rows:rowLength:into:threads:)`.
+    @discardableResult
     public static func quantize(_ type: GGMLType, tensor: SourceTensor, into dst: UnsafeMutableRawBufferPointer,
                                 measuringError: Bool = false,
                                 threads: Int = defaultThreadCount) throws -> QuantizationError? {
@@ -71,22 +72,17 @@ public enum Quantizer {
         let rowCount = tensor.rowCount
         let count = try Checked.multiply(rowCount, rowLength, "value count of '\(tensor.name)'")
         let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: dst.count)
-        let plan = Plan(rowCount: rowCount, rowLength: rowLength, rowBytes: rowBytes)
-        guard let out = dst.baseAddress, plan.chunkCount > 0 else { return measuringError ? QuantizationError() : nil }
+        let chunks = RowChunks(rowCount: rowCount, rowLength: rowLength)
+        guard count > 0, let out = dst.baseAddress else { return measuringError ? QuantizationError() : nil }
         let read = tensor.readRows
-        return try plan.run(threads: threads, scratchValues: plan.chunkValues * (measuringError ? 2 : 1),
+        return try chunks.run(threads: threads, scratchValues: chunks.chunkValues * (measuringError ? 2 : 1),
                             measuring: measuringError) { chunk, scratch, error in
-            let (firstRow, rows) = plan.rows(of: chunk)
+            let (firstRow, rows) = chunks.rows(of: chunk)
             let n = rows * rowLength
             let input = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
             try read(firstRow, rows, input)
-            let y = out + firstRow * rowBytes
-            quantizeValues(type, UnsafePointer(input.baseAddress!), y, n)
-            if measuringError {
-                let roundTrip = scratch.baseAddress! + plan.chunkValues
-                dequantizeValues(type, UnsafeRawPointer(y), roundTrip, n)
-                error.add(input.baseAddress, roundTrip, n)
-            }
+            quantizeChunk(type, input.baseAddress!, out + firstRow * rowBytes, n,
+                          roundTrip: measuringError ? scratch.baseAddress! + chunks.chunkValues : nil, &error)
         }
     }
 
@@ -98,10 +94,10 @@ public enum Quantizer {
     public static func dequantize(_ type: GGMLType, rows src: UnsafeRawBufferPointer, rowLength: Int,
                                   into dst: UnsafeMutableBufferPointer<Float>, threads: Int = defaultThreadCount) throws {
         let rowBytes = try checkRows(type, valueCount: dst.count, rowLength: rowLength, byteCount: src.count)
-        let plan = Plan(rowCount: rowLength == 0 ? 0 : dst.count / rowLength, rowLength: rowLength, rowBytes: rowBytes)
-        guard let x = src.baseAddress, let y = dst.baseAddress, plan.chunkCount > 0 else { return }
-        _ = try plan.run(threads: threads, scratchValues: 0, measuring: false) { chunk, _, _ in
-            let (firstRow, rows) = plan.rows(of: chunk)
+        let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : dst.count / rowLength, rowLength: rowLength)
+        guard let x = src.baseAddress, let y = dst.baseAddress, chunks.chunkCount > 0 else { return }
+        _ = try chunks.run(threads: threads, scratchValues: 0, measuring: false) { chunk, _, _ in
+            let (firstRow, rows) = chunks.rows(of: chunk)
             dequantizeValues(type, x + firstRow * rowBytes, y + firstRow * rowLength, rows * rowLength)
         }
     }
@@ -110,21 +106,15 @@ public enum Quantizer {
                                  into dst: UnsafeMutableRawBufferPointer, measuringError: Bool,
                                  threads: Int) throws -> QuantizationError? {
         let rowBytes = try checkRows(type, valueCount: src.count, rowLength: rowLength, byteCount: dst.count)
-        let plan = Plan(rowCount: rowLength == 0 ? 0 : src.count / rowLength, rowLength: rowLength, rowBytes: rowBytes)
-        guard let x = src.baseAddress, let out = dst.baseAddress, plan.chunkCount > 0 else {
+        let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : src.count / rowLength, rowLength: rowLength)
+        guard let x = src.baseAddress, let out = dst.baseAddress, chunks.chunkCount > 0 else {
             return measuringError ? QuantizationError() : nil
         }
-        return try plan.run(threads: threads, scratchValues: measuringError ? plan.chunkValues : 0,
+        return try chunks.run(threads: threads, scratchValues: measuringError ? chunks.chunkValues : 0,
                             measuring: measuringError) { chunk, scratch, error in
-            let (firstRow, rows) = plan.rows(of: chunk)
-            let n = rows * rowLength
-            let input = x + firstRow * rowLength
-            let y = out + firstRow * rowBytes
-            quantizeValues(type, input, y, n)
-            if measuringError {
-                dequantizeValues(type, UnsafeRawPointer(y), scratch.baseAddress!, n)
-                error.add(input, scratch.baseAddress!, n)
-            }
+            let (firstRow, rows) = chunks.rows(of: chunk)
+            quantizeChunk(type, x + firstRow * rowLength, out + firstRow * rowBytes, rows * rowLength,
+                          roundTrip: measuringError ? scratch.baseAddress! : nil, &error)
         }
     }
 
@@ -149,6 +139,16 @@ public enum Quantizer {
             throw BloomError(.quantShape, "\(valueCount / rowLength) rows of \(rowLength) values as \(type.name) take \(needed) bytes, the buffer has \(byteCount)")
         }
         return rowBytes
+    }
+
+    /// Quantizes n values at x into y; given a buffer for the round trip, dequantizes them there and adds the
+    /// difference to `error` while the chunk is still in cache.
+    private static func quantizeChunk(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int,
+                                      roundTrip: UnsafeMutablePointer<Float>?, _ error: inout QuantizationError) {
+        quantizeValues(type, x, y, n)
+        guard let roundTrip else { return }
+        dequantizeValues(type, UnsafeRawPointer(y), roundTrip, n)
+        error.add(x, roundTrip, n)
     }
 
     /// n values (a whole number of blocks) to `type` at y.
@@ -179,17 +179,15 @@ public enum Quantizer {
 }
 
 /// Rows cut into chunks of whole rows (independent of the thread count), and the workers that take them in turn.
-struct Plan: Sendable {
+struct RowChunks: Sendable {
     let rowCount: Int
     let rowLength: Int
-    let rowBytes: Int
     let rowsPerChunk: Int
     let chunkCount: Int
 
-    init(rowCount: Int, rowLength: Int, rowBytes: Int) {
+    init(rowCount: Int, rowLength: Int) {
         self.rowCount = rowCount
         self.rowLength = rowLength
-        self.rowBytes = rowBytes
         rowsPerChunk = Swift.max(1, Quantizer.chunkValues / Swift.max(1, rowLength))
         chunkCount = (rowCount + rowsPerChunk - 1) / rowsPerChunk
     }
