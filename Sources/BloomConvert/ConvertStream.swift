@@ -1,0 +1,127 @@
+import BloomArch
+import BloomCore
+import BloomGGUF
+import Foundation
+
+/// Error of one tensor's encoding against its f32 source.
+public struct EncodingError: Sendable, Equatable {
+    public var count = 0
+    public var sumSquaredError = 0.0
+    public var sumSquaredSignal = 0.0
+    public var maxAbs = 0.0
+
+    public init() {}
+
+    public var rmse: Double { count == 0 ? 0 : (sumSquaredError / Double(count)).squareRoot() }
+    /// 10·log10(signal power / error power); +∞ when exact.
+    public var snrDB: Double { sumSquaredError == 0 ? .infinity : 10 * log10(sumSquaredSignal / sumSquaredError) }
+
+    mutating func add(original: UnsafeBufferPointer<Float>, decoded: UnsafeBufferPointer<Float>) {
+        for i in 0..<original.count {
+            let x = Double(original[i]), e = Double(decoded[i]) - x
+            sumSquaredError += e * e
+            sumSquaredSignal += x * x
+            maxAbs = max(maxAbs, abs(e))
+        }
+        count += original.count
+    }
+
+    mutating func merge(_ o: EncodingError) {
+        count += o.count
+        sumSquaredError += o.sumSquaredError
+        sumSquaredSignal += o.sumSquaredSignal
+        maxAbs = max(maxAbs, o.maxAbs)
+    }
+}
+
+/// Streams planned tensors into a GGUF writer: row chunks are read (re-laid for QKV), encoded and measured by
+/// `threads` workers at once, then written in order. Memory: threads × (chunk f32 + encoded bytes).
+enum ConvertStream {
+    /// A batch of chunk buffers shared by the workers (each worker touches only its own slot).
+    private final class Slots: @unchecked Sendable {
+        let floats: UnsafeMutableBufferPointer<Float>
+        let decoded: UnsafeMutableBufferPointer<Float>?
+        let bytes: UnsafeMutableRawBufferPointer
+        let chunkElements: Int
+        let chunkBytes: Int
+        var errors: [EncodingError]
+        var failures: [(any Error)?]
+
+        init(count: Int, chunkElements: Int, chunkBytes: Int, measure: Bool) {
+            self.chunkElements = chunkElements
+            self.chunkBytes = chunkBytes
+            floats = .allocate(capacity: count * chunkElements)
+            decoded = measure ? .allocate(capacity: count * chunkElements) : nil
+            bytes = .allocate(byteCount: count * chunkBytes, alignment: 64)
+            errors = Array(repeating: EncodingError(), count: count)
+            failures = Array(repeating: nil, count: count)
+        }
+
+        deinit {
+            floats.deallocate()
+            decoded?.deallocate()
+            bytes.deallocate()
+        }
+    }
+
+    /// Writes one tensor's bytes. Returns its encoding error (empty unless `measure`).
+    static func write(_ t: PlannedTensor, to writer: GGUFWriter, threads: Int, chunkElements: Int, measure: Bool,
+                      progress: (_ bytes: Int) -> Void) throws -> EncodingError {
+        let source = t.source
+        let rowLength = source.rowLength
+        let rows = source.rowCount
+        guard rows > 0, rowLength > 0 else { return EncodingError() }
+        let bytesPerRow = t.info.byteCount / rows
+        let chunkRows = max(1, min(rows, chunkElements / rowLength))
+        let chunkCount = (rows + chunkRows - 1) / chunkRows
+        let workers = max(1, min(threads, chunkCount))
+        let slots = Slots(count: workers, chunkElements: chunkRows * rowLength, chunkBytes: chunkRows * bytesPerRow,
+                          measure: measure && t.info.type != .F32)
+        var total = EncodingError()
+        var chunk = 0
+        while chunk < chunkCount {
+            let batch = min(workers, chunkCount - chunk)
+            let first = chunk
+            DispatchQueue.concurrentPerform(iterations: batch) { k in
+                let start = (first + k) * chunkRows
+                let count = min(chunkRows, rows - start)
+                let n = count * rowLength
+                let floats = UnsafeMutableBufferPointer(rebasing: slots.floats[(k * slots.chunkElements)..<(k * slots.chunkElements + n)])
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: slots.bytes[(k * slots.chunkBytes)..<(k * slots.chunkBytes + count * bytesPerRow)])
+                do {
+                    try readRows(t, start: start, count: count, into: floats)
+                    try ConvertCodec.encode(t.info.type, UnsafeBufferPointer(floats), rowLength: t.info.rowLength, into: bytes)
+                    if let decodedAll = slots.decoded {
+                        let decoded = UnsafeMutableBufferPointer(rebasing: decodedAll[(k * slots.chunkElements)..<(k * slots.chunkElements + n)])
+                        try ConvertCodec.decode(t.info.type, UnsafeRawBufferPointer(bytes), into: decoded)
+                        var e = EncodingError()
+                        e.add(original: UnsafeBufferPointer(floats), decoded: UnsafeBufferPointer(decoded))
+                        slots.errors[k] = e
+                    }
+                } catch {
+                    slots.failures[k] = error
+                }
+            }
+            for k in 0..<batch {
+                if let failure = slots.failures[k] { throw failure }
+                let count = min(chunkRows, rows - (first + k) * chunkRows)
+                try writer.write(UnsafeRawBufferPointer(rebasing: slots.bytes[(k * slots.chunkBytes)..<(k * slots.chunkBytes + count * bytesPerRow)]))
+                total.merge(slots.errors[k])
+                slots.errors[k] = EncodingError()
+                progress(count * bytesPerRow)
+            }
+            chunk += batch
+        }
+        return total
+    }
+
+    /// Rows `[start, start+count)` in GGUF order: straight from the source, or gathered head by head for QKV.
+    private static func readRows(_ t: PlannedTensor, start: Int, count: Int, into dst: UnsafeMutableBufferPointer<Float>) throws {
+        guard let qkv = t.qkv else { return try t.source.readRows(start, count, dst) }
+        let rowLength = t.source.rowLength
+        for run in qkv.hfRuns(ggufRows: start, count: count) {
+            let at = (run.gguf - start) * rowLength
+            try t.source.readRows(run.hf, run.length, UnsafeMutableBufferPointer(rebasing: dst[at..<(at + run.length * rowLength)]))
+        }
+    }
+}
