@@ -39,6 +39,8 @@ struct PlannedTensor {
     var qkv: QKVLayout?
     /// Why the type differs from the one asked for, if it does.
     var note: String?
+    /// Bytes copied as they are (`quantize` keeping a tensor's type) instead of encoding `source`.
+    var copyFrom: GGUFTensor?
 }
 
 enum ConvertPlan {
@@ -61,11 +63,7 @@ enum ConvertPlan {
             throw BloomError(.invalidArgument, "config.json says tie_word_embeddings is false but the checkpoint has no lm_head.weight")
         }
         let separate = options.separateOutput || !tiedOutput
-        let patterns = try options.tensorTypes.map { (p, t) -> (Regex<AnyRegexOutput>, GGMLType, String) in
-            do { return (try Regex(p), t, p) } catch {
-                throw BloomError(.invalidArgument, "--tensor-type pattern '\(p)' is not a regular expression: \(error)")
-            }
-        }
+        let patterns = try compile(options.tensorTypes)
         let layout = QKVLayout(headCount: h.headCount, headDim: h.headDim)
         var planned: [PlannedTensor] = []
         for (name, ne) in BloomTensorNames.expected(h, separateOutput: separate) {
@@ -88,16 +86,7 @@ enum ConvertPlan {
                 throw BloomError(.unsupported, "tensor '\(source.name)' is \(source.dtype.rawValue); only F32, F16 and BF16 weights can be converted",
                                  location: source.name)
             }
-            var type: GGMLType
-            if BloomTensorNames.mustBeF32(name, ne: ne) {
-                type = .F32
-            } else if let match = patterns.first(where: { name.contains($0.0) }) {
-                type = match.1
-            } else if name == BloomTensorNames.tokenEmbedding || name == BloomTensorNames.output {
-                type = options.embeddingType ?? ConvertOptions.defaultEmbeddingType(for: options.type)
-            } else {
-                type = options.type
-            }
+            var type = BloomTensorNames.mustBeF32(name, ne: ne) ? .F32 : choose(name, patterns: patterns, options: options)
             var note: String?
             if ne[0] % type.blockLayout.elements != 0 {
                 note = "ne[0] = \(ne[0]) is not a multiple of \(type.name)'s block of \(type.blockLayout.elements); stored as f16"
@@ -108,5 +97,24 @@ enum ConvertPlan {
                                          qkv: isQKV ? layout : nil, note: note))
         }
         return planned
+    }
+
+    /// Compiles `--tensor-type` patterns.
+    static func compile(_ tensorTypes: [(pattern: String, type: GGMLType)]) throws -> [(Regex<AnyRegexOutput>, GGMLType)] {
+        try tensorTypes.map { (p, t) in
+            do { return (try Regex(p), t) } catch {
+                throw BloomError(.invalidArgument, "--tensor-type pattern '\(p)' is not a regular expression: \(error)")
+            }
+        }
+    }
+
+    /// The type of a quantizable tensor: the first matching pattern, else the embedding type for
+    /// token_embd/output, else the main type.
+    static func choose(_ name: String, patterns: [(Regex<AnyRegexOutput>, GGMLType)], options: ConvertOptions) -> GGMLType {
+        if let match = patterns.first(where: { name.contains($0.0) }) { return match.1 }
+        if name == BloomTensorNames.tokenEmbedding || name == BloomTensorNames.output {
+            return options.embeddingType ?? ConvertOptions.defaultEmbeddingType(for: options.type)
+        }
+        return options.type
     }
 }

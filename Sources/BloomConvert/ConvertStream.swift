@@ -44,8 +44,8 @@ enum ConvertStream {
         let bytes: UnsafeMutableRawBufferPointer
         let chunkElements: Int
         let chunkBytes: Int
-        var errors: [EncodingError]
-        var failures: [(any Error)?]
+        let errors: UnsafeMutableBufferPointer<EncodingError>
+        let failures: UnsafeMutableBufferPointer<(any Error)?>
 
         init(count: Int, chunkElements: Int, chunkBytes: Int, measure: Bool) {
             self.chunkElements = chunkElements
@@ -53,14 +53,19 @@ enum ConvertStream {
             floats = .allocate(capacity: count * chunkElements)
             decoded = measure ? .allocate(capacity: count * chunkElements) : nil
             bytes = .allocate(byteCount: count * chunkBytes, alignment: 64)
-            errors = Array(repeating: EncodingError(), count: count)
-            failures = Array(repeating: nil, count: count)
+            errors = .allocate(capacity: count)
+            errors.initialize(repeating: EncodingError())
+            failures = .allocate(capacity: count)
+            failures.initialize(repeating: nil)
         }
 
         deinit {
             floats.deallocate()
             decoded?.deallocate()
             bytes.deallocate()
+            errors.deallocate()
+            _ = failures.deinitialize()
+            failures.deallocate()
         }
     }
 

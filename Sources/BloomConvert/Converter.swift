@@ -110,6 +110,15 @@ public enum Converter {
         var reports: [TensorReport] = []
         do {
             for (k, t) in plan.enumerated() {
+                if let raw = t.copyFrom {
+                    try writer.write(tensorNamed: t.info.name, raw.bytes)
+                    done += raw.byteCount
+                    progress.update(items: k, bytes: done)
+                    reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
+                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: EncodingError(),
+                                                note: t.note))
+                    continue
+                }
                 let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
                                                     measure: options.measureError) { bytes in
                     done += bytes
