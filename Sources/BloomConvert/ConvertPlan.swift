@@ -24,6 +24,14 @@ public struct ConvertOptions: Sendable {
 
     public init() {}
 
+    /// The type named `name` (f32, f16, bf16, q8_0, q4_0, q4_1; case-insensitive).
+    public static func type(named name: String) throws -> GGMLType { try ConvertCodec.type(named: name) }
+
+    /// One line per type: name and what it is (for --help).
+    public static var typeTable: String {
+        ConvertCodec.outputTypes.map { "\($0.name) (\($0.about))" }.joined(separator: "; ")
+    }
+
     /// The embedding type used when `--embedding-type` is not given: for 4-bit types Q8_0, because token_embd is
     /// also the output head, whose error every logit sees (llama-quantize gives the head Q6_K for the same reason;
     /// bloomkit's closest block type is Q8_0). Otherwise the main type.
