@@ -94,9 +94,12 @@ final class SafetensorsTests: XCTestCase {
         let shards = try Checkpoint.open(try Fixtures.path("models/tiny-a/st-bf16-sharded/model.safetensors.index.json"))
         let bin = try Checkpoint.open(try Fixtures.path("models/tiny-a/bin-f32/pytorch_model.bin"))
         XCTAssertEqual(shards.format, .safetensors)
-        XCTAssertEqual(shards.files.map { ($0 as NSString).lastPathComponent },
+        XCTAssertEqual(shards.files.map { ($0.path as NSString).lastPathComponent },
                        (1...3).map { "model-0000\($0)-of-00003.safetensors" })
-        XCTAssertEqual(shards.fileMetadata.map { $0.first?.value }, ["pt", "pt", "pt"])
+        XCTAssertEqual(shards.files.map { file -> String? in
+            if case .safetensors(let f) = file { return f.metadata.first?.value }
+            return nil
+        }, ["pt", "pt", "pt"])
         XCTAssertEqual(bin.tensors.count, shards.tensors.filter { $0.name != "lm_head.weight" }.count)
         for view in bin.tensors {
             let other = try XCTUnwrap(shards.tensor(named: "transformer." + view.name), view.name)
