@@ -1,7 +1,8 @@
 import BloomCore
+import BloomQuant
 
 /// f32 rows ⇄ the bytes of a ggml type: the one place the converter and `quantize` encode tensor data.
-/// F32/F16/BF16 are exact conversions (round to nearest even); the block types come from BloomQuant.
+/// BloomQuant does the work (F32/F16/BF16 round to nearest even; block types bit-exact with ggml).
 enum ConvertCodec {
     /// Types `convert --type` and `quantize --type` accept, with llama.cpp's names and llama_ftype numbers.
     static let outputTypes: [(name: String, type: GGMLType, fileType: UInt32, about: String)] = [
@@ -31,26 +32,13 @@ enum ConvertCodec {
     static var blockTypes: [GGMLType] { [.Q8_0, .Q4_0, .Q4_1] }
 
     /// Encodes `src` (whole rows of `rowLength`) as `type` into `dst`, which holds exactly the encoded bytes.
+    /// The caller parallelizes over chunks, so this runs on the calling thread.
     static func encode(_ type: GGMLType, _ src: UnsafeBufferPointer<Float>, rowLength: Int, into dst: UnsafeMutableRawBufferPointer) throws {
-        guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-        switch type {
-        case .F32: Precision.fromFloat(.F32, s, d, src.count)
-        case .F16: Precision.fromFloat(.F16, s, d, src.count)
-        case .BF16: Precision.fromFloat(.BF16, s, d, src.count)
-        default:
-            try BlockCodec.quantize(type, src, rowLength: rowLength, into: dst)
-        }
+        try Quantizer.quantize(type, rows: src, rowLength: rowLength, into: dst, threads: 1)
     }
 
-    /// Decodes `src` (bytes of `type`) into `dst` f32 values.
-    static func decode(_ type: GGMLType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>) throws {
-        guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-        switch type {
-        case .F32: Precision.toFloat(.F32, s, d, dst.count)
-        case .F16: Precision.toFloat(.F16, s, d, dst.count)
-        case .BF16: Precision.toFloat(.BF16, s, d, dst.count)
-        default:
-            try BlockCodec.dequantize(type, src, into: dst)
-        }
+    /// Decodes `src` (whole rows of `rowLength` values stored as `type`) into `dst`.
+    static func decode(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rowLength: Int, into dst: UnsafeMutableBufferPointer<Float>) throws {
+        try Quantizer.dequantize(type, rows: src, rowLength: rowLength, into: dst, threads: 1)
     }
 }

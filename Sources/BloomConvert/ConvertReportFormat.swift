@@ -1,4 +1,5 @@
 import BloomCore
+import BloomQuant
 import Foundation
 
 extension ConvertReport {
@@ -24,7 +25,7 @@ extension ConvertReport {
         var total = "total: \(tensors.count) tensors, \(elementCount) weights, file \(ByteCount.format(fileSize)) (\(fileSize) bytes), "
             + String(format: "%.3f bits per weight, %.2f s", bitsPerWeight, seconds)
         if measured {
-            var all = EncodingError()
+            var all = QuantizationError()
             for t in tensors { all.merge(t.error) }
             total += String(format: ", rmse %.3e, max abs %.3e, snr %@ dB", all.rmse, all.maxAbs, Self.snr(all.snrDB))
         }

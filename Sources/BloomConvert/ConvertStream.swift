@@ -1,38 +1,8 @@
 import BloomArch
 import BloomCore
 import BloomGGUF
+import BloomQuant
 import Foundation
-
-/// Error of one tensor's encoding against its f32 source.
-public struct EncodingError: Sendable, Equatable {
-    public var count = 0
-    public var sumSquaredError = 0.0
-    public var sumSquaredSignal = 0.0
-    public var maxAbs = 0.0
-
-    public init() {}
-
-    public var rmse: Double { count == 0 ? 0 : (sumSquaredError / Double(count)).squareRoot() }
-    /// 10·log10(signal power / error power); +∞ when exact.
-    public var snrDB: Double { sumSquaredError == 0 ? .infinity : 10 * log10(sumSquaredSignal / sumSquaredError) }
-
-    mutating func add(original: UnsafeBufferPointer<Float>, decoded: UnsafeBufferPointer<Float>) {
-        for i in 0..<original.count {
-            let x = Double(original[i]), e = Double(decoded[i]) - x
-            sumSquaredError += e * e
-            sumSquaredSignal += x * x
-            maxAbs = max(maxAbs, abs(e))
-        }
-        count += original.count
-    }
-
-    mutating func merge(_ o: EncodingError) {
-        count += o.count
-        sumSquaredError += o.sumSquaredError
-        sumSquaredSignal += o.sumSquaredSignal
-        maxAbs = max(maxAbs, o.maxAbs)
-    }
-}
 
 /// Streams planned tensors into a GGUF writer: row chunks are read (re-laid for QKV), encoded and measured by
 /// `threads` workers at once, then written in order. Memory: threads × (chunk f32 + encoded bytes).
@@ -44,7 +14,7 @@ enum ConvertStream {
         let bytes: UnsafeMutableRawBufferPointer
         let chunkElements: Int
         let chunkBytes: Int
-        let errors: UnsafeMutableBufferPointer<EncodingError>
+        let errors: UnsafeMutableBufferPointer<QuantizationError>
         let failures: UnsafeMutableBufferPointer<(any Error)?>
 
         init(count: Int, chunkElements: Int, chunkBytes: Int, measure: Bool) {
@@ -54,7 +24,7 @@ enum ConvertStream {
             decoded = measure ? .allocate(capacity: count * chunkElements) : nil
             bytes = .allocate(byteCount: count * chunkBytes, alignment: 64)
             errors = .allocate(capacity: count)
-            errors.initialize(repeating: EncodingError())
+            errors.initialize(repeating: QuantizationError())
             failures = .allocate(capacity: count)
             failures.initialize(repeating: nil)
         }
@@ -71,18 +41,20 @@ enum ConvertStream {
 
     /// Writes one tensor's bytes. Returns its encoding error (empty unless `measure`).
     static func write(_ t: PlannedTensor, to writer: GGUFWriter, threads: Int, chunkElements: Int, measure: Bool,
-                      progress: (_ bytes: Int) -> Void) throws -> EncodingError {
+                      progress: (_ bytes: Int) -> Void) throws -> QuantizationError {
         let source = t.source
         let rowLength = source.rowLength
         let rows = source.rowCount
-        guard rows > 0, rowLength > 0 else { return EncodingError() }
+        guard rows > 0, rowLength > 0 else { return QuantizationError() }
         let bytesPerRow = t.info.byteCount / rows
+        // Chunks of a 1-D tensor are parts of its one ggml row: encode them as rows of single values (F32 only).
+        let codecRowLength = source.shape.count <= 1 ? 1 : t.info.rowLength
         let chunkRows = max(1, min(rows, chunkElements / rowLength))
         let chunkCount = (rows + chunkRows - 1) / chunkRows
         let workers = max(1, min(threads, chunkCount))
         let slots = Slots(count: workers, chunkElements: chunkRows * rowLength, chunkBytes: chunkRows * bytesPerRow,
                           measure: measure && t.info.type != .F32)
-        var total = EncodingError()
+        var total = QuantizationError()
         var chunk = 0
         while chunk < chunkCount {
             let batch = min(workers, chunkCount - chunk)
@@ -95,13 +67,11 @@ enum ConvertStream {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: slots.bytes[(k * slots.chunkBytes)..<(k * slots.chunkBytes + count * bytesPerRow)])
                 do {
                     try readRows(t, start: start, count: count, into: floats)
-                    try ConvertCodec.encode(t.info.type, UnsafeBufferPointer(floats), rowLength: t.info.rowLength, into: bytes)
+                    try ConvertCodec.encode(t.info.type, UnsafeBufferPointer(floats), rowLength: codecRowLength, into: bytes)
                     if let decodedAll = slots.decoded {
                         let decoded = UnsafeMutableBufferPointer(rebasing: decodedAll[(k * slots.chunkElements)..<(k * slots.chunkElements + n)])
-                        try ConvertCodec.decode(t.info.type, UnsafeRawBufferPointer(bytes), into: decoded)
-                        var e = EncodingError()
-                        e.add(original: UnsafeBufferPointer(floats), decoded: UnsafeBufferPointer(decoded))
-                        slots.errors[k] = e
+                        try ConvertCodec.decode(t.info.type, UnsafeRawBufferPointer(bytes), rowLength: codecRowLength, into: decoded)
+                        slots.errors[k] = QuantizationError.measure(original: UnsafeBufferPointer(floats), roundTrip: UnsafeBufferPointer(decoded))
                     }
                 } catch {
                     slots.failures[k] = error
@@ -112,7 +82,7 @@ enum ConvertStream {
                 let count = min(chunkRows, rows - (first + k) * chunkRows)
                 try writer.write(UnsafeRawBufferPointer(rebasing: slots.bytes[(k * slots.chunkBytes)..<(k * slots.chunkBytes + count * bytesPerRow)]))
                 total.merge(slots.errors[k])
-                slots.errors[k] = EncodingError()
+                slots.errors[k] = QuantizationError()
                 progress(count * bytesPerRow)
             }
             chunk += batch

@@ -1,6 +1,7 @@
 import BloomArch
 import BloomCore
 import BloomGGUF
+import BloomQuant
 import Foundation
 
 /// What `convert` writes from: checkpoint tensors (Hugging Face names, possibly with LoRA merged on the fly),
@@ -39,7 +40,7 @@ public struct TensorReport: Sendable {
     public var ne: [Int]
     public var byteCount: Int
     public var elementCount: Int
-    public var error: EncodingError
+    public var error: QuantizationError
     public var note: String?
 }
 
@@ -115,7 +116,7 @@ public enum Converter {
                     done += raw.byteCount
                     progress.update(items: k, bytes: done)
                     reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
-                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: EncodingError(),
+                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: QuantizationError(),
                                                 note: t.note))
                     continue
                 }

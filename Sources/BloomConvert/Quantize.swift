@@ -64,7 +64,7 @@ extension SourceTensor {
         let shape = oneD ? [t.elementCount] : [t.info.rowCount, t.info.rowLength]
         self.init(name: t.name, dtype: .F32, shape: shape) { start, count, dst in
             try ConvertCodec.decode(t.type, UnsafeRawBufferPointer(rebasing: t.bytes[(start * unitBytes)..<((start + count) * unitBytes)]),
-                                    into: dst)
+                                    rowLength: oneD ? 1 : t.info.rowLength, into: dst)
         }
     }
 }

@@ -82,7 +82,7 @@ enum ConvertFixtures {
     /// A tensor's values read back from a GGUF file as f32.
     static func floats(_ t: GGUFTensor) throws -> [Float] {
         var out = [Float](repeating: 0, count: t.elementCount)
-        try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, into: $0) }
+        try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, rowLength: t.info.rowLength, into: $0) }
         return out
     }
 

@@ -2,6 +2,7 @@ import BloomArch
 import BloomCore
 @testable import BloomConvert
 import BloomGGUF
+import BloomQuant
 import Foundation
 import XCTest
 
