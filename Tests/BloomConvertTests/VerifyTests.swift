@@ -100,4 +100,35 @@ final class VerifyTests: XCTestCase {
         for t in file.tensors { try writer.write(tensorNamed: t.name, t.bytes) }
         try writer.commit()
     }
+
+    /// quantize of an F32 file gives the same bytes as convert straight to the type; quantized sources need the flag.
+    func testQuantizeMatchesConvertAndRefusesRequantizing() throws {
+        let (input, _) = try ConvertFixtures.input()
+        var options = ConvertOptions()
+        options.type = .F32
+        let f32 = tmp.appendingPathComponent("src-f32.gguf").path
+        _ = try Converter.convert(input, to: f32, options: options)
+        for type in [GGMLType.Q8_0, .Q4_0, .Q4_1] {
+            options.type = type
+            let direct = tmp.appendingPathComponent("direct.gguf").path
+            let viaQuantize = tmp.appendingPathComponent("quantized.gguf").path
+            _ = try Converter.convert(input, to: direct, options: options)
+            _ = try GGUFQuantizer.quantize(input: f32, output: viaQuantize, options: options, allowRequantize: false)
+            let a = try GGUFFile(path: direct), b = try GGUFFile(path: viaQuantize)
+            XCTAssertEqual(a.tensors.map(\.info), b.tensors.map(\.info))
+            for (x, y) in zip(a.tensors, b.tensors) { XCTAssertEqual(Array(x.bytes), Array(y.bytes), "\(type.name) \(x.name)") }
+            XCTAssertEqual(a.tensor(named: "token_embd.weight")?.type, .Q8_0, "q8_0, and q8_0 embeddings for 4-bit types")
+            XCTAssertEqual(a.tensor(named: "blk.0.attn_qkv.weight")?.type, type)
+            XCTAssertEqual(a.tensor(named: "blk.0.attn_qkv.bias")?.type, .F32)
+            XCTAssertEqual(try a.metadata.uint32(BloomGGUFKeys.fileType), ConvertCodec.fileType(of: type))
+            XCTAssertNoThrow(try GGUFVerifier.verify(path: viaQuantize))
+            options.type = .Q4_0
+            let again = tmp.appendingPathComponent("again.gguf").path
+            if type != .Q4_0 {
+                assertThrowsCode(.invalidArgument) { try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false) }
+                XCTAssertNoThrow(try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: true))
+                XCTAssertEqual(try GGUFFile(path: again).tensor(named: "blk.1.ffn_up.weight")?.type, .Q4_0)
+            }
+        }
+    }
 }
