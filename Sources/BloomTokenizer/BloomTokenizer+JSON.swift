@@ -19,7 +19,7 @@ extension BloomTokenizer {
             guard file.count <= TokenizerLimits.maxJSONBytes else {
                 throw BloomError(.limitExceeded, "tokenizer.json is \(file.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed")
             }
-            let root = try JSONParser().parse(file.bytes)
+            let root = try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
             try self.init(tokenizerJSON: root, specialTokens: specialTokens)
         } catch let error as BloomError {
             throw error.at(path: path)
@@ -40,7 +40,7 @@ extension BloomTokenizer {
                 guard mapped.count <= TokenizerLimits.maxJSONBytes else {
                     throw BloomError(.limitExceeded, "\(mapped.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed")
                 }
-                let root = try JSONParser().parse(mapped.bytes)
+                let root = try withExtendedLifetime(mapped) { try JSONParser().parse(mapped.bytes) }
                 for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
                     // A plain string, or an AddedToken object with "content".
                     if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
@@ -108,16 +108,17 @@ extension BloomTokenizer {
         guard vocabPairs.count <= TokenizerLimits.maxVocabularySize else {
             throw BloomError(.limitExceeded, "\(vocabPairs.count) tokens, more than the \(TokenizerLimits.maxVocabularySize) allowed", location: "model.vocab")
         }
+        let addedEntries = root["added_tokens"]?.array ?? []
+        let addedContents = Set(addedEntries.compactMap { $0["content"]?.string.map(TokenKey.init) })
         var vocabulary: [(String, TokenID)] = []
         vocabulary.reserveCapacity(vocabPairs.count)
-        var idOfToken: [String: TokenID] = [:]
-        idOfToken.reserveCapacity(vocabPairs.count)
+        var modelIDOfAdded: [TokenKey: TokenID] = [:]
         for (token, value) in vocabPairs {
             guard let id = value.int, let id32 = TokenID(exactly: id) else {
                 throw Self.invalid("token '\(token)' has id \(Self.describe(value)), not a 32-bit integer", at: "model.vocab")
             }
             vocabulary.append((token, id32))
-            idOfToken[token] = id32
+            if !addedContents.isEmpty, addedContents.contains(TokenKey(token)) { modelIDOfAdded[TokenKey(token)] = id32 }
         }
 
         guard let mergeValues = model["merges"]?.array else { throw Self.invalid("no merges array", at: "model.merges") }
@@ -146,7 +147,7 @@ extension BloomTokenizer {
         // model's token count (the file's "id" is only checked by tokenizers, with a warning).
         var added: [AddedToken] = []
         var nextID = vocabulary.count
-        for (index, entry) in (root["added_tokens"]?.array ?? []).enumerated() {
+        for (index, entry) in addedEntries.enumerated() {
             let where_ = "added_tokens[\(index)]"
             guard let content = entry["content"]?.string else { throw Self.invalid("no content string", at: where_) }
             func flag(_ key: String, _ fallback: Bool) throws -> Bool {
@@ -157,7 +158,7 @@ extension BloomTokenizer {
             let isSpecial = try flag("special", false)
             if content.isEmpty { continue }
             let id: TokenID
-            if let existing = added.last(where: { $0.content == content })?.id ?? idOfToken[content] {
+            if let existing = added.last(where: { $0.content.utf8.elementsEqual(content.utf8) })?.id ?? modelIDOfAdded[TokenKey(content)] {
                 id = existing
             } else {
                 guard let fresh = TokenID(exactly: nextID) else { throw Self.invalid("too many added tokens", at: where_) }

@@ -46,7 +46,7 @@ public final class BloomTokenizer: Sendable {
     private let decodedStart: [Int32]
     private let decodedBytes: [UInt8]
     private let special: [Bool]
-    private let idOfToken: [String: TokenID]
+    private let idOfToken: [TokenKey: TokenID]
     private let model: BPEModel
     private let nonNormalizedTokens: AddedTokenMatcher
     private let normalizedTokens: AddedTokenMatcher
@@ -65,13 +65,13 @@ public final class BloomTokenizer: Sendable {
     ///   `TokenizerLimits`.
     init(vocabulary: [(String, TokenID)], addedTokens: [AddedToken], merges: [(String, String)], unknownToken: String?,
          fuseUnknown: Bool, specialTokens: SpecialTokens) throws {
-        var idOfToken: [String: TokenID] = [:]
+        var idOfToken: [TokenKey: TokenID] = [:]
         idOfToken.reserveCapacity(vocabulary.count)
         var maxID: TokenID = -1
         for (token, id) in vocabulary {
             try Self.checkID(id, "token '\(token)'")
             try Self.checkLength(token)
-            if let other = idOfToken.updateValue(id, forKey: token) {
+            if let other = idOfToken.updateValue(id, forKey: TokenKey(token)) {
                 throw BloomError(.invalidTokenizer, "token '\(token)' appears twice in the vocabulary (ids \(other) and \(id))")
             }
             maxID = max(maxID, id)
@@ -104,25 +104,25 @@ public final class BloomTokenizer: Sendable {
 
         var idOfByte = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            idOfByte[b] = idOfToken[ByteLevel.spelling(of: [UInt8(b)])] ?? -1
+            idOfByte[b] = idOfToken[TokenKey(ByteLevel.spelling(of: [UInt8(b)]))] ?? -1
         }
         guard merges.count <= TokenizerLimits.maxMerges else {
             throw BloomError(.limitExceeded, "\(merges.count) merges, more than the \(TokenizerLimits.maxMerges) allowed")
         }
         var table = MergeTable(capacity: merges.count)
         for (rank, (left, right)) in merges.enumerated() {
-            guard let a = idOfToken[left], let b = idOfToken[right] else {
-                let missing = idOfToken[left] == nil ? left : right
+            guard let a = idOfToken[TokenKey(left)], let b = idOfToken[TokenKey(right)] else {
+                let missing = idOfToken[TokenKey(left)] == nil ? left : right
                 throw BloomError(.invalidTokenizer, "merge \(rank) ('\(left)' '\(right)') names '\(missing)', which is not in the vocabulary")
             }
-            guard let merged = idOfToken[left + right] else {
+            guard let merged = idOfToken[TokenKey(left + right)] else {
                 throw BloomError(.invalidTokenizer, "merge \(rank) ('\(left)' '\(right)') gives '\(left + right)', which is not in the vocabulary")
             }
             table.insert(a, b, rank: UInt32(rank), id: merged)
         }
         var unknownID: TokenID?
         if let unknownToken {
-            guard let id = idOfToken[unknownToken] else {
+            guard let id = idOfToken[TokenKey(unknownToken)] else {
                 throw BloomError(.invalidTokenizer, "unknown token '\(unknownToken)' is not in the vocabulary")
             }
             unknownID = id
@@ -258,7 +258,7 @@ public final class BloomTokenizer: Sendable {
 
     /// The id of a vocabulary spelling or added token content, or nil.
     public func id(for token: String) -> TokenID? {
-        addedTokens.last(where: { $0.content == token })?.id ?? idOfToken[token]
+        addedTokens.last(where: { $0.content.utf8.elementsEqual(token.utf8) })?.id ?? idOfToken[TokenKey(token)]
     }
 
     /// Whether `id` is a special added token (skipped by `decode(_:skipSpecialTokens: true)`).

@@ -34,14 +34,14 @@ struct TokenizeCommand: ParsableCommand {
             if json {
                 let value = JSONValue.object([("ids", .array(ids.map { .int($0) })), ("pieces", .array(pieces.map { .string($0) }))])
                 print(JSONWriter.string(value))
-                return
-            }
-            let idWidth = ids.map { String($0).count }.max() ?? 2
-            let pieceWidth = min(pieces.map(\.count).max() ?? 0, 32)
-            print(pad("id", idWidth, left: true) + "  " + pad("token", pieceWidth, left: false) + "  text")
-            for (id, piece) in zip(ids, pieces) {
-                let bytes = tokenizer.bytes(of: id) ?? []
-                print(pad(String(id), idWidth, left: true) + "  " + pad(piece, pieceWidth, left: false) + "  " + Self.quoted(bytes))
+            } else {
+                let idWidth = max(2, ids.map { String($0).count }.max() ?? 0)
+                let pieceWidth = min(max(5, pieces.map(\.count).max() ?? 0), 32)
+                print(pad("id", idWidth, left: true) + "  " + pad("token", pieceWidth, left: false) + "  text")
+                for (id, piece) in zip(ids, pieces) {
+                    let bytes = tokenizer.bytes(of: id) ?? []
+                    print(pad(String(id), idWidth, left: true) + "  " + pad(piece, pieceWidth, left: false) + "  " + Self.quoted(bytes))
+                }
             }
             let utf8 = input.utf8.count
             let rate = seconds > 0 ? String(format: ", %.1f MB/s", Double(utf8) / seconds / 1e6) : ""
@@ -66,7 +66,7 @@ struct TokenizeCommand: ParsableCommand {
 
     static func readText(_ path: String) throws -> String {
         let mapped = try MappedFile(path: path)
-        guard let text = String(validating: mapped.bytes, as: UTF8.self) else {
+        guard let text = withExtendedLifetime(mapped, { String(validating: mapped.bytes, as: UTF8.self) }) else {
             throw BloomError(.invalidArgument, "the text is not valid UTF-8", path: path)
         }
         return text
