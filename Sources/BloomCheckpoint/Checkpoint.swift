@@ -1,0 +1,127 @@
+import BloomCore
+
+/// The on-disk format of a checkpoint's weight files.
+public enum CheckpointFormat: String, Sendable {
+    /// `.safetensors` (single or sharded).
+    case safetensors
+    /// `torch.save` zip archives (`.bin`, `.pt`, `.pth`; single or sharded).
+    case pytorch
+}
+
+/// The weights of one checkpoint: a single file or every shard of an index, read headers-only into zero-copy views.
+public struct Checkpoint: Sendable {
+    public let format: CheckpointFormat
+    /// What was opened: the weight file or the index file.
+    public let path: String
+    /// The shard index, when `path` is one.
+    public let index: ShardIndex?
+    /// The weight files, in the order their tensors are listed (shards sorted by name).
+    public let files: [String]
+    /// Each safetensors file's `__metadata__` (empty for PyTorch files), parallel to `files`.
+    public let fileMetadata: [[(key: String, value: String)]]
+    /// Every tensor of every file, in file order (safetensors: ascending offset; PyTorch: pickle order).
+    public let tensors: [TensorView]
+    private let positions: [String: Int]
+
+    /// Opens a weight file (`.safetensors`, a torch zip) or a shard index (`*.index.json`).
+    /// - Throws: `BloomError` naming the file and what is wrong: a reader error, `.shardIndex` when the index and its
+    ///   shards disagree, `.duplicateTensor`, `.torchLegacyFormat`, `.unsupported` for other formats.
+    public static func open(_ path: String) throws -> Checkpoint {
+        if path.hasSuffix(".json") {
+            return try Checkpoint(index: ShardIndex(path: path))
+        }
+        let file = try MappedFile(path: path)
+        let format = try detectFormat(file)
+        return try Checkpoint(format: format, path: path, index: nil, parts: [readFile(file, format)])
+    }
+
+    /// Opens every shard an index lists and checks that each tensor is where the index says, and nowhere else.
+    public init(index: ShardIndex) throws {
+        var parts: [(file: String, metadata: [(key: String, value: String)], tensors: [TensorView])] = []
+        var format: CheckpointFormat?
+        for name in index.shardFiles {
+            let shardPath = Paths.join(index.folder, name)
+            guard Paths.isFile(shardPath) else {
+                throw BloomError(.missingFile, "shard '\(name)' listed in the index does not exist", path: index.path)
+            }
+            let file = try MappedFile(path: shardPath)
+            let shardFormat = try Self.detectFormat(file)
+            if let format, format != shardFormat {
+                throw BloomError(.shardIndex, "shard '\(name)' is \(shardFormat.rawValue) but earlier shards are \(format.rawValue)",
+                                 path: index.path)
+            }
+            format = shardFormat
+            parts.append(try Self.readFile(file, shardFormat))
+        }
+        guard let format else { throw BloomError(.shardIndex, "index lists no shards", path: index.path) }
+
+        var listed: [String: String] = [:]
+        for (tensor, file) in index.weightMap { listed[tensor] = file }
+        for part in parts {
+            let name = Paths.basename(part.file)
+            for view in part.tensors where listed[view.name].map({ Paths.basename($0) }) != name {
+                let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
+                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(name)' but \(detail)", path: index.path)
+            }
+        }
+        try self.init(format: format, path: index.path, index: index, parts: parts)
+        for (tensor, file) in index.weightMap where positions[tensor] == nil {
+            throw BloomError(.shardIndex, "tensor '\(tensor)' is listed in the index but missing from shard '\(file)'",
+                             path: index.path)
+        }
+    }
+
+    private init(format: CheckpointFormat, path: String, index: ShardIndex?,
+                 parts: [(file: String, metadata: [(key: String, value: String)], tensors: [TensorView])]) throws {
+        self.format = format
+        self.path = path
+        self.index = index
+        files = parts.map(\.file)
+        fileMetadata = parts.map(\.metadata)
+        tensors = parts.flatMap(\.tensors)
+        var positions: [String: Int] = [:]
+        for (k, view) in tensors.enumerated() {
+            if let previous = positions[view.name] {
+                throw BloomError(.duplicateTensor, "tensor '\(view.name)' appears in both '\(tensors[previous].file)' and '\(view.file)'",
+                                 path: path)
+            }
+            positions[view.name] = k
+        }
+        self.positions = positions
+    }
+
+    /// The tensor stored under exactly `name`, or nil.
+    public func tensor(named name: String) -> TensorView? {
+        positions[name].map { tensors[$0] }
+    }
+
+    private static func readFile(_ file: MappedFile, _ format: CheckpointFormat)
+        throws -> (file: String, metadata: [(key: String, value: String)], tensors: [TensorView]) {
+        switch format {
+        case .safetensors:
+            let st = try SafetensorsFile(mapped: file)
+            return (file.path, st.metadata, st.tensors)
+        case .pytorch:
+            return (file.path, [], try TorchArchive(mapped: file).tensors)
+        }
+    }
+
+    /// Tells safetensors from a torch zip by content (not by name), and refuses what bloomkit does not read.
+    static func detectFormat(_ file: MappedFile) throws -> CheckpointFormat {
+        let head = Array(file.bytes.prefix(8))
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            return .pytorch
+        }
+        if head.starts(with: Array("GGUF".utf8)) {
+            throw BloomError(.unsupported, "this is a GGUF file, not a Hugging Face checkpoint", path: file.path)
+        }
+        if head.first == 0x80 || TorchArchive.isTar(file) {
+            throw TorchArchive.legacyFormatError(path: file.path)
+        }
+        if file.path.hasSuffix(".safetensors") || (file.count > 8 && file.bytes[8] == UInt8(ascii: "{")) {
+            return .safetensors
+        }
+        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.map { String($0, radix: 16) }))",
+                         path: file.path)
+    }
+}

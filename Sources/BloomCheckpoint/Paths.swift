@@ -1,0 +1,54 @@
+import BloomCore
+import Foundation
+
+/// Path helpers shared by the folder readers (plain strings, POSIX separators).
+enum Paths {
+    static func join(_ folder: String, _ name: String) -> String {
+        folder.hasSuffix("/") ? folder + name : folder + "/" + name
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func basename(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        return trimmed.split(separator: "/").last.map(String.init) ?? String(trimmed)
+    }
+
+    /// A relative name that stays inside its folder: not absolute, no `..` component, not empty.
+    static func isSafeRelative(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix("/") && !name.split(separator: "/", omittingEmptySubsequences: false).contains("..")
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    static func isFile(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
+    }
+}
+
+/// Small JSON files of a checkpoint folder (config.json, indexes, adapter_config.json).
+enum JSONFile {
+    /// Configs and indexes are kilobytes; BLOOM's tokenizer.json is about 15 MB. Anything past this is not one of them.
+    static let maxBytes = 256 << 20
+
+    /// Parses `path` strictly (duplicate keys refused); errors carry the path.
+    static func read(_ path: String) throws -> JSONValue {
+        let file = try MappedFile(path: path)
+        guard file.count <= maxBytes else {
+            throw BloomError(.limitExceeded, "JSON file of \(file.count) bytes is past the limit of \(maxBytes)", path: path)
+        }
+        do {
+            return try JSONParser().parse(file.bytes)
+        } catch let error as BloomError {
+            throw error.at(path: path)
+        }
+    }
+}

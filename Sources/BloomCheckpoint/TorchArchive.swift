@@ -1,0 +1,188 @@
+// A torch.save zip checkpoint (torch ≥ 1.6; torch/serialization.py, caffe2 inline_container.cc):
+//   <prefix>/data.pkl       the pickle (protocol 2) of the state dict; tensors refer to storages by key
+//   <prefix>/data/<key>     raw little-endian bytes of storage <key> (numel × element size)
+//   <prefix>/byteorder      "little" or "big" (absent in older files: little)
+//   <prefix>/version, .data/serialization_id, .format_version, .storage_alignment: not needed to read tensors
+// The prefix is the folder of the FIRST entry (the file's basename when saved to a path, "archive" to a buffer).
+import BloomCore
+
+/// A torch zip checkpoint read without PyTorch: the state dict's tensors as views into the mapped file (stored
+/// entries) or into inflated heap buffers (deflated entries). Non-contiguous tensors are gathered into the heap.
+public struct TorchArchive: Sendable {
+    public let path: String
+    public let mapped: MappedFile
+    /// The archive's top-level folder, e.g. `pytorch_model`.
+    public let prefix: String
+    /// The state dict's tensors in pickle order; `fileOffset` is the absolute offset of each tensor's first byte
+    /// (entry data offset + storage offset × element size).
+    public let tensors: [TensorView]
+
+    /// Maps and reads `path`.
+    /// - Throws: `BloomError` naming the file and the offending record, opcode, global or tensor.
+    public init(path: String) throws {
+        try self.init(mapped: MappedFile(path: path))
+    }
+
+    /// Reads an already mapped torch zip file.
+    public init(mapped: MappedFile) throws {
+        self.mapped = mapped
+        path = mapped.path
+        do {
+            (prefix, tensors) = try Self.read(mapped)
+        } catch let error as BloomError {
+            throw error.at(path: mapped.path)
+        }
+    }
+
+    private static func read(_ file: MappedFile) throws -> (String, [TensorView]) {
+        let zip = try ZipArchive(file: file)
+        guard let first = zip.entries.first else { throw BloomError(.torchMissingRecord, "the zip archive is empty") }
+        guard let slash = first.name.firstIndex(of: "/") else {
+            throw BloomError(.zipFormat, "first entry '\(first.name)' is not inside a folder, as torch.save writes")
+        }
+        let prefix = String(first.name[..<slash])
+        var byName: [String: ZipArchive.Entry] = [:]
+        for entry in zip.entries { byName[entry.name] = entry }
+        func record(_ name: String) throws -> ZipArchive.Entry {
+            guard let entry = byName[prefix + "/" + name] else {
+                throw BloomError(.torchMissingRecord, "record '\(prefix)/\(name)' is missing from the archive")
+            }
+            return entry
+        }
+
+        if let order = byName[prefix + "/byteorder"] {
+            let bytes = try zip.contents(of: order)
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[bytes.range]), as: UTF8.self)
+            guard text == "little" else {
+                throw BloomError(.unsupported, "tensors are stored \(text)-endian; only little-endian files are read",
+                                 location: "record '\(prefix)/byteorder'")
+            }
+        }
+
+        let pickleEntry = try record("data.pkl")
+        let pickle = try zip.contents(of: pickleEntry)
+        let stateDict: [(name: String, tensor: PickledTensor)]
+        do {
+            stateDict = try RestrictedUnpickler.stateDict(from: UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]))
+        } catch let error as BloomError {
+            var e = error
+            e.location = "record '\(prefix)/data.pkl'" + (e.location.map { ", \($0)" } ?? "")
+            throw e
+        }
+
+        // Each storage is read once, however many tensors share it (tied weights, views).
+        var storages: [String: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)] = [:]
+        var views: [TensorView] = []
+        views.reserveCapacity(stateDict.count)
+        for (name, t) in stateDict {
+            let location = "tensor '\(name)'"
+            guard let elementSize = t.dtype.byteSize else {
+                throw BloomError(.torchTensor, "dtype \(t.dtype.rawValue) has no whole-byte size", location: location)
+            }
+            let s: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)
+            if let known = storages[t.storageKey] {
+                guard known.dtype == t.dtype, known.elements == t.storageElements else {
+                    throw BloomError(.torchTensor, "storage '\(t.storageKey)' is used as \(known.elements) × \(known.dtype.rawValue) and as \(t.storageElements) × \(t.dtype.rawValue)",
+                                     location: location)
+                }
+                s = known
+            } else {
+                let entry = try record("data/" + t.storageKey)
+                let bytes = try Checked.multiply(t.storageElements, elementSize, "byte size of storage '\(t.storageKey)'")
+                guard entry.uncompressedSize == bytes else {
+                    throw BloomError(.torchTensor, "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
+                                     location: location)
+                }
+                let c = try zip.contents(of: entry)
+                s = (t.dtype, t.storageElements, c.storage, c.range, c.fileOffset, c.inPlace)
+                storages[t.storageKey] = s
+            }
+            views.append(try view(name: name, t, elementSize: elementSize, storage: s.storage, range: s.range,
+                                  fileOffset: s.fileOffset, inPlace: s.inPlace, file: file.path))
+        }
+        return (prefix, views)
+    }
+
+    /// A view of `t` into its storage bytes: in place when contiguous, gathered into the heap otherwise.
+    private static func view(name: String, _ t: PickledTensor, elementSize: Int, storage: ByteStorage, range: Range<Int>,
+                             fileOffset: Int, inPlace: Bool, file: String) throws -> TensorView {
+        let location = "tensor '\(name)'"
+        let count = try Checked.product(t.shape, "element count of tensor '\(name)'")
+        let byteCount = try Checked.multiply(count, elementSize, "byte size of tensor '\(name)'")
+        let startByte = try Checked.multiply(t.storageOffset, elementSize, "storage offset of tensor '\(name)'")
+        // Inflated entries have no file position per byte: they report the entry's data offset.
+        let offsetInFile = inPlace ? try Checked.add(fileOffset, startByte, "file offset of tensor '\(name)'") : fileOffset
+        if count == 0 {
+            return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
+                              range: range.lowerBound..<range.lowerBound, file: file, fileOffset: offsetInFile)
+        }
+        // Highest element index touched: offset + Σ (size_i − 1) × stride_i.
+        var last = t.storageOffset
+        for (size, stride) in zip(t.shape, t.strides) {
+            last = try Checked.add(last, Checked.multiply(size - 1, stride, "extent of tensor '\(name)'"), "extent of tensor '\(name)'")
+        }
+        guard last < t.storageElements else {
+            throw BloomError(.torchTensor, "tensor reaches element \(last) of a storage of \(t.storageElements) elements",
+                             location: location)
+        }
+        if isContiguous(shape: t.shape, strides: t.strides) {
+            let start = range.lowerBound + startByte
+            return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
+                              range: start..<(start + byteCount), file: file, fileOffset: offsetInFile)
+        }
+        let gathered = gather(t, elementSize: elementSize, byteCount: byteCount,
+                              source: UnsafeRawBufferPointer(rebasing: storage.bytes[range]))
+        return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: gathered, range: 0..<byteCount,
+                          file: file, fileOffset: offsetInFile)
+    }
+
+    /// Row-major strides, ignoring dimensions of size 1 (whose stride never matters).
+    static func isContiguous(shape: [Int], strides: [Int]) -> Bool {
+        var expected = 1
+        for (size, stride) in zip(shape, strides).reversed() where size != 1 {
+            if stride != expected { return false }
+            expected *= size
+        }
+        return true
+    }
+
+    /// Copies a strided tensor into a contiguous heap buffer (all indices were bounds-checked by the caller).
+    private static func gather(_ t: PickledTensor, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        guard let dstBase = out.baseAddress, let srcBase = source.baseAddress else {
+            return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: out[0..<0]))
+        }
+        let rank = t.shape.count
+        var index = [Int](repeating: 0, count: rank)
+        var src = t.storageOffset
+        var dst = 0
+        while dst < byteCount {
+            (dstBase + dst).copyMemory(from: srcBase + src * elementSize, byteCount: elementSize)
+            dst += elementSize
+            // Odometer increment over the shape, innermost first.
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1
+                src &+= t.strides[d]
+                if index[d] < t.shape[d] { break }
+                src &-= t.strides[d] &* t.shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: out[0..<byteCount]))
+    }
+
+    // MARK: formats refused
+
+    /// The pre-1.6 format: a bare pickle stream (starts with PROTO) or an even older tar archive.
+    static func isTar(_ file: MappedFile) -> Bool {
+        file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8)
+    }
+
+    static func legacyFormatError(path: String) -> BloomError {
+        BloomError(.torchLegacyFormat,
+                   "this is a PyTorch file in the pre-1.6 (non-zip) format, which bloomkit does not read; re-save it with a recent torch: torch.save(torch.load(path), path) writes the zip format, or model.save_pretrained(dir, safe_serialization=True) writes safetensors",
+                   path: path, location: "offset 0")
+    }
+}

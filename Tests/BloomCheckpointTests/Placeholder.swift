@@ -1,1 +1,0 @@
-// BloomCheckpointTests: placeholder; replaced by the module's tests.
