@@ -1,1 +1,1 @@
-// BloomTokenizerTests: placeholder; replaced by the module's tests.
+// BloomTokenizerTests: placeholder until the tokenizer tests land.

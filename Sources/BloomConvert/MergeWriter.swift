@@ -1,0 +1,121 @@
+import BloomCheckpoint
+import BloomCore
+import BloomLoRA
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The dtype a merged model is stored in.
+public enum MergeDType: String, Sendable, CaseIterable {
+    /// Each tensor keeps the base's dtype.
+    case auto, f32, f16, bf16
+
+    var dtype: DType? {
+        switch self {
+        case .auto: return nil
+        case .f32: return .F32
+        case .f16: return .F16
+        case .bf16: return .BF16
+        }
+    }
+
+    /// PyTorch's name, as config.json spells `dtype` / `torch_dtype`.
+    static func torchName(_ dtype: DType) -> String? {
+        switch dtype {
+        case .F32: return "float32"
+        case .F16: return "float16"
+        case .BF16: return "bfloat16"
+        default: return nil
+        }
+    }
+}
+
+/// Writes a merged model as a Hugging Face folder that transformers loads as it is.
+enum MergeWriter {
+    /// The merged model's config.json: the base's, with `dtype` (and `torch_dtype` where present) set to the stored dtype
+    /// when one was asked for, and `tie_word_embeddings` false when the merge gave the model its own output head.
+    static func config(_ base: JSONValue, dtype: DType?, untiedEmbeddings: Bool) throws -> JSONValue {
+        guard var pairs = base.object else { throw BloomError(.invalidJSON, "config.json is not a JSON object") }
+        func set(_ key: String, _ value: JSONValue, addIfMissing: Bool) {
+            if let k = pairs.firstIndex(where: { $0.0 == key }) {
+                pairs[k].1 = value
+            } else if addIfMissing {
+                pairs.append((key, value))
+            }
+        }
+        if let dtype, let name = MergeDType.torchName(dtype) {
+            let hasEither = pairs.contains { $0.0 == "dtype" || $0.0 == "torch_dtype" }
+            set("dtype", .string(name), addIfMissing: false)
+            // `torch_dtype` is what every transformers version reads (5.x as a deprecated alias of `dtype`).
+            set("torch_dtype", .string(name), addIfMissing: !hasEither)
+        }
+        if untiedEmbeddings { set("tie_word_embeddings", .bool(false), addIfMissing: true) }
+        return .object(pairs)
+    }
+
+    /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder`, shards, the
+    /// index when there are several shards, then config.json. Every file stays under a temporary name until all are
+    /// complete; on any error they are all removed.
+    /// - Parameters:
+    ///   - finished: called with each tensor's name once it is written.
+    /// - Returns: the files written (names in `output`) and the data bytes.
+    static func write(_ model: MergedModel, config baseConfig: JSONValue, baseFolder: String, to output: String,
+                      dtype: MergeDType, maxShardSize: Int, quiet: Bool,
+                      finished: (String) -> Void = { _ in }) throws -> (files: [String], bytes: Int) {
+        let entries = try model.tensors.map { tensor -> SafetensorsWriter.Entry in
+            let stored = dtype.dtype ?? tensor.dtype
+            guard stored.isFloatingPointWeight else {
+                throw BloomError(.unsupported, "tensor '\(tensor.name)' is \(tensor.dtype.rawValue); a merged model holds F32, F16 or BF16 tensors")
+            }
+            return SafetensorsWriter.Entry(tensor, as: stored)
+        }
+        let shards = try MergeOutput.shards(entries, maxShardSize: maxShardSize)
+        let totalBytes = shards.reduce(0) { $0 + $1.dataBytes }
+        let config = try MergeWriter.config(baseConfig, dtype: dtype.dtype, untiedEmbeddings: model.untiedEmbeddings)
+
+        var staged: [AtomicFile] = []
+        var committed: [String] = []
+        do {
+            for name in MergeOutput.companionFiles where MergeOutput.isRegularFile(baseFolder + "/" + name) {
+                let source = try MappedFile(path: baseFolder + "/" + name)
+                staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) }, at: output + "/" + name))
+            }
+            let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes, quiet: quiet)
+            var bytesDone = 0
+            var tensorsDone = 0
+            for shard in shards {
+                // A small buffer: every shard stays open (uncommitted) until the last one is complete.
+                let file = try AtomicFile(destination: output + "/" + shard.fileName, bufferSize: 1 << 20)
+                staged.append(file)
+                var next = 0
+                try SafetensorsWriter.write(shard.entries, to: file) { bytes, finishedTensor in
+                    bytesDone += bytes
+                    if finishedTensor {
+                        tensorsDone += 1
+                        finished(shard.entries[next].tensor.name)
+                        next += 1
+                    }
+                    progress.update(items: tensorsDone, bytes: bytesDone)
+                }
+            }
+            progress.finish()
+            if shards.count > 1 {
+                staged.append(try MergeOutput.stage(Array((JSONWriter.string(MergeOutput.index(shards), pretty: true) + "\n").utf8),
+                                                    at: output + "/model.safetensors.index.json"))
+            }
+            staged.append(try MergeOutput.stage(Array((JSONWriter.string(config, pretty: true) + "\n").utf8),
+                                                at: output + "/config.json"))
+            for file in staged {
+                try file.commit()
+                committed.append(file.destination)
+            }
+        } catch {
+            for file in staged { file.abort() }
+            for path in committed { unlink(path) }
+            throw error
+        }
+        return (staged.map { String($0.destination.dropFirst(output.count + 1)) }, totalBytes)
+    }
+}

@@ -1,0 +1,12 @@
+import BloomCore
+
+extension BloomError.Code {
+    /// The adapter uses a PEFT feature whose merge bloomkit does not reproduce (DoRA, PiSSA-style init, …).
+    public static let loraUnsupported: Self = "lora-unsupported"
+    /// The adapter's config or tensors are malformed or contradict each other.
+    public static let loraInvalidAdapter: Self = "lora-invalid-adapter"
+    /// A tensor the adapter changes does not exist in the base.
+    public static let loraMissingTarget: Self = "lora-missing-target"
+    /// A tensor the adapter changes exists in the base with another shape.
+    public static let loraShapeMismatch: Self = "lora-shape-mismatch"
+}

@@ -1,1 +1,0 @@
-// BloomGGUFTests: placeholder; replaced by the module's tests.
