@@ -5,7 +5,7 @@ import BloomCheckpoint
 import BloomCore
 
 extension BloomError.Code {
-    /// A file `inspect` recognises but cannot list yet (GGUF until the GGUF reader lands).
+    /// A file `InspectReport` does not list (GGUF: `GGUFInspect` does).
     public static let inspectUnsupported: Self = "inspect-unsupported"
 }
 
@@ -45,12 +45,12 @@ public struct InspectReport: Sendable {
 
     /// Reads the headers of `path`.
     /// - Parameter path: a weight file, a shard index, a model or adapter folder, a hub id or a hub-cache folder.
-    /// - Throws: the readers' `BloomError`s; `.inspectUnsupported` for GGUF files; `.missingFile` for a folder
+    /// - Throws: the readers' `BloomError`s; `.inspectUnsupported` for GGUF files (see `GGUFInspect`); `.missingFile` for a folder
     ///   without weights.
     public static func open(_ path: String) throws -> InspectReport {
         let resolved = try HubCache.resolve(path)
         if let file = try? MappedFile(path: resolved), file.bytes.starts(with: Array("GGUF".utf8)) {
-            throw BloomError(.inspectUnsupported, "GGUF files are not supported by inspect yet", path: resolved)
+            throw BloomError(.inspectUnsupported, "this is a GGUF file: GGUFInspect lists it, not InspectReport", path: resolved)
         }
         guard Paths.isDirectory(resolved) else {
             return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint, checkpoint: try Checkpoint.open(resolved))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BloomConvert
 import BloomCore
+import BloomGGUF
 import Foundation
 
 struct InspectCommand: ParsableCommand {
@@ -9,7 +10,8 @@ struct InspectCommand: ParsableCommand {
         abstract: "Show what a checkpoint, model folder or LoRA adapter holds (headers only).",
         discussion: """
         PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model
-        folder, a PEFT adapter folder, or a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache.
+        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache,
+        or a GGUF file.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json
         """
@@ -25,9 +27,15 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            let report = try InspectReport.open(path)
-            let text = json ? JSONWriter.string(report.json(), pretty: true) : report.text()
-            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+            let text: String
+            if GGUFInspect.isGGUF(path: path) {
+                let file = try GGUFFile(path: path)
+                text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file)
+            } else {
+                let report = try InspectReport.open(path)
+                text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
     }
 }
