@@ -61,10 +61,11 @@ public final class BloomTokenizer: Sendable {
     ///   - unknownToken: the BPE model's unknown token for bytes the vocabulary lacks (nil: such bytes are dropped).
     ///   - fuseUnknown: whether a run of unknown bytes gives one unknown token.
     ///   - specialTokens: ids with a role in generation.
+    ///   - idCount: the number of ids when it is more than the largest id + 1 (a GGUF vocabulary ending in UNUSED ids).
     /// - Throws: `BloomError` `.invalidTokenizer` for an inconsistent vocabulary or merge, `.limitExceeded` past
     ///   `TokenizerLimits`.
     init(vocabulary: [(String, TokenID)], addedTokens: [AddedToken], merges: [(String, String)], unknownToken: String?,
-         fuseUnknown: Bool, specialTokens: SpecialTokens) throws {
+         fuseUnknown: Bool, specialTokens: SpecialTokens, idCount: Int = 0) throws {
         var idOfToken: [TokenKey: TokenID] = [:]
         idOfToken.reserveCapacity(vocabulary.count)
         var maxID: TokenID = -1
@@ -81,7 +82,7 @@ public final class BloomTokenizer: Sendable {
             try Self.checkLength(token.content)
             maxID = max(maxID, token.id)
         }
-        let size = Int(maxID) + 1
+        let size = max(Int(maxID) + 1, min(idCount, TokenizerLimits.maxVocabularySize))
 
         var strings = [String?](repeating: nil, count: size)
         for (token, id) in vocabulary {
@@ -191,10 +192,10 @@ public final class BloomTokenizer: Sendable {
             vocabulary.append((token, id))
         }
         try self.init(vocabulary: vocabulary, addedTokens: added, merges: merges, unknownToken: nil, fuseUnknown: false,
-                      specialTokens: specialTokens)
+                      specialTokens: specialTokens, idCount: tokens.count)
     }
 
-    /// Number of ids (largest id + 1); some ids may have no token.
+    /// Number of ids: the largest id + 1, or a GGUF file's token count; some ids may have no token.
     public var vocabularySize: Int { tokenStrings.count }
 
     /// The tokens of `text`, as Hugging Face tokenizers' `encode(text).ids` gives them for this tokenizer.
