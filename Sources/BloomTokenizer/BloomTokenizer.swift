@@ -13,8 +13,8 @@ public typealias TokenID = Int32
 /// U+FFFD for each maximal invalid subsequence (Rust's `from_utf8_lossy`). `StreamingDecoder` gives the same text
 /// token by token without splitting a character.
 ///
-/// Load it with `init(tokenizerJSONPath:)`, `init(modelFolder:)`, or from a GGUF file's `tokenizer.ggml.*`
-/// arrays with `init(tokens:tokenTypes:merges:specialTokens:)`. Immutable and safe to share between threads.
+/// Load it with `init(gguf:)`, `init(modelFolder:)`, `init(tokenizerJSONPath:)`, or from plain arrays in GGUF's form
+/// with `init(tokens:tokenTypes:merges:specialTokens:)`. Immutable and safe to share between threads.
 public final class BloomTokenizer: Sendable {
     /// The ids with a role in generation (from the GGUF keys or the model folder's special tokens map).
     public struct SpecialTokens: Sendable, Equatable {
@@ -37,7 +37,7 @@ public final class BloomTokenizer: Sendable {
     }
 
     public let specialTokens: SpecialTokens
-    /// Tokens matched in the raw text, in file order.
+    /// Tokens matched in the raw text (a content listed twice keeps its last entry).
     public let addedTokens: [AddedToken]
 
     /// `tokenStrings[id]`: the vocabulary spelling (byte-level characters, "Ġworld"), nil for ids with no token.
