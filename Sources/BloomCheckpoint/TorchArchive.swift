@@ -16,6 +16,20 @@ public struct TorchArchive: Sendable {
     /// The state dict's tensors in pickle order; `fileOffset` is the absolute offset of each tensor's first byte
     /// (entry data offset + storage offset × element size).
     public let tensors: [TensorView]
+    /// What the pickle said about each tensor (storage key, offset, strides, location), parallel to `tensors`.
+    public let records: [TorchTensorRecord]
+    /// The archive's entries in central-directory order.
+    public let entries: [Entry]
+
+    /// One zip entry.
+    public struct Entry: Sendable {
+        public let name: String
+        /// Absolute offset of the entry's (stored or deflated) data.
+        public let dataOffset: Int
+        /// Uncompressed size.
+        public let size: Int
+        public let isDeflated: Bool
+    }
 
     /// Maps and reads `path`.
     /// - Throws: `BloomError` naming the file and the offending record, opcode, global or tensor.
@@ -28,13 +42,13 @@ public struct TorchArchive: Sendable {
         self.mapped = mapped
         path = mapped.path
         do {
-            (prefix, tensors) = try Self.read(mapped)
+            (prefix, tensors, records, entries) = try Self.read(mapped)
         } catch let error as BloomError {
             throw error.at(path: mapped.path)
         }
     }
 
-    private static func read(_ file: MappedFile) throws -> (String, [TensorView]) {
+    private static func read(_ file: MappedFile) throws -> (String, [TensorView], [TorchTensorRecord], [Entry]) {
         let zip = try ZipArchive(file: file)
         guard let first = zip.entries.first else { throw BloomError(.torchMissingRecord, "the zip archive is empty") }
         guard let slash = first.name.firstIndex(of: "/") else {
@@ -61,7 +75,7 @@ public struct TorchArchive: Sendable {
 
         let pickleEntry = try record("data.pkl")
         let pickle = try zip.contents(of: pickleEntry)
-        let stateDict: [(name: String, tensor: PickledTensor)]
+        let stateDict: [(name: String, tensor: TorchTensorRecord)]
         do {
             stateDict = try RestrictedUnpickler.stateDict(from: UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]))
         } catch let error as BloomError {
@@ -100,11 +114,14 @@ public struct TorchArchive: Sendable {
             views.append(try view(name: name, t, elementSize: elementSize, storage: s.storage, range: s.range,
                                   fileOffset: s.fileOffset, inPlace: s.inPlace, file: file.path))
         }
-        return (prefix, views)
+        let entries = try zip.entries.map {
+            Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize, isDeflated: $0.method == 8)
+        }
+        return (prefix, views, stateDict.map(\.tensor), entries)
     }
 
     /// A view of `t` into its storage bytes: in place when contiguous, gathered into the heap otherwise.
-    private static func view(name: String, _ t: PickledTensor, elementSize: Int, storage: ByteStorage, range: Range<Int>,
+    private static func view(name: String, _ t: TorchTensorRecord, elementSize: Int, storage: ByteStorage, range: Range<Int>,
                              fileOffset: Int, inPlace: Bool, file: String) throws -> TensorView {
         let location = "tensor '\(name)'"
         let count = try Checked.product(t.shape, "element count of tensor '\(name)'")
@@ -147,7 +164,7 @@ public struct TorchArchive: Sendable {
     }
 
     /// Copies a strided tensor into a contiguous heap buffer (all indices were bounds-checked by the caller).
-    private static func gather(_ t: PickledTensor, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
+    private static func gather(_ t: TorchTensorRecord, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         guard let dstBase = out.baseAddress, let srcBase = source.baseAddress else {
             return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: out[0..<0]))
@@ -175,9 +192,11 @@ public struct TorchArchive: Sendable {
 
     // MARK: formats refused
 
-    /// The pre-1.6 format: a bare pickle stream (starts with PROTO) or an even older tar archive.
-    static func isTar(_ file: MappedFile) -> Bool {
-        file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8)
+    /// The pre-1.6 format: a pickle stream that starts with torch's magic number (PROTO 2, LONG1 of 10 bytes), or an
+    /// even older tar archive (`ustar` at offset 257).
+    static func isLegacy(_ file: MappedFile) -> Bool {
+        file.bytes.starts(with: [0x80, 0x02, 0x8A, 0x0A])
+            || (file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8))
     }
 
     static func legacyFormatError(path: String) -> BloomError {

@@ -1,0 +1,1 @@
+// BloomTokenizerTests: placeholder until the tokenizer tests land.
