@@ -1,25 +1,6 @@
+import BloomArch
 import BloomCore
 import BloomGGUF
-
-/// The GGUF keys of a tokenizer (llama.cpp `LLM_KV_TOKENIZER_*`), held once here for the converter and the runtime.
-public enum TokenizerGGUFKey {
-    /// "gpt2" for byte-level BPE.
-    public static let model = "tokenizer.ggml.model"
-    /// Pre-tokenizer name; "bloom" for BLOOM's Split regex.
-    public static let pre = "tokenizer.ggml.pre"
-    /// ARRAY[STRING], index = id, byte-level spellings.
-    public static let tokens = "tokenizer.ggml.tokens"
-    /// ARRAY[INT32], one `BloomTokenizer.TokenType` per token.
-    public static let tokenType = "tokenizer.ggml.token_type"
-    /// ARRAY[STRING] of "left right", lowest rank first.
-    public static let merges = "tokenizer.ggml.merges"
-    public static let bosID = "tokenizer.ggml.bos_token_id"
-    public static let eosID = "tokenizer.ggml.eos_token_id"
-    public static let unknownID = "tokenizer.ggml.unknown_token_id"
-    public static let paddingID = "tokenizer.ggml.padding_token_id"
-    public static let addBOS = "tokenizer.ggml.add_bos_token"
-    public static let addEOS = "tokenizer.ggml.add_eos_token"
-}
 
 extension BloomTokenizer {
     /// The tokenizer stored in a GGUF file's `tokenizer.ggml.*` metadata.
@@ -33,23 +14,23 @@ extension BloomTokenizer {
     public convenience init(gguf: GGUFFile) throws {
         do {
             let meta = gguf.metadata
-            let model = try meta.string(TokenizerGGUFKey.model)
-            guard model == "gpt2" else {
+            let model = try meta.string(BloomGGUFKeys.tokenizerModel)
+            guard model == BloomGGUFKeys.gpt2 else {
                 throw BloomError(.unsupported, "tokenizer model '\(model)' is not supported (BLOOM's is 'gpt2', byte-level BPE)",
-                                 location: TokenizerGGUFKey.model)
+                                 location: BloomGGUFKeys.tokenizerModel)
             }
-            if let pre = try meta.optional(TokenizerGGUFKey.pre, GGUFMetadata.string), pre != "bloom" {
-                throw BloomError(.unsupported, "pre-tokenizer '\(pre)' is not supported (BLOOM's is 'bloom')", location: TokenizerGGUFKey.pre)
+            if let pre = try meta.optional(BloomGGUFKeys.tokenizerPre, GGUFMetadata.string), pre != BloomGGUFKeys.bloomPre {
+                throw BloomError(.unsupported, "pre-tokenizer '\(pre)' is not supported (BLOOM's is 'bloom')", location: BloomGGUFKeys.tokenizerPre)
             }
-            let tokens = try meta.stringArray(TokenizerGGUFKey.tokens)
-            let types = try meta.optional(TokenizerGGUFKey.tokenType, GGUFMetadata.int32Array) ?? []
-            let lines = try meta.optional(TokenizerGGUFKey.merges, GGUFMetadata.stringArray) ?? []
+            let tokens = try meta.stringArray(BloomGGUFKeys.tokens)
+            let types = try meta.optional(BloomGGUFKeys.tokenType, GGUFMetadata.int32Array) ?? []
+            let lines = try meta.optional(BloomGGUFKeys.merges, GGUFMetadata.stringArray) ?? []
             var merges: [(String, String)] = []
             merges.reserveCapacity(lines.count)
             for (rank, line) in lines.enumerated() {
                 let scalars = line.unicodeScalars
                 guard !scalars.isEmpty, let space = scalars[scalars.index(after: scalars.startIndex)...].firstIndex(of: " ") else {
-                    throw BloomError(.invalidTokenizer, "merge \(rank) '\(line)' has no space separating two tokens", location: TokenizerGGUFKey.merges)
+                    throw BloomError(.invalidTokenizer, "merge \(rank) '\(line)' has no space separating two tokens", location: BloomGGUFKeys.merges)
                 }
                 merges.append((String(scalars[..<space]), String(scalars[scalars.index(after: space)...])))
             }
@@ -60,8 +41,8 @@ extension BloomTokenizer {
                 }
                 return TokenID(value)
             }
-            let special = SpecialTokens(bos: try id(TokenizerGGUFKey.bosID), eos: try id(TokenizerGGUFKey.eosID),
-                                        unknown: try id(TokenizerGGUFKey.unknownID), padding: try id(TokenizerGGUFKey.paddingID))
+            let special = SpecialTokens(bos: try id(BloomGGUFKeys.bosTokenID), eos: try id(BloomGGUFKeys.eosTokenID),
+                                        unknown: try id(BloomGGUFKeys.unknownTokenID), padding: try id(BloomGGUFKeys.paddingTokenID))
             try self.init(tokens: tokens, tokenTypes: types, merges: merges, specialTokens: special)
         } catch let error as BloomError {
             throw error.at(path: gguf.path)

@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 
 /// A token id. BLOOM's vocabulary has 250,880 ids; GGUF stores token types as int32 too.
@@ -29,11 +30,6 @@ public final class BloomTokenizer: Sendable {
             self.unknown = unknown
             self.padding = padding
         }
-    }
-
-    /// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
-    public enum TokenType: Int32, Sendable {
-        case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
 
     public let specialTokens: SpecialTokens
@@ -162,7 +158,7 @@ public final class BloomTokenizer: Sendable {
     ///
     /// - Parameters:
     ///   - tokens: byte-level spellings, index = id.
-    ///   - tokenTypes: one `TokenType` raw value per token, or empty for all NORMAL.
+    ///   - tokenTypes: one `GGUFTokenType` raw value per token, or empty for all NORMAL.
     ///   - merges: BPE merges, lowest rank first.
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (not used for encoding: BLOOM's BPE has no unknown token).
     /// - Throws: `BloomError` `.invalidTokenizer` (mismatched arrays, unknown type, bad merge), `.limitExceeded`.
@@ -179,8 +175,8 @@ public final class BloomTokenizer: Sendable {
         var added: [AddedToken] = []
         for (index, token) in tokens.enumerated() {
             let id = TokenID(index)
-            let raw = tokenTypes.isEmpty ? TokenType.normal.rawValue : tokenTypes[index]
-            guard let type = TokenType(rawValue: raw) else {
+            let raw = tokenTypes.isEmpty ? GGUFTokenType.normal.rawValue : tokenTypes[index]
+            guard let type = GGUFTokenType(rawValue: raw) else {
                 throw BloomError(.invalidTokenizer, "token \(id) ('\(token)') has type \(raw), not one of 1...6")
             }
             switch type {

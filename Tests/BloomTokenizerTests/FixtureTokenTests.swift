@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 import BloomGGUF
 @testable import BloomTokenizer
@@ -55,10 +56,10 @@ final class FixtureTokenTests: XCTestCase {
         for id in 0..<TokenID(padded) {
             if let token = fromJSON.token(for: id) {
                 tokens.append(token)
-                types.append(fromJSON.isSpecial(id) ? BloomTokenizer.TokenType.control.rawValue : BloomTokenizer.TokenType.normal.rawValue)
+                types.append(fromJSON.isSpecial(id) ? GGUFTokenType.control.rawValue : GGUFTokenType.normal.rawValue)
             } else {
                 tokens.append("[PAD\(id)]")
-                types.append(BloomTokenizer.TokenType.unused.rawValue)
+                types.append(GGUFTokenType.unused.rawValue)
             }
         }
         let json = try Fixtures.json(Fixtures.tokenizerJSON)
@@ -68,11 +69,11 @@ final class FixtureTokenTests: XCTestCase {
         }
         let special = fromJSON.specialTokens
         let metadata = try GGUFMetadata([
-            (TokenizerGGUFKey.model, .string("gpt2")), (TokenizerGGUFKey.pre, .string("bloom")),
-            (TokenizerGGUFKey.tokens, .array(.string(tokens))), (TokenizerGGUFKey.tokenType, .array(.int32(types))),
-            (TokenizerGGUFKey.merges, .array(.string(merges))),
-            (TokenizerGGUFKey.bosID, .uint32(UInt32(try XCTUnwrap(special.bos)))),
-            (TokenizerGGUFKey.eosID, .uint32(UInt32(try XCTUnwrap(special.eos)))),
+            (BloomGGUFKeys.tokenizerModel, .string("gpt2")), (BloomGGUFKeys.tokenizerPre, .string("bloom")),
+            (BloomGGUFKeys.tokens, .array(.string(tokens))), (BloomGGUFKeys.tokenType, .array(.int32(types))),
+            (BloomGGUFKeys.merges, .array(.string(merges))),
+            (BloomGGUFKeys.bosTokenID, .uint32(UInt32(try XCTUnwrap(special.bos)))),
+            (BloomGGUFKeys.eosTokenID, .uint32(UInt32(try XCTUnwrap(special.eos)))),
         ])
         let folder = try Fixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

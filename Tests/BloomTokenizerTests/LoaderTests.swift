@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 import BloomGGUF
 @testable import BloomTokenizer
@@ -113,9 +114,9 @@ final class LoaderTests: XCTestCase {
     func testGGUFMetadataErrors() throws {
         let tokens = (0..<256).map { ByteLevel.spelling(of: [UInt8($0)]) } + ["ab"]
         let good: [(String, GGUFValue)] = [
-            (TokenizerGGUFKey.model, .string("gpt2")), (TokenizerGGUFKey.pre, .string("bloom")),
-            (TokenizerGGUFKey.tokens, .array(.string(tokens))), (TokenizerGGUFKey.merges, .array(.string(["a b"]))),
-            (TokenizerGGUFKey.eosID, .uint32(2)),
+            (BloomGGUFKeys.tokenizerModel, .string("gpt2")), (BloomGGUFKeys.tokenizerPre, .string("bloom")),
+            (BloomGGUFKeys.tokens, .array(.string(tokens))), (BloomGGUFKeys.merges, .array(.string(["a b"]))),
+            (BloomGGUFKeys.eosTokenID, .uint32(2)),
         ]
         func load(_ change: (inout GGUFMetadata) -> Void) throws -> BloomTokenizer {
             var metadata = try GGUFMetadata(good)
@@ -129,13 +130,13 @@ final class LoaderTests: XCTestCase {
         let tokenizer = try load { _ in }
         XCTAssertEqual(tokenizer.encode("xaby"), [TokenID(UInt8(ascii: "x")), 256, TokenID(UInt8(ascii: "y"))])
         XCTAssertEqual(tokenizer.specialTokens.eos, 2)
-        assertThrowsCode(.unsupported) { try load { $0.set(TokenizerGGUFKey.model, .string("llama")) } }
-        assertThrowsCode(.unsupported) { try load { $0.set(TokenizerGGUFKey.pre, .string("gpt-2")) } }
-        assertThrowsCode(.ggufMissingKey) { try load { $0.remove(TokenizerGGUFKey.tokens) } }
-        assertThrowsCode(.ggufWrongType) { try load { $0.set(TokenizerGGUFKey.tokens, .array(.int32([1]))) } }
-        assertThrowsCode(.ggufWrongType) { try load { $0.set(TokenizerGGUFKey.eosID, .int32(2)) } }
-        assertThrowsCode(.invalidTokenizer) { try load { $0.set(TokenizerGGUFKey.eosID, .uint32(257)) } }
-        assertThrowsCode(.invalidTokenizer) { try load { $0.set(TokenizerGGUFKey.merges, .array(.string(["ab"]))) } }
-        XCTAssertNoThrow(try load { $0.remove(TokenizerGGUFKey.pre) }, "files from before llama.cpp wrote 'pre'")
+        assertThrowsCode(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerModel, .string("llama")) } }
+        assertThrowsCode(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerPre, .string("gpt-2")) } }
+        assertThrowsCode(.ggufMissingKey) { try load { $0.remove(BloomGGUFKeys.tokens) } }
+        assertThrowsCode(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.tokens, .array(.int32([1]))) } }
+        assertThrowsCode(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.eosTokenID, .int32(2)) } }
+        assertThrowsCode(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.eosTokenID, .uint32(257)) } }
+        assertThrowsCode(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.merges, .array(.string(["ab"]))) } }
+        XCTAssertNoThrow(try load { $0.remove(BloomGGUFKeys.tokenizerPre) }, "files from before llama.cpp wrote 'pre'")
     }
 }
