@@ -1,1 +1,0 @@
-// BloomTokenizerTests: placeholder until the tokenizer tests land.
