@@ -114,6 +114,7 @@ public final class Generator {
         var tokens: [TokenID] = []
         tokens.reserveCapacity(request.maxTokens)
         var reason = StopReason.length
+        var step: [TokenID] = [0]  // reused: the token loop allocates nothing for the model
         let promptStart = Date()
         var logits = try context.evaluate(prompt)
         timings.promptSeconds = Date().timeIntervalSince(promptStart)
@@ -133,7 +134,8 @@ public final class Generator {
             }
             if tokens.count == request.maxTokens { break }
             if tokens.count == 1 { stepStart = Date() }
-            logits = try context.evaluate([next])
+            step[0] = next
+            logits = try context.evaluate(step)
             timings.generationSteps += 1
         }
         if timings.generationSteps > 0 { timings.generationSeconds = Date().timeIntervalSince(stepStart) }

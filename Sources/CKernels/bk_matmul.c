@@ -199,22 +199,11 @@ static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_blo
     return bk_hsum8_ref(lanes);
 }
 
-static float dot_floats_ref(int32_t type, int64_t k, const void *w, const float *x) {
-    float lanes[8] = {0};
-    int64_t k8 = k & ~(int64_t)7;
-    for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(x[i], bk_float_at(type, w, i), lanes[i & 7]);
-    float s = bk_hsum8_ref(lanes);
-    for (int64_t i = k8; i < k; i++) s = fmaf(x[i], bk_float_at(type, w, i), s);
-    return s;
-}
-
-void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x, int64_t x_stride,
                      int nc, float *out, int64_t ldo) {
     for (int64_t r = 0; r < nrows; r++) {
         const void *row = (const char *)w + r * w_stride;
-        for (int c = 0; c < nc; c++)
-            out[c * ldo + r] = bk_is_block_type(type) ? dot_blocks_ref(type, k, row, (const bk_block_q8x *)x + c * x_stride)
-                                                      : dot_floats_ref(type, k, row, (const float *)x + c * x_stride);
+        for (int c = 0; c < nc; c++) out[c * ldo + r] = dot_blocks_ref(type, k, row, (const bk_block_q8x *)x + c * x_stride);
     }
 }
 
@@ -292,34 +281,17 @@ BK_AVX2 BK_INLINE void dot_blocks_avx2(const int nc, int32_t type, int64_t k, co
     }
 }
 
-BK_AVX2 BK_INLINE void dot_floats_avx2(const int nc, int32_t type, int64_t k, const void *w, const float *x, int64_t xs,
-                                       float *out, int64_t ldo) {
-    __m256 acc[4];
-    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
-    int64_t k8 = k & ~(int64_t)7;
-    for (int64_t i = 0; i < k8; i += 8) {
-        __m256 wv = bk_load8(type, w, i);
-        for (int c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * xs + i), wv, acc[c]);
-    }
-    for (int c = 0; c < nc; c++) {
-        float s = bk_hsum256(acc[c]);
-        for (int64_t i = k8; i < k; i++) s = fmaf(x[c * xs + i], bk_float_at(type, w, i), s);
-        out[c * ldo] = s;
-    }
-}
-
 BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows,
-                                     const void *x, int64_t xs, float *out, int64_t ldo) {
+                                     const bk_block_q8x *x, int64_t xs, float *out, int64_t ldo) {
     for (int64_t r = 0; r < nrows; r++) {
         const void *row = (const char *)w + r * w_stride;
-        if (bk_is_block_type(type)) dot_blocks_avx2(nc, type, k, row, x, xs, out + r, ldo);
-        else dot_floats_avx2(nc, type, k, row, x, xs, out + r, ldo);
+        dot_blocks_avx2(nc, type, k, row, x, xs, out + r, ldo);
     }
 }
 
 // Specialized per type and column count so every loop above unrolls with constants.
 #define BK_DOT_VARIANT(NAME, TYPE)                                                                                     \
-    BK_AVX2 static void NAME(int64_t k, const void *w, size_t ws, int64_t nrows, const void *x, int64_t xs, int nc,   \
+    BK_AVX2 static void NAME(int64_t k, const void *w, size_t ws, int64_t nrows, const bk_block_q8x *x, int64_t xs, int nc, \
                              float *out, int64_t ldo) {                                                                \
         switch (nc) {                                                                                                  \
         case 1: dot_rows_avx2(1, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                      \
@@ -331,22 +303,16 @@ BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k
 BK_DOT_VARIANT(dot_rows_q8_0, BK_TYPE_Q8_0)
 BK_DOT_VARIANT(dot_rows_q4_0, BK_TYPE_Q4_0)
 BK_DOT_VARIANT(dot_rows_q4_1, BK_TYPE_Q4_1)
-BK_DOT_VARIANT(dot_rows_f32, BK_TYPE_F32)
-BK_DOT_VARIANT(dot_rows_f16, BK_TYPE_F16)
-BK_DOT_VARIANT(dot_rows_bf16, BK_TYPE_BF16)
 #endif
 
-void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x, int64_t x_stride,
                  int nc, float *out, int64_t ldo) {
 #if BK_X86
     if (bk_simd_level() >= BK_SIMD_AVX2) {
         switch (type) {
         case BK_TYPE_Q8_0: dot_rows_q8_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
         case BK_TYPE_Q4_0: dot_rows_q4_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        case BK_TYPE_Q4_1: dot_rows_q4_1(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        case BK_TYPE_F16: dot_rows_f16(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        case BK_TYPE_BF16: dot_rows_bf16(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        default: dot_rows_f32(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        default: dot_rows_q4_1(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
         }
     }
 #endif

@@ -17,12 +17,14 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "A GGUF model file.") var model: String
-    @Argument(help: "A UTF-8 text file.") var file: String
+    @Argument(help: "A UTF-8 text file.") var textFile: String?
+    @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
     @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk (even).") var context = 128
     @Option(name: .long, help: "Threads (default: all cores).") var threads: Int?
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        guard (textFile == nil) != (file == nil) else { throw ValidationError("give the text file once: FILE or --file FILE") }
         guard context >= 4, context % 2 == 0 else { throw ValidationError("-c must be an even number of at least 4") }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
     }
@@ -32,11 +34,12 @@ struct PerplexityCommand: ParsableCommand {
             let model = try BloomModel(path: self.model)
             let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
             let pool = try ThreadPool(threads: threads)
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw BloomError(.io, "cannot read the text file", path: file)
+            let path = textFile ?? file ?? ""
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw BloomError(.io, "cannot read the text file", path: path)
             }
             guard let text = String(data: data, encoding: .utf8) else {
-                throw BloomError(.invalidArgument, "the text file is not UTF-8", path: file)
+                throw BloomError(.invalidArgument, "the text file is not UTF-8", path: path)
             }
             let start = ProgressReporter.now()
             let err = FileHandle.standardError

@@ -20,33 +20,29 @@ final class KernelTests: XCTestCase {
         (Int32(BK_TYPE_Q8_0), "q8_0"), (Int32(BK_TYPE_Q4_0), "q4_0"), (Int32(BK_TYPE_Q4_1), "q4_1"),
     ]
 
+    /// The 8-bit row dots (block weights, 1–4 activation rows): equal to their twin, and a row and column's result
+    /// does not depend on how many run together.
     func testDotRowsEqualTheirTwins() {
         var rng = TestRandom(seed: 1)
         bk_set_simd_limit(Int32(BK_SIMD_AVX2))
-        for (type, name) in Self.types {
-            for k in [32, 96, 1024, 104, 352] where isFloat(type) || k % 32 == 0 {
+        for (type, name) in Self.types where !isFloat(type) {
+            for k in [32, 96, 352, 1024] {
                 let rows = 5
                 let w = encode(rng.floats(rows * k, scale: 1), type: type, rows: rows)
                 let rowBytes = bk_row_bytes(type, Int64(k))
-                let x = rng.floats(4 * k, scale: 3)
-                let xq = activations(x, rows: 4, k: k, type: type)
-                let stride = isFloat(type) ? k : k / 32
-                let columnBytes = stride * (isFloat(type) ? 4 : MemoryLayout<bk_block_q8x>.stride)
+                let x = activations(rng.floats(4 * k, scale: 3), rows: 4, k: k)
                 for nc in 1...4 {
                     var simd = [Float](repeating: 0, count: 4 * rows), ref = simd
-                    xq.withUnsafeBytes { xp in
-                        w.withUnsafeBytes { wp in
-                            bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), xp.baseAddress, Int64(stride), Int32(nc), &simd, Int64(rows))
-                            bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), xp.baseAddress, Int64(stride), Int32(nc), &ref, Int64(rows))
-                        }
+                    w.withUnsafeBytes { wp in
+                        bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, Int64(k / 32), Int32(nc), &simd, Int64(rows))
+                        bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, Int64(k / 32), Int32(nc), &ref, Int64(rows))
                     }
                     XCTAssertEqual(simd.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) nc \(nc)")
-                    // a row and column's result does not depend on how many run together
                     var single: Float = 0
-                    xq.withUnsafeBytes { xp in
-                        w.withUnsafeBytes { wp in
+                    w.withUnsafeBytes { wp in
+                        x.withUnsafeBufferPointer { xp in
                             bk_dot_rows(type, Int64(k), wp.baseAddress! + (rows - 1) * rowBytes, rowBytes, 1,
-                                        xp.baseAddress! + (nc - 1) * columnBytes, Int64(stride), 1, &single, 1)
+                                        xp.baseAddress! + (nc - 1) * k / 32, Int64(k / 32), 1, &single, 1)
                         }
                     }
                     XCTAssertEqual(single.bitPattern, simd[(nc - 1) * rows + rows - 1].bitPattern, "\(name) k \(k) row and column alone")
@@ -102,7 +98,7 @@ final class KernelTests: XCTestCase {
                                            "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
                         }
                     }
-                    guard flags == 0 else { continue }
+                    guard flags == 0, level == Self.levels.first else { continue }  // every level equals the twin
                     // against f64 on the dequantized weights: float weights to f32 rounding, block weights to the
                     // activation quantization error (≤ half a step of 1/127 of the block maximum per element)
                     let blockDots = !isFloat(type)
@@ -286,12 +282,13 @@ final class KernelTests: XCTestCase {
         return out
     }
 
-    /// The activations as the dot kernels take them: f32 rows for float weights, 8-bit blocks for block weights.
-    private func activations(_ x: [Float], rows: Int, k: Int, type: Int32) -> [UInt8] {
-        if isFloat(type) { return x.withUnsafeBytes { Array($0) } }
+    /// Activation rows as 8-bit blocks.
+    private func activations(_ x: [Float], rows: Int, k: Int) -> [bk_block_q8x] {
         var blocks = [bk_block_q8x](repeating: bk_block_q8x(), count: rows * k / 32)
-        for r in 0..<rows { blocks.withUnsafeMutableBufferPointer { bk_quantize_q8x(Array(x[(r * k)..<((r + 1) * k)]), $0.baseAddress! + r * k / 32, Int64(k)) } }
-        return blocks.withUnsafeBytes { Array($0) }
+        blocks.withUnsafeMutableBufferPointer { b in
+            for r in 0..<rows { bk_quantize_q8x(Array(x[(r * k)..<((r + 1) * k)]), b.baseAddress! + r * k / 32, Int64(k)) }
+        }
+        return blocks
     }
 }
 

@@ -79,13 +79,12 @@ typedef struct {
 void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k);
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k);
 
-/// Dot products of `nrows` weight rows (`k` elements of `type`; row r at w + r·w_stride bytes) with `nc` (1…4)
-/// activation rows: out[c·ldo + r] = row r · column c.
-/// Block types: x is bk_block_q8x, column c at x + c·x_stride blocks. Float types: x is f32, column c at x + c·x_stride.
+/// Dot products of `nrows` block-type weight rows (Q8_0, Q4_0, Q4_1; `k` elements; row r at w + r·w_stride bytes)
+/// with `nc` (1…4) activation rows of k/32 blocks (column c at x + c·x_stride blocks): out[c·ldo + r].
 /// The result for a row and column does not depend on nrows or nc.
-void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
-                 int nc, float *out, int64_t ldo);
-void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
+                 int64_t x_stride, int nc, float *out, int64_t ldo);
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
                      int64_t x_stride, int nc, float *out, int64_t ldo);
 
 /// The f32 dot product every float path uses (the 8-lane shape above).
