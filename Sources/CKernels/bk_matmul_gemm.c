@@ -36,6 +36,19 @@ BK_INLINE void store(const linear_job *j, int64_t i, int64_t r, float v) {
     *dst = (j->flags & BK_EPILOGUE_ACCUMULATE) ? *dst + v : v;
 }
 
+// store() for n consecutive outputs of activation row i (the same operations, in loops the compiler vectorizes).
+static void store_segment(const linear_job *j, int64_t i, int64_t r0, int64_t n, const float *v) {
+    float *dst = j->y + i * j->ldy + r0;
+    const float *b = j->bias ? j->bias + r0 : NULL;
+    if (j->flags & BK_EPILOGUE_ACCUMULATE) {
+        if (b) for (int64_t r = 0; r < n; r++) dst[r] = dst[r] + (v[r] + b[r]);
+        else for (int64_t r = 0; r < n; r++) dst[r] = dst[r] + v[r];
+    } else {
+        if (b) for (int64_t r = 0; r < n; r++) dst[r] = v[r] + b[r];
+        else memcpy(dst, v, (size_t)n * sizeof(float));
+    }
+}
+
 static void finish_rows(const linear_job *j, int64_t r0, int64_t r1) {
     if (!(j->flags & BK_EPILOGUE_GELU)) return;
     for (int64_t i = 0; i < j->m; i++) {
@@ -136,8 +149,7 @@ static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
             int nc = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
             if (j->simd) bk_dot_rows(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
             else bk_dot_rows_ref(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
-            for (int c = 0; c < nc; c++)
-                for (int64_t r = 0; r < n; r++) store(j, i0 + c, p + r, out[c * BLOCK_ROWS + r]);
+            for (int c = 0; c < nc; c++) store_segment(j, i0 + c, p, n, out + c * BLOCK_ROWS);
         }
     }
 }
@@ -171,8 +183,7 @@ static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
             int mr = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
             if (j->simd) bk_gemm8_panel(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
             else bk_gemm8_panel_ref(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
-            for (int t = 0; t < mr; t++)
-                for (int r = 0; r < n; r++) store(j, i0 + t, p + r, out[t * PANEL_ROWS + r]);
+            for (int t = 0; t < mr; t++) store_segment(j, i0 + t, p, n, out + t * PANEL_ROWS);
         }
     }
 }
