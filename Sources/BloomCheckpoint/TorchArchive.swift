@@ -56,7 +56,12 @@ public struct TorchArchive: Sendable {
         }
         let prefix = String(first.name[..<slash])
         var byName: [String: ZipArchive.Entry] = [:]
-        for entry in zip.entries { byName[entry.name] = entry }
+        for entry in zip.entries {
+            // Two entries with one name would let two readers see two different files (a polyglot archive).
+            guard byName.updateValue(entry, forKey: entry.name) == nil else {
+                throw BloomError(.zipFormat, "entry '\(entry.name)' appears twice", location: "offset \(entry.localHeaderOffset)")
+            }
+        }
         func record(_ name: String) throws -> ZipArchive.Entry {
             guard let entry = byName[prefix + "/" + name] else {
                 throw BloomError(.torchMissingRecord, "record '\(prefix)/\(name)' is missing from the archive")

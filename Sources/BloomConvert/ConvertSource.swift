@@ -41,14 +41,6 @@ extension ConvertInput {
 
     /// Reads an adapter folder into a LoRAAdapter.
     static func openAdapter(_ path: String) throws -> LoRAAdapter {
-        let configPath = path + "/adapter_config.json"
-        let config = try ConvertVocabulary.readJSON(configPath)
-        guard let weights = ["adapter_model.safetensors", "adapter_model.bin"].map({ path + "/" + $0 })
-            .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw BloomError(.io, "no adapter_model.safetensors or adapter_model.bin in the adapter folder", path: path)
-        }
-        let checkpoint = try Checkpoint.open(weights)
-        return try LoRAAdapter(name: URL(fileURLWithPath: path).lastPathComponent, config: config,
-                               tensors: checkpoint.tensors.map(SourceTensor.init))
+        try LoRAAdapter(folder: AdapterFolder(path: path))
     }
 }

@@ -58,12 +58,9 @@ enum MergeWriter {
     /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder`, shards, the
     /// index when there are several shards, then config.json. Every file stays under a temporary name until all are
     /// complete; on any error they are all removed.
-    /// - Parameters:
-    ///   - finished: called with each tensor's name once it is written.
     /// - Returns: the files written (names in `output`) and the data bytes.
     static func write(_ model: MergedModel, config baseConfig: JSONValue, baseFolder: String, to output: String,
-                      dtype: MergeDType, maxShardSize: Int, quiet: Bool,
-                      finished: (String) -> Void = { _ in }) throws -> (files: [String], bytes: Int) {
+                      dtype: MergeDType, maxShardSize: Int, quiet: Bool) throws -> (files: [String], bytes: Int) {
         let entries = try model.tensors.map { tensor -> SafetensorsWriter.Entry in
             let stored = dtype.dtype ?? tensor.dtype
             guard stored.isFloatingPointWeight else {
@@ -89,14 +86,9 @@ enum MergeWriter {
                 // A small buffer: every shard stays open (uncommitted) until the last one is complete.
                 let file = try AtomicFile(destination: output + "/" + shard.fileName, bufferSize: 1 << 20)
                 staged.append(file)
-                var next = 0
                 try SafetensorsWriter.write(shard.entries, to: file) { bytes, finishedTensor in
                     bytesDone += bytes
-                    if finishedTensor {
-                        tensorsDone += 1
-                        finished(shard.entries[next].tensor.name)
-                        next += 1
-                    }
+                    if finishedTensor { tensorsDone += 1 }
                     progress.update(items: tensorsDone, bytes: bytesDone)
                 }
             }

@@ -19,12 +19,7 @@ final class LoRAMergeTests: XCTestCase {
     static func path(_ relative: String) -> String { fixtures + "/" + relative }
 
     static func adapter(_ name: String) throws -> LoRAAdapter {
-        let folder = path("adapters/" + name)
-        let config = try JSONParser().parse(String(contentsOfFile: folder + "/adapter_config.json", encoding: .utf8))
-        let safetensors = folder + "/adapter_model.safetensors"
-        let tensors = FileManager.default.fileExists(atPath: safetensors)
-            ? try SafetensorsFile(path: safetensors).tensors : try Checkpoint.open(folder + "/adapter_model.bin").tensors
-        return try LoRAAdapter(name: folder, config: config, tensors: tensors.map(SourceTensor.init))
+        try LoRAAdapter(folder: AdapterFolder(path: path("adapters/" + name)))
     }
 
     static func base(for adapter: String) throws -> MergeBase {
