@@ -52,7 +52,8 @@ let package = Package(
             "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomCore",
         ]),
         .testTarget(name: "BloomRuntimeTests", dependencies: [
-            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomCore", "CKernels",
+            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
+            "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
         ]),
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
     ],

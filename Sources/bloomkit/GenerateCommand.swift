@@ -47,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
             let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer.load(gguf: model.metadata)
+            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000
 

@@ -30,7 +30,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer.load(gguf: model.metadata)
+            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
             let pool = try ThreadPool(threads: threads)
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw BloomError(.io, "cannot read the text file", path: file)

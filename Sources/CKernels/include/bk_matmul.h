@@ -81,7 +81,9 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k);
 // ---- linear layers -------------------------------------------------------------------------------------------------
 
 /// Activation rows from which block weights go through the matrix-matrix path (f32 panels) instead of 8-bit dots.
+#ifndef BK_GEMM_MIN_ROWS
 #define BK_GEMM_MIN_ROWS 8
+#endif
 
 enum {
     BK_EPILOGUE_GELU = 1,       // y = gelu(x·Wᵀ + b)
