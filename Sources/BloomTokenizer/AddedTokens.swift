@@ -70,8 +70,6 @@ struct AddedTokenMatcher: Sendable {
         self.firstBytes = firstBytes
     }
 
-    var isEmpty: Bool { tokens.isEmpty }
-
     /// Calls `body` with the added tokens and the text between them, in order; empty text is skipped.
     func forEachSegment(in text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ body: (Segment) -> Void) {
         let lo = range.lowerBound, hi = range.upperBound
@@ -101,7 +99,7 @@ struct AddedTokenMatcher: Sendable {
             pos = bestEnd  // matches never overlap, whatever happens to this one below
             let token = tokens[Int(best)]
             if token.singleWord {
-                let wordBefore = start > lo && Self.isWordCharacter(Self.scalar(endingAt: start, in: text, from: lo))
+                let wordBefore = start > lo && Self.isWordCharacter(Self.scalarAndLength(endingAt: start, in: text, from: lo).0)
                 let wordAfter = stop < hi && Self.isWordCharacter(BloomPreTokenizer.decode(text, stop).0)
                 if wordBefore || wordAfter { continue }
             }
@@ -128,10 +126,7 @@ struct AddedTokenMatcher: Sendable {
         if startOffset < hi { body(.text(startOffset..<hi)) }
     }
 
-    private static func scalar(endingAt end: Int, in text: UnsafeBufferPointer<UInt8>, from lo: Int) -> UInt32 {
-        scalarAndLength(endingAt: end, in: text, from: lo).0
-    }
-
+    /// The scalar that ends at `end` and its length in bytes.
     private static func scalarAndLength(endingAt end: Int, in text: UnsafeBufferPointer<UInt8>, from lo: Int) -> (UInt32, Int) {
         var start = end - 1
         while start > lo, text[start] & 0xC0 == 0x80 { start -= 1 }

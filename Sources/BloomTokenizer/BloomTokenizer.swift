@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 
 /// A token id. BLOOM's vocabulary has 250,880 ids; GGUF stores token types as int32 too.
@@ -13,8 +14,8 @@ public typealias TokenID = Int32
 /// U+FFFD for each maximal invalid subsequence (Rust's `from_utf8_lossy`). `StreamingDecoder` gives the same text
 /// token by token without splitting a character.
 ///
-/// Load it with `init(tokenizerJSONPath:)`, `init(modelFolder:)`, or from a GGUF file's `tokenizer.ggml.*`
-/// arrays with `init(tokens:tokenTypes:merges:specialTokens:)`. Immutable and safe to share between threads.
+/// Load it with `init(gguf:)`, `init(modelFolder:)`, `init(tokenizerJSONPath:)`, or from plain arrays in GGUF's form
+/// with `init(tokens:tokenTypes:merges:specialTokens:)`. Immutable and safe to share between threads.
 public final class BloomTokenizer: Sendable {
     /// The ids with a role in generation (from the GGUF keys or the model folder's special tokens map).
     public struct SpecialTokens: Sendable, Equatable {
@@ -31,13 +32,8 @@ public final class BloomTokenizer: Sendable {
         }
     }
 
-    /// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
-    public enum TokenType: Int32, Sendable {
-        case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
-    }
-
     public let specialTokens: SpecialTokens
-    /// Tokens matched in the raw text, in file order.
+    /// Tokens matched in the raw text (a content listed twice keeps its last entry).
     public let addedTokens: [AddedToken]
 
     /// `tokenStrings[id]`: the vocabulary spelling (byte-level characters, "Ġworld"), nil for ids with no token.
@@ -61,10 +57,11 @@ public final class BloomTokenizer: Sendable {
     ///   - unknownToken: the BPE model's unknown token for bytes the vocabulary lacks (nil: such bytes are dropped).
     ///   - fuseUnknown: whether a run of unknown bytes gives one unknown token.
     ///   - specialTokens: ids with a role in generation.
+    ///   - idCount: the number of ids when it is more than the largest id + 1 (a GGUF vocabulary ending in UNUSED ids).
     /// - Throws: `BloomError` `.invalidTokenizer` for an inconsistent vocabulary or merge, `.limitExceeded` past
     ///   `TokenizerLimits`.
     init(vocabulary: [(String, TokenID)], addedTokens: [AddedToken], merges: [(String, String)], unknownToken: String?,
-         fuseUnknown: Bool, specialTokens: SpecialTokens) throws {
+         fuseUnknown: Bool, specialTokens: SpecialTokens, idCount: Int = 0) throws {
         var idOfToken: [TokenKey: TokenID] = [:]
         idOfToken.reserveCapacity(vocabulary.count)
         var maxID: TokenID = -1
@@ -81,7 +78,7 @@ public final class BloomTokenizer: Sendable {
             try Self.checkLength(token.content)
             maxID = max(maxID, token.id)
         }
-        let size = Int(maxID) + 1
+        let size = max(Int(maxID) + 1, min(idCount, TokenizerLimits.maxVocabularySize))
 
         var strings = [String?](repeating: nil, count: size)
         for (token, id) in vocabulary {
@@ -161,7 +158,7 @@ public final class BloomTokenizer: Sendable {
     ///
     /// - Parameters:
     ///   - tokens: byte-level spellings, index = id.
-    ///   - tokenTypes: one `TokenType` raw value per token, or empty for all NORMAL.
+    ///   - tokenTypes: one `GGUFTokenType` raw value per token, or empty for all NORMAL.
     ///   - merges: BPE merges, lowest rank first.
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (not used for encoding: BLOOM's BPE has no unknown token).
     /// - Throws: `BloomError` `.invalidTokenizer` (mismatched arrays, unknown type, bad merge), `.limitExceeded`.
@@ -178,8 +175,8 @@ public final class BloomTokenizer: Sendable {
         var added: [AddedToken] = []
         for (index, token) in tokens.enumerated() {
             let id = TokenID(index)
-            let raw = tokenTypes.isEmpty ? TokenType.normal.rawValue : tokenTypes[index]
-            guard let type = TokenType(rawValue: raw) else {
+            let raw = tokenTypes.isEmpty ? GGUFTokenType.normal.rawValue : tokenTypes[index]
+            guard let type = GGUFTokenType(rawValue: raw) else {
                 throw BloomError(.invalidTokenizer, "token \(id) ('\(token)') has type \(raw), not one of 1...6")
             }
             switch type {
@@ -191,10 +188,10 @@ public final class BloomTokenizer: Sendable {
             vocabulary.append((token, id))
         }
         try self.init(vocabulary: vocabulary, addedTokens: added, merges: merges, unknownToken: nil, fuseUnknown: false,
-                      specialTokens: specialTokens)
+                      specialTokens: specialTokens, idCount: tokens.count)
     }
 
-    /// Number of ids (largest id + 1); some ids may have no token.
+    /// Number of ids: the largest id + 1, or a GGUF file's token count; some ids may have no token.
     public var vocabularySize: Int { tokenStrings.count }
 
     /// The tokens of `text`, as Hugging Face tokenizers' `encode(text).ids` gives them for this tokenizer.

@@ -37,7 +37,9 @@ enum ByteLevel {
     /// The vocabulary spelling of raw bytes ("\u{20}hi" -> "Ġhi").
     static func spelling(of bytes: some Sequence<UInt8>) -> String {
         var s = String.UnicodeScalarView()
-        for b in bytes { s.append(Unicode.Scalar(scalarOfByte[Int(b)])!) }
+        for b in bytes {
+            if let scalar = Unicode.Scalar(scalarOfByte[Int(b)]) { s.append(scalar) }  // always: U+0021...U+0143
+        }
         return String(s)
     }
 
@@ -48,17 +50,6 @@ enum ByteLevel {
         out.reserveCapacity(token.utf8.count)
         for scalar in token.unicodeScalars {
             guard let b = byte(of: scalar) else { return Array(token.utf8) }
-            out.append(b)
-        }
-        return out
-    }
-
-    /// The bytes of a vocabulary string if every character stands for a byte (the tokens BPE can produce), else nil.
-    static func strictDecode(_ token: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        out.reserveCapacity(token.utf8.count)
-        for scalar in token.unicodeScalars {
-            guard let b = byte(of: scalar) else { return nil }
             out.append(b)
         }
         return out

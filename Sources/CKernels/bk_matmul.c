@@ -11,9 +11,9 @@ size_t bk_row_bytes(int32_t type, int64_t cols) {
     case BK_TYPE_F32: return (size_t)cols * 4;
     case BK_TYPE_F16:
     case BK_TYPE_BF16: return (size_t)cols * 2;
-    case BK_TYPE_Q8_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(bk_blk_q8_0);
-    case BK_TYPE_Q4_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(bk_blk_q4_0);
-    case BK_TYPE_Q4_1: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(bk_blk_q4_1);
+    case BK_TYPE_Q8_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q8_0);
+    case BK_TYPE_Q4_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_0);
+    case BK_TYPE_Q4_1: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_1);
     default: return 0;
     }
 }
@@ -22,105 +22,28 @@ static const void *row_ptr(const bk_weight *w, int64_t row) {
     return (const char *)w->data + (size_t)row * bk_row_bytes(w->type, w->cols);
 }
 
-// ---- dequantization (exact: q·d has at most 19 significant bits) ----------------------------------------------------
+// ---- dequantization (exact: q·d has at most 19 significant bits; block types through the quantization work's code) -
 
 static void dequantize_ref(int32_t type, const void *src, float *dst, int64_t k) {
     switch (type) {
-    case BK_TYPE_Q8_0:
-        for (int64_t b = 0; b < k / 32; b++) {
-            const bk_blk_q8_0 *blk = (const bk_blk_q8_0 *)src + b;
-            float d = bk_f16_to_f32_scalar(blk->d);
-            for (int j = 0; j < 32; j++) dst[b * 32 + j] = (float)blk->qs[j] * d;
-        }
-        break;
-    case BK_TYPE_Q4_0:
-        for (int64_t b = 0; b < k / 32; b++) {
-            const bk_blk_q4_0 *blk = (const bk_blk_q4_0 *)src + b;
-            float d = bk_f16_to_f32_scalar(blk->d);
-            for (int j = 0; j < 16; j++) {
-                dst[b * 32 + j] = (float)((blk->qs[j] & 15) - 8) * d;
-                dst[b * 32 + j + 16] = (float)((blk->qs[j] >> 4) - 8) * d;
-            }
-        }
-        break;
-    case BK_TYPE_Q4_1:
-        for (int64_t b = 0; b < k / 32; b++) {
-            const bk_blk_q4_1 *blk = (const bk_blk_q4_1 *)src + b;
-            float d = bk_f16_to_f32_scalar(blk->d), m = bk_f16_to_f32_scalar(blk->m);
-            for (int j = 0; j < 16; j++) {
-                dst[b * 32 + j] = (float)(blk->qs[j] & 15) * d + m;
-                dst[b * 32 + j + 16] = (float)(blk->qs[j] >> 4) * d + m;
-            }
-        }
-        break;
-    default:
-        for (int64_t i = 0; i < k; i++) dst[i] = bk_float_at(type, src, i);
+    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_F16: bk_f16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
+    case BK_TYPE_BF16: bk_bf16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
+    default: memcpy(dst, src, (size_t)k * 4); return;
     }
 }
 
-#if BK_X86
-BK_AVX2 static void dequantize_avx2(int32_t type, const void *src, float *dst, int64_t k) {
-    const __m128i m4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+static void dequantize(int32_t type, const void *src, float *dst, int64_t k) {
     switch (type) {
-    case BK_TYPE_Q8_0:
-        for (int64_t b = 0; b < k / 32; b++) {
-            const bk_blk_q8_0 *blk = (const bk_blk_q8_0 *)src + b;
-            __m256 d = _mm256_set1_ps(bk_half(blk->d));
-            for (int j = 0; j < 32; j += 8) {
-                __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk->qs + j)));
-                _mm256_storeu_ps(dst + b * 32 + j, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
-            }
-        }
-        return;
-    case BK_TYPE_Q4_0:
-    case BK_TYPE_Q4_1: {
-        const int is_q4_1 = type == BK_TYPE_Q4_1;
-        for (int64_t b = 0; b < k / 32; b++) {
-            const uint8_t *qs;
-            __m256 d, m = _mm256_setzero_ps();
-            if (is_q4_1) {
-                const bk_blk_q4_1 *blk = (const bk_blk_q4_1 *)src + b;
-                d = _mm256_set1_ps(bk_half(blk->d));
-                m = _mm256_set1_ps(bk_half(blk->m));
-                qs = blk->qs;
-            } else {
-                const bk_blk_q4_0 *blk = (const bk_blk_q4_0 *)src + b;
-                d = _mm256_set1_ps(bk_half(blk->d));
-                qs = blk->qs;
-            }
-            __m128i raw = _mm_loadu_si128((const __m128i *)qs);
-            __m128i lo = _mm_and_si128(raw, m4), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m4);
-            if (!is_q4_1) {
-                lo = _mm_sub_epi8(lo, eight);
-                hi = _mm_sub_epi8(hi, eight);
-            }
-            __m128i halves[2] = {lo, hi};
-            for (int h = 0; h < 2; h++) {
-                __m256i q0 = _mm256_cvtepi8_epi32(halves[h]);
-                __m256i q1 = _mm256_cvtepi8_epi32(_mm_srli_si128(halves[h], 8));
-                __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q0), d), f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q1), d);
-                if (is_q4_1) {
-                    f0 = _mm256_add_ps(f0, m);
-                    f1 = _mm256_add_ps(f1, m);
-                }
-                _mm256_storeu_ps(dst + b * 32 + h * 16, f0);
-                _mm256_storeu_ps(dst + b * 32 + h * 16 + 8, f1);
-            }
-        }
-        return;
-    }
+    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1(src, dst, (size_t)k); return;
     case BK_TYPE_F16: bk_f16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
     case BK_TYPE_BF16: bk_bf16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
     default: memcpy(dst, src, (size_t)k * 4); return;
     }
-}
-#endif
-
-static void dequantize(int32_t type, const void *src, float *dst, int64_t k) {
-#if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { dequantize_avx2(type, src, dst, k); return; }
-#endif
-    dequantize_ref(type, src, dst, k);
 }
 
 void bk_dequantize_row(const bk_weight *w, int64_t row, float *dst) { dequantize(w->type, row_ptr(w, row), dst, w->cols); }
@@ -207,17 +130,17 @@ static void dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_bloc
         int q[32];
         float dw, m = 0;
         if (type == BK_TYPE_Q8_0) {
-            const bk_blk_q8_0 *blk = (const bk_blk_q8_0 *)w + b;
+            const block_q8_0 *blk = (const block_q8_0 *)w + b;
             dw = bk_f16_to_f32_scalar(blk->d);
             for (int j = 0; j < 32; j++) q[j] = blk->qs[j];
         } else {
             const uint8_t *qs;
             if (type == BK_TYPE_Q4_0) {
-                const bk_blk_q4_0 *blk = (const bk_blk_q4_0 *)w + b;
+                const block_q4_0 *blk = (const block_q4_0 *)w + b;
                 dw = bk_f16_to_f32_scalar(blk->d);
                 qs = blk->qs;
             } else {
-                const bk_blk_q4_1 *blk = (const bk_blk_q4_1 *)w + b;
+                const block_q4_1 *blk = (const block_q4_1 *)w + b;
                 dw = bk_f16_to_f32_scalar(blk->d);
                 m = bk_f16_to_f32_scalar(blk->m);
                 qs = blk->qs;
@@ -279,18 +202,18 @@ BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float 
 
 BK_AVX2 BK_INLINE void load_block(int32_t type, const void *w, int64_t b, __m256i *wq, float *dw, float *m) {
     if (type == BK_TYPE_Q8_0) {
-        const bk_blk_q8_0 *blk = (const bk_blk_q8_0 *)w + b;
+        const block_q8_0 *blk = (const block_q8_0 *)w + b;
         *wq = _mm256_loadu_si256((const __m256i *)blk->qs);
         *dw = bk_half(blk->d);
         return;
     }
     const uint8_t *qs;
     if (type == BK_TYPE_Q4_0) {
-        const bk_blk_q4_0 *blk = (const bk_blk_q4_0 *)w + b;
+        const block_q4_0 *blk = (const block_q4_0 *)w + b;
         *dw = bk_half(blk->d);
         qs = blk->qs;
     } else {
-        const bk_blk_q4_1 *blk = (const bk_blk_q4_1 *)w + b;
+        const block_q4_1 *blk = (const block_q4_1 *)w + b;
         *dw = bk_half(blk->d);
         *m = bk_half(blk->m);
         qs = blk->qs;

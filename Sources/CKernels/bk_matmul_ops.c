@@ -184,19 +184,21 @@ void bk_softmax(float *x, int64_t n) {
     bk_softmax_ref(x, n);
 }
 
-float bk_logsumexp_ref(const float *x, int64_t n) {
-    float m = max_ref(x, n);
-    return m + logf(sum_exp_ref(x, n, m, NULL));
+float bk_max_ref(const float *x, int64_t n) { return max_ref(x, n); }
+float bk_sum_exp_ref(const float *x, int64_t n, float shift) { return sum_exp_ref(x, n, shift, NULL); }
+
+float bk_max(const float *x, int64_t n) {
+#if BK_X86
+    if (bk_cpu_has_avx2_fma_f16c()) return max_avx2(x, n);
+#endif
+    return max_ref(x, n);
 }
 
-float bk_logsumexp(const float *x, int64_t n) {
+float bk_sum_exp(const float *x, int64_t n, float shift) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) {
-        float m = max_avx2(x, n);
-        return m + logf(sum_exp_avx2(x, n, m, NULL));
-    }
+    if (bk_cpu_has_avx2_fma_f16c()) return sum_exp_avx2(x, n, shift, NULL);
 #endif
-    return bk_logsumexp_ref(x, n);
+    return sum_exp_ref(x, n, shift, NULL);
 }
 
 // ---- LayerNorm -----------------------------------------------------------------------------------------------------
@@ -290,9 +292,10 @@ void bk_alibi_slopes(int n_head, float *slopes) {
     for (int h = 0; h < n_head; h++) slopes[h] = h < c ? powf(base, (float)(h + 1)) : powf(extra, (float)(2 * (h - c) + 1));
 }
 
-void bk_attention_row_ref(const bk_attention_desc *d, int h, const float *q, int64_t pos, float *scores, float *out) {
+void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out) {
     const int hd = d->head_dim;
-    const float *k = d->k_cache + h * d->head_stride, *v = d->v_cache + h * d->head_stride;
+    const int64_t base = slot * d->slot_stride + h * d->head_stride;
+    const float *k = d->k_cache + base, *v = d->v_cache + base;
     const float slope = d->slopes[h];
     for (int64_t t = 0; t <= pos; t++) scores[t] = fmaf(bk_dot_f32_ref(q + h * hd, k + t * hd, hd), d->scale, slope * (float)t);
     float s = sum_exp_ref(scores, pos + 1, max_ref(scores, pos + 1), scores);
@@ -305,9 +308,11 @@ void bk_attention_row_ref(const bk_attention_desc *d, int h, const float *q, int
 }
 
 #if BK_X86
-BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int h, const float *q, int64_t pos, float *scores, float *out) {
+BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
+                                       float *out) {
     const int hd = d->head_dim;
-    const float *k = d->k_cache + h * d->head_stride, *v = d->v_cache + h * d->head_stride;
+    const int64_t base = slot * d->slot_stride + h * d->head_stride;
+    const float *k = d->k_cache + base, *v = d->v_cache + base;
     const float slope = d->slopes[h];
     const float *qh = q + h * hd;
     for (int64_t t = 0; t <= pos; t++) scores[t] = fmaf(bk_dot8_avx2(qh, k + t * hd, hd), d->scale, slope * (float)t);
@@ -338,11 +343,11 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int h, const 
 }
 #endif
 
-void bk_attention_row(const bk_attention_desc *d, int h, const float *q, int64_t pos, float *scores, float *out) {
+void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { attention_row_avx2(d, h, q, pos, scores, out); return; }
+    if (bk_cpu_has_avx2_fma_f16c()) { attention_row_avx2(d, slot, h, q, pos, scores, out); return; }
 #endif
-    bk_attention_row_ref(d, h, q, pos, scores, out);
+    bk_attention_row_ref(d, slot, h, q, pos, scores, out);
 }
 
 static size_t scores_floats(int64_t max_positions) { return ((size_t)max_positions + 15) & ~(size_t)15; }
@@ -356,7 +361,9 @@ size_t bk_attention_scratch_bytes(int n_threads, int64_t max_positions, int head
 typedef struct {
     const bk_attention_desc *d;
     const float *q;
-    int64_t ldq, m, pos0, ldo;
+    int64_t ldq, m, ldo;
+    const int64_t *positions;
+    const int32_t *slots;
     float *out;
     float *scratch;
     size_t scratch_floats;
@@ -368,19 +375,19 @@ static void attention_task(void *ctx, int ith, int nth) {
     attention_job *j = ctx;
     float *scores = j->scratch + (size_t)ith * j->scratch_floats;
     const int64_t items = (int64_t)j->d->n_head * j->m;
-    for (;;) {
-        int64_t it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (it >= items) return;
+    for (int64_t it; (it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < items;) {
         int h = (int)(it % j->d->n_head);
         int64_t i = it / j->d->n_head;
-        bk_attention_row(j->d, h, j->q + i * j->ldq, j->pos0 + i, scores, j->out + i * j->ldo);
+        bk_attention_row(j->d, j->slots ? j->slots[i] : 0, h, j->q + i * j->ldq, j->positions[i], scores, j->out + i * j->ldo);
     }
 }
 
-void bk_attention(bk_pool *pool, const bk_attention_desc *d, const float *q, int64_t ldq, int64_t m, int64_t pos0,
-                  float *out, int64_t ldo, void *scratch) {
-    attention_job j = {.d = d, .q = q, .ldq = ldq, .m = m, .pos0 = pos0, .ldo = ldo, .out = out, .scratch = scratch,
-                       .scratch_floats = scores_floats(pos0 + m)};
+void bk_attention(bk_pool *pool, const bk_attention_desc *d, const float *q, int64_t ldq, int64_t m,
+                  const int64_t *positions, const int32_t *slots, float *out, int64_t ldo, void *scratch) {
+    int64_t max_pos = 0;
+    for (int64_t i = 0; i < m; i++) max_pos = positions[i] > max_pos ? positions[i] : max_pos;
+    attention_job j = {.d = d, .q = q, .ldq = ldq, .m = m, .ldo = ldo, .positions = positions, .slots = slots,
+                       .out = out, .scratch = scratch, .scratch_floats = scores_floats(max_pos + 1)};
     atomic_init(&j.next, 0);
     if (pool) bk_pool_run(pool, attention_task, &j);
     else attention_task(&j, 0, 1);

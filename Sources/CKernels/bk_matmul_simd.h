@@ -1,8 +1,9 @@
-// Private helpers shared by the bk_matmul*.c files: ggml block layouts, the 8-lane reduction and the AVX2 loads.
+// Private helpers shared by the bk_matmul*.c files: the 8-lane reduction and the AVX2 loads.
 #ifndef BLOOMKIT_MATMUL_SIMD_H
 #define BLOOMKIT_MATMUL_SIMD_H
 #include "bk_convert.h"
 #include "bk_matmul.h"
+#include "bk_quant.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,14 +14,6 @@
 #endif
 #define BK_INLINE static inline __attribute__((always_inline))
 
-// ggml block layouts (ggml-common.h): d and m are IEEE half; element j of the first half is the low nibble of qs[j],
-// element j+16 the high nibble.
-typedef struct { uint16_t d; int8_t qs[32]; } bk_blk_q8_0;
-typedef struct { uint16_t d; uint8_t qs[16]; } bk_blk_q4_0;
-typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } bk_blk_q4_1;
-_Static_assert(sizeof(bk_blk_q8_0) == 34, "Q8_0 block is 34 bytes");
-_Static_assert(sizeof(bk_blk_q4_0) == 18, "Q4_0 block is 18 bytes");
-_Static_assert(sizeof(bk_blk_q4_1) == 20, "Q4_1 block is 20 bytes");
 _Static_assert(sizeof(bk_block_q8x) == 40, "activation block is 40 bytes");
 
 /// The reduction every 8-lane sum uses: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).

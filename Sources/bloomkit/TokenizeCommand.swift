@@ -1,5 +1,6 @@
 import ArgumentParser
 import BloomCore
+import BloomGGUF
 import BloomTokenizer
 import Foundation
 
@@ -8,13 +9,14 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Show the tokens of a text, as Hugging Face tokenizers gives them for the model's tokenizer.",
         discussion: """
-        MODEL is a model folder (its tokenizer.json and special tokens map) or a tokenizer.json file.
+        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens
+        map) or a tokenizer.json file.
         The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for;
         --json prints {"ids": [...], "pieces": [...]} with the vocabulary spellings as pieces.
         """)
 
     @OptionGroup var common: CommonOptions
-    @Argument(help: "Model folder or tokenizer.json.") var model: String
+    @Argument(help: "GGUF file, model folder or tokenizer.json.") var model: String
     @Argument(help: "Text to tokenize.") var text: String?
     @Option(name: .long, help: "Read the text from this file (UTF-8) instead.") var file: String?
     @Flag(name: .long, help: "Print {\"ids\": [...], \"pieces\": [...]} on stdout.") var json = false
@@ -54,14 +56,15 @@ struct TokenizeCommand: ParsableCommand {
         return left ? fill + s : s + fill
     }
 
-    /// A model folder, or a tokenizer.json file.
+    /// A model folder, a tokenizer.json file, or a GGUF file.
     static func loadTokenizer(_ path: String) throws -> BloomTokenizer {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw BloomError(.io, "no such file or folder", path: path)
         }
         if isDirectory.boolValue { return try BloomTokenizer(modelFolder: path) }
-        return try BloomTokenizer(tokenizerJSONPath: path)
+        if path.hasSuffix(".json") { return try BloomTokenizer(tokenizerJSONPath: path) }
+        return try BloomTokenizer(gguf: GGUFFile(path: path))
     }
 
     static func readText(_ path: String) throws -> String {

@@ -71,6 +71,9 @@ final class ModelFolderTests: XCTestCase {
         assertBloomError(.missingTensor) { try folder.requireTensor("lm_head.weight") }
         assertBloomError(.tensorShape) { try folder.requireTensor("ln_f.weight", shape: [65]) }
         assertBloomError(.missingFile, "neither a path nor a hub id") { try ModelFolder(path: dir.path + "/nope") }
+        try FileManager.default.removeItem(atPath: dir.path + "/pytorch_model.bin")
+        try dir.write("model.safetensors", safetensorsFile([("transformer.ln_f.weight", [4]), ("ln_f.weight", [4])]))
+        assertBloomError(.duplicateTensor, "one tensor with and without the prefix") { try ModelFolder(path: dir.path) }
     }
 
     func testHubIdsAndCacheFoldersResolveOffline() throws {

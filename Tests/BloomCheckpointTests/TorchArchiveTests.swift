@@ -64,6 +64,14 @@ final class TorchArchiveTests: XCTestCase {
         try checkValues(archive, inPlace: true)
     }
 
+    func testDuplicateEntryNamesAreRefused() throws {
+        var zip = ZipBuilder()
+        zip.add("archive/data.pkl", PickleWriter.stateDict([tensors[0]]))
+        zip.add("archive/data/0", f32Bytes(storage))
+        zip.add("archive/data.pkl", [0x80, 2, 0x7D, 0x2E])
+        assertBloomError(.zipFormat) { try read(zip.build()) }
+    }
+
     func testDamagedDeflateAndLyingSizesAreRefused() throws {
         var zip = ZipBuilder()
         zip.add("archive/data.pkl", PickleWriter.stateDict([tensors[0]]), deflate: true)

@@ -81,7 +81,9 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k);
 // ---- linear layers -------------------------------------------------------------------------------------------------
 
 /// Activation rows from which block weights go through the matrix-matrix path (f32 panels) instead of 8-bit dots.
+#ifndef BK_GEMM_MIN_ROWS
 #define BK_GEMM_MIN_ROWS 8
+#endif
 
 enum {
     BK_EPILOGUE_GELU = 1,       // y = gelu(x·Wᵀ + b)
@@ -113,9 +115,13 @@ void bk_gelu_ref(const float *x, float *y, int64_t n);
 void bk_softmax(float *x, int64_t n);
 void bk_softmax_ref(float *x, int64_t n);
 
-/// log Σ e^x_i (for log-softmax and perplexity).
-float bk_logsumexp(const float *x, int64_t n);
-float bk_logsumexp_ref(const float *x, int64_t n);
+/// The largest of n values (-inf for n = 0).
+float bk_max(const float *x, int64_t n);
+float bk_max_ref(const float *x, int64_t n);
+
+/// Σ e^(x_i - shift) (log-softmax: shift = bk_max, then log of the sum).
+float bk_sum_exp(const float *x, int64_t n, float shift);
+float bk_sum_exp_ref(const float *x, int64_t n, float shift);
 
 /// y = (x - mean) / sqrt(var + eps) · w + b over n values (biased variance, two passes). y may equal x.
 void bk_layernorm(const float *x, const float *w, const float *b, float eps, int64_t n, float *y);
@@ -130,9 +136,10 @@ void bk_layernorm_rows(bk_pool *pool, const float *x, int64_t ldx, const float *
 /// ALiBi slopes for n_head heads (HF build_alibi_tensor / ggml soft_max_ext with max_bias 8), in f32.
 void bk_alibi_slopes(int n_head, float *slopes);
 
-/// Causal multi-head attention with ALiBi over a KV cache laid out per head: K and V of head h, position t at
-/// cache + h*head_stride + t*head_dim. Query i (i < m) sits at position pos0 + i and attends to positions 0…pos0+i:
-/// score(t) = (q·k_t)·scale + slope_h·t; out = Σ softmax(score)_t v_t.
+/// Causal multi-head attention with ALiBi over a KV cache. The cache holds `slots` independent sequences (beams);
+/// K and V of slot s, head h, position t sit at cache + s*slot_stride + h*head_stride + t*head_dim.
+/// Row i (i < m) is a query of slot slots[i] (slot 0 if slots is NULL) at position positions[i]; it attends to
+/// positions 0…positions[i] of its slot: score(t) = (q·k_t)·scale + slope_h·t; out = Σ softmax(score)_t v_t.
 /// q: m rows of n_head*head_dim (stride ldq); out: m rows (stride ldo). scratch: bk_attention_scratch_bytes.
 typedef struct {
     int n_head;
@@ -142,14 +149,15 @@ typedef struct {
     const float *k_cache;
     const float *v_cache;
     int64_t head_stride;
+    int64_t slot_stride;
 } bk_attention_desc;
 
 size_t bk_attention_scratch_bytes(int n_threads, int64_t max_positions, int head_dim);
-void bk_attention(bk_pool *pool, const bk_attention_desc *d, const float *q, int64_t ldq, int64_t m, int64_t pos0,
-                  float *out, int64_t ldo, void *scratch);
-/// One query row (the twin the tests compare with; scores must hold pos+1 floats).
-void bk_attention_row(const bk_attention_desc *d, int h, const float *q, int64_t pos, float *scores, float *out);
-void bk_attention_row_ref(const bk_attention_desc *d, int h, const float *q, int64_t pos, float *scores, float *out);
+void bk_attention(bk_pool *pool, const bk_attention_desc *d, const float *q, int64_t ldq, int64_t m,
+                  const int64_t *positions, const int32_t *slots, float *out, int64_t ldo, void *scratch);
+/// One query row of head h in slot `slot` (the twin the tests compare with; scores must hold pos+1 floats).
+void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out);
+void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out);
 
 #ifdef __cplusplus
 }
