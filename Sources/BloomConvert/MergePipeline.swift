@@ -67,6 +67,7 @@ public enum MergePipeline {
         let start = ProgressReporter.now()
         try MergeOutput.refuseInputs(output, inputs: [base] + adapters)
         let (folder, merged) = try open(base: base, adapters: adapters)
+        try MergeOutput.refuseInputs(output, inputs: [folder.path])  // a hub id resolved to its snapshot folder
         merged.warnings.forEach(warn)
         try MergeOutput.prepareFolder(output)
         let written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: output,
