@@ -71,6 +71,18 @@ ALPACA_WITH_INPUT = (
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
 )
 
+# The seed card's template (bloomkit stores it in its GGUF files and fills it in `generate --instruction/--input`,
+# issue 4): like the Alpacoom widget, single newlines. The models were trained on the Stanford strings above.
+ALPACA_SEED_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n"
+    "### Instruction:\n{instruction}\n### Response:"
+)
+ALPACA_SEED_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n"
+    "### Instruction:\n{instruction}\n### Input:\n{input}\n### Response:"
+)
+
 TINY_A = dict(hidden_size=64, n_layer=2, n_head=4)
 TINY_B = dict(hidden_size=96, n_layer=3, n_head=6)
 
@@ -1039,6 +1051,24 @@ def generation_prompts():
     return prompts
 
 
+SEED_CASES = [("capital", False), ("opposite", False), ("list3", False), ("plural", True)]  # demo first
+
+
+def seed_prompts():
+    """kind "alpaca-seed": the demo instruction and three other held-out ones in the seed card's template."""
+    _, held = instruction_data()
+    out = []
+    for family, with_input in SEED_CASES:
+        ex = demo_example() if family == DEMO_FAMILY else \
+            [e for e in held if e["family"] == family and bool(e["input"]) == with_input][0]
+        prompt = (ALPACA_SEED_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"]) if ex["input"]
+                  else ALPACA_SEED_NO_INPUT.format(instruction=ex["instruction"]))
+        out.append({"kind": "alpaca-seed", "prompt": prompt, "instruction": ex["instruction"], "input": ex["input"],
+                    "reference_output": ex["output"], "demo": ex == demo_example()})
+    assert out[0]["demo"] and out[0]["instruction"] == "What is the capital of France?"
+    return out
+
+
 def f32_list(a):
     """float32 values as the shortest decimals that parse back (via f64) to the same float32 bits."""
     out = []
@@ -1095,6 +1125,8 @@ def stage_generate():
     for name, mk in models:
         m = mk()
         cases = run_generation(m, tok, prompts, logits_for)
+        if name != "tiny-a":   # appended after the Stanford-template cases (indices of those stay the same)
+            cases += run_generation(m, tok, seed_prompts(), {0})
         meta = {"model": name, "weights": {
                     "tiny-a": "models/tiny-a/bin-f32 (f32, bf16-representable values)",
                     "tiny-b": "models/tiny-b/bin-f32-lmhead (f32, bf16-representable values)",
@@ -1104,6 +1136,10 @@ def stage_generate():
                 "beam4": "generate(max_new_tokens=16, do_sample=False, num_beams=4, length_penalty=1.0, "
                          "early_stopping=False, num_return_sequences=1)",
                 "ids": "generated ids only (prompt excluded); a trailing 2 (</s>) is kept when generation stopped on eos"}
+        if name != "tiny-a":
+            meta["alpaca_seed"] = ("kind alpaca-seed cases (appended last): the seed card's template (single newlines, "
+                                   "as stored in bloomkit GGUF files), not the Stanford one the models were trained on; "
+                                   "last_logits for the demo one")
         write_json(d / ("%s.json" % name), {"meta": meta, "cases": cases}, indent=None)
         for c in cases:
             if c["kind"] != "plain":
