@@ -15,6 +15,8 @@ stages committed, so a subset is only valid when the earlier outputs exist):
     a2023     adapters/lora-2023-a via generate_2023.py in the PEFT 0.2.0 venv
     merged    expected/merged/*.safetensors (PEFT merge_and_unload)
     tokens    expected/tokens.json, expected/tokens-random.json
+    tokvariants  tokenizer/{cross-split,added-flags}/, expected/tokens-{cross-split,added-flags}.json,
+              expected/decode-random.json
     generate  expected/generate/*.json
     ppl       expected/perplexity/
     inspect   expected/inspect/*.json
@@ -1015,6 +1017,214 @@ def stage_tokens():
 
 
 # --------------------------------------------------------------------------------------
+# Stage: tokvariants (extra tokenizer oracles: cross-split merges, added-token flags, random decode)
+# --------------------------------------------------------------------------------------
+
+CROSS_SPLIT_VOCAB = 1000
+PUNCT_TEXTS = [
+    "Hello , world !", "wait ... what ?!", "so…", "so … and", "end.\nNext", "a , b , c", "x . y", " . ", " , ",
+    "...!!!???", "!?!?!?", "Mr. . . done", "e.g. i.e. etc.", "word...word", "hello… world……", "……", "… …",
+    "!!!!!!!!", "????", ",,,,", "..", "a.\n\nb.", "It is. It was. It will be.", "(a), [b]; {c}: d",
+    "1,000,000.50", "\"quoted.\"", "It's fine, isn't it?", "x?!y", "…。", "。\n。", "！？。，、「」『』（）：；",
+    "你好，世界。再见！", "第一、第二、第三。", "東京、大阪，京都。", "तो। फिर।", "वह गया । फिर", "یہ ۔ وہ ، اور",
+    "،۔", "end .", "end , then", "the , the . the ! the ?", "  ...  ", "\t.\t", "a\n.\n", "ok!\n", " !",
+]
+
+
+def bloom_pre_tokenizer():
+    from tokenizers import Regex, pre_tokenizers
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(BLOOM_SPLIT_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+
+
+def _dump_compact(tok, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tj = json.loads(tok.to_str())
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False, separators=(",", ":"))
+
+
+def build_cross_split_tokenizer():
+    """BPE trained with ByteLevel only (no BLOOM Split), so merges cross the split boundaries; then given
+    BLOOM's pipeline. Trained on lines (newline kept) of the same text as the main tokenizer plus PUNCT_TEXTS."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = None
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)
+    trainer = trainers.BpeTrainer(vocab_size=CROSS_SPLIT_VOCAB, special_tokens=SPECIALS,
+                                  initial_alphabet=bytelevel_alphabet(), min_frequency=2, show_progress=False)
+    train, _ = instruction_data()
+    texts = training_prose() + MULTILINGUAL * 6 + PUNCT_TEXTS * 20 + [alpaca_prompt(e) + e["output"] for e in train[:400]]
+    lines = [ln for t in texts for ln in t.splitlines(keepends=True)]
+    tok.train_from_iterator(lines, trainer=trainer)
+    tok.pre_tokenizer = bloom_pre_tokenizer()
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def _crossing_merges(tok):
+    """Merges whose result the BLOOM Split would cut into several pieces."""
+    from tokenizers import decoders
+    bl = decoders.ByteLevel()
+    split = bloom_pre_tokenizer()
+    out = []
+    for a, b in json.loads(tok.to_str())["model"]["merges"]:
+        text = bl.decode([a + b])
+        if len(split.pre_tokenize_str(text)) > 1:
+            out.append([a, b])
+    return out
+
+
+ADDED_FLAG_TOKENS = [  # (content, special, lstrip, rstrip, single_word, normalized)
+    ("<mask>", True, True, False, False, False),
+    ("[SEP]", True, False, True, False, False),
+    ("<|im_end|>", True, True, True, False, False),
+    ("<sw>", True, False, False, True, False),
+    ("<norm>", True, False, False, False, True),
+    ("hello", False, False, False, True, True),
+    ("ing", False, False, False, True, False),
+    ("<tool>", False, True, False, False, False),
+    ("</tool>", False, False, True, False, True),
+    (" world", False, False, False, False, False),
+    ("ß", False, False, False, False, True),
+    ("💡", False, False, False, False, False),
+    ("a b", False, False, False, False, False),
+    ("the", False, False, False, True, False),
+]
+ADDED_FLAG_TEXTS = [
+    "<mask>", " <mask>", "a <mask> b", "a<mask>b", "a   <mask>   b", "\n<mask>\n", "<mask><mask>", "<mask> <mask>",
+    "[SEP] x", "x [SEP]  y", "x[SEP]y", "x [SEP]\n\ny", "a <|im_end|> b", "a<|im_end|>b", "a  <|im_end|>  b",
+    "<sw>", "a<sw>b", "a <sw> b", "<sw>x", "x<sw>", "<norm> x", "x<norm>", "hello world", "hellohello", "say hello!",
+    "ahello", "hello,hello", "hello\nhello", "Hello hello", "singing", "sing ing", "ing", " ing ", "ing.",
+    "<tool>call</tool>", "x <tool> y </tool> z", "x  <tool>  y  </tool>  z", " world", "hello world world",
+    "big world", "world", "Straße ß", "ßß", "💡 idea 💡💡", "a💡b", "a b", "a  b", "ab", "a b a b",
+    "the other theme", "bathe", "the", " the ", "the.", "<s><mask></s>", "<s> hello </s>", "\t[SEP]\t",
+    "<MASK> <Mask>", "hello <mask> world [SEP] the <tool>ing</tool> ß💡",
+]
+
+
+def build_added_flags_tokenizer():
+    from tokenizers import AddedToken
+    tok = load_tokenizer()
+    for content, special, lstrip, rstrip, single_word, normalized in ADDED_FLAG_TOKENS:
+        t = AddedToken(content, single_word=single_word, lstrip=lstrip, rstrip=rstrip, normalized=normalized,
+                       special=special)
+        (tok.add_special_tokens if special else tok.add_tokens)([t])
+    return tok
+
+
+def _check_with_transformers(path: Path, tok, texts, ids):
+    """transformers' PreTrainedTokenizerFast over the same tokenizer.json must give the same ids and texts."""
+    from transformers import PreTrainedTokenizerFast
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(path))
+    for t, e in zip(texts, ids):
+        assert hf(t, add_special_tokens=False)["input_ids"] == e, t
+        for skip in (False, True):
+            assert hf.decode(e, skip_special_tokens=skip) == tok.decode(e, skip_special_tokens=skip), t
+
+
+def random_id_sequences(tok, n, seed):
+    """Id sequences over the main tokenizer, rich in single-byte tokens (lone continuation/lead bytes)."""
+    from tokenizers import pre_tokenizers
+    rng = random.Random(seed)
+    byte_of = _bytelevel_bytes()
+    assert set(byte_of) == set(pre_tokenizers.ByteLevel.alphabet())
+    byte_ids = {b: tok.token_to_id(ch) for ch, b in byte_of.items()}
+    cont = [byte_ids[b] for b in range(0x80, 0xC0)]
+    lead = [byte_ids[b] for b in range(0xC0, 0x100)]
+    vocab = tok.get_vocab_size()
+    first_merged = 4 + 256          # ids 4..259 are the single-byte tokens
+    assert sorted(byte_ids.values()) == list(range(4, first_merged))
+    out = []
+    for k in range(n):
+        merged_only = k % 3 == 0       # every third sequence: merged tokens only
+        seq = []
+        for _ in range(rng.randrange(1, 24)):
+            r = rng.random()
+            if merged_only:
+                seq.append(rng.randrange(first_merged, vocab))
+            elif r < 0.45:
+                seq.append(rng.randrange(4, vocab))
+            elif r < 0.7:
+                seq.append(rng.choice(cont))
+            elif r < 0.9:
+                seq.append(rng.choice(lead))
+            else:
+                seq.append(rng.randrange(0, 4))
+        out.append(seq)
+    return out
+
+
+def _bytelevel_bytes():
+    """{ByteLevel alphabet character: the byte it stands for} (GPT-2's bytes_to_unicode, inverted)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + len(cs) - 188)
+    return {chr(c): b for c, b in zip(cs, bs)}
+
+
+def stage_tokvariants():
+    from tokenizers import Tokenizer
+    tv = importlib.metadata.version("tokenizers")
+    # (a) cross-split merges
+    tok = build_cross_split_tokenizer()
+    path = OUT / "tokenizer" / "cross-split" / "tokenizer.json"
+    _dump_compact(tok, path)
+    tok = Tokenizer.from_file(str(path))
+    crossing = _crossing_merges(tok)
+    texts = TOKEN_TEXTS + PUNCT_TEXTS + random_strings(300, SEED + 301)
+    ids = [tok.encode(t).ids for t in texts]
+    dec = [tok.decode(e, skip_special_tokens=False) for e in ids]
+    _check_with_transformers(path, tok, texts, ids)
+    write_json(OUT / "expected" / "tokens-cross-split.json", {
+        "note": "tokenizer/cross-split/tokenizer.json: BPE trained by tokenizers %s with a ByteLevel-only "
+                "pre-tokenizer (no Split), saved with BLOOM's pipeline. ids = encode(text, add_special_tokens=True)"
+                ".ids, decoded = decode(ids, skip_special_tokens=False). %d of its %d merges join text that BLOOM's "
+                "Split cuts into several pieces (listed in crossing_merges); they can never apply."
+                % (tv, len(crossing), len(json.loads(tok.to_str())["model"]["merges"])),
+        "crossing_merges": crossing, "texts": texts, "ids": ids, "decoded": dec}, indent=None)
+    log("cross-split: %d tokens, %d crossing merges" % (tok.get_vocab_size(), len(crossing)))
+    # (b) added-token flags
+    tok = build_added_flags_tokenizer()
+    path = OUT / "tokenizer" / "added-flags" / "tokenizer.json"
+    _dump_compact(tok, path)
+    tok = Tokenizer.from_file(str(path))
+    texts = ADDED_FLAG_TEXTS
+    ids = [tok.encode(t).ids for t in texts]
+    _check_with_transformers(path, tok, texts, ids)
+    write_json(OUT / "expected" / "tokens-added-flags.json", {
+        "note": "tokenizer/added-flags/tokenizer.json = tokenizer/tokenizer.json + added tokens (tokens field; "
+                "add_special_tokens for special ones, add_tokens otherwise, in that order), tokenizers %s. "
+                "ids = encode(text).ids; decoded / decoded_skip_special = decode(ids, skip_special_tokens=False/True)"
+                % tv,
+        "tokens": [{"content": c, "id": tok.token_to_id(c), "special": sp, "lstrip": ls, "rstrip": rs,
+                    "single_word": sw, "normalized": nm} for c, sp, ls, rs, sw, nm in ADDED_FLAG_TOKENS],
+        "texts": texts, "ids": ids,
+        "tokens_of_ids": [tok.encode(t).tokens for t in texts],
+        "decoded": [tok.decode(e, skip_special_tokens=False) for e in ids],
+        "decoded_skip_special": [tok.decode(e, skip_special_tokens=True) for e in ids]}, indent=None)
+    # (c) random id sequences through the main tokenizer's decoder
+    tok = load_tokenizer()
+    seqs = random_id_sequences(tok, 300, SEED + 302)
+    text = [tok.decode(e, skip_special_tokens=False) for e in seqs]
+    skip = [tok.decode(e, skip_special_tokens=True) for e in seqs]
+    hf = load_hf_tokenizer()
+    assert text == [hf.decode(e, skip_special_tokens=False) for e in seqs]
+    n_bad = sum("\ufffd" in t for t in text)
+    write_json(OUT / "expected" / "decode-random.json", {
+        "note": "tokenizers %s Tokenizer.decode(ids, skip_special_tokens=False) (text) and True (text_skip_special) "
+                "of tokenizer/tokenizer.json; %d of %d texts contain U+FFFD" % (tv, n_bad, len(seqs)),
+        "seed": SEED + 302, "ids": seqs, "text": text, "text_skip_special": skip}, indent=None)
+    log("decode-random: %d/%d with U+FFFD" % (n_bad, len(seqs)))
+
+
+# --------------------------------------------------------------------------------------
 # Stage: generate
 # --------------------------------------------------------------------------------------
 
@@ -1775,7 +1985,7 @@ def stage_hostile():
 # Driver
 # --------------------------------------------------------------------------------------
 
-STAGE_ORDER = ["data", "models", "adapters", "a2023", "merged", "tokens", "generate", "ppl", "inspect",
+STAGE_ORDER = ["data", "models", "adapters", "a2023", "merged", "tokens", "tokvariants", "generate", "ppl", "inspect",
                "quant", "gguf", "hostile"]
 
 
