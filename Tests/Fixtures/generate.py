@@ -45,6 +45,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -1604,6 +1605,65 @@ def quant_rows():
     return rows
 
 
+def nonfinite_rows():
+    """(description, 256 float32 values) rows where some blocks hold NaN / +Inf / -Inf (or overflow f16's d)."""
+    rng = np.random.default_rng(SEED + 201)
+    nan, inf = np.float32("nan"), np.float32("inf")
+    rows = []
+
+    def row(desc, edits):
+        v = rng.standard_normal(256).astype(np.float32)
+        for i, x in edits:
+            v[i] = x
+        rows.append((desc, v))
+
+    row("one NaN in block 0 (index 5)", [(5, nan)])
+    row("+Inf in block 1 (index 40)", [(40, inf)])
+    row("-Inf in block 2 (index 70)", [(70, -inf)])
+    row("+Inf and -Inf in block 3 (indices 100, 101)", [(100, inf), (101, -inf)])
+    row("NaN first, then +Inf, in block 4 (indices 128, 140)", [(128, nan), (140, inf)])
+    row("+Inf first, then NaN, in block 5 (indices 161, 170)", [(161, inf), (170, nan)])
+    row("block 6 all NaN (indices 192..223)", [(i, nan) for i in range(192, 224)])
+    row("negative NaN (bits 0xFFC00000) in block 7 (index 230) and -Inf in block 0 (index 0)",
+        [(230, _f32(0xFFC00000)), (0, -inf)])
+    row("finite but d overflows f16: block 0 has 1e38, block 1 has -3e38, block 2 has f32 max",
+        [(3, np.float32(1e38)), (33, np.float32(-3e38)), (64, _f32(0x7F7FFFFF))])
+    row("block 3 all +Inf, block 4 all -Inf", [(i, inf) for i in range(96, 128)] + [(i, -inf) for i in range(128, 160)])
+    return rows
+
+
+def _quant_nonfinite(d: Path):
+    """expected/quant/nonfinite.*: what gguf-py does with NaN/Inf (numpy semantics; see the README)."""
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+    rows = nonfinite_rows()
+    arr = np.stack([r[1] for r in rows]).astype(np.float32)
+    arr.astype("<f4").tofile(d / "nonfinite.f32")
+    files = {}
+    with np.errstate(all="ignore"), warnings.catch_warnings():   # numpy warns on NaN/Inf -> int casts
+        warnings.simplefilter("ignore")
+        for qname, qt in (("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0), ("q4_1", Q.Q4_1)):
+            q = gguf.quants.quantize(arr, qt)
+            q.tofile(d / ("nonfinite.%s.bin" % qname))
+            deq = gguf.quants.dequantize(q, qt).astype("<f4")
+            deq.tofile(d / ("nonfinite.%s.dequant.f32" % qname))
+            bs, ts = gguf.GGML_QUANT_SIZES[qt]
+            qb = q.reshape(arr.shape[0], 256 // bs, ts)
+            dvals = qb[..., 0:2].copy().view("<f2")[..., 0].astype(np.float32)
+            files[qname] = {"file": "nonfinite.%s.bin" % qname, "dequantized": "nonfinite.%s.dequant.f32" % qname,
+                            "ggml_type": int(qt), "block_size": bs, "type_size": ts,
+                            "d_f16_bits": [[int(x) for x in r] for r in qb[..., 0:2].copy().view("<u2")[..., 0]],
+                            "nonfinite_d_blocks": [[int(b) for b in np.nonzero(~np.isfinite(r))[0]] for r in dvals]}
+    write_json(d / "nonfinite.json", {
+        "inputs": "nonfinite.f32", "rows": int(arr.shape[0]), "cols": 256, "dtype": "little-endian float32, row-major",
+        "row_descriptions": [r[0] for r in rows],
+        "quantized": files,
+        "method": "gguf-py %s gguf.quants.quantize / dequantize as for inputs.f32 (numpy float32, NaN-propagating "
+                  "max/argmax; NaN/Inf cast to int8/uint8 as numpy does on x86-64), run on the machine in "
+                  "README.md" % importlib.metadata.version("gguf"),
+    }, indent=1)
+
+
 CONVERSION_SPECIALS = [
     ("+0", 0x00000000), ("-0", 0x80000000), ("+inf", 0x7F800000), ("-inf", 0xFF800000),
     ("quiet NaN", 0x7FC00000), ("negative quiet NaN", 0xFFC00000), ("signalling NaN payload 1", 0x7F800001),
@@ -1685,6 +1745,7 @@ def stage_quant():
         "specials_bf16_bits": bits(bf16[: 2 * len(specials)], np.uint16),
         "specials_bf16_torch_bits": [int(x) for x in tb[: len(specials)].view(np.uint16)],
     }, indent=1)
+    _quant_nonfinite(d)
     log("quant: %d rows; files %s" % (arr.shape[0], sorted(p.name for p in d.iterdir())))
 
 
