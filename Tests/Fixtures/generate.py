@@ -22,6 +22,7 @@ stages committed, so a subset is only valid when the earlier outputs exist):
     inspect   expected/inspect/*.json
     quant     expected/quant/
     gguf      expected/gguf/
+    llamacpp  expected/gguf/llama-cpp-tiny-a-q8_0.gguf via llama.cpp's convert_hf_to_gguf.py (--llama-cpp DIR)
     hostile   hostile/
 
 Everything is seeded; the Python and library versions are pinned in requirements.txt and
@@ -1853,9 +1854,7 @@ def _describe_gguf(path: Path, sources):
 def stage_gguf():
     import gguf
     d = OUT / "expected" / "gguf"
-    if d.exists():
-        shutil.rmtree(d)
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)   # llama-cpp-*.gguf (stage llamacpp) live here too
     out = {"writer": "gguf-py %s GGUFWriter" % importlib.metadata.version("gguf"),
            "note": "ne lists GGUF dims (ne[0] first = numpy shape reversed); offset is relative to the data "
                    "section, data_offset is absolute. kv excludes the GGUF.* pseudo-fields of GGUFReader.",
@@ -1866,6 +1865,37 @@ def stage_gguf():
     assert out["files"][0]["alignment"] == 32 and out["files"][1]["alignment"] == 64
     write_json(d / "sample.json", _py(out), indent=1)
     log("gguf: %s" % [(f["file"], f["size"]) for f in out["files"]])
+
+
+# --------------------------------------------------------------------------------------
+# Stage: llamacpp (a GGUF written by llama.cpp's own converter)
+# --------------------------------------------------------------------------------------
+
+def stage_llamacpp(args):
+    """expected/gguf/llama-cpp-tiny-a-q8_0.gguf: convert_hf_to_gguf.py --outtype q8_0 of models/tiny-a/bin-f32.
+
+    Our config.json has no "architectures" (like some Megatron-era files), which the converter needs, so it runs on
+    a temporary copy named tiny-a (the name becomes general.name "Tiny A") with architectures [BloomForCausalLM]."""
+    import tempfile
+    root = Path(args.llama_cpp)
+    script = root / "convert_hf_to_gguf.py"
+    if not script.exists():
+        sys.exit("llamacpp: %s not found (use --llama-cpp DIR or BLOOMKIT_LLAMA_CPP)" % script)
+    dst = OUT / "expected" / "gguf" / "llama-cpp-tiny-a-q8_0.gguf"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "tiny-a"
+        shutil.copytree(OUT / "models" / "tiny-a" / "bin-f32", src)
+        cfg = read_json(src / "config.json")
+        cfg["architectures"] = ["BloomForCausalLM"]
+        write_json(src / "config.json", cfg, indent=2)
+        cmd = [sys.executable, str(script), str(src), "--outtype", "q8_0", "--outfile", str(dst)]
+        log("llamacpp:", " ".join(cmd))
+        subprocess.run(cmd, check=True, capture_output=True)
+    import gguf
+    r = gguf.GGUFReader(str(dst))
+    assert r.fields["general.architecture"].contents() == "bloom"
+    assert r.fields["tokenizer.ggml.pre"].contents() == "bloom"
+    log("llamacpp: %s %d bytes, %d tensors" % (dst.name, dst.stat().st_size, len(r.tensors)))
 
 
 # --------------------------------------------------------------------------------------
@@ -2047,7 +2077,7 @@ def stage_hostile():
 # --------------------------------------------------------------------------------------
 
 STAGE_ORDER = ["data", "models", "adapters", "a2023", "merged", "tokens", "tokvariants", "generate", "ppl", "inspect",
-               "quant", "gguf", "hostile"]
+               "quant", "gguf", "llamacpp", "hostile"]
 
 
 def main():
@@ -2055,6 +2085,9 @@ def main():
     ap.add_argument("--stages", default=",".join(STAGE_ORDER))
     ap.add_argument("--py2023", default=os.environ.get("BLOOMKIT_PEFT02_PYTHON"),
                     help="python of the PEFT 0.2.0 venv (or env BLOOMKIT_PEFT02_PYTHON)")
+    ap.add_argument("--llama-cpp", default=os.environ.get("BLOOMKIT_LLAMA_CPP",
+                                                          str(HERE.parent.parent / ".tools" / "llama.cpp")),
+                    help="llama.cpp source folder with convert_hf_to_gguf.py (stage llamacpp; env BLOOMKIT_LLAMA_CPP)")
     ap.add_argument("--update-requirements", action="store_true")
     args = ap.parse_args()
     check_requirements(args.update_requirements)
@@ -2067,7 +2100,7 @@ def main():
             t0 = time.time()
             log("== stage", s)
             fn = globals()["stage_" + s]
-            fn(args) if s == "a2023" else fn()
+            fn(args) if s in ("a2023", "llamacpp") else fn()
             log("== stage %s done in %.0fs" % (s, time.time() - t0))
 
 
