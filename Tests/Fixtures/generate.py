@@ -1172,6 +1172,9 @@ def _bytelevel_bytes():
 
 
 def stage_tokvariants():
+    # training_prose() depends on what is imported (importing transformers adds 3 docstrings); import it first,
+    # as stage_data does, so that the text is the same whichever stages run before this one.
+    import transformers  # noqa: F401
     from tokenizers import Tokenizer
     tv = importlib.metadata.version("tokenizers")
     # (a) cross-split merges
