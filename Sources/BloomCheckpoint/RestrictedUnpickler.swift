@@ -210,9 +210,13 @@ struct RestrictedUnpickler {
             case .int(let i): keyText = "i\(i)"
             default: throw malformed("dict key of type \(key.typeName)")
             }
-            try nest(key, into: &dict.depth)
-            try nest(value, into: &dict.depth)
+            // Through a local: `value` may be `dict` itself, and an inout access to dict.depth while nest reads it
+            // would be an exclusivity violation (a trap).
+            var depth = dict.depth
+            try nest(key, into: &depth)
+            try nest(value, into: &depth)
             guard !dict.frozen else { throw malformed("a dict is inserted into itself") }
+            dict.depth = depth
             if let position = dict.index[keyText] {
                 dict.pairs[position].value = value
             } else {
@@ -229,8 +233,10 @@ struct RestrictedUnpickler {
         guard list.items.count + items.count <= Self.maxContainerItems else {
             throw BloomError(.limitExceeded, "list with more than \(Self.maxContainerItems) items", location: "pickle offset \(opcodeOffset)")
         }
-        for item in items { try nest(item, into: &list.depth) }
+        var depth = list.depth  // a local, as in setItems: an item may be `list` itself
+        for item in items { try nest(item, into: &depth) }
         guard !list.frozen else { throw malformed("a list is appended to itself") }
+        list.depth = depth
         list.items.append(contentsOf: items)
     }
 

@@ -51,6 +51,10 @@ public struct LoRAAdapter: Sendable {
         func unsupported(_ message: String, _ location: String? = nil) -> BloomError {
             BloomError(.loraUnsupported, message, path: name, location: location)
         }
+        /// Errors of the key parser, the pattern matcher, the tensor reads and the update's checks, with the adapter named.
+        func naming<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch let error as BloomError { throw error.at(path: name) }
+        }
 
         guard config.object != nil else { throw invalid("adapter_config.json is not a JSON object") }
         let peftType = config["peft_type"]?.string
@@ -92,7 +96,7 @@ public struct LoRAAdapter: Sendable {
         var replacements: [SourceTensor] = []
         var replaced = Set<String>()
         for tensor in tensors {
-            switch try AdapterKey(tensor.name) {
+            switch try naming({ try AdapterKey(tensor.name) }) {
             case .factor(let module, let isA):
                 var pair = factors[module] ?? (nil, nil)
                 if pair.a == nil && pair.b == nil { moduleOrder.append(module) }
@@ -133,13 +137,14 @@ public struct LoRAAdapter: Sendable {
                 moduleAlpha = alpha
             } else {
                 layout = .linear
-                moduleRank = try PEFTPattern.value(in: rankPattern, for: module) ?? rank
-                moduleAlpha = try PEFTPattern.value(in: alphaPattern, for: module) ?? alpha
+                moduleRank = try naming { try PEFTPattern.value(in: rankPattern, for: module) } ?? rank
+                moduleAlpha = try naming { try PEFTPattern.value(in: alphaPattern, for: module) } ?? alpha
             }
             let divisor = rsLoRA && layout == .linear ? Double(moduleRank).squareRoot() : Double(moduleRank)
-            updates.append(try LoRAUpdate(weightName: module + ".weight", a: a.floats(), aShape: a.shape,
-                                          b: b.floats(), bShape: b.shape, rank: moduleRank,
-                                          scaling: Float(moduleAlpha / divisor), layout: layout))
+            updates.append(try naming {
+                try LoRAUpdate(weightName: module + ".weight", a: a.floats(), aShape: a.shape, b: b.floats(), bShape: b.shape,
+                               rank: moduleRank, scaling: Float(moduleAlpha / divisor), layout: layout)
+            })
         }
         self.updates = updates
         self.replacements = replacements
