@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "BloomQuant", dependencies: ["BloomCore", "CKernels"]),
         .target(name: "BloomArch", dependencies: ["BloomCore", "BloomGGUF"]),
         .target(name: "BloomLoRA", dependencies: ["BloomCore", "BloomCheckpoint"]),
-        .target(name: "BloomTokenizer", dependencies: ["BloomCore", "BloomGGUF"]),
+        .target(name: "BloomTokenizer", dependencies: ["BloomCore", "BloomGGUF", "BloomArch"]),
         .target(name: "BloomConvert", dependencies: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
         ]),
@@ -47,12 +47,13 @@ let package = Package(
         .testTarget(name: "BloomQuantTests", dependencies: ["BloomQuant", "BloomCore", "CKernels"]),
         .testTarget(name: "BloomArchTests", dependencies: ["BloomArch", "BloomGGUF", "BloomCore"]),
         .testTarget(name: "BloomLoRATests", dependencies: ["BloomLoRA", "BloomCheckpoint", "BloomCore"]),
-        .testTarget(name: "BloomTokenizerTests", dependencies: ["BloomTokenizer", "BloomGGUF", "BloomCore"]),
+        .testTarget(name: "BloomTokenizerTests", dependencies: ["BloomTokenizer", "BloomGGUF", "BloomArch", "BloomCore"]),
         .testTarget(name: "BloomConvertTests", dependencies: [
             "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomCore",
         ]),
         .testTarget(name: "BloomRuntimeTests", dependencies: [
-            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomCore", "CKernels",
+            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
+            "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
         ]),
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
     ],

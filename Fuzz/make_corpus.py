@@ -82,8 +82,68 @@ def data_pkl(archive):
     return z.read(name)
 
 
+TINY_VOCAB = ["<unk>", "<s>", "</s>", "<pad>", "H", "e", "l", "o", "He", "ll", "Hell", "Hello", "\u0120", "\u0120w"]
+TINY_MERGES = ["H e", "l l", "He ll", "Hell o", "\u0120 w"]
+
+
+def minimal_tokenizer():
+    """BLOOM's tokenizer.json pipeline around a 14-token vocabulary."""
+    with open(os.path.join(FIX, "tokenizer", "tokenizer.json")) as f:
+        full = json.load(f)
+    full["model"]["vocab"] = {t: i for i, t in enumerate(TINY_VOCAB)}
+    full["model"]["merges"] = TINY_MERGES
+    full["added_tokens"] = [t for t in full["added_tokens"] if t["id"] < 4]
+    return full
+
+
+def tiny_bloom_gguf():
+    """A BLOOM GGUF as bloomkit writes it: hidden 8, 2 heads, 1 block, the 14-token vocabulary, f32 weights."""
+    import gguf
+    import numpy as np
+
+    hidden, vocab, ff = 8, len(TINY_VOCAB), 32
+    path = os.path.join(OUT, "tiny.gguf.tmp")
+    w = gguf.GGUFWriter(path, "bloom")
+    w.add_context_length(16)
+    w.add_embedding_length(hidden)
+    w.add_feed_forward_length(ff)
+    w.add_block_count(1)
+    w.add_head_count(2)
+    w.add_head_count_kv(2)
+    w.add_layer_norm_eps(1e-5)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("bloom")
+    w.add_token_list(TINY_VOCAB)
+    w.add_token_types([3, 3, 3, 3] + [1] * (vocab - 4))
+    w.add_token_merges(TINY_MERGES)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    rng = np.random.default_rng(0)
+
+    def t(name, *shape):
+        w.add_tensor(name, rng.standard_normal(shape).astype(np.float32) * 0.1)
+
+    t("token_embd.weight", vocab, hidden)
+    t("token_embd_norm.weight", hidden); t("token_embd_norm.bias", hidden)
+    for stem, out, inp in [("attn_qkv", 3 * hidden, hidden), ("attn_output", hidden, hidden),
+                           ("ffn_up", ff, hidden), ("ffn_down", hidden, ff)]:
+        t(f"blk.0.{stem}.weight", out, inp); t(f"blk.0.{stem}.bias", out)
+    for stem in ["attn_norm", "ffn_norm"]:
+        t(f"blk.0.{stem}.weight", hidden); t(f"blk.0.{stem}.bias", hidden)
+    t("output_norm.weight", hidden); t("output_norm.bias", hidden)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with open(path, "rb") as f:
+        data = f.read()
+    os.remove(path)
+    return data
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
 
     # safetensors: the hostile fixtures and tiny valid files (every common dtype, metadata, an empty tensor).
     for name in sorted(os.listdir(os.path.join(FIX, "hostile"))):
@@ -136,9 +196,18 @@ def main():
         "p": torch.nn.Parameter(torch.ones(4)), "q": torch.zeros(16), "r": torch.zeros(6, dtype=torch.uint8)})))
     put("fuzz-unpickler", "valid-plain-dict.pkl", pickletools.optimize(data_pkl(valid)))
 
-    # GGUF: the gguf-py samples.
+    # GGUF: the gguf-py samples and a complete tiny BLOOM model (so the tokenizer and the runtime's loader are reached).
     copy("fuzz-gguf", "expected/gguf/sample.gguf", "sample.gguf")
     copy("fuzz-gguf", "expected/gguf/sample-align64.gguf", "sample-align64.gguf")
+    put("fuzz-gguf", "tiny-bloom.gguf", tiny_bloom_gguf())
+
+    # config.json files of the fixture models; tokenizer.json: the fixture's and a minimal BLOOM pipeline.
+    for folder, _, files in sorted(os.walk(os.path.join(FIX, "models"))):
+        for name in files:
+            if name == "config.json":
+                copy("fuzz-config", os.path.relpath(os.path.join(folder, name), FIX))
+    copy("fuzz-tokenizer", "tokenizer/tokenizer.json", "fixture-tokenizer.json")
+    put("fuzz-tokenizer", "minimal-tokenizer.json", json.dumps(minimal_tokenizer(), indent=1).encode())
 
     # JSON: every small JSON file of the fixtures (configs, indexes, adapter configs, tokenizer configs).
     for folder, _, files in sorted(os.walk(FIX)):

@@ -8,6 +8,35 @@ public enum CheckpointFormat: String, Sendable {
     case pytorch
 }
 
+/// One weight file of a checkpoint, with what its reader found besides the tensors.
+public enum CheckpointFile: Sendable {
+    case safetensors(SafetensorsFile)
+    case pytorch(TorchArchive)
+
+    public var path: String {
+        switch self {
+        case .safetensors(let f): return f.path
+        case .pytorch(let f): return f.path
+        }
+    }
+
+    /// Every tensor of the file, in file order.
+    public var tensors: [TensorView] {
+        switch self {
+        case .safetensors(let f): return f.tensors
+        case .pytorch(let f): return f.tensors
+        }
+    }
+
+    /// The file's size in bytes.
+    public var size: Int {
+        switch self {
+        case .safetensors(let f): return f.mapped.count
+        case .pytorch(let f): return f.mapped.count
+        }
+    }
+}
+
 /// The weights of one checkpoint: a single file or every shard of an index, read headers-only into zero-copy views.
 public struct Checkpoint: Sendable {
     public let format: CheckpointFormat
@@ -16,9 +45,7 @@ public struct Checkpoint: Sendable {
     /// The shard index, when `path` is one.
     public let index: ShardIndex?
     /// The weight files, in the order their tensors are listed (shards sorted by name).
-    public let files: [String]
-    /// Each safetensors file's `__metadata__` (empty for PyTorch files), parallel to `files`.
-    public let fileMetadata: [[(key: String, value: String)]]
+    public let files: [CheckpointFile]
     /// Every tensor of every file, in file order (safetensors: ascending offset; PyTorch: pickle order).
     public let tensors: [TensorView]
     private let positions: [String: Int]
@@ -32,12 +59,12 @@ public struct Checkpoint: Sendable {
         }
         let file = try MappedFile(path: path)
         let format = try detectFormat(file)
-        return try Checkpoint(format: format, path: path, index: nil, parts: [readFile(file, format)])
+        return try Checkpoint(format: format, path: path, index: nil, files: [readFile(file, format)])
     }
 
     /// Opens every shard an index lists and checks that each tensor is where the index says, and nowhere else.
     public init(index: ShardIndex) throws {
-        var parts: [(file: String, metadata: [(key: String, value: String)], tensors: [TensorView])] = []
+        var parts: [CheckpointFile] = []
         var format: CheckpointFormat?
         for name in index.shardFiles {
             let shardPath = Paths.join(index.folder, name)
@@ -58,27 +85,25 @@ public struct Checkpoint: Sendable {
         var listed: [String: String] = [:]
         for (tensor, file) in index.weightMap { listed[tensor] = file }
         for part in parts {
-            let name = Paths.basename(part.file)
-            for view in part.tensors where listed[view.name].map({ Paths.basename($0) }) != name {
+            for view in part.tensors where listed[view.name].map({ Paths.join(index.folder, $0) }) != part.path {
                 let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
-                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(name)' but \(detail)", path: index.path)
+                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(Paths.basename(part.path))' but \(detail)",
+                                 path: index.path)
             }
         }
-        try self.init(format: format, path: index.path, index: index, parts: parts)
+        try self.init(format: format, path: index.path, index: index, files: parts)
         for (tensor, file) in index.weightMap where positions[tensor] == nil {
             throw BloomError(.shardIndex, "tensor '\(tensor)' is listed in the index but missing from shard '\(file)'",
                              path: index.path)
         }
     }
 
-    private init(format: CheckpointFormat, path: String, index: ShardIndex?,
-                 parts: [(file: String, metadata: [(key: String, value: String)], tensors: [TensorView])]) throws {
+    private init(format: CheckpointFormat, path: String, index: ShardIndex?, files: [CheckpointFile]) throws {
         self.format = format
         self.path = path
         self.index = index
-        files = parts.map(\.file)
-        fileMetadata = parts.map(\.metadata)
-        tensors = parts.flatMap(\.tensors)
+        self.files = files
+        tensors = files.flatMap(\.tensors)
         var positions: [String: Int] = [:]
         for (k, view) in tensors.enumerated() {
             if let previous = positions[view.name] {
@@ -95,33 +120,30 @@ public struct Checkpoint: Sendable {
         positions[name].map { tensors[$0] }
     }
 
-    private static func readFile(_ file: MappedFile, _ format: CheckpointFormat)
-        throws -> (file: String, metadata: [(key: String, value: String)], tensors: [TensorView]) {
+    private static func readFile(_ file: MappedFile, _ format: CheckpointFormat) throws -> CheckpointFile {
         switch format {
-        case .safetensors:
-            let st = try SafetensorsFile(mapped: file)
-            return (file.path, st.metadata, st.tensors)
-        case .pytorch:
-            return (file.path, [], try TorchArchive(mapped: file).tensors)
+        case .safetensors: return .safetensors(try SafetensorsFile(mapped: file))
+        case .pytorch: return .pytorch(try TorchArchive(mapped: file))
         }
     }
 
     /// Tells safetensors from a torch zip by content (not by name), and refuses what bloomkit does not read.
     static func detectFormat(_ file: MappedFile) throws -> CheckpointFormat {
-        let head = Array(file.bytes.prefix(8))
+        let head = Array(file.bytes.prefix(16))
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             return .pytorch
         }
         if head.starts(with: Array("GGUF".utf8)) {
             throw BloomError(.unsupported, "this is a GGUF file, not a Hugging Face checkpoint", path: file.path)
         }
-        if head.first == 0x80 || TorchArchive.isTar(file) {
-            throw TorchArchive.legacyFormatError(path: file.path)
-        }
-        if file.path.hasSuffix(".safetensors") || (file.count > 8 && file.bytes[8] == UInt8(ascii: "{")) {
+        // A safetensors header is a JSON object right after the 8-byte length; its name settles the rest.
+        if (head.count > 8 && head[8] == UInt8(ascii: "{")) || file.path.hasSuffix(".safetensors") {
             return .safetensors
         }
-        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.map { String($0, radix: 16) }))",
+        if TorchArchive.isLegacy(file) {
+            throw TorchArchive.legacyFormatError(path: file.path)
+        }
+        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.prefix(8).map { String($0, radix: 16) }))",
                          path: file.path)
     }
 }

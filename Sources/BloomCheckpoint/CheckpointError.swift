@@ -49,6 +49,8 @@ extension BloomError.Code {
     public static let missingFile: Self = "missing-file"
     /// A tensor the caller required is absent.
     public static let missingTensor: Self = "missing-tensor"
+    /// A required tensor has another shape than expected.
+    public static let tensorShape: Self = "tensor-shape"
     /// adapter_config.json is malformed (wrong types, r ≤ 0…).
     public static let adapterConfig: Self = "adapter-config"
     /// The adapter holds no LoRA tensors (the alpaca-lora empty-adapter bug).

@@ -15,21 +15,25 @@
 // bounded (values are freed recursively), and the stack, memo and containers have named limits.
 import BloomCore
 
-/// A tensor as the pickle describes it; the bytes live in the archive's `data/<storageKey>` record.
-struct PickledTensor {
+/// A tensor as the pickle describes it (`_rebuild_tensor_v2` arguments); the bytes live in the archive's
+/// `data/<storageKey>` record.
+public struct TorchTensorRecord: Sendable, Equatable {
     /// torch storage class → dtype (safetensors spelling).
-    let dtype: DType
-    let storageKey: String
+    public let dtype: DType
+    public let storageKey: String
     /// Elements in the whole storage.
-    let storageElements: Int
+    public let storageElements: Int
+    /// Where the tensor lived when saved ("cpu", "cuda:0").
+    public let location: String
     /// In elements.
-    let storageOffset: Int
-    let shape: [Int]
+    public let storageOffset: Int
+    /// Outermost first.
+    public let shape: [Int]
     /// In elements, one per dimension.
-    let strides: [Int]
+    public let strides: [Int]
 }
 
-/// Reads a state-dict pickle into `[(name, PickledTensor)]` in pickle order.
+/// Reads a state-dict pickle into `[(name, TorchTensorRecord)]` in pickle order.
 struct RestrictedUnpickler {
     /// A state dict's pickle is kilobytes per thousand tensors; 256 MiB is far beyond any real one.
     static let maxPickleBytes = 256 << 20
@@ -80,8 +84,8 @@ struct RestrictedUnpickler {
         case tuple([Value], depth: Int)
         case container(Container)
         case callable(Callable)
-        case storage(dtype: DType, key: String, elements: Int)
-        case tensor(PickledTensor)
+        case storage(dtype: DType, key: String, elements: Int, location: String)
+        case tensor(TorchTensorRecord)
 
         var depth: Int {
             switch self {
@@ -122,7 +126,7 @@ struct RestrictedUnpickler {
     /// Interprets `bytes` (a `data.pkl`) and returns the state dict's tensors in order.
     /// - Throws: `.pickleForbiddenOpcode` / `.pickleForbiddenGlobal` naming the opcode or global and its offset,
     ///   `.pickleMalformed` for anything a state dict would not contain, `.limitExceeded` past a named limit.
-    static func stateDict(from bytes: UnsafeRawBufferPointer) throws -> [(name: String, tensor: PickledTensor)] {
+    static func stateDict(from bytes: UnsafeRawBufferPointer) throws -> [(name: String, tensor: TorchTensorRecord)] {
         guard bytes.count <= maxPickleBytes else {
             throw BloomError(.limitExceeded, "pickle of \(bytes.count) bytes is past the limit of \(maxPickleBytes)")
         }
@@ -176,19 +180,19 @@ struct RestrictedUnpickler {
         return value
     }
 
-    /// Checks the nesting bound and freezes a container that is about to be nested.
-    private func nest(_ child: Value, into parentDepth: inout Int) throws {
+    /// Freezes a container that is about to be nested and returns the depth its parent needs, within the bound.
+    private func nest(_ child: Value) throws -> Int {
         if case .container(let c) = child { c.frozen = true }
         let depth = child.depth + 1
         guard depth <= Self.maxNesting else {
             throw BloomError(.limitExceeded, "values nested deeper than \(Self.maxNesting) levels", location: "pickle offset \(opcodeOffset)")
         }
-        parentDepth = max(parentDepth, depth)
+        return depth
     }
 
     private func tuple(_ items: [Value]) throws -> Value {
         var depth = 1
-        for item in items { try nest(item, into: &depth) }
+        for item in items { depth = max(depth, try nest(item)) }
         return .tuple(items, depth: depth)
     }
 
@@ -210,13 +214,8 @@ struct RestrictedUnpickler {
             case .int(let i): keyText = "i\(i)"
             default: throw malformed("dict key of type \(key.typeName)")
             }
-            // Through a local: `value` may be `dict` itself, and an inout access to dict.depth while nest reads it
-            // would be an exclusivity violation (a trap).
-            var depth = dict.depth
-            try nest(key, into: &depth)
-            try nest(value, into: &depth)
+            let depth = max(try nest(key), try nest(value))
             guard !dict.frozen else { throw malformed("a dict is inserted into itself") }
-            dict.depth = depth
             if let position = dict.index[keyText] {
                 dict.pairs[position].value = value
             } else {
@@ -226,6 +225,7 @@ struct RestrictedUnpickler {
                 dict.index[keyText] = dict.pairs.count
                 dict.pairs.append((key, value))
             }
+            dict.depth = max(dict.depth, depth)
         }
     }
 
@@ -233,11 +233,11 @@ struct RestrictedUnpickler {
         guard list.items.count + items.count <= Self.maxContainerItems else {
             throw BloomError(.limitExceeded, "list with more than \(Self.maxContainerItems) items", location: "pickle offset \(opcodeOffset)")
         }
-        var depth = list.depth  // a local, as in setItems: an item may be `list` itself
-        for item in items { try nest(item, into: &depth) }
+        var depth = list.depth
+        for item in items { depth = max(depth, try nest(item)) }
         guard !list.frozen else { throw malformed("a list is appended to itself") }
-        list.depth = depth
         list.items.append(contentsOf: items)
+        list.depth = depth
     }
 
     private mutating func memoPut(_ index: UInt32) throws {
@@ -309,8 +309,7 @@ struct RestrictedUnpickler {
                 guard case .container(let c) = target, c.kind == .dict, case .container(let s) = state, s.kind == .dict else {
                     throw malformed("BUILD of a \(target.typeName) with a \(state.typeName) state")
                 }
-                var ignored = 1
-                try nest(state, into: &ignored)
+                _ = try nest(state)
             case 0x28:  // MARK
                 guard marks.count < Self.maxStackDepth else {
                     throw BloomError(.limitExceeded, "more than \(Self.maxStackDepth) open MARKs", location: "pickle offset \(opcodeOffset)")
@@ -393,11 +392,11 @@ struct RestrictedUnpickler {
         guard case .string(let key) = items[2], Paths.isSafeRelative(key), !key.contains("/") else {
             throw malformed("storage key is not a plain record name")
         }
-        guard case .string = items[3] else { throw malformed("storage location of '\(key)' is not a string") }
+        guard case .string(let location) = items[3] else { throw malformed("storage location of '\(key)' is not a string") }
         guard case .int(let numel) = items[4], numel >= 0 else {
             throw malformed("element count of storage '\(key)' is not a non-negative int")
         }
-        return .storage(dtype: dtype, key: key, elements: numel)
+        return .storage(dtype: dtype, key: key, elements: numel, location: location)
     }
 
     private func reduce(_ callable: Value, _ args: Value) throws -> Value {
@@ -421,9 +420,9 @@ struct RestrictedUnpickler {
     }
 
     /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`.
-    private func rebuildTensor(_ a: [Value]) throws -> PickledTensor {
+    private func rebuildTensor(_ a: [Value]) throws -> TorchTensorRecord {
         guard a.count == 6 || a.count == 7 else { throw malformed("_rebuild_tensor_v2 called with \(a.count) arguments") }
-        guard case .storage(let dtype, let key, let elements) = a[0] else {
+        guard case .storage(let dtype, let key, let elements, let location) = a[0] else {
             throw malformed("_rebuild_tensor_v2's first argument is a \(a[0].typeName), not a storage")
         }
         guard case .int(let offset) = a[1], offset >= 0 else { throw malformed("storage offset of '\(key)' is not a non-negative int") }
@@ -442,7 +441,7 @@ struct RestrictedUnpickler {
                                  location: "pickle offset \(opcodeOffset)")
             }
         }
-        return PickledTensor(dtype: dtype, storageKey: key, storageElements: elements, storageOffset: offset,
+        return TorchTensorRecord(dtype: dtype, storageKey: key, storageElements: elements, location: location, storageOffset: offset,
                              shape: shape, strides: strides)
     }
 

@@ -71,7 +71,7 @@ public enum SafetensorsWriter {
     /// - Throws: what reading a tensor or writing the file throws (the caller aborts `file`).
     public static func write(_ entries: [Entry], to file: AtomicFile, metadata: [(String, String)] = defaultMetadata,
                              chunkElements: Int = defaultChunkElements,
-                             progress: ((_ bytes: Int, _ finishedTensor: Bool) -> Void)? = nil) throws {
+                             progress: (_ bytes: Int, _ finishedTensor: Bool) -> Void = { _, _ in }) throws {
         try file.write(header(for: entries, metadata: metadata))
         // Whole rows per chunk (rows are what SourceTensor reads): at least the longest row.
         let longestRow = entries.map { $0.tensor.rowLength }.max() ?? 1
@@ -84,7 +84,7 @@ public enum SafetensorsWriter {
         for entry in entries {
             let tensor = entry.tensor
             guard tensor.elementCount > 0, let src = floats.baseAddress, let dst = bytes.baseAddress else {
-                progress?(0, true)
+                progress(0, true)
                 continue
             }
             let rowLength = tensor.rowLength
@@ -98,14 +98,14 @@ public enum SafetensorsWriter {
                 Precision.fromFloat(entry.dtype, src, dst, count)
                 try file.write(UnsafeRawBufferPointer(start: dst, count: count * elementSize))
                 row += n
-                progress?(count * elementSize, row == tensor.rowCount)
+                progress(count * elementSize, row == tensor.rowCount)
             }
         }
     }
 
     /// Writes one complete safetensors file atomically (temporary name, then renamed into place).
     public static func write(_ entries: [Entry], toPath path: String, metadata: [(String, String)] = defaultMetadata,
-                             progress: ((_ bytes: Int, _ finishedTensor: Bool) -> Void)? = nil) throws {
+                             progress: (_ bytes: Int, _ finishedTensor: Bool) -> Void = { _, _ in }) throws {
         let file = try AtomicFile(destination: path)
         do {
             try write(entries, to: file, metadata: metadata, progress: progress)

@@ -16,6 +16,20 @@ public struct TorchArchive: Sendable {
     /// The state dict's tensors in pickle order; `fileOffset` is the absolute offset of each tensor's first byte
     /// (entry data offset + storage offset × element size).
     public let tensors: [TensorView]
+    /// What the pickle said about each tensor (storage key, offset, strides, location), parallel to `tensors`.
+    public let records: [TorchTensorRecord]
+    /// The archive's entries in central-directory order.
+    public let entries: [Entry]
+
+    /// One zip entry.
+    public struct Entry: Sendable {
+        public let name: String
+        /// Absolute offset of the entry's (stored or deflated) data.
+        public let dataOffset: Int
+        /// Uncompressed size.
+        public let size: Int
+        public let isDeflated: Bool
+    }
 
     /// Maps and reads `path`.
     /// - Throws: `BloomError` naming the file and the offending record, opcode, global or tensor.
@@ -28,13 +42,13 @@ public struct TorchArchive: Sendable {
         self.mapped = mapped
         path = mapped.path
         do {
-            (prefix, tensors) = try Self.read(mapped)
+            (prefix, tensors, records, entries) = try Self.read(mapped)
         } catch let error as BloomError {
             throw error.at(path: mapped.path)
         }
     }
 
-    private static func read(_ file: MappedFile) throws -> (String, [TensorView]) {
+    private static func read(_ file: MappedFile) throws -> (String, [TensorView], [TorchTensorRecord], [Entry]) {
         let zip = try ZipArchive(file: file)
         guard let first = zip.entries.first else { throw BloomError(.torchMissingRecord, "the zip archive is empty") }
         guard let slash = first.name.firstIndex(of: "/") else {
@@ -42,7 +56,12 @@ public struct TorchArchive: Sendable {
         }
         let prefix = String(first.name[..<slash])
         var byName: [String: ZipArchive.Entry] = [:]
-        for entry in zip.entries { byName[entry.name] = entry }
+        for entry in zip.entries {
+            // Two entries with one name would let two readers see two different files (a polyglot archive).
+            guard byName.updateValue(entry, forKey: entry.name) == nil else {
+                throw BloomError(.zipFormat, "entry '\(entry.name)' appears twice", location: "offset \(entry.localHeaderOffset)")
+            }
+        }
         func record(_ name: String) throws -> ZipArchive.Entry {
             guard let entry = byName[prefix + "/" + name] else {
                 throw BloomError(.torchMissingRecord, "record '\(prefix)/\(name)' is missing from the archive")
@@ -51,6 +70,9 @@ public struct TorchArchive: Sendable {
         }
 
         if let order = byName[prefix + "/byteorder"] {
+            guard order.uncompressedSize <= 16 else {
+                throw BloomError(.zipFormat, "record '\(order.name)' is \(order.uncompressedSize) bytes, not \"little\" or \"big\"")
+            }
             let bytes = try zip.contents(of: order)
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[bytes.range]), as: UTF8.self)
             guard text == "little" else {
@@ -60,8 +82,11 @@ public struct TorchArchive: Sendable {
         }
 
         let pickleEntry = try record("data.pkl")
+        guard pickleEntry.uncompressedSize <= RestrictedUnpickler.maxPickleBytes else {
+            throw BloomError(.limitExceeded, "record '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, past the limit of \(RestrictedUnpickler.maxPickleBytes) for a state-dict pickle")
+        }
         let pickle = try zip.contents(of: pickleEntry)
-        let stateDict: [(name: String, tensor: PickledTensor)]
+        let stateDict: [(name: String, tensor: TorchTensorRecord)]
         do {
             stateDict = try RestrictedUnpickler.stateDict(from: UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]))
         } catch let error as BloomError {
@@ -71,7 +96,11 @@ public struct TorchArchive: Sendable {
         }
 
         // Each storage is read once, however many tensors share it (tied weights, views).
-        var storages: [String: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)] = [:]
+        struct Storage {
+            let dtype: DType, elements: Int
+            let bytes: ZipArchive.Contents
+        }
+        var storages: [String: Storage] = [:]
         var views: [TensorView] = []
         views.reserveCapacity(stateDict.count)
         for (name, t) in stateDict {
@@ -79,7 +108,7 @@ public struct TorchArchive: Sendable {
             guard let elementSize = t.dtype.byteSize else {
                 throw BloomError(.torchTensor, "dtype \(t.dtype.rawValue) has no whole-byte size", location: location)
             }
-            let s: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)
+            let s: Storage
             if let known = storages[t.storageKey] {
                 guard known.dtype == t.dtype, known.elements == t.storageElements else {
                     throw BloomError(.torchTensor, "storage '\(t.storageKey)' is used as \(known.elements) × \(known.dtype.rawValue) and as \(t.storageElements) × \(t.dtype.rawValue)",
@@ -93,19 +122,21 @@ public struct TorchArchive: Sendable {
                     throw BloomError(.torchTensor, "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
                                      location: location)
                 }
-                let c = try zip.contents(of: entry)
-                s = (t.dtype, t.storageElements, c.storage, c.range, c.fileOffset, c.inPlace)
+                s = Storage(dtype: t.dtype, elements: t.storageElements, bytes: try zip.contents(of: entry))
                 storages[t.storageKey] = s
             }
-            views.append(try view(name: name, t, elementSize: elementSize, storage: s.storage, range: s.range,
-                                  fileOffset: s.fileOffset, inPlace: s.inPlace, file: file.path))
+            views.append(try view(name: name, t, elementSize: elementSize, s.bytes, file: file.path))
         }
-        return (prefix, views)
+        let entries = try zip.entries.map {
+            Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize, isDeflated: $0.method == 8)
+        }
+        return (prefix, views, stateDict.map(\.tensor), entries)
     }
 
     /// A view of `t` into its storage bytes: in place when contiguous, gathered into the heap otherwise.
-    private static func view(name: String, _ t: PickledTensor, elementSize: Int, storage: ByteStorage, range: Range<Int>,
-                             fileOffset: Int, inPlace: Bool, file: String) throws -> TensorView {
+    private static func view(name: String, _ t: TorchTensorRecord, elementSize: Int, _ bytes: ZipArchive.Contents,
+                             file: String) throws -> TensorView {
+        let (storage, range, fileOffset, inPlace) = (bytes.storage, bytes.range, bytes.fileOffset, bytes.inPlace)
         let location = "tensor '\(name)'"
         let count = try Checked.product(t.shape, "element count of tensor '\(name)'")
         let byteCount = try Checked.multiply(count, elementSize, "byte size of tensor '\(name)'")
@@ -147,7 +178,7 @@ public struct TorchArchive: Sendable {
     }
 
     /// Copies a strided tensor into a contiguous heap buffer (all indices were bounds-checked by the caller).
-    private static func gather(_ t: PickledTensor, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
+    private static func gather(_ t: TorchTensorRecord, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         guard let dstBase = out.baseAddress, let srcBase = source.baseAddress else {
             return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: out[0..<0]))
@@ -175,9 +206,11 @@ public struct TorchArchive: Sendable {
 
     // MARK: formats refused
 
-    /// The pre-1.6 format: a bare pickle stream (starts with PROTO) or an even older tar archive.
-    static func isTar(_ file: MappedFile) -> Bool {
-        file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8)
+    /// The pre-1.6 format: a pickle stream that starts with torch's magic number (PROTO 2, LONG1 of 10 bytes), or an
+    /// even older tar archive (`ustar` at offset 257).
+    static func isLegacy(_ file: MappedFile) -> Bool {
+        file.bytes.starts(with: [0x80, 0x02, 0x8A, 0x0A])
+            || (file.count >= 262 && Array(file.bytes[257..<262]) == Array("ustar".utf8))
     }
 
     static func legacyFormatError(path: String) -> BloomError {

@@ -61,12 +61,16 @@ struct MergeOutput {
         return .object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])
     }
 
-    /// Refuses an output folder that is the base or an adapter, or that already holds files; creates it when missing.
-    static func prepareFolder(_ output: String, inputs: [String]) throws {
-        let outputReal = realPath(output)
-        for input in inputs where outputReal != nil && realPath(input) == outputReal {
+    /// Refuses an output folder that is one of the inputs (the base or an adapter).
+    static func refuseInputs(_ output: String, inputs: [String]) throws {
+        guard let outputReal = realPath(output) else { return }
+        for input in inputs where realPath(input) == outputReal {
             throw BloomError(.invalidArgument, "the output folder is an input ('\(input)'); choose another folder", path: output)
         }
+    }
+
+    /// Refuses an output folder that already holds files (other than a dead merge's temporaries); creates it when missing.
+    static func prepareFolder(_ output: String) throws {
         var st = stat()
         if stat(output, &st) != 0 {
             guard mkdir(output, 0o755) == 0 else {

@@ -77,7 +77,7 @@ enum MergeWriter {
         do {
             for name in MergeOutput.companionFiles where MergeOutput.isRegularFile(baseFolder + "/" + name) {
                 let source = try MappedFile(path: baseFolder + "/" + name)
-                staged.append(try MergeOutput.stage(Array(source.bytes), at: output + "/" + name))
+                staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) }, at: output + "/" + name))
             }
             let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes, quiet: quiet)
             var bytesDone = 0

@@ -1,12 +1,12 @@
+import BloomCheckpoint
 import BloomCore
-import Foundation
 
 /// A PEFT LoRA adapter reduced to what its merge does to a base model: low-rank updates of weights, and whole tensors
 /// that replace the base's (trained biases with `bias` "all"/"lora_only", `modules_to_save`, saved embedding layers).
 ///
-/// Built from `adapter_config.json` and the adapter's tensors, in either layout:
-/// - current PEFT: `base_model.model.<module>.lora_A[.<adapter>].weight` [r, in] and `lora_B` [out, r];
-/// - PEFT ≤ 0.2 (`enable_lora`, told apart by a 3-D `lora_B`): see `LoRAUpdate.Layout.fused`.
+/// Built from an `AdapterFolder` (which reads the config and tells the layouts apart): current PEFT (`lora_A` [r, in],
+/// `lora_B` [out, r], per-module rank and alpha from `rank_pattern` / `alpha_pattern` as PEFT matches them) or
+/// PEFT ≤ 0.2 (`enable_lora`; see `LoRAUpdate.Layout.fused`).
 ///
 /// What PEFT did, not what the file says: `fan_in_fan_out` is ignored because BLOOM's layers are `nn.Linear`, for which
 /// PEFT (0.2.0's `MergedLinear` path and every version since 0.3) warns and uses false; the transpose exists only for
@@ -16,7 +16,9 @@ import Foundation
 /// `init_lora_weights` rewrote the base (PiSSA, OLoRA, CorDA, LoftQ, LoRA-GA), and the PEFT variants whose merge is not
 /// `W + s·B·A` (aLoRA, layer replication, target parameters, trainable tokens, Arrow, BD-LoRA, VeLoRA, MonteCLoRA, KaSA, QALoRA).
 public struct LoRAAdapter: Sendable {
-    /// How the adapter is named in messages (its folder).
+    /// The adapter's folder, as resolved by `AdapterFolder`.
+    public let path: String
+    /// Its last path component (how messages and GGUF provenance name it).
     public let name: String
     /// `base_model_name_or_path` from the config, when present and non-empty.
     public let baseModelNameOrPath: String?
@@ -36,118 +38,62 @@ public struct LoRAAdapter: Sendable {
         "use_qalora",
     ]
 
-    /// Reads the adapter's settings and tensors (A and B are copied to f32; replacements stay lazy).
-    /// - Parameters:
-    ///   - name: the adapter's label in messages (usually its folder).
-    ///   - config: the parsed `adapter_config.json`.
-    ///   - tensors: every tensor of `adapter_model.safetensors` / `adapter_model.bin`, names as stored.
-    /// - Throws: `loraUnsupported` for features bloomkit does not merge, `loraInvalidAdapter` for contradictions
-    ///   (missing lora_B, ranks that disagree with the config, unknown key forms, an adapter without tensors).
-    public init(name: String, config: JSONValue, tensors: [SourceTensor]) throws {
-        self.name = name
-        func invalid(_ message: String, _ location: String? = nil) -> BloomError {
-            BloomError(.loraInvalidAdapter, message, path: name, location: location)
-        }
+    /// Reduces an adapter folder (parsed by `AdapterFolder`) to its merge. A and B are copied (widened for the
+    /// products); replacements stay lazy views.
+    /// - Throws: `loraUnsupported` for features bloomkit does not merge (naming the feature or tensor),
+    ///   `loraInvalidAdapter` when shapes contradict the layout.
+    public init(folder: AdapterFolder) throws {
+        let config = folder.config
+        path = folder.path
+        name = folder.path.split(separator: "/").last.map(String.init) ?? folder.path
         func unsupported(_ message: String, _ location: String? = nil) -> BloomError {
-            BloomError(.loraUnsupported, message, path: name, location: location)
+            BloomError(.loraUnsupported, message, path: folder.path, location: location)
         }
-        /// Errors of the key parser, the pattern matcher, the tensor reads and the update's checks, with the adapter named.
-        func naming<T>(_ body: () throws -> T) throws -> T {
-            do { return try body() } catch let error as BloomError { throw error.at(path: name) }
-        }
-
-        guard config.object != nil else { throw invalid("adapter_config.json is not a JSON object") }
-        let peftType = config["peft_type"]?.string
-        guard peftType == "LORA" else {
-            throw unsupported("peft_type is \(peftType.map { "'\($0)'" } ?? "missing"); only LORA adapters can be merged")
-        }
-        for key in LoRAAdapter.unsupportedVariants where LoRAAdapter.isTruthy(config[key]) {
+        for key in LoRAAdapter.unsupportedVariants where LoRAAdapter.isTruthy(config.json[key]) {
             let what = key == "use_dora" ? "DoRA (use_dora)" : key
             throw unsupported("the adapter uses \(what), whose merge bloomkit does not implement", key)
         }
-        if let initName = config["init_lora_weights"]?.string?.lowercased(),
+        if let initName = config.initLoraWeights?.string?.lowercased(),
            LoRAAdapter.baseMutatingInits.contains(initName) || initName.hasPrefix("pissa") {
             throw unsupported("init_lora_weights '\(initName)' changed the base weights when the adapter was created, so the adapter is not a delta on the original base; re-save it with path_initial_model_for_weight_conversion", "init_lora_weights")
         }
+        baseModelNameOrPath = config.baseModelNameOrPath.flatMap { $0.isEmpty ? nil : $0 }
 
-        let rank = try LoRAAdapter.integer(config["r"], default: 8, "r", name)
-        let alpha = try LoRAAdapter.number(config["lora_alpha"], default: 8, "lora_alpha", name)
-        let rsLoRA = config["use_rslora"]?.bool ?? false
-        let rankPattern = try LoRAAdapter.pattern(config["rank_pattern"], "rank_pattern", name) {
-            $0.int.flatMap { $0 > 0 ? $0 : nil }
-        }
-        let alphaPattern = try LoRAAdapter.pattern(config["alpha_pattern"], "alpha_pattern", name) { $0.double }
-        let enabled: [Bool]? = try config["enable_lora"].flatMap { value in
-            if value.isNull { return nil }
-            guard let items = value.array, !items.isEmpty else { throw invalid("enable_lora is not a list of booleans", "enable_lora") }
-            return try items.map { item in
-                guard let b = item.bool else { throw invalid("enable_lora is not a list of booleans", "enable_lora") }
-                return b
-            }
-        }
-        baseModelNameOrPath = config["base_model_name_or_path"]?.string.flatMap { $0.isEmpty ? nil : $0 }
-
-        guard !tensors.isEmpty else {
-            throw invalid("the adapter holds no tensors (alpaca-lora with peft 0.3.0.dev saved empty adapter_model.bin files: tloen/alpaca-lora#293)")
-        }
-
-        var factors: [String: (a: SourceTensor?, b: SourceTensor?)] = [:]
-        var moduleOrder: [String] = []
-        var replacements: [SourceTensor] = []
-        var replaced = Set<String>()
-        for tensor in tensors {
-            switch try naming({ try AdapterKey(tensor.name) }) {
-            case .factor(let module, let isA):
-                var pair = factors[module] ?? (nil, nil)
-                if pair.a == nil && pair.b == nil { moduleOrder.append(module) }
-                if (isA ? pair.a : pair.b) != nil {
-                    throw invalid("two lora_\(isA ? "A" : "B") tensors for module '\(module)' (several adapters in one file?)", tensor.name)
-                }
-                if isA { pair.a = tensor } else { pair.b = tensor }
-                factors[module] = pair
-            case .unsupported(let what):
-                throw unsupported("tensor '\(tensor.name)' is \(what), which bloomkit does not merge", tensor.name)
-            case .replacement(let parameter):
-                guard replaced.insert(parameter).inserted else {
-                    throw invalid("two tensors replace '\(parameter)'", tensor.name)
-                }
-                replacements.append(SourceTensor(name: parameter, dtype: tensor.dtype, shape: tensor.shape, readRows: tensor.readRows))
-            }
-        }
-
-        var updates: [LoRAUpdate] = []
-        for module in moduleOrder {
-            guard let a = factors[module]?.a, let b = factors[module]?.b else {
-                let missing = factors[module]?.a == nil ? "lora_A" : "lora_B"
-                throw invalid("module '\(module)' has no \(missing)", module)
-            }
+        // Errors of the shape checks and tensor reads below name the adapter's folder too.
+        updates = try Self.naming(folder.path) { try folder.modules.map { module in
+            if module.magnitude != nil { throw unsupported("module '\(module.path)' has a DoRA magnitude vector (use_dora)", module.path) }
+            if module.bBias != nil { throw unsupported("module '\(module.path)' has a lora_B bias (lora_bias)", module.path) }
+            if module.isEmbedding { throw unsupported("module '\(module.path)' is an embedding LoRA", module.path) }
             let layout: LoRAUpdate.Layout
-            let moduleRank: Int
-            let moduleAlpha: Double
-            if b.shape.count == 3 {
-                // PEFT ≤ 0.2 had no patterns; the groups of lora_B's convolution follow from the shapes.
-                guard let enabled else {
-                    throw invalid("lora_B has the 2023 shape \(b.shape) but the config has no enable_lora", b.name)
-                }
-                guard let aRows = a.shape.first, b.shape[1] > 0, aRows % b.shape[1] == 0 else {
-                    throw invalid("lora_A \(a.shape) and lora_B \(b.shape) do not form a grouped convolution", module)
-                }
-                layout = .fused(enabled: enabled, groups: aRows / b.shape[1])
-                moduleRank = rank
-                moduleAlpha = alpha
-            } else {
+            let rank = config.rank(forModule: module.path)
+            let alpha = config.alpha(forModule: module.path)
+            let divisor: Double
+            switch folder.layout {
+            case .current:
                 layout = .linear
-                moduleRank = try naming { try PEFTPattern.value(in: rankPattern, for: module) } ?? rank
-                moduleAlpha = try naming { try PEFTPattern.value(in: alphaPattern, for: module) } ?? alpha
+                divisor = config.useRslora ? Double(rank).squareRoot() : Double(rank)
+            case .mergedLinear2023:
+                // PEFT ≤ 0.2: scaling alpha/r; the convolution's groups follow from the shapes.
+                guard let enabled = config.enableLora, let aRows = module.a.shape.first, module.b.shape.count == 3,
+                      module.b.shape[1] > 0, aRows % module.b.shape[1] == 0 else {
+                    throw BloomError(.loraInvalidAdapter, "lora_A \(module.a.shape) and lora_B \(module.b.shape) do not form a grouped convolution",
+                                     path: folder.path, location: module.path)
+                }
+                layout = .fused(enabled: enabled, groups: aRows / module.b.shape[1])
+                divisor = Double(rank)
             }
-            let divisor = rsLoRA && layout == .linear ? Double(moduleRank).squareRoot() : Double(moduleRank)
-            updates.append(try naming {
-                try LoRAUpdate(weightName: module + ".weight", a: a.floats(), aShape: a.shape, b: b.floats(), bShape: b.shape,
-                               rank: moduleRank, scaling: Float(moduleAlpha / divisor), layout: layout)
-            })
+            return try LoRAUpdate(weightName: module.path + ".weight", a: module.a.floats(), aShape: module.a.shape,
+                                  b: module.b.floats(), bShape: module.b.shape, rank: rank,
+                                  scaling: Float(alpha / divisor), layout: layout)
+        } }
+        replacements = folder.replacements.map { name, view in
+            SourceTensor(name: name, dtype: view.dtype, shape: view.shape, readRows: SourceTensor(view).readRows)
         }
-        self.updates = updates
-        self.replacements = replacements
+    }
+
+    /// Runs `body`, giving its errors the adapter's path when they have none.
+    private static func naming<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as BloomError { throw error.at(path: path) }
     }
 
     /// Python truthiness of a config value (null, false, 0, "", [] and {} are false).
@@ -160,98 +106,5 @@ public struct LoRAAdapter: Sendable {
         case .array(let items)?: return !items.isEmpty
         case .object(let pairs)?: return !pairs.isEmpty
         }
-    }
-
-    static func integer(_ value: JSONValue?, default fallback: Int, _ key: String, _ adapter: String) throws -> Int {
-        guard let value, !value.isNull else { return fallback }
-        guard let v = value.int, v > 0 else {
-            throw BloomError(.loraInvalidAdapter, "\(key) is \(JSONWriter.string(value)); expected a positive integer", path: adapter, location: key)
-        }
-        return v
-    }
-
-    static func number(_ value: JSONValue?, default fallback: Double, _ key: String, _ adapter: String) throws -> Double {
-        guard let value, !value.isNull else { return fallback }
-        guard let v = value.double, v.isFinite else {
-            throw BloomError(.loraInvalidAdapter, "\(key) is \(JSONWriter.string(value)); expected a number", path: adapter, location: key)
-        }
-        return v
-    }
-
-    static func pattern<T>(_ value: JSONValue?, _ key: String, _ adapter: String,
-                           _ convert: (JSONValue) -> T?) throws -> [(key: String, value: T)] {
-        guard let value, !value.isNull else { return [] }
-        guard let pairs = value.object else {
-            throw BloomError(.loraInvalidAdapter, "\(key) is not an object", path: adapter, location: key)
-        }
-        return try pairs.map { pair in
-            guard let v = convert(pair.1) else {
-                throw BloomError(.loraInvalidAdapter, "\(key)['\(pair.0)'] is \(JSONWriter.string(pair.1)), not a valid value",
-                                 path: adapter, location: key)
-            }
-            return (pair.0, v)
-        }
-    }
-}
-
-/// What an adapter tensor's name says it is.
-enum AdapterKey: Equatable {
-    /// `lora_A` (isA) or `lora_B` of `module` (`transformer.h.0.self_attention.query_key_value`).
-    case factor(module: String, isA: Bool)
-    /// A whole tensor replacing the model parameter of that name.
-    case replacement(parameter: String)
-    /// A LoRA tensor of a kind bloomkit does not merge (described for the message).
-    case unsupported(String)
-
-    /// PEFT's prefix for a `PeftModel` wrapping a causal LM.
-    static let prefix = "base_model.model."
-
-    /// Parses `base_model.model.<module>.lora_A[.<adapter>].weight` and friends. In-memory names carry the adapter
-    /// name before `weight` (`lora_A.default.weight`); saved names do not. Trained biases may sit under `.base_layer.`
-    /// (PEFT ≥ 0.7) and copies under `.modules_to_save.<adapter>.`; both are mapped to the base parameter.
-    init(_ name: String) throws {
-        let body = name.hasPrefix(AdapterKey.prefix) ? String(name.dropFirst(AdapterKey.prefix.count)) : name
-        let parts = body.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        if let i = parts.firstIndex(where: { $0.hasPrefix("lora_") }) {
-            let module = parts[..<i].joined(separator: ".")
-            let rest = Array(parts[(i + 1)...])
-            let kind = parts[i]
-            guard !module.isEmpty else {
-                throw BloomError(.loraInvalidAdapter, "adapter tensor '\(name)' names no module", location: name)
-            }
-            switch kind {
-            case "lora_A", "lora_B":
-                if rest.last == "weight", rest.count == 1 || rest.count == 2 {
-                    self = .factor(module: module, isA: kind == "lora_A")
-                } else if rest.last == "bias" {
-                    self = .unsupported("a lora_B bias (lora_bias)")
-                } else {
-                    throw BloomError(.loraInvalidAdapter, "adapter tensor '\(name)' has an unknown form", location: name)
-                }
-            case "lora_magnitude_vector":
-                self = .unsupported("a DoRA magnitude vector (use_dora)")
-            case "lora_embedding_A", "lora_embedding_B":
-                self = .unsupported("an embedding LoRA factor")
-            default:
-                self = .unsupported("'\(kind)' (not a LoRA factor of the current or 2023 layout)")
-            }
-            return
-        }
-        var kept: [String] = []
-        var k = 0
-        while k < parts.count {
-            if parts[k] == "base_layer" {
-                k += 1
-            } else if parts[k] == "modules_to_save" {
-                k += 2
-            } else {
-                kept.append(parts[k])
-                k += 1
-            }
-        }
-        guard kept.count >= 2 else {
-            throw BloomError(.loraInvalidAdapter, "adapter tensor '\(name)' names no model parameter", location: name)
-        }
-        self = .replacement(parameter: kept.joined(separator: "."))
     }
 }

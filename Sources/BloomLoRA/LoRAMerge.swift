@@ -86,27 +86,27 @@ public enum LoRAMerge {
             for update in adapter.updates {
                 if update.weightName == headName, base.tiedEmbeddings {
                     throw BloomError(.loraUnsupported, "LoRA on lm_head of a base whose output embeddings are tied to the word embeddings is not supported",
-                                     path: adapter.name, location: headName)
+                                     path: adapter.path, location: headName)
                 }
                 guard let i = resolve(update.weightName) else {
                     throw BloomError(.loraMissingTarget, "the adapter changes '\(update.weightName)', which the base does not have",
-                                     path: adapter.name, location: update.weightName)
+                                     path: adapter.path, location: update.weightName)
                 }
                 let shape = tensors[i].shape
                 guard shape == [update.outFeatures, update.inFeatures] else {
                     throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(update.weightName)' is [\(update.outFeatures), \(update.inFeatures)] but the base tensor '\(tensors[i].name)' is \(shape)",
-                                     path: adapter.name, location: update.weightName)
+                                     path: adapter.path, location: update.weightName)
                 }
                 steps[i, default: []].append(.add(update))
             }
             for replacement in adapter.replacements {
                 guard let i = resolve(replacement.name) ?? (replacement.name == headName ? untie() : nil) else {
                     throw BloomError(.loraMissingTarget, "the adapter replaces '\(replacement.name)', which the base does not have",
-                                     path: adapter.name, location: replacement.name)
+                                     path: adapter.path, location: replacement.name)
                 }
                 guard tensors[i].shape == replacement.shape else {
                     throw BloomError(.loraShapeMismatch, "the adapter's '\(replacement.name)' is \(replacement.shape) but the base tensor '\(tensors[i].name)' is \(tensors[i].shape)",
-                                     path: adapter.name, location: replacement.name)
+                                     path: adapter.path, location: replacement.name)
                 }
                 if i == embedding { _ = untie() }
                 steps[i, default: []].append(.replace(replacement))

@@ -3,8 +3,10 @@ import BloomCore
 /// One low-rank update of one base weight `W [out, in]`: `W' = W + scaling · (B · A)`, computed in f32,
 /// a few rows at a time, in Hugging Face's own row order (before any re-layout of fused QKV).
 ///
-/// Each delta element is `scaling · Σ_c B[o, c] · A[c, j]`, summed over `c` in order, then added to `W`:
-/// PEFT's `W + (B @ A) * scaling` with f32 products and sums.
+/// Each delta element is PEFT's `W + (B @ A) * scaling` in f32: the product `B @ A` as PyTorch's CPU matmul (MKL) and
+/// its 1×1 convolution compute it for small ranks — a chain of fused multiply-adds over `c` in order,
+/// `acc = fma(B[o, c], A[c, j], acc)` — then one f32 multiply by `scaling` and one f32 add to `W`. Seen bit-identical
+/// to PEFT on the fixtures; rounding once, in the output dtype, happens when the result is stored.
 public struct LoRAUpdate: Sendable {
     /// Where the rows of `B · A` go in `W`.
     public enum Layout: Sendable, Equatable {
@@ -26,8 +28,8 @@ public struct LoRAUpdate: Sendable {
     public let scaling: Float
     public let layout: Layout
 
-    private let a: [Float]           // [aRows, in]
-    private let b: [Float]           // [bRows, bColumns]
+    private let a: [Double]          // [aRows, in], f32 values widened (products of two f32 are exact in f64)
+    private let b: [Double]          // [bRows, bColumns]
     private let bColumns: Int        // r (linear) or r·k/groups (fused)
     private let blockRows: Int       // out (linear) or out/n (fused)
     private let groupRows: Int       // delta rows per group: bRows (linear) or bRows/groups (fused)
@@ -92,8 +94,8 @@ public struct LoRAUpdate: Sendable {
         self.rank = rank
         self.scaling = scaling
         self.layout = layout
-        self.a = a
-        self.b = b
+        self.a = a.map(Double.init)
+        self.b = b.map(Double.init)
     }
 
     /// Adds rows `[start, start+count)` of `scaling · (B · A)`, placed as in W, to `dst` (`count × inFeatures` floats
@@ -103,7 +105,7 @@ public struct LoRAUpdate: Sendable {
                      "addDelta rows [\(start), \(start + count)) of \(weightName)")
         guard count > 0, let out = dst.baseAddress else { return }
         let width = inFeatures
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: width)
         defer { sums.deallocate() }
         a.withUnsafeBufferPointer { aBuf in
             b.withUnsafeBufferPointer { bBuf in
@@ -126,17 +128,19 @@ public struct LoRAUpdate: Sendable {
         return e * blockRows + row % blockRows
     }
 
-    /// `dst[j] += scaling · Σ_c b[c] · a[c·width + j]`: the sum in f32 in order of c (PEFT's matmul), then scaled, then added.
+    /// `dst[j] += Float(Σ_c b[c] · a[c·width + j]) · scaling`, the sum a chain of fused multiply-adds in order of c.
+    /// An f32 FMA without FMA instructions (the package builds for baseline x86-64): the product of two f32 values is
+    /// exact in f64, the f64 sum is rounded to f32 — the same as a true FMA except in rare double-rounding ties.
     @inline(__always)
-    private static func addRow(_ dst: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
-                               b: UnsafePointer<Float>, a: UnsafePointer<Float>, terms: Int, width: Int, scaling: Float) {
+    private static func addRow(_ dst: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>,
+                               b: UnsafePointer<Double>, a: UnsafePointer<Double>, terms: Int, width: Int, scaling: Float) {
         let b0 = b[0]
-        for j in 0..<width { sums[j] = b0 * a[j] }
+        for j in 0..<width { sums[j] = Double(Float(b0 * a[j])) }
         for c in 1..<max(terms, 1) {
             let bc = b[c]
             let ac = a + c * width
-            for j in 0..<width { sums[j] += bc * ac[j] }
+            for j in 0..<width { sums[j] = Double(Float(bc * ac[j] + sums[j])) }
         }
-        for j in 0..<width { dst[j] += sums[j] * scaling }
+        for j in 0..<width { dst[j] += Float(sums[j]) * scaling }
     }
 }

@@ -1,13 +1,46 @@
 import ArgumentParser
+import BloomConvert
 import BloomCore
+import Foundation
 
 struct ConvertCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "convert", abstract: "(being built)")
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
+        discussion: """
+        Types: \(ConvertOptions.typeTable)
+        2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
+        --separate-output (or the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
+        """)
+
     @OptionGroup var common: CommonOptions
+
+    @Argument(help: "Model folder (safetensors or PyTorch .bin, single or sharded), hub id or hub-cache folder.")
+    var source: String
+
+    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    var output: String
+
+    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    var type = "f16"
+
+    @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
+                                                          valueName: "ADAPTER"))
+    var adapters: [String] = []
+
+    @Flag(name: .customLong("separate-output"), help: "Write output.weight as its own tensor instead of tying it to token_embd.")
+    var separateOutput = false
+
+    @OptionGroup var types: TypeOptions
 
     func run() throws {
         try runReportingErrors(common) {
-            throw BloomError(.unsupported, "'convert' is not built yet")
+            var options = ConvertOptions()
+            try types.apply(to: &options, type: type)
+            options.separateOutput = separateOutput
+            let input = try ConvertInput(folder: source, adapters: adapters)
+            let report = try Converter.convert(input, to: output, options: options)
+            types.print(report)
         }
     }
 }

@@ -1,13 +1,41 @@
 import ArgumentParser
+import BloomConvert
 import BloomCore
+import BloomGGUF
+import Foundation
 
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "(being built)")
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show what a checkpoint, model folder or LoRA adapter holds (headers only).",
+        discussion: """
+        PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model
+        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache,
+        or a GGUF file.
+          bloomkit inspect models/bloom-7b1
+          bloomkit inspect adapters/alpacoom --json
+        """
+    )
+
     @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The file or folder to inspect.")
+    var path: String
+
+    @Flag(name: .long, help: "Print one JSON object (every tensor with file and offset) instead of the report.")
+    var json = false
 
     func run() throws {
         try runReportingErrors(common) {
-            throw BloomError(.unsupported, "'inspect' is not built yet")
+            let text: String
+            if GGUFInspect.isGGUF(path: path) {
+                let file = try GGUFFile(path: path)
+                text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file)
+            } else {
+                let report = try InspectReport.open(path)
+                text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"
+            }
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
     }
 }

@@ -1,13 +1,94 @@
 import ArgumentParser
+import BloomConvert
 import BloomCore
+import Foundation
 
 struct QuantizeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "quantize", abstract: "(being built)")
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
+        discussion: """
+        Types: \(ConvertOptions.typeTable)
+        Quantizable tensors are 2-D weights; norms and biases are copied. A quantized source is refused unless \
+        --allow-requantize (its error adds to the new one).
+        """)
+
     @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The GGUF file to read.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    var output: String
+
+    @Option(name: .long, help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    var type: String
+
+    @Flag(name: .customLong("allow-requantize"), help: "Accept tensors that are already quantized.")
+    var allowRequantize = false
+
+    @OptionGroup var types: TypeOptions
 
     func run() throws {
         try runReportingErrors(common) {
-            throw BloomError(.unsupported, "'quantize' is not built yet")
+            var options = ConvertOptions()
+            try types.apply(to: &options, type: type)
+            let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
+            types.print(report)
+        }
+    }
+}
+
+/// Flags `convert` and `quantize` share: type policy and the report.
+struct TypeOptions: ParsableArguments {
+    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Type for tensors whose GGUF name matches REGEX (first match wins; may repeat).",
+                                                                 valueName: "REGEX=TYPE"))
+    var tensorTypes: [String] = []
+
+    @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")
+    var embeddingType: String?
+
+    @Flag(help: "Print per-tensor error (RMSE, max abs, SNR dB) and totals (file size, bits per weight).")
+    var report = false
+
+    @Flag(help: "Print the report (or the summary) as JSON.")
+    var json = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func apply(to options: inout ConvertOptions, type: String) throws {
+        options.type = try ConvertOptions.type(named: type)
+        options.embeddingType = try embeddingType.map(ConvertOptions.type(named:))
+        options.tensorTypes = try tensorTypes.map { spec in
+            guard let eq = spec.lastIndex(of: "=") else {
+                throw BloomError(.invalidArgument, "--tensor-type '\(spec)' is not REGEX=TYPE")
+            }
+            return (String(spec[..<eq]), try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
+        }
+        options.measureError = report
+        options.quiet = quiet
+        if let threads {
+            guard threads > 0 else { throw BloomError(.invalidArgument, "--threads must be at least 1") }
+            options.threads = threads
+        }
+    }
+
+    /// Prints the report (table or JSON) with --report, else one summary line (or a small JSON object).
+    func print(_ report: ConvertReport) {
+        if self.report {
+            Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(), terminator: json ? "\n" : "")
+        } else if json {
+            Swift.print(JSONWriter.string(.object([
+                ("file", .string(report.path)), ("file_size", .int(report.fileSize)), ("tensors", .int(report.tensors.count)),
+                ("bits_per_weight", .float(report.bitsPerWeight)), ("seconds", .float(report.seconds)),
+            ]), pretty: true))
+        } else if !quiet {
+            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", report.path, report.tensors.count,
+                               ByteCount.format(report.fileSize), report.bitsPerWeight, report.seconds))
         }
     }
 }

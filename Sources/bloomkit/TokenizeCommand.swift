@@ -1,13 +1,100 @@
 import ArgumentParser
 import BloomCore
+import BloomGGUF
+import BloomTokenizer
+import Foundation
 
 struct TokenizeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "(being built)")
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Show the tokens of a text, as Hugging Face tokenizers gives them for the model's tokenizer.",
+        discussion: """
+        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens
+        map) or a tokenizer.json file.
+        The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for;
+        --json prints {"ids": [...], "pieces": [...]} with the vocabulary spellings as pieces.
+        """)
+
     @OptionGroup var common: CommonOptions
+    @Argument(help: "GGUF file, model folder or tokenizer.json.") var model: String
+    @Argument(help: "Text to tokenize.") var text: String?
+    @Option(name: .long, help: "Read the text from this file (UTF-8) instead.") var file: String?
+    @Flag(name: .long, help: "Print {\"ids\": [...], \"pieces\": [...]} on stdout.") var json = false
+
+    func validate() throws {
+        guard (text == nil) != (file == nil) else { throw ValidationError("give either TEXT or --file, not both or neither") }
+    }
 
     func run() throws {
         try runReportingErrors(common) {
-            throw BloomError(.unsupported, "'tokenize' is not built yet")
+            let tokenizer = try Self.loadTokenizer(model)
+            let input = try file.map(Self.readText) ?? text ?? ""
+            let start = ProgressReporter.now()
+            let ids = tokenizer.encode(input)
+            let seconds = ProgressReporter.now() - start
+            let pieces = ids.map { tokenizer.token(for: $0) ?? "" }
+            if json {
+                let value = JSONValue.object([("ids", .array(ids.map { .int($0) })), ("pieces", .array(pieces.map { .string($0) }))])
+                print(JSONWriter.string(value))
+            } else {
+                let idWidth = max(2, ids.map { String($0).count }.max() ?? 0)
+                let pieceWidth = min(max(5, pieces.map(\.count).max() ?? 0), 32)
+                print(pad("id", idWidth, left: true) + "  " + pad("token", pieceWidth, left: false) + "  text")
+                for (id, piece) in zip(ids, pieces) {
+                    let bytes = tokenizer.bytes(of: id) ?? []
+                    print(pad(String(id), idWidth, left: true) + "  " + pad(piece, pieceWidth, left: false) + "  " + Self.quoted(bytes))
+                }
+            }
+            let utf8 = input.utf8.count
+            let rate = seconds > 0 ? String(format: ", %.1f MB/s", Double(utf8) / seconds / 1e6) : ""
+            FileHandle.standardError.write(Data("\(ids.count) tokens from \(utf8) bytes in \(String(format: "%.1f", seconds * 1000)) ms\(rate)\n".utf8))
         }
+    }
+
+    private func pad(_ s: String, _ width: Int, left: Bool) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return left ? fill + s : s + fill
+    }
+
+    /// A model folder, a tokenizer.json file, or a GGUF file.
+    static func loadTokenizer(_ path: String) throws -> BloomTokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw BloomError(.io, "no such file or folder", path: path)
+        }
+        if isDirectory.boolValue { return try BloomTokenizer(modelFolder: path) }
+        if path.hasSuffix(".json") { return try BloomTokenizer(tokenizerJSONPath: path) }
+        return try BloomTokenizer(gguf: GGUFFile(path: path))
+    }
+
+    static func readText(_ path: String) throws -> String {
+        let mapped = try MappedFile(path: path)
+        guard let text = withExtendedLifetime(mapped, { String(validating: mapped.bytes, as: UTF8.self) }) else {
+            throw BloomError(.invalidArgument, "the text is not valid UTF-8", path: path)
+        }
+        return text
+    }
+
+    /// The bytes of one token as a quoted string: characters escaped like Swift literals, bytes that are not a
+    /// whole UTF-8 character as \xHH.
+    static func quoted(_ bytes: ArraySlice<UInt8>) -> String {
+        var out = "\""
+        var iterator = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var position = bytes.startIndex
+        loop: while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                let scalar = Unicode.UTF8.decode(encoded)
+                out += scalar.escaped(asASCII: false)
+                position += encoded.count
+            case .error(let length):
+                for b in bytes[position..<position + length] { out += String(format: "\\x%02X", b) }
+                position += length
+            case .emptyInput:
+                break loop
+            }
+        }
+        return out + "\""
     }
 }

@@ -89,14 +89,29 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(overlap?.location, "tensor 'b'")
     }
 
+    /// Format detection is by content: a header length whose low byte is 0x80 (PROTO) is still safetensors,
+    /// whatever the file's name; the legacy torch magic and GGUF are refused with their own messages.
+    func testFormatDetection() throws {
+        let dir = try TempDir()
+        var header = #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#
+        header += String(repeating: " ", count: 0x80 - header.utf8.count)
+        let weights = try dir.write("weights.bin", file(header, data: 1))
+        XCTAssertEqual(try Checkpoint.open(weights).format, .safetensors)
+        assertBloomError(.unsupported) { try Checkpoint.open(try dir.write("m.gguf", Array("GGUF".utf8) + [3, 0, 0, 0, 0, 0, 0, 0, 0])) }
+        assertBloomError(.unsupported) { try Checkpoint.open(try dir.write("x.bin", [UInt8](repeating: 7, count: 40))) }
+    }
+
     /// tiny-a was rounded to bf16 before saving: its bf16 shards read as f32 equal the f32 .bin exactly.
     func testBF16ShardsEqualTheF32BinOfTheSameModel() throws {
         let shards = try Checkpoint.open(try Fixtures.path("models/tiny-a/st-bf16-sharded/model.safetensors.index.json"))
         let bin = try Checkpoint.open(try Fixtures.path("models/tiny-a/bin-f32/pytorch_model.bin"))
         XCTAssertEqual(shards.format, .safetensors)
-        XCTAssertEqual(shards.files.map { ($0 as NSString).lastPathComponent },
+        XCTAssertEqual(shards.files.map { ($0.path as NSString).lastPathComponent },
                        (1...3).map { "model-0000\($0)-of-00003.safetensors" })
-        XCTAssertEqual(shards.fileMetadata.map { $0.first?.value }, ["pt", "pt", "pt"])
+        XCTAssertEqual(shards.files.map { file -> String? in
+            if case .safetensors(let f) = file { return f.metadata.first?.value }
+            return nil
+        }, ["pt", "pt", "pt"])
         XCTAssertEqual(bin.tensors.count, shards.tensors.filter { $0.name != "lm_head.weight" }.count)
         for view in bin.tensors {
             let other = try XCTUnwrap(shards.tensor(named: "transformer." + view.name), view.name)

@@ -45,6 +45,9 @@ public enum Scratch {
     @discardableResult
     public static func write(_ name: String, _ bytes: UnsafeRawBufferPointer) -> String {
         let path = folder + "/" + name
+        if let slash = name.lastIndex(of: "/") {
+            try? FileManager.default.createDirectory(atPath: folder + "/" + name[..<slash], withIntermediateDirectories: true)
+        }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { fail("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -57,6 +60,7 @@ public enum Scratch {
         return path
     }
 
+    /// Writes `bytes` to `folder/name` (parent folders created) and returns the path.
     @discardableResult
     public static func write(_ name: String, _ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { write(name, $0) }
@@ -124,13 +128,18 @@ public func storedZip(_ entries: [(name: String, data: [UInt8])]) -> [UInt8] {
     return out
 }
 
-/// A small valid safetensors file: `a` F32 [2] and `b` F16 [2, 2] (for the shard index target).
-public func tinySafetensors() -> [UInt8] {
-    let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F16","shape":[2,2],"data_offsets":[8,16]}}"#
+/// A safetensors file of F32 tensors (values cycling through 0…7 / 8), names and shapes as given.
+public func safetensorsF32(_ tensors: [(name: String, shape: [Int])]) -> [UInt8] {
+    var header: [(String, JSONValue)] = []
+    var data: [UInt8] = []
+    for (name, shape) in tensors {
+        let begin = data.count
+        for i in 0..<shape.reduce(1, *) { withUnsafeBytes(of: (Float(i % 8) / 8).bitPattern.littleEndian) { data += $0 } }
+        header.append((name, .object([("dtype", .string("F32")), ("shape", .array(shape.map { .int($0) })),
+                                      ("data_offsets", .array([.int(begin), .int(data.count)]))])))
+    }
+    let text = Array(JSONWriter.string(.object(header)).utf8)
     var out: [UInt8] = []
-    let n = header.utf8.count
-    for k in 0..<8 { out.append(UInt8((n >> (8 * k)) & 0xFF)) }
-    out += Array(header.utf8)
-    out += [UInt8](repeating: 0x3C, count: 16)
-    return out
+    withUnsafeBytes(of: UInt64(text.count).littleEndian) { out += $0 }
+    return out + text + data
 }

@@ -1,6 +1,11 @@
-// The GGUF v3 reader: counts, strings, arrays, tensor infos, alignment, offsets (GGUFFile on a mapped file).
+// The GGUF v3 reader (counts, strings, arrays, tensor infos, alignment, offsets), then everything that trusts a GGUF
+// file's metadata when it runs: BLOOM hyper-parameters, the tokenizer from tokenizer.ggml.*, the prompt template, and
+// the runtime's weight binding (BloomModel: every tensor required with its shape and type).
+import BloomArch
 import BloomCore
 import BloomGGUF
+import BloomRuntime
+import BloomTokenizer
 import FuzzSupport
 
 @main
@@ -19,6 +24,13 @@ enum FuzzGGUF {
                     blackHole(sum)
                 }
                 for (key, value) in file.metadata.entries { blackHole((key, value.typeName)) }
+                blackHole(PromptTemplate(metadata: file.metadata).render(instruction: "i", input: "x"))
+                expectCleanFailure(namesFile: false) { blackHole(try BloomHyperParameters(metadata: file.metadata).headDim) }
+                expectCleanFailure {
+                    let tokenizer = try BloomTokenizer(gguf: file)
+                    blackHole(tokenizer.decode(tokenizer.encode("Hello, world! 日本")))
+                }
+                blackHole(try BloomModel(path: path).bytesPerToken)
             }
         }
     }

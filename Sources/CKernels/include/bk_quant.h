@@ -1,6 +1,95 @@
-// ggml block quantization (Q8_0, Q4_0, Q4_1): bit-exact with ggml's *_ref quantizers. Owned by the quantization work.
+// ggml block quantization (Q8_0, Q4_0, Q4_1). Owned by the quantization work.
+//
+// Bytes are those of ggml's quantize_row_{q8_0,q4_0,q4_1}_ref and of gguf-py 0.19 (gguf/quants.py, the fixture
+// oracle) for every finite input:
+//   - scales are IEEE fp16 rounded to nearest even; the inverse scale id comes from the fp32 d, before rounding;
+//   - Q4_0 and Q4_1 compute x*id + 8.5f (Q4_1: (x-min)*id + 0.5f) as a product and a sum each rounded to f32:
+//     no fused multiply-add. gguf-py 0.19 does this, and so does ggml's C ref wherever the compiler does not
+//     contract it into an FMA (llama.cpp's ggml-base, built with its own CMake here, does not). Older gguf-py
+//     emulated the fused form (float64 product + 8.5); a value landing exactly on a rounding boundary can differ.
+// Where gguf-py and ggml's C ref disagree, gguf-py wins, except for signed zeros in Q4_1:
+//   - a NaN in a block propagates as numpy's max/min/argmax do: d (and Q4_1's m) become NaN, every quant 0;
+//   - Q4_0's signed maximum is the first element of largest |x| (numpy argmax), so an all-zero block whose first
+//     element is -0.0 gets d = +0 (ggml's C: -0, as it starts from max = +0.0f);
+//   - Q4_1's min and max are the block's own values (±Inf included; ggml's C starts from ±FLT_MAX); when the min
+//     (max) is zero, its sign is that of the first zero, as in ggml's C (numpy's reduction order varies).
+// A product that is not finite (Inf*0, NaN) becomes quant 0 (numpy's float-to-int cast on x86-64; ggml's C gets
+// the same from cvttss2si). Blocks are independent: a NaN or Inf only affects its own block.
+//
+// Block pointers are `void *` with no alignment requirement (GGUF data from a file may sit at any offset);
+// k is the number of floats, a multiple of 32 (a trailing partial block is ignored).
 #ifndef BLOOMKIT_QUANT_H
 #define BLOOMKIT_QUANT_H
+
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Elements per block of every type here.
+#define BK_QK 32
+
+/// Q8_0: y[j] = qs[j] * d.
+typedef struct {
+    uint16_t d;        // fp16 scale = max|x| / 127
+    int8_t qs[BK_QK];  // round-half-away(x * (1/d))
+} block_q8_0;
+
+/// Q4_0: y[j] = ((qs[j] & 0xF) - 8) * d, y[j+16] = ((qs[j] >> 4) - 8) * d.
+typedef struct {
+    uint16_t d;            // fp16 scale = (signed value of largest |x|) / -8
+    uint8_t qs[BK_QK / 2]; // element j in the low nibble of byte j, element j+16 in the high nibble
+} block_q4_0;
+
+/// Q4_1: y = q * d + m, nibbles packed as in Q4_0.
+typedef struct {
+    uint16_t d;            // fp16 scale = (max - min) / 15
+    uint16_t m;            // fp16 min
+    uint8_t qs[BK_QK / 2];
+} block_q4_1;
+
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 must be 34 bytes (ggml-common.h)");
+_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must be 18 bytes (ggml-common.h)");
+_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 must be 20 bytes (ggml-common.h)");
+
+/// Quantizes k floats (k/32 blocks) into blocks at y. AVX2/FMA/F16C when the CPU has them, else the *_ref loop;
+/// both give the same bytes.
+void bk_quantize_row_q8_0(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_0(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_1(const float *x, void *y, size_t k);
+
+/// Scalar reference quantizers: they define the bytes.
+void bk_quantize_row_q8_0_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_0_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_1_ref(const float *x, void *y, size_t k);
+
+/// Dequantizes k/32 blocks at x into k floats (each value one f32 product, Q4_1 a product then a sum: no FMA,
+/// as gguf-py). SIMD when available, same values as the *_ref loop.
+void bk_dequantize_row_q8_0(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_0(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_1(const void *x, float *y, size_t k);
+
+void bk_dequantize_row_q8_0_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_0_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_1_ref(const void *x, float *y, size_t k);
+
+/// Running totals of the difference between original values x and their round trip y.
+/// Pairs where x or y is not finite are counted in `nonfinite` and left out of the sums and the maximum.
+typedef struct {
+    double sum_sq_err;  // Σ (x - y)²
+    double sum_sq_ref;  // Σ x²
+    double max_abs;     // max |x - y|
+    uint64_t count;     // finite pairs
+    uint64_t nonfinite; // pairs with a NaN or Inf on either side
+} bk_quant_error;
+
+/// Adds n pairs to acc (f64 arithmetic; SIMD when available, which sums in a different order than the *_ref loop).
+void bk_quant_error_accumulate(const float *x, const float *y, size_t n, bk_quant_error *acc);
+void bk_quant_error_accumulate_ref(const float *x, const float *y, size_t n, bk_quant_error *acc);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

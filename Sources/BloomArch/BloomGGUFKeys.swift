@@ -1,0 +1,77 @@
+import Foundation
+
+/// GGUF metadata keys of a BLOOM file: llama.cpp's (with the value types its loader requires) and bloomkit's own.
+/// See Formats/gguf-bloom-profile.md.
+public enum BloomGGUFKeys {
+    public static let architecture = "general.architecture"                 // STRING "bloom"
+    public static let type = "general.type"                                 // STRING "model"
+    public static let name = "general.name"                                 // STRING
+    public static let fileType = "general.file_type"                        // UINT32, llama_ftype
+    public static let quantizationVersion = "general.quantization_version"  // UINT32 2
+
+    public static let contextLength = "bloom.context_length"                // UINT32
+    public static let embeddingLength = "bloom.embedding_length"            // UINT32
+    public static let feedForwardLength = "bloom.feed_forward_length"       // UINT32
+    public static let blockCount = "bloom.block_count"                      // UINT32
+    public static let headCount = "bloom.attention.head_count"              // UINT32
+    public static let headCountKV = "bloom.attention.head_count_kv"         // UINT32
+    public static let layerNormEpsilon = "bloom.attention.layer_norm_epsilon"  // FLOAT32
+
+    public static let tokenizerModel = "tokenizer.ggml.model"               // STRING "gpt2"
+    public static let tokenizerPre = "tokenizer.ggml.pre"                   // STRING "bloom"
+    public static let tokens = "tokenizer.ggml.tokens"                      // ARRAY[STRING]
+    public static let tokenType = "tokenizer.ggml.token_type"               // ARRAY[INT32]
+    public static let merges = "tokenizer.ggml.merges"                      // ARRAY[STRING], "a b"
+    public static let bosTokenID = "tokenizer.ggml.bos_token_id"            // UINT32
+    public static let eosTokenID = "tokenizer.ggml.eos_token_id"            // UINT32
+    public static let unknownTokenID = "tokenizer.ggml.unknown_token_id"    // UINT32
+    public static let paddingTokenID = "tokenizer.ggml.padding_token_id"    // UINT32
+    public static let addBOS = "tokenizer.ggml.add_bos_token"               // BOOL
+    public static let addEOS = "tokenizer.ggml.add_eos_token"               // BOOL
+
+    /// The Alpaca prompt without an input; `{instruction}` is substituted.
+    public static let promptTemplateNoInput = "bloomkit.prompt_template.no_input"      // STRING
+    /// The Alpaca prompt with an input; `{instruction}` and `{input}` are substituted.
+    public static let promptTemplateWithInput = "bloomkit.prompt_template.with_input"  // STRING
+    /// Where the weights came from (the source folder's name).
+    public static let source = "bloomkit.source"                            // STRING
+    /// Adapters merged in, each "NAME scale=S" in merge order.
+    public static let adapters = "bloomkit.adapters"                        // ARRAY[STRING]
+    /// XXH64 (seed 0) of each tensor's bytes, in tensor order.
+    public static let tensorChecksums = "bloomkit.tensor_checksums"         // ARRAY[UINT64]
+    /// The checksum algorithm's name, "xxh64".
+    public static let checksumAlgorithm = "bloomkit.checksum_algorithm"     // STRING
+
+    /// llama.cpp's default for BPE vocabularies is add_bos false; bloomkit writes it explicitly.
+    public static let gpt2 = "gpt2"
+    public static let bloomPre = "bloom"
+    public static let xxh64 = "xxh64"
+}
+
+/// Token types of `tokenizer.ggml.token_type` (llama_token_type).
+public enum GGUFTokenType: Int32, Sendable {
+    case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
+}
+
+/// The Alpaca prompt templates (Stanford Alpaca, as the seed model card has them), byte for byte.
+public enum AlpacaTemplate {
+    public static let noInput = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n### Instruction:\n{instruction}\n### Response:"
+    public static let withInput = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n### Instruction:\n{instruction}\n### Input:\n{input}\n### Response:"
+
+    /// The prompt for `instruction` (and `input`, if not nil or empty) from the given templates.
+    public static func render(instruction: String, input: String?, noInput: String = noInput, withInput: String = withInput) -> String {
+        if let input, !input.isEmpty {
+            // {input} first: the template's {instruction} precedes it, so neither text is re-expanded.
+            return withInput.replacingFirst("{input}", with: input).replacingFirst("{instruction}", with: instruction)
+        }
+        return noInput.replacingFirst("{instruction}", with: instruction)
+    }
+}
+
+extension String {
+    /// Replaces the first occurrence only, so text inside the substituted instruction is never re-expanded.
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let r = range(of: target) else { return self }
+        return replacingCharacters(in: r, with: replacement)
+    }
+}

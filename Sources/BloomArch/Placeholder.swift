@@ -1,1 +1,0 @@
-// BloomArch: see Package.swift for this module's room. Replace this placeholder with the module's first real file.

@@ -1,0 +1,181 @@
+// adapter_config.json of a PEFT LoRA adapter (peft tuners/lora/config.py LoraConfig + config.py PeftConfig).
+// Only what reading and merging need is typed; the whole object stays available as `json`.
+import BloomCore
+import Foundation
+
+/// A PEFT LoRA configuration.
+public struct AdapterConfig: Sendable {
+    /// `target_modules`: module-name suffixes, a full-match regex, or PEFT's "all-linear" keyword.
+    public enum TargetModules: Sendable, Equatable {
+        case names([String])
+        case regex(String)
+        case allLinear
+    }
+
+    /// The whole file as stored.
+    public let json: JSONValue
+    /// `peft_type`; always "LORA" here (other types are refused).
+    public let peftType: String
+    /// `task_type`, e.g. "CAUSAL_LM".
+    public let taskType: String?
+    /// `base_model_name_or_path`: the hub id or path of the base the adapter was trained on.
+    public let baseModelNameOrPath: String?
+    /// `r` (PEFT default 8).
+    public let r: Int
+    /// `lora_alpha` (PEFT default 8).
+    public let loraAlpha: Double
+    public let targetModules: TargetModules?
+    /// `use_rslora`: scaling is alpha/√r instead of alpha/r.
+    public let useRslora: Bool
+    /// `use_dora`: weight-decomposed LoRA (a magnitude vector per module).
+    public let useDora: Bool
+    /// `rank_pattern` / `alpha_pattern`: per-module overrides, keys in file order (the first matching key wins).
+    public let rankPattern: [(pattern: String, rank: Int)]
+    public let alphaPattern: [(pattern: String, alpha: Double)]
+    /// `fan_in_fan_out` as stored. PEFT forces it off for nn.Linear targets (all of BLOOM's), so it is a hint only.
+    public let fanInFanOut: Bool
+    /// `bias`: "none", "all" or "lora_only" (saved biases are full values that replace the base's).
+    public let bias: String
+    /// `lora_bias`: lora_B has a bias.
+    public let loraBias: Bool
+    /// `modules_to_save`: modules saved whole, replacing the base's.
+    public let modulesToSave: [String]
+    /// `enable_lora` (PEFT ≤ 0.2.0 MergedLinear): which row blocks of a fused projection carry LoRA.
+    public let enableLora: [Bool]?
+    /// `init_lora_weights` as stored (true, false, "gaussian", "pissa", "olora", "loftq", …).
+    public let initLoraWeights: JSONValue?
+    /// `layers_to_transform` (an int or a list).
+    public let layersToTransform: [Int]?
+
+    /// Types a parsed adapter_config.json.
+    /// - Throws: `.adapterUnsupported` for a `peft_type` other than LORA; `.adapterConfig` naming the key for
+    ///   wrong types, r ≤ 0, a non-finite alpha or an invalid pattern regex.
+    public init(json: JSONValue, path: String? = nil) throws {
+        func fail(_ key: String, _ message: String) -> BloomError {
+            BloomError(.adapterConfig, message, path: path, location: "key '\(key)'")
+        }
+        func value(_ key: String) -> JSONValue? {
+            guard let v = json[key], !v.isNull else { return nil }
+            return v
+        }
+        func string(_ key: String) throws -> String? {
+            guard let v = value(key) else { return nil }
+            guard let s = v.string else { throw fail(key, "\(key) is \(JSONWriter.string(v)), not a string") }
+            return s
+        }
+        func bool(_ key: String) throws -> Bool {
+            guard let v = value(key) else { return false }
+            guard let b = v.bool else { throw fail(key, "\(key) is \(JSONWriter.string(v)), not true or false") }
+            return b
+        }
+        func strings(_ key: String) throws -> [String]? {
+            guard let v = value(key) else { return nil }
+            if let s = v.string { return [s] }
+            guard let list = v.array, list.allSatisfy({ $0.string != nil }) else {
+                throw fail(key, "\(key) is \(JSONWriter.string(v)), not a string or a list of strings")
+            }
+            return list.compactMap(\.string)
+        }
+
+        guard json.object != nil else { throw BloomError(.adapterConfig, "adapter config is not a JSON object", path: path) }
+        self.json = json
+        guard let type = try string("peft_type") else { throw fail("peft_type", "missing peft_type") }
+        guard type == "LORA" else {
+            throw BloomError(.adapterUnsupported,
+                             "peft_type is \(type); bloomkit merges LoRA adapters only (peft_type LORA)", path: path,
+                             location: "key 'peft_type'")
+        }
+        peftType = type
+        taskType = try string("task_type")
+        baseModelNameOrPath = try string("base_model_name_or_path")
+
+        // Absent keys take PEFT's defaults (r 8, lora_alpha 8); present ones must be well-typed.
+        var rank = 8, alpha = 8.0
+        if let v = value("r") {
+            guard let i = v.int, i > 0 else { throw fail("r", "r is \(JSONWriter.string(v)), not a positive integer") }
+            rank = i
+        }
+        if let v = value("lora_alpha") {
+            guard let d = v.double, d.isFinite else { throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), not a number") }
+            alpha = d
+        }
+        r = rank
+        loraAlpha = alpha
+
+        if let v = value("target_modules") {
+            if let s = v.string {
+                targetModules = s == "all-linear" ? .allLinear : .regex(s)
+            } else {
+                targetModules = .names(try strings("target_modules") ?? [])
+            }
+        } else {
+            targetModules = nil
+        }
+        useRslora = try bool("use_rslora")
+        useDora = try bool("use_dora")
+        fanInFanOut = try bool("fan_in_fan_out")
+        loraBias = try bool("lora_bias")
+        bias = try string("bias") ?? "none"
+        guard ["none", "all", "lora_only"].contains(bias) else { throw fail("bias", "bias is '\(bias)', not none, all or lora_only") }
+        modulesToSave = try strings("modules_to_save") ?? []
+        initLoraWeights = value("init_lora_weights")
+
+        if let v = value("enable_lora") {
+            guard let list = v.array, !list.isEmpty, list.allSatisfy({ $0.bool != nil }) else {
+                throw fail("enable_lora", "enable_lora is \(JSONWriter.string(v)), not a list of booleans")
+            }
+            enableLora = list.compactMap(\.bool)
+        } else {
+            enableLora = nil
+        }
+        if let v = value("layers_to_transform") {
+            if let i = v.int {
+                layersToTransform = [i]
+            } else if let list = v.array, list.allSatisfy({ $0.int != nil }) {
+                layersToTransform = list.compactMap(\.int)
+            } else {
+                throw fail("layers_to_transform", "layers_to_transform is not an integer or a list of integers")
+            }
+        } else {
+            layersToTransform = nil
+        }
+
+        func pattern<T>(_ key: String, _ convert: (JSONValue) -> T?, _ valid: (T) -> Bool) throws -> [(String, T)] {
+            guard let v = value(key) else { return [] }
+            guard let pairs = v.object else { throw fail(key, "\(key) is not an object") }
+            return try pairs.map { name, raw in
+                guard let x = convert(raw), valid(x) else { throw fail(key, "\(key) value for '\(name)' is \(JSONWriter.string(raw))") }
+                guard (try? NSRegularExpression(pattern: Self.patternRegex(name))) != nil else {
+                    throw fail(key, "\(key) key '\(name)' is not a valid regular expression")
+                }
+                return (name, x)
+            }
+        }
+        rankPattern = try pattern("rank_pattern", { $0.int }, { $0 > 0 }).map { (pattern: $0.0, rank: $0.1) }
+        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite }).map { (pattern: $0.0, alpha: $0.1) }
+    }
+
+    /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the start.
+    private static func patternRegex(_ key: String) -> String { "^(.*\\.)?(\(key))$" }
+
+    private static func firstMatch<T>(_ patterns: [(String, T)], _ module: String) -> T? {
+        let range = NSRange(module.startIndex..., in: module)
+        for (key, value) in patterns {
+            if let regex = try? NSRegularExpression(pattern: patternRegex(key)), regex.firstMatch(in: module, range: range) != nil {
+                return value
+            }
+        }
+        return nil
+    }
+
+    /// The rank of a module: the first matching `rank_pattern` entry, else `r`.
+    /// - Parameter module: the module's name relative to the wrapped model, e.g. `transformer.h.0.self_attention.query_key_value`.
+    public func rank(forModule module: String) -> Int {
+        Self.firstMatch(rankPattern.map { ($0.pattern, $0.rank) }, module) ?? r
+    }
+
+    /// The alpha of a module: the first matching `alpha_pattern` entry, else `lora_alpha`.
+    public func alpha(forModule module: String) -> Double {
+        Self.firstMatch(alphaPattern.map { ($0.pattern, $0.alpha) }, module) ?? loraAlpha
+    }
+}

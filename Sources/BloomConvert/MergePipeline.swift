@@ -1,0 +1,93 @@
+import BloomCheckpoint
+import BloomCore
+import BloomLoRA
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Options of `bloomkit merge`.
+public struct MergeOptions: Sendable {
+    /// The stored dtype (`auto` keeps each base tensor's).
+    public var dtype: MergeDType
+    /// Largest shard, in data bytes (transformers' default: 5 GB).
+    public var maxShardSize: Int
+    /// No progress line even on a terminal.
+    public var quiet: Bool
+
+    public static let defaultMaxShardSize = 5_000_000_000
+
+    public init(dtype: MergeDType = .auto, maxShardSize: Int = MergeOptions.defaultMaxShardSize, quiet: Bool = false) {
+        self.dtype = dtype
+        self.maxShardSize = maxShardSize
+        self.quiet = quiet
+    }
+}
+
+/// What a merge wrote.
+public struct MergeSummary: Sendable {
+    /// File names in the output folder, in the order they were committed (config.json last).
+    public let files: [String]
+    public let tensorCount: Int
+    /// Tensor data bytes written (headers excluded).
+    public let bytes: Int
+    /// Base tensors the adapters changed or replaced.
+    public let changedTensors: [String]
+    public let seconds: Double
+}
+
+/// `bloomkit merge`: PEFT LoRA adapters merged into a base model, written as a Hugging Face folder.
+public enum MergePipeline {
+    /// Opens a base model folder and adapter folders and returns the merged model as lazily merged tensors — the same
+    /// merge `merge` writes, for pipelines that consume it in memory (`convert --lora`). Checks every adapter against
+    /// the base; nothing is computed until rows are read. Rows of the base are read once, front to back: the pages
+    /// behind each read are handed back to the kernel, so resident memory stays near one chunk, not the model.
+    /// - Parameters:
+    ///   - base: a model folder (or hub id / cache folder, as `ModelFolder` resolves it).
+    ///   - adapters: PEFT adapter folders, applied in order.
+    /// - Returns: the base folder (config, tokenizer paths) and the merged model (tensors in the base's order and
+    ///   spelling, `lm_head.weight` appended when an adapter untied it; warnings for the caller to print).
+    /// - Throws: reader errors; `loraMissingTarget` / `loraShapeMismatch` naming the tensor; `loraUnsupported`.
+    public static func open(base: String, adapters: [String]) throws -> (base: ModelFolder, merged: MergedModel) {
+        let folder = try ModelFolder(path: base)
+        let loaded = try adapters.map { try LoRAAdapter(folder: AdapterFolder(path: $0)) }
+        let mergeBase = MergeBase(tensors: folder.tensors.map(streamed), tiedEmbeddings: folder.tiesWordEmbeddings,
+                                  path: base, nameOrPath: folder.config["_name_or_path"]?.string)
+        return (folder, try LoRAMerge.apply(loaded, to: mergeBase))
+    }
+
+    /// Merges `adapters` into `base` and writes the result to `output` (created if missing; must be empty).
+    /// - Parameters:
+    ///   - warn: receives each warning before anything is written.
+    /// - Throws: `invalidArgument` when `output` is an input or not empty; everything `open` throws; write errors
+    ///   (after which `output` holds nothing of this merge).
+    public static func run(base: String, adapters: [String], output: String, options: MergeOptions = MergeOptions(),
+                           warn: (String) -> Void = { _ in }) throws -> MergeSummary {
+        let start = ProgressReporter.now()
+        try MergeOutput.refuseInputs(output, inputs: [base] + adapters)
+        let (folder, merged) = try open(base: base, adapters: adapters)
+        merged.warnings.forEach(warn)
+        try MergeOutput.prepareFolder(output)
+        let written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: output,
+                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet)
+        return MergeSummary(files: written.files, tensorCount: merged.tensors.count, bytes: written.bytes,
+                            changedTensors: merged.changedTensors, seconds: ProgressReporter.now() - start)
+    }
+
+    /// A base tensor whose pages are released as its rows are read: reading rows `[start, start+count)` releases the
+    /// whole pages from the one holding `start` up to the one holding the end (a hint, MADV_PAGEOUT: the contents stay;
+    /// reading them again faults them back in; heap memory without swap is left as it is).
+    static func streamed(_ view: TensorView) -> SourceTensor {
+        let plain = SourceTensor(view)
+        let rowBytes = plain.rowCount > 0 ? view.byteCount / plain.rowCount : 0
+        return SourceTensor(name: plain.name, dtype: plain.dtype, shape: plain.shape) { start, count, dst in
+            try plain.readRows(start, count, dst)
+            guard let base = view.bytes.baseAddress else { return }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let from = (Int(bitPattern: base) + start * rowBytes) / page * page
+            let to = (Int(bitPattern: base) + (start + count) * rowBytes) / page * page
+            if to > from, let p = UnsafeMutableRawPointer(bitPattern: from) { _ = madvise(p, to - from, MADV_PAGEOUT) }
+        }
+    }
+}

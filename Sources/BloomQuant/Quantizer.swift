@@ -1,0 +1,275 @@
+import BloomCore
+import CKernels
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Rows of f32 values to and from ggml's storage types: F32, F16, BF16 and the 32-element blocks Q8_0, Q4_0 and
+/// Q4_1, with the bytes of ggml's reference quantizers (rules and the few deliberate differences: bk_quant.h).
+///
+/// A row is `rowLength` consecutive values (ggml's ne[0], the last PyTorch dimension); rows are contiguous in both
+/// the f32 and the quantized buffers. Work is split into chunks of whole rows that do not depend on the thread
+/// count, and spread over `threads` workers, so the bytes and the error figures are the same for any thread count.
+public enum Quantizer {
+    /// The types `quantize` writes and `dequantize` reads.
+    public static let supportedTypes: [GGMLType] = [.F32, .F16, .BF16, .Q8_0, .Q4_0, .Q4_1]
+
+    /// Workers used when the caller does not say: one per core.
+    public static var defaultThreadCount: Int { Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// Values per chunk of work: large enough to make dispatch negligible, small enough that a chunk's input,
+    /// output and round trip stay in a core's L2 cache.
+    static let chunkValues = 1 << 15
+
+    /// Bytes of one row of `rowLength` values stored as `type`.
+    /// - Throws: `quantShape` when `rowLength` is negative or not a whole number of `type`'s blocks;
+    ///   `overflow` when the size does not fit an Int.
+    public static func bytesPerRow(_ type: GGMLType, rowLength: Int) throws -> Int {
+        let (blockValues, blockBytes) = type.blockLayout
+        guard rowLength >= 0, rowLength % blockValues == 0 else {
+            throw BloomError(.quantShape, "row length \(rowLength) is not a multiple of \(type.name)'s block of \(blockValues) values")
+        }
+        return try Checked.multiply(rowLength / blockValues, blockBytes, "bytes of a \(type.name) row of \(rowLength) values")
+    }
+
+    /// Quantizes (or converts) whole rows of f32 values into `dst`.
+    /// - Parameters:
+    ///   - type: one of `supportedTypes`.
+    ///   - src: `rowCount × rowLength` values, row after row.
+    ///   - rowLength: values per row; a multiple of 32 for the block types.
+    ///   - dst: exactly `rowCount × bytesPerRow(type, rowLength)` bytes, any alignment.
+    ///   - threads: workers (1 runs on the calling thread).
+    /// - Throws: `quantUnsupportedType`, or `quantShape` when the row length or a buffer size does not fit.
+    public static func quantize(_ type: GGMLType, rows src: UnsafeBufferPointer<Float>, rowLength: Int,
+                                into dst: UnsafeMutableRawBufferPointer, threads: Int = defaultThreadCount) throws {
+        _ = try quantize(type, rows: src, rowLength: rowLength, into: dst, measuringError: false, threads: threads)
+    }
+
+    /// Quantizes as `quantize(_:rows:rowLength:into:threads:)`, then dequantizes each chunk while it is in cache
+    /// and measures the round trip against `src`.
+    /// - Returns: the error over all values (merged in chunk order).
+    public static func quantizeMeasuringError(_ type: GGMLType, rows src: UnsafeBufferPointer<Float>, rowLength: Int,
+                                              into dst: UnsafeMutableRawBufferPointer,
+                                              threads: Int = defaultThreadCount) throws -> QuantizationError {
+        try quantize(type, rows: src, rowLength: rowLength, into: dst, measuringError: true, threads: threads)
+            ?? QuantizationError()
+    }
+
+    /// Quantizes a whole tensor as it streams from its source: each worker reads a chunk of rows with
+    /// `tensor.readRows` (f16/bf16 widening, a LoRA delta…) into its own cache-sized buffer and quantizes it
+    /// there, so no f32 copy of the tensor is ever made.
+    /// - Parameters:
+    ///   - tensor: rows of `tensor.rowLength` values (ggml's ne[0]); `readRows` is called from several threads.
+    ///   - dst: exactly `tensor.rowCount × bytesPerRow(type, tensor.rowLength)` bytes.
+    ///   - measuringError: also dequantize each chunk and measure the round trip.
+    /// - Returns: the error when `measuringError`, else nil.
+    /// - Throws: the first error of `readRows` (in row order), or those of `quantize(_:rows:rowLength:into:threads:)`.
+    @discardableResult
+    public static func quantize(_ type: GGMLType, tensor: SourceTensor, into dst: UnsafeMutableRawBufferPointer,
+                                measuringError: Bool = false,
+                                threads: Int = defaultThreadCount) throws -> QuantizationError? {
+        let rowLength = tensor.rowLength
+        let rowCount = tensor.rowCount
+        let count = try Checked.multiply(rowCount, rowLength, "value count of '\(tensor.name)'")
+        let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: dst.count)
+        let chunks = RowChunks(rowCount: rowCount, rowLength: rowLength)
+        guard count > 0, let out = dst.baseAddress else { return measuringError ? QuantizationError() : nil }
+        let read = tensor.readRows
+        return try chunks.run(threads: threads, scratchValues: chunks.chunkValues * (measuringError ? 2 : 1),
+                            measuring: measuringError) { chunk, scratch, error in
+            let (firstRow, rows) = chunks.rows(of: chunk)
+            let n = rows * rowLength
+            let input = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+            try read(firstRow, rows, input)
+            quantizeChunk(type, input.baseAddress!, out + firstRow * rowBytes, n,
+                          roundTrip: measuringError ? scratch.baseAddress! + chunks.chunkValues : nil, &error)
+        }
+    }
+
+    /// Turns whole rows stored as `type` back into f32 values.
+    /// - Parameters:
+    ///   - src: exactly `rowCount × bytesPerRow(type, rowLength)` bytes, any alignment (a mapped file's bytes).
+    ///   - dst: `rowCount × rowLength` values.
+    /// - Throws: `quantUnsupportedType`, or `quantShape` when the row length or a buffer size does not fit.
+    public static func dequantize(_ type: GGMLType, rows src: UnsafeRawBufferPointer, rowLength: Int,
+                                  into dst: UnsafeMutableBufferPointer<Float>, threads: Int = defaultThreadCount) throws {
+        let rowBytes = try checkRows(type, valueCount: dst.count, rowLength: rowLength, byteCount: src.count)
+        let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : dst.count / rowLength, rowLength: rowLength)
+        guard let x = src.baseAddress, let y = dst.baseAddress, chunks.chunkCount > 0 else { return }
+        _ = try chunks.run(threads: threads, scratchValues: 0, measuring: false) { chunk, _, _ in
+            let (firstRow, rows) = chunks.rows(of: chunk)
+            dequantizeValues(type, x + firstRow * rowBytes, y + firstRow * rowLength, rows * rowLength)
+        }
+    }
+
+    private static func quantize(_ type: GGMLType, rows src: UnsafeBufferPointer<Float>, rowLength: Int,
+                                 into dst: UnsafeMutableRawBufferPointer, measuringError: Bool,
+                                 threads: Int) throws -> QuantizationError? {
+        let rowBytes = try checkRows(type, valueCount: src.count, rowLength: rowLength, byteCount: dst.count)
+        let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : src.count / rowLength, rowLength: rowLength)
+        guard let x = src.baseAddress, let out = dst.baseAddress, chunks.chunkCount > 0 else {
+            return measuringError ? QuantizationError() : nil
+        }
+        return try chunks.run(threads: threads, scratchValues: measuringError ? chunks.chunkValues : 0,
+                            measuring: measuringError) { chunk, scratch, error in
+            let (firstRow, rows) = chunks.rows(of: chunk)
+            quantizeChunk(type, x + firstRow * rowLength, out + firstRow * rowBytes, rows * rowLength,
+                          roundTrip: measuringError ? scratch.baseAddress! : nil, &error)
+        }
+    }
+
+    /// Checks the type, the row length and both buffer sizes; returns the bytes per row.
+    private static func checkRows(_ type: GGMLType, valueCount: Int, rowLength: Int, byteCount: Int) throws -> Int {
+        guard supportedTypes.contains(type) else {
+            throw BloomError(.quantUnsupportedType,
+                             "ggml type \(type.name) is not one the quantizer handles (f32, f16, bf16, q8_0, q4_0, q4_1)")
+        }
+        let rowBytes = try bytesPerRow(type, rowLength: rowLength)
+        if rowLength == 0 {
+            guard valueCount == 0, byteCount == 0 else {
+                throw BloomError(.quantShape, "row length 0 with \(valueCount) values and \(byteCount) bytes")
+            }
+            return 0
+        }
+        guard valueCount % rowLength == 0 else {
+            throw BloomError(.quantShape, "\(valueCount) values are not a whole number of rows of \(rowLength)")
+        }
+        let needed = try Checked.multiply(valueCount / rowLength, rowBytes, "bytes of \(valueCount / rowLength) \(type.name) rows")
+        guard byteCount == needed else {
+            throw BloomError(.quantShape, "\(valueCount / rowLength) rows of \(rowLength) values as \(type.name) take \(needed) bytes, the buffer has \(byteCount)")
+        }
+        return rowBytes
+    }
+
+    /// Quantizes n values at x into y; given a buffer for the round trip, dequantizes them there and adds the
+    /// difference to `error` while the chunk is still in cache.
+    private static func quantizeChunk(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int,
+                                      roundTrip: UnsafeMutablePointer<Float>?, _ error: inout QuantizationError) {
+        quantizeValues(type, x, y, n)
+        guard let roundTrip else { return }
+        dequantizeValues(type, UnsafeRawPointer(y), roundTrip, n)
+        error.add(x, roundTrip, n)
+    }
+
+    /// n values (a whole number of blocks) to `type` at y.
+    static func quantizeValues(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int) {
+        switch type {
+        case .Q8_0: bk_quantize_row_q8_0(x, y, n)
+        case .Q4_0: bk_quantize_row_q4_0(x, y, n)
+        case .Q4_1: bk_quantize_row_q4_1(x, y, n)
+        case .F32: Precision.fromFloat(.F32, x, y, n)
+        case .F16: Precision.fromFloat(.F16, x, y, n)
+        case .BF16: Precision.fromFloat(.BF16, x, y, n)
+        default: preconditionFailure("quantizeValues on \(type.name)")  // checkRows admits supportedTypes only
+        }
+    }
+
+    /// n values stored as `type` at x to f32 at y.
+    static func dequantizeValues(_ type: GGMLType, _ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch type {
+        case .Q8_0: bk_dequantize_row_q8_0(x, y, n)
+        case .Q4_0: bk_dequantize_row_q4_0(x, y, n)
+        case .Q4_1: bk_dequantize_row_q4_1(x, y, n)
+        case .F32: Precision.toFloat(.F32, x, y, n)
+        case .F16: Precision.toFloat(.F16, x, y, n)
+        case .BF16: Precision.toFloat(.BF16, x, y, n)
+        default: preconditionFailure("dequantizeValues on \(type.name)")
+        }
+    }
+}
+
+/// Rows cut into chunks of whole rows (independent of the thread count), and the workers that take them in turn.
+struct RowChunks: Sendable {
+    let rowCount: Int
+    let rowLength: Int
+    let rowsPerChunk: Int
+    let chunkCount: Int
+
+    init(rowCount: Int, rowLength: Int) {
+        self.rowCount = rowCount
+        self.rowLength = rowLength
+        rowsPerChunk = Swift.max(1, Quantizer.chunkValues / Swift.max(1, rowLength))
+        chunkCount = (rowCount + rowsPerChunk - 1) / rowsPerChunk
+    }
+
+    /// Values in the largest chunk.
+    var chunkValues: Int { Swift.min(rowsPerChunk, rowCount) * rowLength }
+
+    func rows(of chunk: Int) -> (first: Int, count: Int) {
+        let first = chunk * rowsPerChunk
+        return (first, Swift.min(rowsPerChunk, rowCount - first))
+    }
+
+    /// Runs `body` once per chunk on up to `threads` workers, each with its own scratch of `scratchValues` floats.
+    /// Stops taking chunks after a failure and rethrows the error of the lowest chunk that failed.
+    /// - Returns: the chunks' errors merged in chunk order when `measuring`, else nil.
+    func run(threads: Int, scratchValues: Int, measuring: Bool,
+             _ body: (_ chunk: Int, _ scratch: UnsafeMutableBufferPointer<Float>, _ error: inout QuantizationError) throws -> Void)
+        throws -> QuantizationError? {
+        let workers = Swift.min(Swift.max(1, threads), chunkCount)
+        return try withoutActuallyEscaping(body) { body in
+            let job = ChunkJob(chunks: chunkCount, scratchValues: scratchValues, measuring: measuring, body: body)
+            if workers == 1 {
+                job.work()
+            } else {
+                DispatchQueue.concurrentPerform(iterations: workers) { _ in job.work() }
+            }
+            return try job.result()
+        }
+    }
+}
+
+/// The state workers share while they take chunks in turn. Unchecked: each chunk's slot in `errors` and
+/// `failures` (and the rows it covers) belongs to the one worker that took the chunk; the counter is atomic.
+private final class ChunkJob: @unchecked Sendable {
+    typealias Body = (Int, UnsafeMutableBufferPointer<Float>, inout QuantizationError) throws -> Void
+
+    let chunks: Int
+    let scratchValues: Int
+    let measuring: Bool
+    let body: Body
+    let errors: UnsafeMutableBufferPointer<QuantizationError>
+    let failures: UnsafeMutableBufferPointer<(any Error)?>
+    let next = Atomic<Int>(0)
+    let failed = Atomic<Bool>(false)
+
+    init(chunks: Int, scratchValues: Int, measuring: Bool, body: @escaping Body) {
+        self.chunks = chunks
+        self.scratchValues = scratchValues
+        self.measuring = measuring
+        self.body = body
+        errors = .allocate(capacity: measuring ? chunks : 0)
+        errors.initialize(repeating: QuantizationError())
+        failures = .allocate(capacity: chunks)
+        failures.initialize(repeating: nil)
+    }
+
+    deinit {
+        errors.deallocate()
+        failures.deinitialize()
+        failures.deallocate()
+    }
+
+    /// One worker: takes the next chunk until none is left or one has failed.
+    func work() {
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: scratchValues)
+        defer { scratch.deallocate() }
+        while !failed.load(ordering: .relaxed) {
+            let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard chunk < chunks else { return }
+            var error = QuantizationError()
+            do {
+                try body(chunk, scratch, &error)
+                if measuring { errors[chunk] = error }
+            } catch {
+                failures[chunk] = error
+                failed.store(true, ordering: .relaxed)
+            }
+        }
+    }
+
+    func result() throws -> QuantizationError? {
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+        return measuring ? errors.reduce(into: QuantizationError()) { $0.merge($1) } : nil
+    }
+}

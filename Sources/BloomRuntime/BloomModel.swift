@@ -1,0 +1,122 @@
+import BloomArch
+import BloomCore
+import BloomGGUF
+import CKernels
+
+/// A BLOOM model whose weights are views into a memory-mapped GGUF file (no copies): llama.cpp's BLOOM graph
+/// (reference gguf-bloom.md §5), which is transformers' `BloomForCausalLM` with `[all Q; all K; all V]` rows.
+///
+/// The loader requires every tensor with the `ne` and a type the kernels compute with, and refuses any other
+/// tensor, as llama.cpp's loader does.
+public final class BloomModel: @unchecked Sendable {
+    public let hyperParameters: BloomHyperParameters
+    /// The file's metadata (tokenizer, prompt template…).
+    public let metadata: GGUFMetadata
+    /// The file the weights live in (kept mapped while the model exists).
+    public let path: String
+
+    let tokenEmbedding: Weight      // [vocab, hidden]
+    let embeddingNorm: Norm         // [hidden]
+    let blocks: [Block]
+    let outputNorm: Norm            // [hidden]
+    let output: Weight              // [vocab, hidden]; token_embd when the file has no output.weight (tied head)
+    /// ALiBi slope per head.
+    let slopes: [Float]
+    private let storage: AnyObject
+
+    /// Maps `path` and binds every weight.
+    /// - Throws: the GGUF reader's errors, or `.invalidModel` naming the tensor that is missing, misshapen or of
+    ///   a type the runtime cannot compute with.
+    public convenience init(path: String) throws {
+        let file = try GGUFFile(path: path)
+        do {
+            try self.init(source: file)
+        } catch let error as BloomError {
+            throw error.at(path: path)
+        }
+    }
+
+    init(source: some WeightSource) throws {
+        let hp = try BloomHyperParameters(metadata: source.metadata)
+        hyperParameters = hp
+        metadata = source.metadata
+        path = source.path
+        storage = source.storage
+        var loader = try WeightLoader(source: source, hyperParameters: hp)
+        tokenEmbedding = try loader.weight(BloomTensorNames.tokenEmbedding)
+        embeddingNorm = try loader.norm("token_embd_norm.weight", "token_embd_norm.bias")
+        blocks = try (0..<hp.blockCount).map { n in
+            func linear(_ stem: String) throws -> Linear {
+                try loader.linear(BloomTensorNames.layer(stem, n), BloomTensorNames.layer(stem, n, "bias"))
+            }
+            func norm(_ stem: String) throws -> Norm {
+                try loader.norm(BloomTensorNames.layer(stem, n), BloomTensorNames.layer(stem, n, "bias"))
+            }
+            return Block(attnNorm: try norm("attn_norm"), qkv: try linear("attn_qkv"), attnOutput: try linear("attn_output"),
+                         ffnNorm: try norm("ffn_norm"), up: try linear("ffn_up"), down: try linear("ffn_down"))
+        }
+        outputNorm = try loader.norm("output_norm.weight", "output_norm.bias")
+        output = loader.hasSeparateOutput ? try loader.weight(BloomTensorNames.output) : tokenEmbedding
+        try loader.refuseUnread()
+        var s = [Float](repeating: 0, count: hp.headCount)
+        bk_alibi_slopes(Int32(hp.headCount), &s)
+        slopes = s
+    }
+
+    /// Whether the output head is the token embedding (no `output.weight` in the file).
+    public var isOutputTied: Bool { output.data == tokenEmbedding.data }
+
+    /// Bytes of weights one generated token reads: every matrix of every block, the output head and the norms
+    /// (the token embedding only when it is the head).
+    public var bytesPerToken: Int {
+        var n = output.byteCount + embeddingNorm.byteCount + outputNorm.byteCount
+        for b in blocks { n += b.byteCount }
+        return n
+    }
+
+    /// The weight type of the block matrices (the file's "type", e.g. q4_0), as ggml names it.
+    public var blockWeightType: GGMLType { blocks.first?.qkv.weight.ggmlType ?? tokenEmbedding.ggmlType }
+    /// The type of the output head.
+    public var outputType: GGMLType { output.ggmlType }
+}
+
+/// One transformer block (pre-LN; the residual is the block input: `apply_residual_connection_post_layernorm`
+/// false).
+struct Block {
+    let attnNorm: Norm        // [hidden]
+    let qkv: Linear           // [3·hidden, hidden], rows Q|K|V, each head-major
+    let attnOutput: Linear    // [hidden, hidden]
+    let ffnNorm: Norm         // [hidden]
+    let up: Linear            // [4·hidden, hidden]
+    let down: Linear          // [hidden, 4·hidden]
+
+    var byteCount: Int {
+        attnNorm.byteCount + ffnNorm.byteCount + qkv.byteCount + attnOutput.byteCount + up.byteCount + down.byteCount
+    }
+}
+
+/// A weight matrix as the kernels take it: rows of `cols` elements in a ggml type, in the mapped file.
+struct Weight {
+    let raw: bk_weight
+    let byteCount: Int
+
+    var data: UnsafeRawPointer? { raw.data }
+    var ggmlType: GGMLType { GGMLType(rawValue: UInt32(raw.type)) ?? .F32 }
+}
+
+/// `y = x·Wᵀ + b`.
+struct Linear {
+    let weight: Weight               // [out, in]
+    let bias: UnsafePointer<Float>   // [out]
+
+    var byteCount: Int { weight.byteCount + Int(weight.raw.rows) * 4 }
+}
+
+/// LayerNorm's weight and bias.
+struct Norm {
+    let weight: UnsafePointer<Float>  // [n]
+    let bias: UnsafePointer<Float>    // [n]
+    let count: Int
+
+    var byteCount: Int { count * 8 }
+}

@@ -1,1 +1,0 @@
-// BloomTokenizer: see Package.swift for this module's room. Replace this placeholder with the module's first real file.

@@ -1,0 +1,341 @@
+// Linear layers: row dequantization, 8-bit activation blocks, dot products and the threaded bk_linear driver.
+// See bk_matmul.h for the numerics contract (every SIMD kernel equals its *_ref twin bit for bit).
+#pragma STDC FP_CONTRACT OFF
+#include "bk_matmul_simd.h"
+#include <math.h>
+#include <stdatomic.h>
+
+size_t bk_row_bytes(int32_t type, int64_t cols) {
+    if (cols < 0) return 0;
+    switch (type) {
+    case BK_TYPE_F32: return (size_t)cols * 4;
+    case BK_TYPE_F16:
+    case BK_TYPE_BF16: return (size_t)cols * 2;
+    case BK_TYPE_Q8_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q8_0);
+    case BK_TYPE_Q4_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_0);
+    case BK_TYPE_Q4_1: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_1);
+    default: return 0;
+    }
+}
+
+static const void *row_ptr(const bk_weight *w, int64_t row) {
+    return (const char *)w->data + (size_t)row * bk_row_bytes(w->type, w->cols);
+}
+
+// ---- dequantization (exact: q·d has at most 19 significant bits; block types through the quantization work's code) -
+
+static void dequantize_ref(int32_t type, const void *src, float *dst, int64_t k) {
+    switch (type) {
+    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1_ref(src, dst, (size_t)k); return;
+    case BK_TYPE_F16: bk_f16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
+    case BK_TYPE_BF16: bk_bf16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
+    default: memcpy(dst, src, (size_t)k * 4); return;
+    }
+}
+
+static void dequantize(int32_t type, const void *src, float *dst, int64_t k) {
+    switch (type) {
+    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0(src, dst, (size_t)k); return;
+    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1(src, dst, (size_t)k); return;
+    case BK_TYPE_F16: bk_f16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
+    case BK_TYPE_BF16: bk_bf16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
+    default: memcpy(dst, src, (size_t)k * 4); return;
+    }
+}
+
+void bk_dequantize_row(const bk_weight *w, int64_t row, float *dst) { dequantize(w->type, row_ptr(w, row), dst, w->cols); }
+void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst) { dequantize_ref(w->type, row_ptr(w, row), dst, w->cols); }
+
+// ---- 8-bit activation blocks ---------------------------------------------------------------------------------------
+
+void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k) {
+    for (int64_t b = 0; b < k / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) {
+            float r = nearbyintf(v[j] * id);
+            int q = r >= -128.0f && r <= 127.0f ? (int)r : -128;  // only NaN falls outside
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].sum = sum;
+    }
+}
+
+#if BK_X86
+#define BK_ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+BK_AVX2 static void quantize_q8x_avx2(const float *x, bk_block_q8x *y, int64_t k) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / 32; b++) {
+        const float *v = x + b * 32;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                  _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, vid), BK_ROUND_NEAREST));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, vid), BK_ROUND_NEAREST));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, vid), BK_ROUND_NEAREST));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, vid), BK_ROUND_NEAREST));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        // packs interleave 128-bit lanes: 0..3 8..11 4..7 12..15 per pair; the permute restores element order
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, p);
+        y[b].d = d;
+        y[b].sum = _mm_cvtsi128_si32(s4);
+    }
+}
+#endif
+
+void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k) {
+#if BK_X86
+    if (bk_cpu_has_avx2_fma_f16c()) { quantize_q8x_avx2(x, y, k); return; }
+#endif
+    bk_quantize_q8x_ref(x, y, k);
+}
+
+// ---- dot products --------------------------------------------------------------------------------------------------
+
+float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
+    float lanes[8] = {0};
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(a[i], b[i], lanes[i & 7]);
+    float s = bk_hsum8_ref(lanes);
+    for (int64_t i = k8; i < k; i++) s = fmaf(a[i], b[i], s);
+    return s;
+}
+
+// Block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), two accumulator sets for even and odd blocks.
+static void dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x, float *out) {
+    float acc[2][8] = {{0}};
+    float corr = 0;
+    for (int64_t b = 0; b < k / 32; b++) {
+        const bk_block_q8x *xb = x + b;
+        int q[32];
+        float dw, m = 0;
+        if (type == BK_TYPE_Q8_0) {
+            const block_q8_0 *blk = (const block_q8_0 *)w + b;
+            dw = bk_f16_to_f32_scalar(blk->d);
+            for (int j = 0; j < 32; j++) q[j] = blk->qs[j];
+        } else {
+            const uint8_t *qs;
+            if (type == BK_TYPE_Q4_0) {
+                const block_q4_0 *blk = (const block_q4_0 *)w + b;
+                dw = bk_f16_to_f32_scalar(blk->d);
+                qs = blk->qs;
+            } else {
+                const block_q4_1 *blk = (const block_q4_1 *)w + b;
+                dw = bk_f16_to_f32_scalar(blk->d);
+                m = bk_f16_to_f32_scalar(blk->m);
+                qs = blk->qs;
+            }
+            for (int j = 0; j < 16; j++) {
+                q[j] = qs[j] & 15;
+                q[j + 16] = qs[j] >> 4;
+            }
+        }
+        float scale = dw * xb->d;
+        for (int l = 0; l < 8; l++) {
+            int32_t s = 0;
+            for (int j = 4 * l; j < 4 * l + 4; j++) s += q[j] * xb->qs[j];
+            if (type == BK_TYPE_Q4_0) s -= xb->sum;  // Σ(q-8)x = Σqx - 8Σx, spread over the 8 lanes
+            acc[b & 1][l] = fmaf(scale, (float)s, acc[b & 1][l]);
+        }
+        if (type == BK_TYPE_Q4_1) corr = fmaf(m, xb->d * (float)xb->sum, corr);
+    }
+    float lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = acc[0][l] + acc[1][l];
+    *out = bk_hsum8_ref(lanes) + corr;
+}
+
+void bk_dot_row_ref(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out) {
+    for (int c = 0; c < nc; c++) {
+        if (bk_is_block_type(type)) {
+            dot_blocks_ref(type, k, w_row, (const bk_block_q8x *)x + c * x_stride, out + c);
+        } else {
+            const float *xc = (const float *)x + c * x_stride;
+            float lanes[8] = {0};
+            int64_t k8 = k & ~(int64_t)7;
+            for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(xc[i], bk_float_at(type, w_row, i), lanes[i & 7]);
+            float s = bk_hsum8_ref(lanes);
+            for (int64_t i = k8; i < k; i++) s = fmaf(xc[i], bk_float_at(type, w_row, i), s);
+            out[c] = s;
+        }
+    }
+}
+
+#if BK_X86
+BK_AVX2 static float dot_f32_avx2(const float *a, const float *b, int64_t k) { return bk_dot8_avx2(a, b, k); }
+
+// One block of one weight row against up to 4 activation columns. wq: the 32 weight bytes (Q8_0 signed, Q4 unsigned
+// nibbles in element order). The Q8_0 product uses ggml's sign trick so maddubs (u8·s8) sees |w|.
+BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float dw, float m, const bk_block_q8x *x,
+                                  int64_t xs, int64_t b, __m256 *acc, float *corr) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i aw = type == BK_TYPE_Q8_0 ? _mm256_sign_epi8(wq, wq) : wq;
+    for (int c = 0; c < nc; c++) {
+        const bk_block_q8x *xb = x + c * xs + b;
+        __m256i xq = _mm256_loadu_si256((const __m256i *)xb->qs);
+        if (type == BK_TYPE_Q8_0) xq = _mm256_sign_epi8(xq, wq);
+        __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
+        if (type == BK_TYPE_Q4_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->sum));
+        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(s), acc[c]);
+        if (type == BK_TYPE_Q4_1) corr[c] = fmaf(m, xb->d * (float)xb->sum, corr[c]);
+    }
+}
+
+BK_AVX2 BK_INLINE void load_block(int32_t type, const void *w, int64_t b, __m256i *wq, float *dw, float *m) {
+    if (type == BK_TYPE_Q8_0) {
+        const block_q8_0 *blk = (const block_q8_0 *)w + b;
+        *wq = _mm256_loadu_si256((const __m256i *)blk->qs);
+        *dw = bk_half(blk->d);
+        return;
+    }
+    const uint8_t *qs;
+    if (type == BK_TYPE_Q4_0) {
+        const block_q4_0 *blk = (const block_q4_0 *)w + b;
+        *dw = bk_half(blk->d);
+        qs = blk->qs;
+    } else {
+        const block_q4_1 *blk = (const block_q4_1 *)w + b;
+        *dw = bk_half(blk->d);
+        *m = bk_half(blk->m);
+        qs = blk->qs;
+    }
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+    *wq = _mm256_and_si256(both, _mm256_set1_epi8(15));
+}
+
+BK_AVX2 BK_INLINE void dot_blocks_avx2(const int nc, int32_t type, int64_t k, const void *w, const bk_block_q8x *x,
+                                       int64_t xs, float *out) {
+    __m256 acc0[4], acc1[4];
+    float corr[4] = {0, 0, 0, 0};
+    for (int c = 0; c < 4; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
+    int64_t nb = k / 32, b = 0;
+    __m256i wq;
+    float dw, m = 0;
+    for (; b + 1 < nb; b += 2) {
+        load_block(type, w, b, &wq, &dw, &m);
+        block_step(nc, type, wq, dw, m, x, xs, b, acc0, corr);
+        load_block(type, w, b + 1, &wq, &dw, &m);
+        block_step(nc, type, wq, dw, m, x, xs, b + 1, acc1, corr);
+    }
+    if (b < nb) {
+        load_block(type, w, b, &wq, &dw, &m);
+        block_step(nc, type, wq, dw, m, x, xs, b, acc0, corr);
+    }
+    for (int c = 0; c < nc; c++) out[c] = bk_hsum256(_mm256_add_ps(acc0[c], acc1[c])) + corr[c];
+}
+
+BK_AVX2 BK_INLINE void dot_floats_avx2(const int nc, int32_t type, int64_t k, const void *w, const float *x, int64_t xs,
+                                       float *out) {
+    __m256 acc[4];
+    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i += 8) {
+        __m256 wv = bk_load8(type, w, i);
+        for (int c = 0; c < nc; c++) acc[c] = _mm256_fmadd_ps(_mm256_loadu_ps(x + c * xs + i), wv, acc[c]);
+    }
+    for (int c = 0; c < nc; c++) {
+        float s = bk_hsum256(acc[c]);
+        for (int64_t i = k8; i < k; i++) s = fmaf(x[c * xs + i], bk_float_at(type, w, i), s);
+        out[c] = s;
+    }
+}
+
+// Specialized per type and column count so every loop above unrolls with constants.
+#define BK_DOT_VARIANT(NAME, TYPE)                                                                                 \
+    BK_AVX2 static void NAME(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out) {            \
+        if (bk_is_block_type(TYPE)) {                                                                               \
+            const bk_block_q8x *xb = x;                                                                             \
+            switch (nc) {                                                                                           \
+            case 1: dot_blocks_avx2(1, TYPE, k, w, xb, xs, out); break;                                             \
+            case 2: dot_blocks_avx2(2, TYPE, k, w, xb, xs, out); break;                                             \
+            case 3: dot_blocks_avx2(3, TYPE, k, w, xb, xs, out); break;                                             \
+            default: dot_blocks_avx2(4, TYPE, k, w, xb, xs, out); break;                                            \
+            }                                                                                                       \
+        } else {                                                                                                    \
+            const float *xf = x;                                                                                    \
+            switch (nc) {                                                                                           \
+            case 1: dot_floats_avx2(1, TYPE, k, w, xf, xs, out); break;                                             \
+            case 2: dot_floats_avx2(2, TYPE, k, w, xf, xs, out); break;                                             \
+            case 3: dot_floats_avx2(3, TYPE, k, w, xf, xs, out); break;                                             \
+            default: dot_floats_avx2(4, TYPE, k, w, xf, xs, out); break;                                            \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+BK_DOT_VARIANT(dot_row_q8_0, BK_TYPE_Q8_0)
+BK_DOT_VARIANT(dot_row_q4_0, BK_TYPE_Q4_0)
+BK_DOT_VARIANT(dot_row_q4_1, BK_TYPE_Q4_1)
+BK_DOT_VARIANT(dot_row_f32, BK_TYPE_F32)
+BK_DOT_VARIANT(dot_row_f16, BK_TYPE_F16)
+BK_DOT_VARIANT(dot_row_bf16, BK_TYPE_BF16)
+#endif
+
+typedef void (*dot_row_fn)(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out);
+
+static void dot_row_reference(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out, int32_t type) {
+    bk_dot_row_ref(type, k, w, x, xs, nc, out);
+}
+
+#define BK_REF_VARIANT(NAME, TYPE) \
+    static void NAME(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out) { dot_row_reference(k, w, x, xs, nc, out, TYPE); }
+BK_REF_VARIANT(ref_row_q8_0, BK_TYPE_Q8_0)
+BK_REF_VARIANT(ref_row_q4_0, BK_TYPE_Q4_0)
+BK_REF_VARIANT(ref_row_q4_1, BK_TYPE_Q4_1)
+BK_REF_VARIANT(ref_row_f32, BK_TYPE_F32)
+BK_REF_VARIANT(ref_row_f16, BK_TYPE_F16)
+BK_REF_VARIANT(ref_row_bf16, BK_TYPE_BF16)
+
+static dot_row_fn dot_row_kernel(int32_t type, int simd) {
+#if BK_X86
+    if (simd) {
+        switch (type) {
+        case BK_TYPE_Q8_0: return dot_row_q8_0;
+        case BK_TYPE_Q4_0: return dot_row_q4_0;
+        case BK_TYPE_Q4_1: return dot_row_q4_1;
+        case BK_TYPE_F16: return dot_row_f16;
+        case BK_TYPE_BF16: return dot_row_bf16;
+        default: return dot_row_f32;
+        }
+    }
+#else
+    (void)simd;
+#endif
+    switch (type) {
+    case BK_TYPE_Q8_0: return ref_row_q8_0;
+    case BK_TYPE_Q4_0: return ref_row_q4_0;
+    case BK_TYPE_Q4_1: return ref_row_q4_1;
+    case BK_TYPE_F16: return ref_row_f16;
+    case BK_TYPE_BF16: return ref_row_bf16;
+    default: return ref_row_f32;
+    }
+}
+
+void bk_dot_row(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out) {
+    dot_row_kernel(type, bk_cpu_has_avx2_fma_f16c())(k, w_row, x, x_stride, nc, out);
+}
+
+float bk_dot_f32(const float *a, const float *b, int64_t k) {
+#if BK_X86
+    if (bk_cpu_has_avx2_fma_f16c()) return dot_f32_avx2(a, b, k);
+#endif
+    return bk_dot_f32_ref(a, b, k);
+}

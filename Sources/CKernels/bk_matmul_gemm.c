@@ -1,0 +1,236 @@
+// bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
+// Three paths (see bk_matmul.h): 8-bit block dots (block weights, few activation rows), f32 tiles over float weights
+// converted on the fly, and f32 tiles over block weights dequantized into a per-thread panel of PANEL rows.
+// A tile is MR activation rows × NR weight rows; every element is one 8-lane dot product (bk_dot_f32_ref's shape).
+#pragma STDC FP_CONTRACT OFF
+#include "bk_matmul_simd.h"
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define MR 3
+#define NR 4
+#define PANEL 16
+
+typedef struct {
+    const bk_weight *w;
+    const float *bias;
+    const float *x;
+    int64_t ldx, m;
+    float *y;
+    int64_t ldy;
+    int flags;
+    const bk_block_q8x *xq;  // block path: m rows of cols/32 blocks
+    float *panels;           // panel path: PANEL*cols floats per thread
+    int64_t chunk, nchunks;
+    size_t row_bytes;
+    int simd;
+    _Atomic int64_t next;
+} linear_job;
+
+BK_INLINE const void *weight_row(const linear_job *j, int64_t r) { return (const char *)j->w->data + (size_t)r * j->row_bytes; }
+
+BK_INLINE void store(const linear_job *j, int64_t i, int64_t r, float v) {
+    if (j->bias) v = v + j->bias[r];
+    float *dst = j->y + i * j->ldy + r;
+    *dst = (j->flags & BK_EPILOGUE_ACCUMULATE) ? *dst + v : v;
+}
+
+static void finish_rows(const linear_job *j, int64_t r0, int64_t r1) {
+    if (!(j->flags & BK_EPILOGUE_GELU)) return;
+    for (int64_t i = 0; i < j->m; i++) {
+        float *seg = j->y + i * j->ldy + r0;
+        if (j->simd) bk_gelu(seg, seg, r1 - r0); else bk_gelu_ref(seg, seg, r1 - r0);
+    }
+}
+
+// ---- tiles ---------------------------------------------------------------------------------------------------------
+
+static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *const *a, const void *const *b, float out[MR][NR]) {
+    int64_t k8 = k & ~(int64_t)7;
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) {
+            float lanes[8] = {0};
+            for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(a[r][i], bk_float_at(wtype, b[c], i), lanes[i & 7]);
+            float s = bk_hsum8_ref(lanes);
+            for (int64_t i = k8; i < k; i++) s = fmaf(a[r][i], bk_float_at(wtype, b[c], i), s);
+            out[r][c] = s;
+        }
+}
+
+#if BK_X86
+BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int32_t wtype, int64_t k, const float *const *a, const void *const *b,
+                                 float out[MR][NR]) {
+    __m256 acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i += 8) {
+        __m256 av[MR];
+        for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
+        for (int c = 0; c < NR; c++) {
+            __m256 bv = bk_load8(wtype, b[c], i);
+            for (int r = 0; r < mr; r++) acc[r][c] = _mm256_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < NR; c++) {
+            float s = bk_hsum256(acc[r][c]);
+            for (int64_t i = k8; i < k; i++) s = fmaf(a[r][i], bk_float_at(wtype, b[c], i), s);
+            out[r][c] = s;
+        }
+}
+
+#define BK_TILE_VARIANT(NAME, TYPE)                                                                                   \
+    BK_AVX2 static void NAME(int mr, int64_t k, const float *const *a, const void *const *b, float out[MR][NR]) {     \
+        switch (mr) {                                                                                                 \
+        case 1: tile_avx2(1, TYPE, k, a, b, out); break;                                                             \
+        case 2: tile_avx2(2, TYPE, k, a, b, out); break;                                                             \
+        default: tile_avx2(3, TYPE, k, a, b, out); break;                                                            \
+        }                                                                                                             \
+    }
+BK_TILE_VARIANT(tile_f32, BK_TYPE_F32)
+BK_TILE_VARIANT(tile_f16, BK_TYPE_F16)
+BK_TILE_VARIANT(tile_bf16, BK_TYPE_BF16)
+#endif
+
+// Runs tiles over activation rows [0, m) and the weight rows b[0…nrows) (pointers to rows of wtype).
+static void tiles(const linear_job *j, int32_t wtype, int64_t r0, const void *const *rows, int64_t nrows) {
+    const int64_t k = j->w->cols, m = j->m;
+    float out[MR][NR];
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+        int mr = (int)(m - i0 < MR ? m - i0 : MR);
+        const float *a[MR];
+        for (int r = 0; r < MR; r++) a[r] = j->x + (i0 + (r < mr ? r : mr - 1)) * j->ldx;
+        for (int64_t g = 0; g < nrows; g += NR) {
+            int nr = (int)(nrows - g < NR ? nrows - g : NR);
+            const void *b[NR];
+            for (int c = 0; c < NR; c++) b[c] = rows[g + (c < nr ? c : nr - 1)];
+#if BK_X86
+            if (j->simd) {
+                switch (wtype) {
+                case BK_TYPE_F16: tile_f16(mr, k, a, b, out); break;
+                case BK_TYPE_BF16: tile_bf16(mr, k, a, b, out); break;
+                default: tile_f32(mr, k, a, b, out); break;
+                }
+            } else
+#endif
+                tile_ref(mr, nr, wtype, k, a, b, out);
+            for (int r = 0; r < mr; r++)
+                for (int c = 0; c < nr; c++) store(j, i0 + r, r0 + g + c, out[r][c]);
+        }
+    }
+}
+
+// ---- the three paths -----------------------------------------------------------------------------------------------
+
+static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
+    const int64_t k = j->w->cols, nb = k / 32;
+    float out[4];
+    for (int64_t r = r0; r < r1; r++) {
+        const void *row = weight_row(j, r);
+        for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
+            int nc = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
+            if (j->simd) bk_dot_row(j->w->type, k, row, j->xq + i0 * nb, nb, nc, out);
+            else bk_dot_row_ref(j->w->type, k, row, j->xq + i0 * nb, nb, nc, out);
+            for (int c = 0; c < nc; c++) store(j, i0 + c, r, out[c]);
+        }
+    }
+}
+
+static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
+    const void *rows[PANEL];
+    for (int64_t p = r0; p < r1; p += PANEL) {
+        int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
+        for (int64_t c = 0; c < n; c++) rows[c] = weight_row(j, p + c);
+        tiles(j, j->w->type, p, rows, n);
+    }
+}
+
+static void run_panel_tiles(const linear_job *j, int64_t r0, int64_t r1, int ith) {
+    const int64_t k = j->w->cols;
+    float *panel = j->panels + (size_t)ith * PANEL * (size_t)k;
+    const void *rows[PANEL];
+    for (int64_t p = r0; p < r1; p += PANEL) {
+        int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
+        for (int64_t c = 0; c < n; c++) {
+            rows[c] = panel + c * k;
+            if (j->simd) bk_dequantize_row(j->w, p + c, panel + c * k);
+            else bk_dequantize_row_ref(j->w, p + c, panel + c * k);
+        }
+        tiles(j, BK_TYPE_F32, p, rows, n);
+    }
+}
+
+static int uses_block_dots(const bk_weight *w, int64_t m) { return bk_is_block_type(w->type) && m < BK_GEMM_MIN_ROWS; }
+
+static void linear_task(void *ctx, int ith, int nth) {
+    (void)nth;
+    linear_job *j = ctx;
+    const int block_dots = uses_block_dots(j->w, j->m), panels = bk_is_block_type(j->w->type) && !block_dots;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= j->nchunks) return;
+        int64_t r0 = c * j->chunk, r1 = r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows;
+        if (block_dots) run_block_dots(j, r0, r1);
+        else if (panels) run_panel_tiles(j, r0, r1, ith);
+        else run_float_tiles(j, r0, r1);
+        finish_rows(j, r0, r1);
+    }
+}
+
+// ---- entry points --------------------------------------------------------------------------------------------------
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static size_t block_scratch_bytes(int64_t k_max) {
+    return round64((size_t)(BK_GEMM_MIN_ROWS - 1) * (size_t)(k_max / 32 + 1) * sizeof(bk_block_q8x));
+}
+
+size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max) {
+    (void)m_max;  // the block path holds at most BK_GEMM_MIN_ROWS-1 rows; panels do not depend on m
+    if (n_threads < 1) n_threads = 1;
+    return block_scratch_bytes(k_max) + round64((size_t)n_threads * PANEL * (size_t)k_max * sizeof(float));
+}
+
+static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float *bias, const float *x, int64_t ldx,
+                       int64_t m, float *y, int64_t ldy, int flags, void *scratch) {
+    if (m <= 0 || w->rows <= 0) return;
+    int nth = bk_pool_size(pool);
+    linear_job j = {
+        .w = w, .bias = bias, .x = x, .ldx = ldx, .m = m, .y = y, .ldy = ldy, .flags = flags,
+        .row_bytes = bk_row_bytes(w->type, w->cols), .simd = simd,
+    };
+    atomic_init(&j.next, 0);
+    int64_t chunk = w->rows / ((int64_t)nth * 8);
+    chunk = chunk < PANEL ? PANEL : chunk > 512 ? 512 : chunk;
+    j.chunk = (chunk + PANEL - 1) / PANEL * PANEL;
+    j.nchunks = (w->rows + j.chunk - 1) / j.chunk;
+    if (uses_block_dots(w, m)) {
+        bk_block_q8x *xq = scratch;
+        int64_t nb = w->cols / 32;
+        for (int64_t i = 0; i < m; i++) {
+            if (simd) bk_quantize_q8x(x + i * ldx, xq + i * nb, w->cols);
+            else bk_quantize_q8x_ref(x + i * ldx, xq + i * nb, w->cols);
+        }
+        j.xq = xq;
+    } else {
+        j.panels = (float *)((char *)scratch + block_scratch_bytes(w->cols));
+    }
+    if (pool) bk_pool_run(pool, linear_task, &j);
+    else linear_task(&j, 0, 1);
+}
+
+void bk_linear(bk_pool *pool, const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,
+               float *y, int64_t ldy, int flags, void *scratch) {
+    run_linear(pool, bk_cpu_has_avx2_fma_f16c(), w, bias, x, ldx, m, y, ldy, flags, scratch);
+}
+
+void bk_linear_ref(const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,
+                   float *y, int64_t ldy, int flags) {
+    size_t bytes = bk_linear_scratch_bytes(1, m, w->cols);
+    void *scratch = aligned_alloc(64, bytes);
+    if (!scratch) return;
+    run_linear(NULL, 0, w, bias, x, ldx, m, y, ldy, flags, scratch);
+    free(scratch);
+}

@@ -1,1 +1,0 @@
-// BloomArchTests: placeholder; replaced by the module's tests.

@@ -1,1 +1,0 @@
-// BloomConvertTests: placeholder; replaced by the module's tests.

@@ -1,1 +1,0 @@
-// BloomLoRATests: placeholder; replaced by the module's tests.

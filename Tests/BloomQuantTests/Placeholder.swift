@@ -1,1 +1,0 @@
-// BloomQuantTests: placeholder; replaced by the module's tests.

@@ -1,0 +1,293 @@
+import BloomCore
+import CKernels
+import Foundation
+import XCTest
+@testable import BloomRuntime
+
+/// Every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against f64 math, and
+/// the threaded driver against the single-threaded twin for several thread counts.
+final class KernelTests: XCTestCase {
+    static let types: [(Int32, String)] = [
+        (Int32(BK_TYPE_F32), "f32"), (Int32(BK_TYPE_F16), "f16"), (Int32(BK_TYPE_BF16), "bf16"),
+        (Int32(BK_TYPE_Q8_0), "q8_0"), (Int32(BK_TYPE_Q4_0), "q4_0"), (Int32(BK_TYPE_Q4_1), "q4_1"),
+    ]
+
+    func testDotRowsEqualTheirTwins() {
+        var rng = TestRandom(seed: 1)
+        for (type, name) in Self.types {
+            for k in [32, 96, 1024, 104] where isFloat(type) || k % 32 == 0 {
+                let w = encode(rng.floats(k, scale: 1), type: type)
+                let x = rng.floats(4 * k, scale: 3)
+                let xq = activations(x, rows: 4, k: k, type: type)
+                for nc in 1...4 {
+                    var simd = [Float](repeating: 0, count: 4), ref = simd
+                    let stride = isFloat(type) ? k : k / 32
+                    xq.withUnsafeBytes { xp in
+                        w.withUnsafeBytes { wp in
+                            bk_dot_row(type, Int64(k), wp.baseAddress, xp.baseAddress, Int64(stride), Int32(nc), &simd)
+                            bk_dot_row_ref(type, Int64(k), wp.baseAddress, xp.baseAddress, Int64(stride), Int32(nc), &ref)
+                        }
+                    }
+                    XCTAssertEqual(simd.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) nc \(nc)")
+                    // a column's result does not depend on how many columns run together
+                    var single: Float = 0
+                    xq.withUnsafeBytes { xp in
+                        w.withUnsafeBytes { wp in
+                            let col = xp.baseAddress! + (nc - 1) * stride * (isFloat(type) ? 4 : MemoryLayout<bk_block_q8x>.stride)
+                            bk_dot_row(type, Int64(k), wp.baseAddress, col, Int64(stride), 1, &single)
+                        }
+                    }
+                    XCTAssertEqual(single.bitPattern, simd[nc - 1].bitPattern, "\(name) k \(k) column \(nc - 1) alone")
+                }
+            }
+        }
+    }
+
+    func testActivationBlocksEqualTheirTwinAndRoundTrip() {
+        var rng = TestRandom(seed: 2)
+        let k = 1024
+        let x = rng.floats(k, scale: 5)
+        var a = [bk_block_q8x](repeating: bk_block_q8x(), count: k / 32), b = a
+        bk_quantize_q8x(x, &a, Int64(k))
+        bk_quantize_q8x_ref(x, &b, Int64(k))
+        XCTAssertEqual(Data(bytes: a, count: a.count * 40), Data(bytes: b, count: b.count * 40))
+        for (i, block) in b.enumerated() {
+            let qs = withUnsafeBytes(of: block.qs) { Array($0.bindMemory(to: Int8.self)) }
+            XCTAssertEqual(block.sum, qs.reduce(0) { $0 + Int32($1) })
+            for j in 0..<32 { XCTAssertEqual(Float(qs[j]) * block.d, x[i * 32 + j], accuracy: block.d / 2 * 1.0001) }
+        }
+    }
+
+    /// All three paths of bk_linear (8-bit dots, float tiles, dequantized panels), every epilogue, 1–3 threads:
+    /// equal to the single-threaded twin, and close to f64 math on the exact weights.
+    func testLinearEqualsItsTwinOnEveryPathAndThreadCount() throws {
+        var rng = TestRandom(seed: 3)
+        let pools = try (1...3).map { try ThreadPool(threads: $0) }
+        for (type, name) in Self.types {
+            let k = 96, rows = 37
+            let w = encode(rng.floats(rows * k, scale: 1), type: type, rows: rows)
+            let bias = rng.floats(rows, scale: 1)
+            for m in [1, 3, 7, 8, 13] {
+                let x = rng.floats(m * k, scale: 2)
+                for flags in [0, Int32(BK_EPILOGUE_GELU), Int32(BK_EPILOGUE_ACCUMULATE)] {
+                    let start = rng.floats(m * rows, scale: 1)
+                    var ref = start
+                    w.withUnsafeBytes { wp in
+                        var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
+                        bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), flags)
+                        for pool in pools {
+                            var y = start
+                            let scratch = Scratch(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
+                            bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
+                            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern), "\(name) m \(m) flags \(flags) threads \(pool.threadCount)")
+                        }
+                    }
+                    guard flags == 0 else { continue }
+                    // against f64 on the dequantized weights: exact-weight paths to f32 rounding, 8-bit dots to
+                    // the activation quantization error (≤ half a step of 1/127 of the block maximum per element)
+                    let blockDots = !isFloat(type) && m < Int(BK_GEMM_MIN_ROWS)
+                    let deq = dequantize(w, type: type, rows: rows, cols: k)
+                    for i in 0..<m {
+                        for r in 0..<rows {
+                            var exact = Double(bias[r]), magnitude = abs(Double(bias[r])), quantization = 0.0
+                            for j in 0..<k {
+                                exact += Double(deq[r * k + j]) * Double(x[i * k + j])
+                                magnitude += abs(Double(deq[r * k + j]) * Double(x[i * k + j]))
+                                let block = x[(i * k + j / 32 * 32)..<(i * k + j / 32 * 32 + 32)]
+                                quantization += abs(Double(deq[r * k + j])) * Double(block.map(abs).max()!) / 254
+                            }
+                            let bound = (blockDots ? quantization : 0) + magnitude * 1e-6
+                            XCTAssertEqual(Double(ref[i * rows + r]), exact, accuracy: bound, "\(name) m \(m) row \(r)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testElementwiseKernelsEqualTheirTwins() {
+        var rng = TestRandom(seed: 4)
+        for n in [1, 7, 8, 9, 64, 250, 1000] {
+            let x = rng.floats(n, scale: 30)
+            var a = [Float](repeating: 0, count: n), b = a
+            bk_exp(x, &a, Int64(n)); bk_exp_ref(x, &b, Int64(n))
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "exp \(n)")
+            bk_gelu(x, &a, Int64(n)); bk_gelu_ref(x, &b, Int64(n))
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "gelu \(n)")
+            a = x; b = x
+            bk_softmax(&a, Int64(n)); bk_softmax_ref(&b, Int64(n))
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "softmax \(n)")
+            XCTAssertEqual(bk_max(x, Int64(n)).bitPattern, bk_max_ref(x, Int64(n)).bitPattern)
+            XCTAssertEqual(bk_sum_exp(x, Int64(n), 3).bitPattern, bk_sum_exp_ref(x, Int64(n), 3).bitPattern)
+            let w = rng.floats(n, scale: 1), bias = rng.floats(n, scale: 1)
+            bk_layernorm(x, w, bias, 1e-5, Int64(n), &a); bk_layernorm_ref(x, w, bias, 1e-5, Int64(n), &b)
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "layernorm \(n)")
+        }
+    }
+
+    /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, softmax and
+    /// LayerNorm within 1e-6.
+    func testReferenceKernelsAreAccurate() {
+        var rng = TestRandom(seed: 5)
+        let n = 4000
+        let x = rng.floats(n, scale: 80)
+        var y = [Float](repeating: 0, count: n)
+        bk_exp_ref(x, &y, Int64(n))
+        for i in 0..<n where x[i] > -87 && x[i] < 88 {
+            let e = Foundation.exp(Double(x[i]))
+            XCTAssertEqual(Double(y[i]), e, accuracy: e * 2 * 0x1p-23, "exp(\(x[i]))")
+        }
+        let g = rng.floats(n, scale: 12)
+        bk_gelu_ref(g, &y, Int64(n))
+        for i in 0..<n {
+            let v = Double(g[i])
+            let exact = v * 0.5 * (1 + tanh(0.79788456 * v * (1 + 0.044715 * v * v)))
+            XCTAssertEqual(Double(y[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "gelu(\(v))")
+        }
+        var s = rng.floats(300, scale: 10)
+        let copy = s
+        bk_softmax_ref(&s, 300)
+        let m = copy.max()!, z = copy.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
+        for i in 0..<300 { XCTAssertEqual(Double(s[i]), Foundation.exp(Double(copy[i] - m)) / z, accuracy: 1e-6) }
+        let v = rng.floats(1024, scale: 4), w = rng.floats(1024, scale: 1), b = rng.floats(1024, scale: 1)
+        var out = [Float](repeating: 0, count: 1024)
+        bk_layernorm_ref(v, w, b, 1e-5, 1024, &out)
+        let mean = v.map(Double.init).reduce(0, +) / 1024
+        let variance = v.map { (Double($0) - mean) * (Double($0) - mean) }.reduce(0, +) / 1024
+        for i in 0..<1024 {
+            let exact = (Double(v[i]) - mean) / (variance + 1e-5).squareRoot() * Double(w[i]) + Double(b[i])
+            XCTAssertEqual(Double(out[i]), exact, accuracy: 1e-5)
+        }
+    }
+
+    /// Threaded attention over slots and positions equals the row twin; the twin equals f64 softmax attention.
+    func testAttentionEqualsItsTwin() throws {
+        var rng = TestRandom(seed: 6)
+        let heads = 6, hd = 24, capacity = 40, slots = 2
+        let k = rng.floats(slots * heads * capacity * hd, scale: 1), v = rng.floats(k.count, scale: 1)
+        var slopes = [Float](repeating: 0, count: heads)
+        bk_alibi_slopes(Int32(heads), &slopes)
+        let m = 9
+        let q = rng.floats(m * heads * hd, scale: 1)
+        let positions: [Int64] = (0..<m).map { Int64(3 * $0 + 5) }
+        let rowSlots: [Int32] = (0..<m).map { Int32($0 % slots) }
+        let pool = try ThreadPool(threads: 2)
+        var out = [Float](repeating: 0, count: m * heads * hd), ref = out
+        k.withUnsafeBufferPointer { kp in
+            v.withUnsafeBufferPointer { vp in
+                slopes.withUnsafeBufferPointer { sp in
+                    var d = bk_attention_desc(n_head: Int32(heads), head_dim: Int32(hd), scale: 1 / Float(hd).squareRoot(),
+                                              slopes: sp.baseAddress, k_cache: kp.baseAddress, v_cache: vp.baseAddress,
+                                              head_stride: Int64(capacity * hd), slot_stride: Int64(heads * capacity * hd))
+                    let scratch = Scratch(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
+                    bk_attention(pool.pool, &d, q, Int64(heads * hd), Int64(m), positions, rowSlots, &out, Int64(heads * hd), scratch.pointer)
+                    var scores = [Float](repeating: 0, count: capacity)
+                    for i in 0..<m {
+                        for h in 0..<heads {
+                            q.withUnsafeBufferPointer { qp in
+                                ref.withUnsafeMutableBufferPointer { rp in
+                                    bk_attention_row_ref(&d, rowSlots[i], Int32(h), qp.baseAddress! + i * heads * hd, positions[i],
+                                                         &scores, rp.baseAddress! + i * heads * hd)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(out.map(\.bitPattern), ref.map(\.bitPattern))
+        for i in 0..<m {
+            for h in 0..<heads {
+                let base = Int(rowSlots[i]) * heads * capacity * hd + h * capacity * hd
+                let p = Int(positions[i])
+                var s = (0...p).map { t -> Double in
+                    var dot = 0.0
+                    for d in 0..<hd { dot += Double(q[i * heads * hd + h * hd + d]) * Double(k[base + t * hd + d]) }
+                    return dot / Double(hd).squareRoot() + Double(slopes[h]) * Double(t)
+                }
+                let mx = s.max()!
+                s = s.map { Foundation.exp($0 - mx) }
+                let z = s.reduce(0, +)
+                for d in 0..<hd {
+                    let exact = (0...p).map { s[$0] / z * Double(v[base + $0 * hd + d]) }.reduce(0, +)
+                    XCTAssertEqual(Double(ref[i * heads * hd + h * hd + d]), exact, accuracy: 1e-5)
+                }
+            }
+        }
+    }
+
+    /// transformers' build_alibi_tensor: base = f32(2^(-8/c)) with c = 2^⌊log2 n⌋, slopes base^1…base^c, then
+    /// f32(2^(-4/c))^1,3,5… for the remaining heads; torch.pow in f32 (within an ulp of the f64 power of the f32 base).
+    func testAlibiSlopesForAnyHeadCount() {
+        for n in [1, 4, 6, 12, 16, 32, 112] {
+            var slopes = [Float](repeating: 0, count: n)
+            bk_alibi_slopes(Int32(n), &slopes)
+            let c = 1 << Int(log2(Double(n)))
+            let base = Double(Float(pow(2, -8 / Double(c)))), extra = Double(Float(pow(2, -4 / Double(c))))
+            for h in 0..<n {
+                let exact = h < c ? pow(base, Double(h + 1)) : pow(extra, Double(2 * (h - c) + 1))
+                XCTAssertEqual(Double(slopes[h]), exact, accuracy: exact * 0x1p-23, "\(n) heads, head \(h)")
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    private func isFloat(_ type: Int32) -> Bool { type == BK_TYPE_F32 || type == BK_TYPE_F16 || type == BK_TYPE_BF16 }
+
+    /// `rows` rows of values in `type` (blocks through the quantization work's quantizers).
+    private func encode(_ x: [Float], type: Int32, rows: Int = 1) -> [UInt8] {
+        let k = x.count / rows
+        let rowBytes = bk_row_bytes(type, Int64(k))
+        var out = [UInt8](repeating: 0, count: rowBytes * rows)
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows {
+                let src = Array(x[(r * k)..<((r + 1) * k)])
+                let dst = o.baseAddress! + r * rowBytes
+                switch type {
+                case Int32(BK_TYPE_F32): dst.copyMemory(from: src, byteCount: k * 4)
+                case Int32(BK_TYPE_F16): bk_f32_to_f16(src, dst.assumingMemoryBound(to: UInt16.self), k)
+                case Int32(BK_TYPE_BF16): bk_f32_to_bf16(src, dst.assumingMemoryBound(to: UInt16.self), k)
+                case Int32(BK_TYPE_Q8_0): bk_quantize_row_q8_0(src, dst, k)
+                case Int32(BK_TYPE_Q4_0): bk_quantize_row_q4_0(src, dst, k)
+                default: bk_quantize_row_q4_1(src, dst, k)
+                }
+            }
+        }
+        return out
+    }
+
+    private func dequantize(_ w: [UInt8], type: Int32, rows: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * cols)
+        w.withUnsafeBytes { wp in
+            var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(cols))
+            for r in 0..<rows { out.withUnsafeMutableBufferPointer { bk_dequantize_row_ref(&weight, Int64(r), $0.baseAddress! + r * cols) } }
+        }
+        return out
+    }
+
+    /// The activations as the dot kernels take them: f32 rows for float weights, 8-bit blocks for block weights.
+    private func activations(_ x: [Float], rows: Int, k: Int, type: Int32) -> [UInt8] {
+        if isFloat(type) { return x.withUnsafeBytes { Array($0) } }
+        var blocks = [bk_block_q8x](repeating: bk_block_q8x(), count: rows * k / 32)
+        for r in 0..<rows { blocks.withUnsafeMutableBufferPointer { bk_quantize_q8x(Array(x[(r * k)..<((r + 1) * k)]), $0.baseAddress! + r * k / 32, Int64(k)) } }
+        return blocks.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// Seeded random numbers for test inputs (splitmix64).
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in (-scale, scale).
+    mutating func floats(_ n: Int, scale: Float) -> [Float] {
+        (0..<n).map { _ in (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
+    }
+}

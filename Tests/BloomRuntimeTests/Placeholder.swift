@@ -1,1 +1,0 @@
-// BloomRuntimeTests: placeholder; replaced by the module's tests.

@@ -1,1 +1,0 @@
-// BloomTokenizerTests: placeholder; replaced by the module's tests.
