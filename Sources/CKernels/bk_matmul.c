@@ -5,6 +5,36 @@
 #include <math.h>
 #include <stdatomic.h>
 
+// ---- instruction sets ----------------------------------------------------------------------------------------------
+
+static _Atomic int simd_limit = BK_SIMD_AVX512_VNNI;
+
+static int cpu_level(void) {
+    static _Atomic int cached = -1;
+    int level = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (level < 0) {
+        level = BK_SIMD_NONE;
+#if BK_X86
+        if (bk_cpu_has_avx2_fma_f16c()) {
+            __builtin_cpu_init();
+            level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
+                        ? BK_SIMD_AVX512_VNNI
+                        : BK_SIMD_AVX2;
+        }
+#endif
+        atomic_store_explicit(&cached, level, memory_order_relaxed);
+    }
+    return level;
+}
+
+int bk_simd_level(void) {
+    int cpu = cpu_level(), limit = atomic_load_explicit(&simd_limit, memory_order_relaxed);
+    return cpu < limit ? cpu : limit;
+}
+
+void bk_set_simd_limit(int level) { atomic_store_explicit(&simd_limit, level, memory_order_relaxed); }
+
 size_t bk_row_bytes(int32_t type, int64_t cols) {
     if (cols < 0) return 0;
     switch (type) {
@@ -105,7 +135,7 @@ BK_AVX2 static void quantize_q8x_avx2(const float *x, bk_block_q8x *y, int64_t k
 
 void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { quantize_q8x_avx2(x, y, k); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { quantize_q8x_avx2(x, y, k); return; }
 #endif
     bk_quantize_q8x_ref(x, y, k);
 }
@@ -121,10 +151,11 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
     return s;
 }
 
-// Block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), two accumulator sets for even and odd blocks.
-static void dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x, float *out) {
-    float acc[2][8] = {{0}};
-    float corr = 0;
+// Block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), eight accumulator sets (block b goes to set b % 8,
+// so the SIMD loops keep eight independent chains), combined as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)) lane by lane.
+// Q4_1 adds its m·(dx·Σq) term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
+static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x) {
+    float acc[8][8] = {{0}};
     for (int64_t b = 0; b < k / 32; b++) {
         const bk_block_q8x *xb = x + b;
         int q[32];
@@ -150,43 +181,51 @@ static void dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_bloc
                 q[j + 16] = qs[j] >> 4;
             }
         }
-        float scale = dw * xb->d;
+        float scale = dw * xb->d, *set = acc[b & 7];
         for (int l = 0; l < 8; l++) {
             int32_t s = 0;
             for (int j = 4 * l; j < 4 * l + 4; j++) s += q[j] * xb->qs[j];
             if (type == BK_TYPE_Q4_0) s -= xb->sum;  // Σ(q-8)x = Σqx - 8Σx, spread over the 8 lanes
-            acc[b & 1][l] = fmaf(scale, (float)s, acc[b & 1][l]);
+            set[l] = fmaf(scale, (float)s, set[l]);
         }
-        if (type == BK_TYPE_Q4_1) corr = fmaf(m, xb->d * (float)xb->sum, corr);
+        if (type == BK_TYPE_Q4_1) {
+            set[0] = set[0] + m * (xb->d * (float)xb->sum);
+            for (int l = 1; l < 8; l++) set[l] = set[l] + 0.0f;
+        }
     }
     float lanes[8];
-    for (int l = 0; l < 8; l++) lanes[l] = acc[0][l] + acc[1][l];
-    *out = bk_hsum8_ref(lanes) + corr;
+    for (int l = 0; l < 8; l++)
+        lanes[l] = ((acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l])) + ((acc[4][l] + acc[5][l]) + (acc[6][l] + acc[7][l]));
+    return bk_hsum8_ref(lanes);
 }
 
-void bk_dot_row_ref(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out) {
-    for (int c = 0; c < nc; c++) {
-        if (bk_is_block_type(type)) {
-            dot_blocks_ref(type, k, w_row, (const bk_block_q8x *)x + c * x_stride, out + c);
-        } else {
-            const float *xc = (const float *)x + c * x_stride;
-            float lanes[8] = {0};
-            int64_t k8 = k & ~(int64_t)7;
-            for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(xc[i], bk_float_at(type, w_row, i), lanes[i & 7]);
-            float s = bk_hsum8_ref(lanes);
-            for (int64_t i = k8; i < k; i++) s = fmaf(xc[i], bk_float_at(type, w_row, i), s);
-            out[c] = s;
-        }
+static float dot_floats_ref(int32_t type, int64_t k, const void *w, const float *x) {
+    float lanes[8] = {0};
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i++) lanes[i & 7] = fmaf(x[i], bk_float_at(type, w, i), lanes[i & 7]);
+    float s = bk_hsum8_ref(lanes);
+    for (int64_t i = k8; i < k; i++) s = fmaf(x[i], bk_float_at(type, w, i), s);
+    return s;
+}
+
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
+                     int nc, float *out, int64_t ldo) {
+    for (int64_t r = 0; r < nrows; r++) {
+        const void *row = (const char *)w + r * w_stride;
+        for (int c = 0; c < nc; c++)
+            out[c * ldo + r] = bk_is_block_type(type) ? dot_blocks_ref(type, k, row, (const bk_block_q8x *)x + c * x_stride)
+                                                      : dot_floats_ref(type, k, row, (const float *)x + c * x_stride);
     }
 }
 
 #if BK_X86
 BK_AVX2 static float dot_f32_avx2(const float *a, const float *b, int64_t k) { return bk_dot8_avx2(a, b, k); }
 
-// One block of one weight row against up to 4 activation columns. wq: the 32 weight bytes (Q8_0 signed, Q4 unsigned
-// nibbles in element order). The Q8_0 product uses ggml's sign trick so maddubs (u8·s8) sees |w|.
+// One block of one weight row against up to 4 activation columns (acc: the block's set, per column). wq: the 32
+// weight bytes (Q8_0 signed, Q4 unsigned nibbles in element order). Q8_0 uses ggml's sign trick so maddubs (u8·s8)
+// sees |w|.
 BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float dw, float m, const bk_block_q8x *x,
-                                  int64_t xs, int64_t b, __m256 *acc, float *corr) {
+                                  int64_t xs, int64_t b, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i aw = type == BK_TYPE_Q8_0 ? _mm256_sign_epi8(wq, wq) : wq;
     for (int c = 0; c < nc; c++) {
@@ -196,7 +235,8 @@ BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float 
         __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
         if (type == BK_TYPE_Q4_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->sum));
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(s), acc[c]);
-        if (type == BK_TYPE_Q4_1) corr[c] = fmaf(m, xb->d * (float)xb->sum, corr[c]);
+        if (type == BK_TYPE_Q4_1)
+            acc[c] = _mm256_add_ps(acc[c], _mm256_setr_ps(m * (xb->d * (float)xb->sum), 0, 0, 0, 0, 0, 0, 0));
     }
 }
 
@@ -218,34 +258,42 @@ BK_AVX2 BK_INLINE void load_block(int32_t type, const void *w, int64_t b, __m256
         *m = bk_half(blk->m);
         qs = blk->qs;
     }
-    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
-    __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
-    *wq = _mm256_and_si256(both, _mm256_set1_epi8(15));
+    // both halves hold the 16 bytes; the upper one shifted right by 4 gives the high nibbles (elements 16…31)
+    __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    *wq = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
 }
 
 BK_AVX2 BK_INLINE void dot_blocks_avx2(const int nc, int32_t type, int64_t k, const void *w, const bk_block_q8x *x,
-                                       int64_t xs, float *out) {
-    __m256 acc0[4], acc1[4];
-    float corr[4] = {0, 0, 0, 0};
-    for (int c = 0; c < 4; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
-    int64_t nb = k / 32, b = 0;
+                                       int64_t xs, float *out, int64_t ldo) {
+    __m256 acc[8][4];  // [set = block % 8][column]
+#pragma clang loop unroll(full)
+    for (int s = 0; s < 8; s++)
+        for (int c = 0; c < 4; c++) acc[s][c] = _mm256_setzero_ps();
+    const int64_t nb = k / 32;
     __m256i wq;
     float dw, m = 0;
-    for (; b + 1 < nb; b += 2) {
-        load_block(type, w, b, &wq, &dw, &m);
-        block_step(nc, type, wq, dw, m, x, xs, b, acc0, corr);
-        load_block(type, w, b + 1, &wq, &dw, &m);
-        block_step(nc, type, wq, dw, m, x, xs, b + 1, acc1, corr);
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8)
+#pragma clang loop unroll(full)
+        for (int s = 0; s < 8; s++) {
+            load_block(type, w, b + s, &wq, &dw, &m);
+            block_step(nc, type, wq, dw, m, x, xs, b + s, acc[s]);
+        }
+#pragma clang loop unroll(full)
+    for (int s = 0; s < 8; s++)
+        if (b + s < nb) {
+            load_block(type, w, b + s, &wq, &dw, &m);
+            block_step(nc, type, wq, dw, m, x, xs, b + s, acc[s]);
+        }
+    for (int c = 0; c < nc; c++) {
+        __m256 lanes = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c])),
+                                     _mm256_add_ps(_mm256_add_ps(acc[4][c], acc[5][c]), _mm256_add_ps(acc[6][c], acc[7][c])));
+        out[c * ldo] = bk_hsum256(lanes);
     }
-    if (b < nb) {
-        load_block(type, w, b, &wq, &dw, &m);
-        block_step(nc, type, wq, dw, m, x, xs, b, acc0, corr);
-    }
-    for (int c = 0; c < nc; c++) out[c] = bk_hsum256(_mm256_add_ps(acc0[c], acc1[c])) + corr[c];
 }
 
 BK_AVX2 BK_INLINE void dot_floats_avx2(const int nc, int32_t type, int64_t k, const void *w, const float *x, int64_t xs,
-                                       float *out) {
+                                       float *out, int64_t ldo) {
     __m256 acc[4];
     for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
     int64_t k8 = k & ~(int64_t)7;
@@ -256,86 +304,58 @@ BK_AVX2 BK_INLINE void dot_floats_avx2(const int nc, int32_t type, int64_t k, co
     for (int c = 0; c < nc; c++) {
         float s = bk_hsum256(acc[c]);
         for (int64_t i = k8; i < k; i++) s = fmaf(x[c * xs + i], bk_float_at(type, w, i), s);
-        out[c] = s;
+        out[c * ldo] = s;
+    }
+}
+
+BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows,
+                                     const void *x, int64_t xs, float *out, int64_t ldo) {
+    for (int64_t r = 0; r < nrows; r++) {
+        const void *row = (const char *)w + r * w_stride;
+        if (bk_is_block_type(type)) dot_blocks_avx2(nc, type, k, row, x, xs, out + r, ldo);
+        else dot_floats_avx2(nc, type, k, row, x, xs, out + r, ldo);
     }
 }
 
 // Specialized per type and column count so every loop above unrolls with constants.
-#define BK_DOT_VARIANT(NAME, TYPE)                                                                                 \
-    BK_AVX2 static void NAME(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out) {            \
-        if (bk_is_block_type(TYPE)) {                                                                               \
-            const bk_block_q8x *xb = x;                                                                             \
-            switch (nc) {                                                                                           \
-            case 1: dot_blocks_avx2(1, TYPE, k, w, xb, xs, out); break;                                             \
-            case 2: dot_blocks_avx2(2, TYPE, k, w, xb, xs, out); break;                                             \
-            case 3: dot_blocks_avx2(3, TYPE, k, w, xb, xs, out); break;                                             \
-            default: dot_blocks_avx2(4, TYPE, k, w, xb, xs, out); break;                                            \
-            }                                                                                                       \
-        } else {                                                                                                    \
-            const float *xf = x;                                                                                    \
-            switch (nc) {                                                                                           \
-            case 1: dot_floats_avx2(1, TYPE, k, w, xf, xs, out); break;                                             \
-            case 2: dot_floats_avx2(2, TYPE, k, w, xf, xs, out); break;                                             \
-            case 3: dot_floats_avx2(3, TYPE, k, w, xf, xs, out); break;                                             \
-            default: dot_floats_avx2(4, TYPE, k, w, xf, xs, out); break;                                            \
-            }                                                                                                       \
-        }                                                                                                           \
+#define BK_DOT_VARIANT(NAME, TYPE)                                                                                     \
+    BK_AVX2 static void NAME(int64_t k, const void *w, size_t ws, int64_t nrows, const void *x, int64_t xs, int nc,   \
+                             float *out, int64_t ldo) {                                                                \
+        switch (nc) {                                                                                                  \
+        case 1: dot_rows_avx2(1, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                      \
+        case 2: dot_rows_avx2(2, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                      \
+        case 3: dot_rows_avx2(3, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                      \
+        default: dot_rows_avx2(4, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                     \
+        }                                                                                                              \
     }
-BK_DOT_VARIANT(dot_row_q8_0, BK_TYPE_Q8_0)
-BK_DOT_VARIANT(dot_row_q4_0, BK_TYPE_Q4_0)
-BK_DOT_VARIANT(dot_row_q4_1, BK_TYPE_Q4_1)
-BK_DOT_VARIANT(dot_row_f32, BK_TYPE_F32)
-BK_DOT_VARIANT(dot_row_f16, BK_TYPE_F16)
-BK_DOT_VARIANT(dot_row_bf16, BK_TYPE_BF16)
+BK_DOT_VARIANT(dot_rows_q8_0, BK_TYPE_Q8_0)
+BK_DOT_VARIANT(dot_rows_q4_0, BK_TYPE_Q4_0)
+BK_DOT_VARIANT(dot_rows_q4_1, BK_TYPE_Q4_1)
+BK_DOT_VARIANT(dot_rows_f32, BK_TYPE_F32)
+BK_DOT_VARIANT(dot_rows_f16, BK_TYPE_F16)
+BK_DOT_VARIANT(dot_rows_bf16, BK_TYPE_BF16)
 #endif
 
-typedef void (*dot_row_fn)(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out);
-
-static void dot_row_reference(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out, int32_t type) {
-    bk_dot_row_ref(type, k, w, x, xs, nc, out);
-}
-
-#define BK_REF_VARIANT(NAME, TYPE) \
-    static void NAME(int64_t k, const void *w, const void *x, int64_t xs, int nc, float *out) { dot_row_reference(k, w, x, xs, nc, out, TYPE); }
-BK_REF_VARIANT(ref_row_q8_0, BK_TYPE_Q8_0)
-BK_REF_VARIANT(ref_row_q4_0, BK_TYPE_Q4_0)
-BK_REF_VARIANT(ref_row_q4_1, BK_TYPE_Q4_1)
-BK_REF_VARIANT(ref_row_f32, BK_TYPE_F32)
-BK_REF_VARIANT(ref_row_f16, BK_TYPE_F16)
-BK_REF_VARIANT(ref_row_bf16, BK_TYPE_BF16)
-
-static dot_row_fn dot_row_kernel(int32_t type, int simd) {
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
+                 int nc, float *out, int64_t ldo) {
 #if BK_X86
-    if (simd) {
+    if (bk_simd_level() >= BK_SIMD_AVX2) {
         switch (type) {
-        case BK_TYPE_Q8_0: return dot_row_q8_0;
-        case BK_TYPE_Q4_0: return dot_row_q4_0;
-        case BK_TYPE_Q4_1: return dot_row_q4_1;
-        case BK_TYPE_F16: return dot_row_f16;
-        case BK_TYPE_BF16: return dot_row_bf16;
-        default: return dot_row_f32;
+        case BK_TYPE_Q8_0: dot_rows_q8_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q4_0: dot_rows_q4_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q4_1: dot_rows_q4_1(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        case BK_TYPE_F16: dot_rows_f16(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        case BK_TYPE_BF16: dot_rows_bf16(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        default: dot_rows_f32(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
         }
     }
-#else
-    (void)simd;
 #endif
-    switch (type) {
-    case BK_TYPE_Q8_0: return ref_row_q8_0;
-    case BK_TYPE_Q4_0: return ref_row_q4_0;
-    case BK_TYPE_Q4_1: return ref_row_q4_1;
-    case BK_TYPE_F16: return ref_row_f16;
-    case BK_TYPE_BF16: return ref_row_bf16;
-    default: return ref_row_f32;
-    }
-}
-
-void bk_dot_row(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out) {
-    dot_row_kernel(type, bk_cpu_has_avx2_fma_f16c())(k, w_row, x, x_stride, nc, out);
+    bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }
 
 float bk_dot_f32(const float *a, const float *b, int64_t k) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) return dot_f32_avx2(a, b, k);
+    if (bk_simd_level() >= BK_SIMD_AVX2) return dot_f32_avx2(a, b, k);
 #endif
     return bk_dot_f32_ref(a, b, k);
 }

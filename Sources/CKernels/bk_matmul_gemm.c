@@ -1,16 +1,16 @@
 // bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
-// Three paths (see bk_matmul.h): 8-bit block dots (block weights, few activation rows), f32 tiles over float weights
-// converted on the fly, and f32 tiles over block weights dequantized into a per-thread panel of PANEL rows.
-// A tile is MR activation rows × NR weight rows; every element is one 8-lane dot product (bk_dot_f32_ref's shape).
+// Three paths (see bk_matmul.h): f32 tiles over float weights converted on the fly (every element one 8-lane dot
+// product, bk_dot_f32_ref's shape); 8-bit dots row by row for block weights and few activation rows; 8-bit panels
+// (bk_matmul_gemm8.c) for block weights and BK_GEMM_MIN_ROWS or more activation rows.
 #pragma STDC FP_CONTRACT OFF
-#include "bk_matmul_simd.h"
+#include "bk_matmul_gemm8.h"
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #define MR 3
 #define NR 4
-#define PANEL 16
+#define PANEL 16  // float-weight rows per group of tiles
 
 typedef struct {
     const bk_weight *w;
@@ -20,8 +20,8 @@ typedef struct {
     float *y;
     int64_t ldy;
     int flags;
-    const bk_block_q8x *xq;  // block path: m rows of cols/32 blocks
-    float *panels;           // panel path: PANEL*cols floats per thread
+    const bk_block_q8x *xq;  // block weights: the m activation rows as cols/32 blocks each
+    uint8_t *panels;         // 8-bit panels: one per thread
     int64_t chunk, nchunks;
     size_t row_bytes;
     int simd;
@@ -124,16 +124,20 @@ static void tiles(const linear_job *j, int32_t wtype, int64_t r0, const void *co
 
 // ---- the three paths -----------------------------------------------------------------------------------------------
 
+// Raw dots of a chunk into a stack buffer (out[column][row]), then the epilogue.
+#define BLOCK_ROWS 128
+
 static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
     const int64_t k = j->w->cols, nb = k / 32;
-    float out[4];
-    for (int64_t r = r0; r < r1; r++) {
-        const void *row = weight_row(j, r);
+    float out[4 * BLOCK_ROWS];
+    for (int64_t p = r0; p < r1; p += BLOCK_ROWS) {
+        int64_t n = r1 - p < BLOCK_ROWS ? r1 - p : BLOCK_ROWS;
         for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
             int nc = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
-            if (j->simd) bk_dot_row(j->w->type, k, row, j->xq + i0 * nb, nb, nc, out);
-            else bk_dot_row_ref(j->w->type, k, row, j->xq + i0 * nb, nb, nc, out);
-            for (int c = 0; c < nc; c++) store(j, i0 + c, r, out[c]);
+            if (j->simd) bk_dot_rows(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
+            else bk_dot_rows_ref(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
+            for (int c = 0; c < nc; c++)
+                for (int64_t r = 0; r < n; r++) store(j, i0 + c, p + r, out[c * BLOCK_ROWS + r]);
         }
     }
 }
@@ -147,18 +151,29 @@ static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-static void run_panel_tiles(const linear_job *j, int64_t r0, int64_t r1, int ith) {
-    const int64_t k = j->w->cols;
-    float *panel = j->panels + (size_t)ith * PANEL * (size_t)k;
-    const void *rows[PANEL];
-    for (int64_t p = r0; p < r1; p += PANEL) {
-        int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
-        for (int64_t c = 0; c < n; c++) {
-            rows[c] = panel + c * k;
-            if (j->simd) bk_dequantize_row(j->w, p + c, panel + c * k);
-            else bk_dequantize_row_ref(j->w, p + c, panel + c * k);
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static size_t activation_bytes(int64_t m_max, int64_t k_max) {
+    return round64((size_t)m_max * (size_t)(k_max / 32 + 1) * sizeof(bk_block_q8x));
+}
+
+static size_t panel_bytes(int64_t k_max) { return round64((size_t)(k_max / 32 + 1) * bk_gemm8_panel_block_bytes()); }
+
+static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
+    const int64_t nb = j->w->cols / 32;
+    uint8_t *panel = j->panels + (size_t)ith * panel_bytes(j->w->cols);
+    float out[4 * PANEL_ROWS];
+    for (int64_t p = r0; p < r1; p += PANEL_ROWS) {
+        int n = (int)(r1 - p < PANEL_ROWS ? r1 - p : PANEL_ROWS);
+        if (j->simd) bk_gemm8_repack(j->w, p, n, panel);
+        else bk_gemm8_repack_ref(j->w, p, n, panel);
+        for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
+            int mr = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
+            if (j->simd) bk_gemm8_panel(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
+            else bk_gemm8_panel_ref(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
+            for (int t = 0; t < mr; t++)
+                for (int r = 0; r < n; r++) store(j, i0 + t, p + r, out[t * PANEL_ROWS + r]);
         }
-        tiles(j, BK_TYPE_F32, p, rows, n);
     }
 }
 
@@ -173,7 +188,7 @@ static void linear_task(void *ctx, int ith, int nth) {
         if (c >= j->nchunks) return;
         int64_t r0 = c * j->chunk, r1 = r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows;
         if (block_dots) run_block_dots(j, r0, r1);
-        else if (panels) run_panel_tiles(j, r0, r1, ith);
+        else if (panels) run_panels(j, r0, r1, ith);
         else run_float_tiles(j, r0, r1);
         finish_rows(j, r0, r1);
     }
@@ -181,16 +196,26 @@ static void linear_task(void *ctx, int ith, int nth) {
 
 // ---- entry points --------------------------------------------------------------------------------------------------
 
-static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-static size_t block_scratch_bytes(int64_t k_max) {
-    return round64((size_t)(BK_GEMM_MIN_ROWS - 1) * (size_t)(k_max / 32 + 1) * sizeof(bk_block_q8x));
+size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max) {
+    if (n_threads < 1) n_threads = 1;
+    return activation_bytes(m_max, k_max) + (size_t)n_threads * panel_bytes(k_max);
 }
 
-size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max) {
-    (void)m_max;  // the block path holds at most BK_GEMM_MIN_ROWS-1 rows; panels do not depend on m
-    if (n_threads < 1) n_threads = 1;
-    return block_scratch_bytes(k_max) + round64((size_t)n_threads * PANEL * (size_t)k_max * sizeof(float));
+typedef struct {
+    const float *x;
+    int64_t ldx, m, k;
+    bk_block_q8x *xq;
+    int simd;
+    _Atomic int64_t next;
+} quantize_job;
+
+static void quantize_task(void *ctx, int ith, int nth) {
+    (void)ith, (void)nth;
+    quantize_job *q = ctx;
+    for (int64_t i; (i = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed)) < q->m;) {
+        if (q->simd) bk_quantize_q8x(q->x + i * q->ldx, q->xq + i * (q->k / 32), q->k);
+        else bk_quantize_q8x_ref(q->x + i * q->ldx, q->xq + i * (q->k / 32), q->k);
+    }
 }
 
 static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float *bias, const float *x, int64_t ldx,
@@ -202,20 +227,17 @@ static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float 
         .row_bytes = bk_row_bytes(w->type, w->cols), .simd = simd,
     };
     atomic_init(&j.next, 0);
-    int64_t chunk = w->rows / ((int64_t)nth * 8);
-    chunk = chunk < PANEL ? PANEL : chunk > 512 ? 512 : chunk;
-    j.chunk = (chunk + PANEL - 1) / PANEL * PANEL;
+    int64_t chunk = w->rows / ((int64_t)nth * 16);
+    chunk = chunk < PANEL_ROWS ? PANEL_ROWS : chunk > 256 ? 256 : chunk;
+    j.chunk = (chunk + PANEL_ROWS - 1) / PANEL_ROWS * PANEL_ROWS;
     j.nchunks = (w->rows + j.chunk - 1) / j.chunk;
-    if (uses_block_dots(w, m)) {
-        bk_block_q8x *xq = scratch;
-        int64_t nb = w->cols / 32;
-        for (int64_t i = 0; i < m; i++) {
-            if (simd) bk_quantize_q8x(x + i * ldx, xq + i * nb, w->cols);
-            else bk_quantize_q8x_ref(x + i * ldx, xq + i * nb, w->cols);
-        }
-        j.xq = xq;
-    } else {
-        j.panels = (float *)((char *)scratch + block_scratch_bytes(w->cols));
+    if (bk_is_block_type(w->type)) {
+        quantize_job q = {.x = x, .ldx = ldx, .m = m, .k = w->cols, .xq = scratch, .simd = simd};
+        atomic_init(&q.next, 0);
+        if (pool && m > 1) bk_pool_run(pool, quantize_task, &q);
+        else quantize_task(&q, 0, 1);
+        j.xq = scratch;
+        j.panels = (uint8_t *)scratch + activation_bytes(m, w->cols);
     }
     if (pool) bk_pool_run(pool, linear_task, &j);
     else linear_task(&j, 0, 1);
@@ -223,7 +245,7 @@ static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float 
 
 void bk_linear(bk_pool *pool, const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,
                float *y, int64_t ldy, int flags, void *scratch) {
-    run_linear(pool, bk_cpu_has_avx2_fma_f16c(), w, bias, x, ldx, m, y, ldy, flags, scratch);
+    run_linear(pool, bk_simd_level() >= BK_SIMD_AVX2, w, bias, x, ldx, m, y, ldy, flags, scratch);
 }
 
 void bk_linear_ref(const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,

@@ -89,14 +89,14 @@ void bk_gelu_ref(const float *x, float *y, int64_t n) { for (int64_t i = 0; i < 
 
 void bk_exp(const float *x, float *y, int64_t n) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { exp_avx2(x, y, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { exp_avx2(x, y, n); return; }
 #endif
     bk_exp_ref(x, y, n);
 }
 
 void bk_gelu(const float *x, float *y, int64_t n) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { gelu_avx2(x, y, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { gelu_avx2(x, y, n); return; }
 #endif
     bk_gelu_ref(x, y, n);
 }
@@ -174,7 +174,7 @@ void bk_softmax_ref(float *x, int64_t n) {
 
 void bk_softmax(float *x, int64_t n) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) {
+    if (bk_simd_level() >= BK_SIMD_AVX2) {
         if (n <= 0) return;
         float s = sum_exp_avx2(x, n, max_avx2(x, n), x);
         scale_avx2(x, n, 1.0f / s);
@@ -189,14 +189,14 @@ float bk_sum_exp_ref(const float *x, int64_t n, float shift) { return sum_exp_re
 
 float bk_max(const float *x, int64_t n) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) return max_avx2(x, n);
+    if (bk_simd_level() >= BK_SIMD_AVX2) return max_avx2(x, n);
 #endif
     return max_ref(x, n);
 }
 
 float bk_sum_exp(const float *x, int64_t n, float shift) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) return sum_exp_avx2(x, n, shift, NULL);
+    if (bk_simd_level() >= BK_SIMD_AVX2) return sum_exp_avx2(x, n, shift, NULL);
 #endif
     return sum_exp_ref(x, n, shift, NULL);
 }
@@ -255,7 +255,7 @@ BK_AVX2 static void layernorm_avx2(const float *x, const float *w, const float *
 
 void bk_layernorm(const float *x, const float *w, const float *b, float eps, int64_t n, float *y) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { layernorm_avx2(x, w, b, eps, n, y); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { layernorm_avx2(x, w, b, eps, n, y); return; }
 #endif
     bk_layernorm_ref(x, w, b, eps, n, y);
 }
@@ -345,7 +345,7 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int
 
 void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out) {
 #if BK_X86
-    if (bk_cpu_has_avx2_fma_f16c()) { attention_row_avx2(d, slot, h, q, pos, scores, out); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { attention_row_avx2(d, slot, h, q, pos, scores, out); return; }
 #endif
     bk_attention_row_ref(d, slot, h, q, pos, scores, out);
 }

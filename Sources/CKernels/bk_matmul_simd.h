@@ -23,7 +23,7 @@ BK_INLINE float bk_hsum8_ref(const float l[8]) {
     return u0 + u1;
 }
 
-BK_INLINE int bk_is_block_type(int32_t type) {
+BK_INLINE int bk_is_block_type(int32_t type) {  // Q8_0, Q4_0, Q4_1
     return type == BK_TYPE_Q8_0 || type == BK_TYPE_Q4_0 || type == BK_TYPE_Q4_1;
 }
 

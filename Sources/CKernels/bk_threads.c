@@ -59,7 +59,10 @@ static uint64_t wait_for_generation(bk_pool *p, uint32_t seen) {
         uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
         if (generation_of(st) != seen) return st;
         BK_PAUSE();
-        if ((spins & 1023) == 0 && now_ns() - start > BK_SPIN_NS) break;
+        if ((spins & 255) == 0) {
+            sched_yield();  // a busy machine may have put us on the caller's core: let it run
+            if (now_ns() - start > BK_SPIN_NS) break;
+        }
     }
     pthread_mutex_lock(&p->lock);
     atomic_fetch_add(&p->sleepers, 1);
@@ -147,7 +150,7 @@ void bk_pool_run(bk_pool *p, bk_task_fn fn, void *ctx) {
     uint64_t joined = atomic_fetch_or(&p->state, CLOSED) & JOINED_MASK;
     for (unsigned spins = 1; (uint64_t)atomic_load_explicit(&p->finished, memory_order_acquire) != joined; spins++) {
         BK_PAUSE();
-        if ((spins & 4095) == 0) sched_yield();  // a joined worker was preempted: let it run
+        if ((spins & 255) == 0) sched_yield();  // a joined worker was preempted: let it run
     }
 }
 

@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
                 ])
                 print(JSONWriter.string(value))
             } else {
-                print()
+                stdout.write(Data("\n".utf8))
                 let report = String(format: "load %.0f ms; prompt %d tokens, %.1f tokens/s; first token %.0f ms; generated %d tokens (%@), %.1f tokens/s; %d threads\n",
                                     loadMilliseconds, t.promptTokens, t.promptTokensPerSecond, t.firstTokenSeconds * 1000,
                                     result.tokens.count, result.stopReason.rawValue, t.generatedTokensPerSecond, pool.threadCount)

@@ -7,6 +7,14 @@ import XCTest
 /// Every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against f64 math, and
 /// the threaded driver against the single-threaded twin for several thread counts.
 final class KernelTests: XCTestCase {
+    /// Every instruction-set level this CPU has (bk_set_simd_limit caps the kernels to one).
+    static var levels: [Int32] { [Int32(BK_SIMD_AVX2), Int32(BK_SIMD_AVX512_VNNI)].filter { $0 <= bk_simd_level() } }
+
+    override func tearDown() {
+        bk_set_simd_limit(Int32(BK_SIMD_AVX512_VNNI))
+        super.tearDown()
+    }
+
     static let types: [(Int32, String)] = [
         (Int32(BK_TYPE_F32), "f32"), (Int32(BK_TYPE_F16), "f16"), (Int32(BK_TYPE_BF16), "bf16"),
         (Int32(BK_TYPE_Q8_0), "q8_0"), (Int32(BK_TYPE_Q4_0), "q4_0"), (Int32(BK_TYPE_Q4_1), "q4_1"),
@@ -14,30 +22,34 @@ final class KernelTests: XCTestCase {
 
     func testDotRowsEqualTheirTwins() {
         var rng = TestRandom(seed: 1)
+        bk_set_simd_limit(Int32(BK_SIMD_AVX2))
         for (type, name) in Self.types {
-            for k in [32, 96, 1024, 104] where isFloat(type) || k % 32 == 0 {
-                let w = encode(rng.floats(k, scale: 1), type: type)
+            for k in [32, 96, 1024, 104, 352] where isFloat(type) || k % 32 == 0 {
+                let rows = 5
+                let w = encode(rng.floats(rows * k, scale: 1), type: type, rows: rows)
+                let rowBytes = bk_row_bytes(type, Int64(k))
                 let x = rng.floats(4 * k, scale: 3)
                 let xq = activations(x, rows: 4, k: k, type: type)
+                let stride = isFloat(type) ? k : k / 32
+                let columnBytes = stride * (isFloat(type) ? 4 : MemoryLayout<bk_block_q8x>.stride)
                 for nc in 1...4 {
-                    var simd = [Float](repeating: 0, count: 4), ref = simd
-                    let stride = isFloat(type) ? k : k / 32
+                    var simd = [Float](repeating: 0, count: 4 * rows), ref = simd
                     xq.withUnsafeBytes { xp in
                         w.withUnsafeBytes { wp in
-                            bk_dot_row(type, Int64(k), wp.baseAddress, xp.baseAddress, Int64(stride), Int32(nc), &simd)
-                            bk_dot_row_ref(type, Int64(k), wp.baseAddress, xp.baseAddress, Int64(stride), Int32(nc), &ref)
+                            bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), xp.baseAddress, Int64(stride), Int32(nc), &simd, Int64(rows))
+                            bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), xp.baseAddress, Int64(stride), Int32(nc), &ref, Int64(rows))
                         }
                     }
                     XCTAssertEqual(simd.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) nc \(nc)")
-                    // a column's result does not depend on how many columns run together
+                    // a row and column's result does not depend on how many run together
                     var single: Float = 0
                     xq.withUnsafeBytes { xp in
                         w.withUnsafeBytes { wp in
-                            let col = xp.baseAddress! + (nc - 1) * stride * (isFloat(type) ? 4 : MemoryLayout<bk_block_q8x>.stride)
-                            bk_dot_row(type, Int64(k), wp.baseAddress, col, Int64(stride), 1, &single)
+                            bk_dot_rows(type, Int64(k), wp.baseAddress! + (rows - 1) * rowBytes, rowBytes, 1,
+                                        xp.baseAddress! + (nc - 1) * columnBytes, Int64(stride), 1, &single, 1)
                         }
                     }
-                    XCTAssertEqual(single.bitPattern, simd[nc - 1].bitPattern, "\(name) k \(k) column \(nc - 1) alone")
+                    XCTAssertEqual(single.bitPattern, simd[(nc - 1) * rows + rows - 1].bitPattern, "\(name) k \(k) row and column alone")
                 }
             }
         }
@@ -58,9 +70,16 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// All three paths of bk_linear (8-bit dots, float tiles, dequantized panels), every epilogue, 1–3 threads:
-    /// equal to the single-threaded twin, and close to f64 math on the exact weights.
+    /// All three paths of bk_linear (float tiles, 8-bit row dots, 8-bit panels), every epilogue, 1–3 threads, every
+    /// instruction-set level: equal to the single-threaded twin, and close to f64 math on the exact weights.
     func testLinearEqualsItsTwinOnEveryPathAndThreadCount() throws {
+        for level in Self.levels {
+            bk_set_simd_limit(level)
+            try checkLinear(level: level)
+        }
+    }
+
+    private func checkLinear(level: Int32) throws {
         var rng = TestRandom(seed: 3)
         let pools = try (1...3).map { try ThreadPool(threads: $0) }
         for (type, name) in Self.types {
@@ -79,13 +98,14 @@ final class KernelTests: XCTestCase {
                             var y = start
                             let scratch = Scratch(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
                             bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
-                            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern), "\(name) m \(m) flags \(flags) threads \(pool.threadCount)")
+                            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
+                                           "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
                         }
                     }
                     guard flags == 0 else { continue }
-                    // against f64 on the dequantized weights: exact-weight paths to f32 rounding, 8-bit dots to
-                    // the activation quantization error (≤ half a step of 1/127 of the block maximum per element)
-                    let blockDots = !isFloat(type) && m < Int(BK_GEMM_MIN_ROWS)
+                    // against f64 on the dequantized weights: float weights to f32 rounding, block weights to the
+                    // activation quantization error (≤ half a step of 1/127 of the block maximum per element)
+                    let blockDots = !isFloat(type)
                     let deq = dequantize(w, type: type, rows: rows, cols: k)
                     for i in 0..<m {
                         for r in 0..<rows {

@@ -3,12 +3,13 @@
 //
 // Every SIMD routine has a scalar *_ref twin that defines its result bit for bit: the twin performs the same IEEE
 // operations in the same order (8 partial sums, lane k%8, reduced as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))), so tests
-// compare them with ==. AVX2/FMA/F16C paths are chosen at run time (bk_cpu_has_avx2_fma_f16c); elsewhere the twin runs.
+// compare them with ==. AVX2/FMA/F16C paths (and AVX-512 VNNI for 8-bit matrix products) are chosen at run time
+// (bk_simd_level); elsewhere the twins run.
 //
-// Numerics: float weights (F32/F16/BF16) and block weights in matrix-matrix products are computed in f32 from the exact
-// weight values (blocks are dequantized to f32 panels: exact, q·d fits in 24 bits). Matrix-vector products over block
-// weights (fewer than BK_GEMM_MIN_ROWS activation rows) quantize the activations to 8-bit blocks with an f32 scale
-// (bk_block_q8x) and use integer dot products, as ggml does with its Q8_0/Q8_1 activations.
+// Numerics: float weights (F32/F16/BF16) are computed in f32 from the exact weight values. Block weights (Q8_0, Q4_0,
+// Q4_1) meet activations quantized to 8-bit blocks with an f32 scale (bk_block_q8x) in exact integer dot products, as
+// ggml does with its Q8_0/Q8_1 activations: row by row below BK_GEMM_MIN_ROWS activation rows, in repacked 8-bit
+// panels from there on.
 // Each output element is computed by one thread, in an order that does not depend on the thread count.
 #ifndef BLOOMKIT_MATMUL_H
 #define BLOOMKIT_MATMUL_H
@@ -34,6 +35,16 @@ int bk_pool_size(const bk_pool *pool);
 /// Runs fn on the caller and every worker that joins before the caller finishes its share; returns when all are done.
 /// Not reentrant.
 void bk_pool_run(bk_pool *pool, bk_task_fn fn, void *ctx);
+
+// ---- instruction sets ----------------------------------------------------------------------------------------------
+
+/// What the kernels use: BK_SIMD_NONE runs the scalar twins; AVX2 (with FMA and F16C) everything else; AVX-512 VNNI
+/// only the 8-bit matrix-matrix products (same results: integer sums are exact).
+enum { BK_SIMD_NONE = 0, BK_SIMD_AVX2 = 1, BK_SIMD_AVX512_VNNI = 2 };
+/// The level in use: the CPU's, capped by bk_set_simd_limit.
+int bk_simd_level(void);
+/// Caps the level (tests compare the paths; benchmarks measure them). Affects calls made after it returns.
+void bk_set_simd_limit(int level);
 
 // ---- weights -------------------------------------------------------------------------------------------------------
 
@@ -68,11 +79,14 @@ typedef struct {
 void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k);
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k);
 
-/// Dot products of one weight row (`k` elements of `type`) with `nc` (1…4) activation rows.
-/// Block types: x is bk_block_q8x, column c at x + c*x_stride blocks. Float types: x is f32, column c at x + c*x_stride.
-/// out[c] receives the dot product with column c. The result for a column does not depend on nc.
-void bk_dot_row(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out);
-void bk_dot_row_ref(int32_t type, int64_t k, const void *w_row, const void *x, int64_t x_stride, int nc, float *out);
+/// Dot products of `nrows` weight rows (`k` elements of `type`; row r at w + r·w_stride bytes) with `nc` (1…4)
+/// activation rows: out[c·ldo + r] = row r · column c.
+/// Block types: x is bk_block_q8x, column c at x + c·x_stride blocks. Float types: x is f32, column c at x + c·x_stride.
+/// The result for a row and column does not depend on nrows or nc.
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x, int64_t x_stride,
+                 int nc, float *out, int64_t ldo);
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+                     int64_t x_stride, int nc, float *out, int64_t ldo);
 
 /// The f32 dot product every float path uses (the 8-lane shape above).
 float bk_dot_f32(const float *a, const float *b, int64_t k);

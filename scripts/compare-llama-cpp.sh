@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Speed of `bloomkit bench` next to llama.cpp's llama-bench on the same GGUF files, same machine, same run (issue 6).
+#   1. builds llama.cpp from the llama-cpp-python sdist (scripts/build-llama-cpp.sh) and bloomkit (release);
+#   2. makes a BLOOM-560M-shaped random checkpoint (scripts/make-random-bloom.py, f16) and converts it with
+#      `bloomkit convert` to Q8_0 and Q4_0 (and, with PURE=1, Q4_0 with a Q4_0 embedding too);
+#   3. measures the read bandwidth with a plain AVX2 loop on THREADS threads (the tg limit: bandwidth ÷ bytes of
+#      weights one token reads);
+#   4. for ROUNDS rounds, alternating: llama-bench then bloomkit bench on each file (pp128, pp512, tg128, REPS
+#      repetitions each), and prints mean ± sd per tool, the ratios, the share of the bandwidth limit and bloomkit's
+#      time to first token (16-token prompt).
+# Usage: scripts/compare-llama-cpp.sh
+#   env: THREADS=2 ROUNDS=3 REPS=3 WORK=/tmp/bloomkit-compare KEEP=1 (keep the files) PURE=1 (also an all-Q4_0 file)
+#        LLAMA_BIN=dir (an existing llama.cpp build) BLOOMKIT=path (an existing release build) PYTHON=python with numpy
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+threads=${THREADS:-2}; rounds=${ROUNDS:-3}; reps=${REPS:-3}
+work=${WORK:-/tmp/bloomkit-compare}
+mkdir -p "$work"
+[ -n "${KEEP:-}" ] || trap 'rm -f "$work"/*.gguf "$work"/readbw; rm -rf "$work/bloom-560m"' EXIT
+
+bin=${LLAMA_BIN:-$root/.tools/llama.cpp/build/bin}
+[ -x "$bin/llama-bench" ] || "$root/scripts/build-llama-cpp.sh" >&2
+bloomkit=${BLOOMKIT:-}
+if [ -z "$bloomkit" ]; then
+  (cd "$root" && swift build -c release --product bloomkit >&2)
+  bloomkit="$root/.build/release/bloomkit"
+fi
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  if python3 -c "import numpy" 2>/dev/null; then python=python3; else
+    [ -x "$root/.tools/venv-numpy/bin/python" ] || { python3 -m venv "$root/.tools/venv-numpy"; "$root/.tools/venv-numpy/bin/pip" install -q numpy; }
+    python="$root/.tools/venv-numpy/bin/python"
+  fi
+fi
+if [ ! -f "$work/bloom-560m/model.safetensors" ]; then
+  "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" --hidden 1024 --layers 24 --heads 16 --vocab 250880 \
+    --dtype f16 --format safetensors --shards 1 --tokenizer "$root/Tests/Fixtures/tokenizer" >&2
+fi
+files=("$work/b560-q8_0.gguf" "$work/b560-q4_0.gguf")
+"$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q8_0.gguf" --type q8_0 --quiet
+"$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q4_0.gguf" --type q4_0 --quiet
+if [ -n "${PURE:-}" ]; then
+  "$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q4_0-pure.gguf" --type q4_0 --embedding-type q4_0 --quiet
+  files+=("$work/b560-q4_0-pure.gguf")
+fi
+
+# A plain AVX2 read loop: each thread sums its half of a 1 GiB buffer; best of 10 passes.
+cat > "$work/readbw.c" <<'C'
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+static size_t n; static char *buf; static int nt;
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static void *run(void *a) {
+  long i = (long)a; const __m256i *p = (const __m256i *)(buf + n / nt * i), *e = (const __m256i *)(buf + n / nt * (i + 1));
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (; p < e; p += 4) { s0 = _mm256_add_epi64(s0, _mm256_load_si256(p)); s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + 1));
+                          s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + 2)); s3 = _mm256_add_epi64(s3, _mm256_load_si256(p + 3)); }
+  s0 = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+  return (void *)(long)_mm256_extract_epi64(s0, 0);
+}
+int main(int argc, char **argv) {
+  nt = atoi(argv[1]); n = (size_t)1 << 30; buf = aligned_alloc(64, n); memset(buf, 1, n);
+  double best = 1e9;
+  for (int r = 0; r < 10; r++) {
+    pthread_t th[64]; double t0 = now();
+    for (long i = 0; i < nt; i++) pthread_create(&th[i], 0, run, (void *)i);
+    for (int i = 0; i < nt; i++) pthread_join(th[i], 0);
+    double t = now() - t0; if (t < best) best = t;
+  }
+  printf("%.2f\n", n / best / 1e9);
+}
+C
+cc -O2 -mavx2 -pthread "$work/readbw.c" -o "$work/readbw"
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "llama.cpp: $("$bin/llama-bench" --version 2>&1 | grep -m1 -i 'version' || echo unknown)"
+results="$work/results.jsonl"; : > "$results"
+for round in $(seq "$rounds"); do
+  echo "{\"tool\":\"readbw\",\"gbps\":$("$work/readbw" "$threads")}" >> "$results"
+  for f in "${files[@]}"; do
+    "$bin/llama-bench" -m "$f" -p 128,512 -n 128 -t "$threads" -r "$reps" -o jsonl 2>/dev/null \
+      | sed "s|^{|{\"tool\":\"llama.cpp\",\"file\":\"$(basename "$f")\",|" >> "$results"
+    for p in 128 512; do
+      n=0; [ "$p" = 128 ] && n=128
+      "$bloomkit" bench "$f" -p "$p" -n "$n" --threads "$threads" -r "$reps" --json \
+        | sed "s|^{|{\"tool\":\"bloomkit\",\"file\":\"$(basename "$f")\",|" >> "$results"
+    done
+  done
+  echo "round $round done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
+done
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bw = [r["gbps"] for r in rows if r["tool"] == "readbw"]
+bandwidth = statistics.mean(bw)
+print(f"read bandwidth (plain AVX2 loop): {bandwidth:.1f} GB/s (rounds: {', '.join(f'{b:.1f}' for b in bw)})")
+def ms(v): return f"{statistics.mean(v):8.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:5.2f}"
+files = sorted({r["file"] for r in rows if "file" in r})
+print(f"{'file':<22} {'test':<6} {'llama.cpp t/s':>17} {'bloomkit t/s':>17} {'ratio':>6}  notes")
+for f in files:
+    for test in ("pp128", "pp512", "tg128"):
+        n = int(test[2:])
+        if test.startswith("pp"):
+            ll = [r["avg_ts"] for r in rows if r["tool"] == "llama.cpp" and r["file"] == f and r["n_prompt"] == n and r["n_gen"] == 0]
+            bk = [r["prompt_tokens_per_s"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f and r["n_prompt"] == n]
+        else:
+            ll = [r["avg_ts"] for r in rows if r["tool"] == "llama.cpp" and r["file"] == f and r["n_gen"] == n and r["n_prompt"] == 0]
+            bk = [r["generated_tokens_per_s"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f and r["n_gen"] == n]
+        if not ll or not bk: continue
+        note = ""
+        if test == "tg128":
+            per_token = [r["bytes_per_token"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f][0]
+            limit = bandwidth * 1e9 / per_token
+            ttft = [r["time_to_first_token_ms"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f]
+            note = (f"limit {limit:.1f} t/s ({per_token / 1e6:.0f} MB/token): bloomkit {statistics.mean(bk) / limit * 100:.0f}%, "
+                    f"llama.cpp {statistics.mean(ll) / limit * 100:.0f}%; first token {statistics.mean(ttft):.0f} ms")
+        print(f"{f:<22} {test:<6} {ms(ll)} {ms(bk)} {statistics.mean(bk) / statistics.mean(ll):5.2f}x  {note}")
+PY
