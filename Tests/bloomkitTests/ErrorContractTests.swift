@@ -51,7 +51,7 @@ final class ErrorContractTests: XCTestCase {
         assertBadInput(try CLI.run(["inspect", scratch.path + "/absent"], in: scratch.path), mentions: [scratch.path + "/absent"],
                        "a path that does not exist")
         let empty = scratch.path + "/empty.safetensors"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         assertBadInput(try CLI.run(["inspect", empty], in: scratch.path), mentions: [empty], "an empty file")
         assertBadInput(try CLI.run(["verify", empty], in: scratch.path), mentions: [empty], "verify of an empty file")
         let folder = try scratch.sub("not-a-model")
