@@ -71,13 +71,18 @@ public final class Generator {
     /// character, never the start of a stop text). With beam search the text arrives at the end.
     /// - Throws: `.invalidRequest` (empty prompt, bad settings), kernel-side errors.
     public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        try generate(tokens: tokenizer.encode(request.prompt), request, onText: onText)
+    }
+
+    /// Generates from prompt ids (the request's prompt text is not used).
+    public func generate(tokens prompt: [TokenID], _ request: GenerationRequest,
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         try request.sampling.validate()
         guard request.maxTokens >= 1 else { throw BloomError(.invalidRequest, "max tokens \(request.maxTokens) must be at least 1") }
         guard request.beams >= 1, request.beams <= 64 else { throw BloomError(.invalidRequest, "beams \(request.beams) must be between 1 and 64") }
         guard request.beams == 1 || request.sampling.isGreedy else {
             throw BloomError(.invalidRequest, "beam search is deterministic: it does not take a temperature")
         }
-        let prompt = tokenizer.encode(request.prompt)
         guard !prompt.isEmpty else { throw BloomError(.invalidRequest, "the prompt is empty: nothing to continue") }
         let context = try InferenceContext(model: model, pool: pool, capacity: prompt.count + request.maxTokens,
                                            slots: request.beams)

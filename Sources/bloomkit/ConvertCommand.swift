@@ -39,6 +39,7 @@ struct ConvertCommand: ParsableCommand {
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
             let input = try ConvertInput(folder: source, adapters: adapters)
+            for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)
             types.print(report)
         }
