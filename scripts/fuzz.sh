@@ -51,6 +51,7 @@ for t in "${targets[@]}"; do
     set +e
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} nice -n "$nice_level" "$bin/$t" \
         -max_total_time="$seconds" -timeout=20 -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -max_len="$(max_len "$t")" \
+        $([[ -f "$root/Fuzz/dict/$t.dict" ]] && echo "-dict=$root/Fuzz/dict/$t.dict") \
         -print_final_stats=1 -artifact_prefix="$out/crashes/" "$out/corpus" "$root/Fuzz/corpus/$t" \
         $([[ -d "$root/Fuzz/regressions/$t" ]] && echo "$root/Fuzz/regressions/$t") >"$out/log" 2>&1
     rc=$?
