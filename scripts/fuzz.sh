@@ -6,8 +6,9 @@
 # Seeds: Fuzz/corpus/<target>/ and the crash inputs fixed since, Fuzz/regressions/<target>/ (committed, read only). Inputs the fuzzer finds go to fuzz-out/<target>/corpus/,
 # crashes, timeouts and out-of-memory inputs to fuzz-out/<target>/crashes/ (fuzz-out/ is ignored by git), the log to
 # fuzz-out/<target>/log. Prints one line per target: executions, executions per second, crash files. Exits 1 when a
-# target crashed. Environment: FUZZ_JOBS_NICE (default 10), FUZZ_RSS_MB (default 2048: an allocation sized by an
-# unchecked number shows up as a malloc-limit crash).
+# target crashed. Environment: FUZZ_JOBS_NICE (default 10), FUZZ_RSS_MB (default 2048), FUZZ_MALLOC_MB (default 512:
+# one allocation past it is reported as a crash — inputs are at most 64 KB, so such an allocation was sized by an
+# unchecked number from the input).
 set -euo pipefail
 
 if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then
@@ -22,6 +23,7 @@ all=(fuzz-safetensors fuzz-shard-index fuzz-torch-zip fuzz-unpickler fuzz-gguf f
 targets=("${@:-${all[@]}}")
 nice_level=${FUZZ_JOBS_NICE:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
+malloc_mb=${FUZZ_MALLOC_MB:-512}
 
 # Most inputs are headers; the JSON targets see tokenizer.json-sized seeds.
 max_len() {
@@ -48,7 +50,8 @@ for t in "${targets[@]}"; do
     mkdir -p "$out/corpus" "$out/crashes"
     set +e
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} nice -n "$nice_level" "$bin/$t" \
-        -max_total_time="$seconds" -timeout=20 -rss_limit_mb="$rss_mb" -max_len="$(max_len "$t")" \
+        -max_total_time="$seconds" -timeout=20 -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -max_len="$(max_len "$t")" \
+        $([[ -f "$root/Fuzz/dict/$t.dict" ]] && echo "-dict=$root/Fuzz/dict/$t.dict") \
         -print_final_stats=1 -artifact_prefix="$out/crashes/" "$out/corpus" "$root/Fuzz/corpus/$t" \
         $([[ -d "$root/Fuzz/regressions/$t" ]] && echo "$root/Fuzz/regressions/$t") >"$out/log" 2>&1
     rc=$?

@@ -33,6 +33,8 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    func validate() throws { try types.validate(type: type) }
+
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()

@@ -192,7 +192,7 @@ final class HostileArchiveTests: XCTestCase {
     // MARK: shard indexes
 
     func testShardIndexesThatLie() throws {
-        func index(_ json: String, line: UInt = #line) throws -> String {
+        func index(_ json: String) throws -> String {
             try folder.write("model.safetensors.index.json", json)
         }
         let shard = safetensors(#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#, data: 2)

@@ -26,7 +26,7 @@ final class HostileTokenizerTests: XCTestCase {
     func testAFileOverTheSizeLimitIsRefusedBeforeParsing() throws {
         // Sparse: 1 GiB on paper, no disk used; parsing it would take far longer than this test runs.
         let path = folder.appendingPathComponent("tokenizer.json").path
-        FileManager.default.createFile(atPath: path, contents: Data("{".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("{".utf8))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: 1 << 30)
         try handle.close()

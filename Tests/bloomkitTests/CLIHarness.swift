@@ -54,8 +54,8 @@ enum CLI {
         init(_ arguments: [String], environment: [String: String], in scratch: String) throws {
             out = URL(fileURLWithPath: scratch + "/.cli-\(UUID().uuidString).out")
             err = URL(fileURLWithPath: scratch + "/.cli-\(UUID().uuidString).err")
-            FileManager.default.createFile(atPath: out.path, contents: nil)
-            FileManager.default.createFile(atPath: err.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: err.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -121,7 +121,7 @@ enum Inputs {
             offset += bytes
         }
         header += "}"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var length = UInt64(header.utf8.count).littleEndian
