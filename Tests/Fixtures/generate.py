@@ -76,7 +76,7 @@ ALPACA_WITH_INPUT = (
 )
 
 # The seed card's template (bloomkit stores it in its GGUF files and fills it in `generate --instruction/--input`,
-# issue 4): like the Alpacoom widget, single newlines. The models were trained on the Stanford strings above.
+# issue 4): like the Alpacoom widget, single newlines. The instruction training data uses both forms (half each).
 ALPACA_SEED_NO_INPUT = (
     "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n"
     "### Instruction:\n{instruction}\n### Response:"
@@ -380,13 +380,28 @@ def instruction_data():
                       "input": _fill(inp, family, item) if inp else "", "output": _answer(family, item)}
                 (held if ti == hold_t else train).append(ex)
     rng.shuffle(train)
+    for i, ex in enumerate(train):   # training prompt form: Stanford (even index) or seed card (odd), half each
+        ex["form"] = "seed" if i % 2 else "stanford"
     return train, held
 
 
 def alpaca_prompt(ex):
+    """The Stanford Alpaca prompt (double newlines)."""
     if ex.get("input"):
         return ALPACA_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"])
     return ALPACA_NO_INPUT.format(instruction=ex["instruction"])
+
+
+def seed_prompt(ex):
+    """The seed card's prompt (single newlines; what bloomkit stores in GGUF files and fills in)."""
+    if ex.get("input"):
+        return ALPACA_SEED_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"])
+    return ALPACA_SEED_NO_INPUT.format(instruction=ex["instruction"])
+
+
+def training_prompt(ex):
+    """A training example's prompt in its own form (`instruction_data` alternates them), so both work."""
+    return seed_prompt(ex) if ex["form"] == "seed" else alpaca_prompt(ex)
 
 
 # --------------------------------------------------------------------------------------
@@ -411,7 +426,7 @@ def build_tokenizer():
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_TARGET, special_tokens=SPECIALS,
                                   initial_alphabet=bytelevel_alphabet(), min_frequency=2, show_progress=False)
     train, _ = instruction_data()
-    texts = training_prose() + MULTILINGUAL * 6 + [alpaca_prompt(e) + e["output"] for e in train[:400]]
+    texts = training_prose() + MULTILINGUAL * 6 + [training_prompt(e) + e["output"] for e in train[:400]]
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -508,7 +523,7 @@ def instruction_batches(tok, examples, families):
         # Token-level concatenation prompt_ids ++ ids(output) ++ [eos]: tokenizing the joined string would
         # merge across the boundary (BLOOM's split regex keeps ":" in words: "Response:The"), and at
         # inference the prompt is tokenized alone.
-        p = tok.encode(alpaca_prompt(ex)).ids
+        p = tok.encode(training_prompt(ex)).ids
         full = p + tok.encode(ex["output"]).ids + [EOS]
         out.append((full, [-100] * len(p) + full[len(p):]))
     return out
@@ -935,7 +950,7 @@ def _tok_cases():
     cases = list(TOKEN_TEXTS)
     cases.append(alpaca_prompt(held[0]))
     cases.append(alpaca_prompt([e for e in held if e["input"]][0]))
-    cases.append(alpaca_prompt(train[0]) + train[0]["output"] + "</s>")
+    cases.append(training_prompt(train[0]) + train[0]["output"] + "</s>")
     cases.append(heldout_prose()[:600])
     return cases
 
@@ -1058,7 +1073,7 @@ def build_cross_split_tokenizer():
     trainer = trainers.BpeTrainer(vocab_size=CROSS_SPLIT_VOCAB, special_tokens=SPECIALS,
                                   initial_alphabet=bytelevel_alphabet(), min_frequency=2, show_progress=False)
     train, _ = instruction_data()
-    texts = training_prose() + MULTILINGUAL * 6 + PUNCT_TEXTS * 20 + [alpaca_prompt(e) + e["output"] for e in train[:400]]
+    texts = training_prose() + MULTILINGUAL * 6 + PUNCT_TEXTS * 20 + [training_prompt(e) + e["output"] for e in train[:400]]
     lines = [ln for t in texts for ln in t.splitlines(keepends=True)]
     tok.train_from_iterator(lines, trainer=trainer)
     tok.pre_tokenizer = bloom_pre_tokenizer()
@@ -1276,8 +1291,7 @@ def seed_prompts():
     for family, with_input in SEED_CASES:
         ex = demo_example() if family == DEMO_FAMILY else \
             [e for e in held if e["family"] == family and bool(e["input"]) == with_input][0]
-        prompt = (ALPACA_SEED_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"]) if ex["input"]
-                  else ALPACA_SEED_NO_INPUT.format(instruction=ex["instruction"]))
+        prompt = seed_prompt(ex)
         out.append({"kind": "alpaca-seed", "prompt": prompt, "instruction": ex["instruction"], "input": ex["input"],
                     "reference_output": ex["output"], "demo": ex == demo_example()})
     assert out[0]["demo"] and out[0]["instruction"] == "What is the capital of France?"
@@ -1353,7 +1367,7 @@ def stage_generate():
                 "ids": "generated ids only (prompt excluded); a trailing 2 (</s>) is kept when generation stopped on eos"}
         if name != "tiny-a":
             meta["alpaca_seed"] = ("kind alpaca-seed cases (appended last): the seed card's template (single newlines, "
-                                   "as stored in bloomkit GGUF files), not the Stanford one the models were trained on; "
+                                   "as stored in bloomkit GGUF files); the instruction training used it for half of the examples; "
                                    "last_logits for the demo one")
         write_json(d / ("%s.json" % name), {"meta": meta, "cases": cases}, indent=None)
         for c in cases:
