@@ -6,6 +6,7 @@
 #   scripts/bench-merge.sh                 # bloom-7b1 shape
 #   LAYERS=8 scripts/bench-merge.sh        # fewer layers when the disk is tight (needs ~2 × the model size free)
 #   KEEP=1 scripts/bench-merge.sh          # keep the generated files (default: delete them at the end)
+#   KEEP=1 REUSE=1 scripts/bench-merge.sh  # merge again into a base and adapter kept by an earlier run
 #
 # Env: PYTHON (a python with numpy), BENCH_DIR (default /tmp/bloomkit-bench-merge), HIDDEN LAYERS HEADS VOCAB RANK
 # SHARDS (base shards, default 3), MAX_SHARD (output --max-shard-size, default 5GB).
@@ -17,7 +18,7 @@ BENCH_DIR=${BENCH_DIR:-/tmp/bloomkit-bench-merge}
 HIDDEN=${HIDDEN:-4096} LAYERS=${LAYERS:-30} HEADS=${HEADS:-32} VOCAB=${VOCAB:-250880} RANK=${RANK:-16}
 SHARDS=${SHARDS:-3} MAX_SHARD=${MAX_SHARD:-5GB}
 
-need=$(( (VOCAB * HIDDEN + LAYERS * 12 * HIDDEN * HIDDEN) * 2 * 2 / 1000000000 + 1 ))
+need=$(( (VOCAB * HIDDEN + LAYERS * 12 * HIDDEN * HIDDEN) * 2 * (${REUSE:-0} == 1 ? 1 : 2) / 1000000000 + 1 ))
 avail=$(df -BG --output=avail "$(dirname "$BENCH_DIR")" | tail -1 | tr -dc 0-9)
 echo "disk: need ~${need} GB (base + output), ${avail} GB free"
 if (( avail < need + 5 )); then
@@ -27,6 +28,9 @@ fi
 
 cleanup() { if [[ "${KEEP:-0}" != 1 ]]; then rm -rf "$BENCH_DIR"; fi; }
 trap cleanup EXIT
+if [[ "${REUSE:-0}" == 1 && -d "$BENCH_DIR/base" && -d "$BENCH_DIR/adapter" ]]; then
+    rm -rf "$BENCH_DIR/merged"
+else
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
 
@@ -62,6 +66,7 @@ json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": 
            "base_model_name_or_path": "bigscience/bloom-7b1"}, open(out / "adapter_config.json", "w"), indent=2)
 print("adapter: %.1f MB" % (off / 1e6))
 EOF
+fi
 
 echo "== build (release)"
 swift build -c release --product bloomkit 2>&1 | tail -1

@@ -71,6 +71,10 @@ public struct BloomHyperParameters: Sendable, Equatable {
         for (what, v) in sizes where v <= 0 || v > Int(UInt32.max) {
             throw BloomError(.invalidArgument, "\(what) \(v) is not between 1 and \(UInt32.max)")
         }
+        // block_count may come from a downloaded GGUF, and the expected tensor list grows with it: the same bound as config.json's.
+        guard blockCount <= BloomConfig.maxLayerCount else {
+            throw BloomError(.invalidArgument, "block count \(blockCount) is past the limit of \(BloomConfig.maxLayerCount)")
+        }
         guard embeddingLength % headCount == 0 else {
             throw BloomError(.invalidArgument, "embedding length \(embeddingLength) is not a multiple of the head count \(headCount)")
         }

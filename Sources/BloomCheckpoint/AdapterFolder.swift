@@ -199,8 +199,10 @@ public struct AdapterFolder: Sendable {
         case .mergedLinear2023:
             let enabled = config.enableLora?.filter { $0 }.count ?? 0
             guard enabled > 0 else { throw fail("enable_lora enables no block") }
+            // r comes from the config and may be huge (a [0, 2^62, 1] lora_B holds no bytes): the product may overflow.
+            let (rows, overflow) = rank.multipliedReportingOverflow(by: enabled)
             guard a.shape.count == 2, b.shape.count == 3, b.shape[2] == 1, b.shape[1] == rank,
-                  a.shape[0] == rank * enabled, b.shape[0] % enabled == 0 else {
+                  !overflow, a.shape[0] == rows, b.shape[0] % enabled == 0 else {
                 throw fail("lora_A \(a.shape) and lora_B \(b.shape) are not [r·k, in] and [out·k/n, r, 1] with r = \(rank), k = \(enabled)")
             }
         }

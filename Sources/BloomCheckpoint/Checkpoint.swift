@@ -85,10 +85,10 @@ public struct Checkpoint: Sendable {
         var listed: [String: String] = [:]
         for (tensor, file) in index.weightMap { listed[tensor] = file }
         for part in parts {
-            let name = Paths.basename(part.path)
-            for view in part.tensors where listed[view.name].map({ Paths.basename($0) }) != name {
+            for view in part.tensors where listed[view.name].map({ Paths.join(index.folder, $0) }) != part.path {
                 let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
-                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(name)' but \(detail)", path: index.path)
+                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(Paths.basename(part.path))' but \(detail)",
+                                 path: index.path)
             }
         }
         try self.init(format: format, path: index.path, index: index, files: parts)

@@ -70,6 +70,9 @@ public struct TorchArchive: Sendable {
         }
 
         if let order = byName[prefix + "/byteorder"] {
+            guard order.uncompressedSize <= 16 else {
+                throw BloomError(.zipFormat, "record '\(order.name)' is \(order.uncompressedSize) bytes, not \"little\" or \"big\"")
+            }
             let bytes = try zip.contents(of: order)
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[bytes.range]), as: UTF8.self)
             guard text == "little" else {
@@ -79,6 +82,9 @@ public struct TorchArchive: Sendable {
         }
 
         let pickleEntry = try record("data.pkl")
+        guard pickleEntry.uncompressedSize <= RestrictedUnpickler.maxPickleBytes else {
+            throw BloomError(.limitExceeded, "record '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, past the limit of \(RestrictedUnpickler.maxPickleBytes) for a state-dict pickle")
+        }
         let pickle = try zip.contents(of: pickleEntry)
         let stateDict: [(name: String, tensor: TorchTensorRecord)]
         do {
@@ -90,7 +96,11 @@ public struct TorchArchive: Sendable {
         }
 
         // Each storage is read once, however many tensors share it (tied weights, views).
-        var storages: [String: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)] = [:]
+        struct Storage {
+            let dtype: DType, elements: Int
+            let bytes: ZipArchive.Contents
+        }
+        var storages: [String: Storage] = [:]
         var views: [TensorView] = []
         views.reserveCapacity(stateDict.count)
         for (name, t) in stateDict {
@@ -98,7 +108,7 @@ public struct TorchArchive: Sendable {
             guard let elementSize = t.dtype.byteSize else {
                 throw BloomError(.torchTensor, "dtype \(t.dtype.rawValue) has no whole-byte size", location: location)
             }
-            let s: (dtype: DType, elements: Int, storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool)
+            let s: Storage
             if let known = storages[t.storageKey] {
                 guard known.dtype == t.dtype, known.elements == t.storageElements else {
                     throw BloomError(.torchTensor, "storage '\(t.storageKey)' is used as \(known.elements) × \(known.dtype.rawValue) and as \(t.storageElements) × \(t.dtype.rawValue)",
@@ -112,12 +122,10 @@ public struct TorchArchive: Sendable {
                     throw BloomError(.torchTensor, "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
                                      location: location)
                 }
-                let c = try zip.contents(of: entry)
-                s = (t.dtype, t.storageElements, c.storage, c.range, c.fileOffset, c.inPlace)
+                s = Storage(dtype: t.dtype, elements: t.storageElements, bytes: try zip.contents(of: entry))
                 storages[t.storageKey] = s
             }
-            views.append(try view(name: name, t, elementSize: elementSize, storage: s.storage, range: s.range,
-                                  fileOffset: s.fileOffset, inPlace: s.inPlace, file: file.path))
+            views.append(try view(name: name, t, elementSize: elementSize, s.bytes, file: file.path))
         }
         let entries = try zip.entries.map {
             Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize, isDeflated: $0.method == 8)
@@ -126,8 +134,9 @@ public struct TorchArchive: Sendable {
     }
 
     /// A view of `t` into its storage bytes: in place when contiguous, gathered into the heap otherwise.
-    private static func view(name: String, _ t: TorchTensorRecord, elementSize: Int, storage: ByteStorage, range: Range<Int>,
-                             fileOffset: Int, inPlace: Bool, file: String) throws -> TensorView {
+    private static func view(name: String, _ t: TorchTensorRecord, elementSize: Int, _ bytes: ZipArchive.Contents,
+                             file: String) throws -> TensorView {
+        let (storage, range, fileOffset, inPlace) = (bytes.storage, bytes.range, bytes.fileOffset, bytes.inPlace)
         let location = "tensor '\(name)'"
         let count = try Checked.product(t.shape, "element count of tensor '\(name)'")
         let byteCount = try Checked.multiply(count, elementSize, "byte size of tensor '\(name)'")

@@ -28,12 +28,25 @@ struct ZipArchive {
     /// Deflate cannot expand data more than about 1032:1; a larger declared ratio is a lie (a zip bomb).
     static let maxDeflateRatio = 1032
 
+    /// An entry's bytes: a window of the mapping (stored) or a heap buffer (inflated).
+    struct Contents {
+        let storage: ByteStorage
+        let range: Range<Int>
+        /// The entry's data offset in the file.
+        let fileOffset: Int
+        /// Whether `range` indexes the file itself (stored entries).
+        let inPlace: Bool
+    }
+
     let file: MappedFile
+    /// The whole mapping, shared by every stored entry's views.
+    private let mappedStorage: ByteStorage
     /// In central-directory order.
     let entries: [Entry]
 
     init(file: MappedFile) throws {
         self.file = file
+        mappedStorage = ByteStorage(mapped: file)
         do {
             entries = try Self.readCentralDirectory(file)
         } catch let error as BloomError {
@@ -194,8 +207,7 @@ struct ZipArchive {
     }
 
     /// An entry's bytes: stored entries as a window of the mapping (no copy), deflated ones inflated into the heap.
-    /// `fileOffset` is the entry's data offset; `inPlace` tells whether `range` indexes the file itself.
-    func contents(of entry: Entry) throws -> (storage: ByteStorage, range: Range<Int>, fileOffset: Int, inPlace: Bool) {
+    func contents(of entry: Entry) throws -> Contents {
         let offset = try dataOffset(of: entry)
         switch entry.method {
         case 0:
@@ -203,11 +215,11 @@ struct ZipArchive {
                 throw BloomError(.zipFormat, "stored entry '\(entry.name)' has compressed size \(entry.compressedSize) ≠ size \(entry.uncompressedSize)",
                                  path: file.path, location: "offset \(entry.localHeaderOffset)")
             }
-            return (ByteStorage(mapped: file), offset..<(offset + entry.compressedSize), offset, true)
+            return Contents(storage: mappedStorage, range: offset..<(offset + entry.compressedSize), fileOffset: offset, inPlace: true)
         case 8:
             let input = try file.slice(offset: offset, length: entry.compressedSize, what: "entry '\(entry.name)'")
             let storage = try inflate(input, entry: entry)
-            return (storage, 0..<entry.uncompressedSize, offset, false)
+            return Contents(storage: storage, range: 0..<entry.uncompressedSize, fileOffset: offset, inPlace: false)
         default:
             throw BloomError(.zipUnsupported, "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflated (8) are read",
                              path: file.path, location: "offset \(entry.localHeaderOffset)")

@@ -18,6 +18,8 @@ public struct ConvertInput: Sendable {
     public var tiedOutput: Bool
     public var vocabulary: ConvertVocabulary
     public var tensors: [SourceTensor]
+    /// Things the user should know that do not stop the conversion (e.g. an adapter made for another base).
+    public var warnings: [String] = []
 
     public init(name: String, source: String, adapters: [String] = [], hyperParameters: BloomHyperParameters,
                 tiedOutput: Bool, vocabulary: ConvertVocabulary, tensors: [SourceTensor]) {

@@ -52,7 +52,7 @@ public enum MergePipeline {
     public static func open(base: String, adapters: [String]) throws -> (base: ModelFolder, merged: MergedModel) {
         let folder = try ModelFolder(path: base)
         let loaded = try adapters.map { try LoRAAdapter(folder: AdapterFolder(path: $0)) }
-        let mergeBase = MergeBase(tensors: folder.tensors.map(streamed), tiedEmbeddings: folder.tiesWordEmbeddings,
+        let mergeBase = MergeBase(tensors: folder.tensors.map(SourceTensor.releasingPages), tiedEmbeddings: folder.tiesWordEmbeddings,
                                   path: base, nameOrPath: folder.config["_name_or_path"]?.string)
         return (folder, try LoRAMerge.apply(loaded, to: mergeBase))
     }
@@ -67,27 +67,12 @@ public enum MergePipeline {
         let start = ProgressReporter.now()
         try MergeOutput.refuseInputs(output, inputs: [base] + adapters)
         let (folder, merged) = try open(base: base, adapters: adapters)
+        try MergeOutput.refuseInputs(output, inputs: [folder.path])  // a hub id resolved to its snapshot folder
         merged.warnings.forEach(warn)
         try MergeOutput.prepareFolder(output)
         let written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: output,
                                             dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet)
         return MergeSummary(files: written.files, tensorCount: merged.tensors.count, bytes: written.bytes,
                             changedTensors: merged.changedTensors, seconds: ProgressReporter.now() - start)
-    }
-
-    /// A base tensor whose pages are released as its rows are read: reading rows `[start, start+count)` releases the
-    /// whole pages from the one holding `start` up to the one holding the end (a hint, MADV_PAGEOUT: the contents stay;
-    /// reading them again faults them back in; heap memory without swap is left as it is).
-    static func streamed(_ view: TensorView) -> SourceTensor {
-        let plain = SourceTensor(view)
-        let rowBytes = plain.rowCount > 0 ? view.byteCount / plain.rowCount : 0
-        return SourceTensor(name: plain.name, dtype: plain.dtype, shape: plain.shape) { start, count, dst in
-            try plain.readRows(start, count, dst)
-            guard let base = view.bytes.baseAddress else { return }
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let from = (Int(bitPattern: base) + start * rowBytes) / page * page
-            let to = (Int(bitPattern: base) + (start + count) * rowBytes) / page * page
-            if to > from, let p = UnsafeMutableRawPointer(bitPattern: from) { _ = madvise(p, to - from, MADV_PAGEOUT) }
-        }
     }
 }

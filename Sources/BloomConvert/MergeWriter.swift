@@ -80,6 +80,7 @@ enum MergeWriter {
                 staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) }, at: output + "/" + name))
             }
             let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes, quiet: quiet)
+            defer { progress.finish() }
             var bytesDone = 0
             var tensorsDone = 0
             for shard in shards {
@@ -92,7 +93,6 @@ enum MergeWriter {
                     progress.update(items: tensorsDone, bytes: bytesDone)
                 }
             }
-            progress.finish()
             if shards.count > 1 {
                 staged.append(try MergeOutput.stage(Array((JSONWriter.string(MergeOutput.index(shards), pretty: true) + "\n").utf8),
                                                     at: output + "/model.safetensors.index.json"))

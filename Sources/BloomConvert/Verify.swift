@@ -71,7 +71,7 @@ public enum GGUFVerifier {
         }
         for (k, t) in tensors.enumerated() where hashes.values[k] != stored[k] {
             throw BloomError(.verifyChecksum,
-                             "tensor '\(t.name)' (bytes \(t.fileOffset)..<\(t.fileOffset + t.byteCount)) does not match its checksum: stored \(hex(stored[k])), computed \(hex(hashes.values[k]))",
+                             "bytes \(t.fileOffset)..<\(t.fileOffset + t.byteCount) do not match the tensor's checksum: stored \(hex(stored[k])), computed \(hex(hashes.values[k]))",
                              path: path, location: "tensor '\(t.name)'")
         }
         return VerifyReport(path: path, tensorCount: tensors.count, checkedChecksums: tensors.count,

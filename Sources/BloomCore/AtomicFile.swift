@@ -41,7 +41,9 @@ public final class AtomicFile {
         unlink(temporaryPath)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw BloomError(.io, "cannot create a temporary file: \(String(cString: strerror(errno)))", path: temporaryPath)
+            // Named by the output the user gave, not the temporary name they never saw.
+            throw BloomError(.io, "cannot create a temporary file next to the output: \(String(cString: strerror(errno)))",
+                             path: destination)
         }
         buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 4096)
         slot = AtomicFile.register(temporaryPath)

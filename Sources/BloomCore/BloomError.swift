@@ -34,13 +34,32 @@ public struct BloomError: Error, CustomStringConvertible, Sendable {
         return copy
     }
 
-    /// One line: `FILE: LOCATION: message`.
+    /// One line: `FILE: LOCATION: message`. Control characters that came from a file (a tensor name with a newline,
+    /// an ANSI escape in a key) are shown escaped, so the line stays one line and cannot drive the terminal.
     public var description: String {
         var parts: [String] = []
         if let path { parts.append(path) }
         if let location { parts.append(location) }
         parts.append(message)
-        return parts.joined(separator: ": ")
+        return BloomError.escapingControlCharacters(parts.joined(separator: ": "))
+    }
+
+    /// `text` with C0/C1 controls, DEL, line and paragraph separators and bidi overrides written as `\u{…}`.
+    static func escapingControlCharacters(_ text: String) -> String {
+        func unsafe(_ u: Unicode.Scalar) -> Bool {
+            u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
+                || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value)
+        }
+        guard text.unicodeScalars.contains(where: unsafe) else { return text }
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            if unsafe(u) {
+                out.append(contentsOf: "\\u{\(String(u.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                out.append(u)
+            }
+        }
+        return String(out)
     }
 
     /// The line plus the cause chain, one cause per line (for `--verbose`).

@@ -101,7 +101,8 @@ public struct JSONParser {
             case UInt8(ascii: "{"):
                 i += 1
                 var pairs: [(String, JSONValue)] = []
-                var seen = Set<String>()
+                // Keys compare by their bytes: String == treats canonically equivalent keys ("é", "e\u{301}") as equal.
+                var seen = Set<[UInt8]>()
                 skipWhitespace()
                 if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
                 while true {
@@ -109,7 +110,7 @@ public struct JSONParser {
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
                     let key = try parseString()
                     if !allowDuplicateKeys {
-                        guard seen.insert(key).inserted else {
+                        guard seen.insert(Array(key.utf8)).inserted else {
                             throw BloomError(.invalidJSON, "duplicate key '\(key)'", location: "byte \(i)")
                         }
                     }

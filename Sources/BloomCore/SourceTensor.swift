@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A tensor as the pipelines consume it: Hugging Face name, stored dtype and shape, and a way to read rows as f32.
 /// Readers produce these straight from views; the LoRA merge produces them with the delta applied on the fly,
 /// so `merge` and `convert --lora` stream the same way (row chunks, never the whole model).
@@ -25,6 +29,22 @@ public struct SourceTensor: Sendable {
         let rowLength = view.shape.count <= 1 ? 1 : view.shape.dropFirst().reduce(1, *)
         self.init(name: view.name, dtype: view.dtype, shape: view.shape) { start, count, dst in
             try view.readFloats(into: dst, elementOffset: start * rowLength)
+        }
+    }
+
+    /// From a view whose mapped pages are handed back to the kernel as rows are read (MADV_PAGEOUT, a hint: the
+    /// contents stay and fault back in if read again). Streaming a model through this keeps resident memory near one
+    /// chunk instead of growing with the file; heap storage (inflated entries) is left as it is.
+    public static func releasingPages(_ view: TensorView) -> SourceTensor {
+        let plain = SourceTensor(view)
+        let rowBytes = plain.rowCount > 0 ? view.byteCount / plain.rowCount : 0
+        return SourceTensor(name: plain.name, dtype: plain.dtype, shape: plain.shape) { start, count, dst in
+            try plain.readRows(start, count, dst)
+            guard let base = view.bytes.baseAddress else { return }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let from = (Int(bitPattern: base) + start * rowBytes) / page * page
+            let to = (Int(bitPattern: base) + (start + count) * rowBytes) / page * page
+            if to > from, let p = UnsafeMutableRawPointer(bitPattern: from) { _ = madvise(p, to - from, MADV_PAGEOUT) }
         }
     }
 

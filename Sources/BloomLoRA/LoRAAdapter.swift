@@ -59,7 +59,8 @@ public struct LoRAAdapter: Sendable {
         }
         baseModelNameOrPath = config.baseModelNameOrPath.flatMap { $0.isEmpty ? nil : $0 }
 
-        updates = try folder.modules.map { module in
+        // Errors of the shape checks and tensor reads below name the adapter's folder too.
+        updates = try Self.naming(folder.path) { try folder.modules.map { module in
             if module.magnitude != nil { throw unsupported("module '\(module.path)' has a DoRA magnitude vector (use_dora)", module.path) }
             if module.bBias != nil { throw unsupported("module '\(module.path)' has a lora_B bias (lora_bias)", module.path) }
             if module.isEmbedding { throw unsupported("module '\(module.path)' is an embedding LoRA", module.path) }
@@ -84,10 +85,15 @@ public struct LoRAAdapter: Sendable {
             return try LoRAUpdate(weightName: module.path + ".weight", a: module.a.floats(), aShape: module.a.shape,
                                   b: module.b.floats(), bShape: module.b.shape, rank: rank,
                                   scaling: Float(alpha / divisor), layout: layout)
-        }
+        } }
         replacements = folder.replacements.map { name, view in
             SourceTensor(name: name, dtype: view.dtype, shape: view.shape, readRows: SourceTensor(view).readRows)
         }
+    }
+
+    /// Runs `body`, giving its errors the adapter's path when they have none.
+    private static func naming<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as BloomError { throw error.at(path: path) }
     }
 
     /// Python truthiness of a config value (null, false, 0, "", [] and {} are false).

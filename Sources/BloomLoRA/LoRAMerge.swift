@@ -33,6 +33,8 @@ public struct MergedModel: Sendable {
     public let untiedEmbeddings: Bool
     /// Things the user should know that do not stop the merge (e.g. an adapter made for another base).
     public let warnings: [String]
+    /// The adapters applied, in order (for provenance: names and scales).
+    public let adapters: [LoRAAdapter]
 }
 
 /// Applies PEFT LoRA adapters to a base, in order, exactly as PEFT's `merge_and_unload` would (in f32, one rounding
@@ -131,7 +133,8 @@ public enum LoRAMerge {
                 for update in updates { update.addDelta(rows: start, count: count, into: dst) }
             }
         }
-        return MergedModel(tensors: tensors, changedTensors: changed, untiedEmbeddings: untied, warnings: warnings)
+        return MergedModel(tensors: tensors, changedTensors: changed, untiedEmbeddings: untied, warnings: warnings,
+                           adapters: adapters)
     }
 
     /// Whether `wanted` (an adapter's `base_model_name_or_path`, a hub id or a path) plausibly names the base: equal to the

@@ -69,8 +69,10 @@ public struct LoRAUpdate: Sendable {
             guard bShape.count == 3, bShape[2] == 1, bShape[0] > 0, bShape[1] > 0, b.count == bShape[0] * bShape[1] else {
                 throw invalid("lora_B has shape \(bShape); the enable_lora layout stores [out/n·k, r·k/groups, 1]")
             }
-            guard aRows == rank * k else {
-                throw invalid("lora_A has \(aRows) rows; rank \(rank) × \(k) enabled blocks is \(rank * k)")
+            // rank comes from adapter_config.json: the product may overflow.
+            let (expectedRows, overflow) = rank.multipliedReportingOverflow(by: k)
+            guard !overflow, aRows == expectedRows else {
+                throw invalid("lora_A has \(aRows) rows; rank \(rank) × \(k) enabled blocks is \(overflow ? "past Int" : String(expectedRows))")
             }
             guard aRows == bShape[1] * groups, bShape[0] % groups == 0, bShape[0] % k == 0 else {
                 throw invalid("lora_A \(aShape) and lora_B \(bShape) do not form a grouped convolution with \(groups) groups")

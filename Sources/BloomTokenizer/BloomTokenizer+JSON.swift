@@ -1,4 +1,5 @@
 import BloomCore
+import Foundation
 
 /// Loading from a Hugging Face tokenizer.json (tokenizers' serialization, version "1.0").
 ///
@@ -14,12 +15,8 @@ extension BloomTokenizer {
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (tokenizer.json itself does not say which token is which).
     /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`), with `path`.
     public convenience init(tokenizerJSONPath path: String, specialTokens: SpecialTokens = SpecialTokens()) throws {
+        let root = try Self.parseJSONFile(path)
         do {
-            let file = try MappedFile(path: path)
-            guard file.count <= TokenizerLimits.maxJSONBytes else {
-                throw BloomError(.limitExceeded, "tokenizer.json is \(file.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed")
-            }
-            let root = try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
             try self.init(tokenizerJSON: root, specialTokens: specialTokens)
         } catch let error as BloomError {
             throw error.at(path: path)
@@ -33,20 +30,11 @@ extension BloomTokenizer {
     public convenience init(modelFolder: String) throws {
         let base = modelFolder.hasSuffix("/") ? modelFolder : modelFolder + "/"
         var names: [String: String] = [:]
-        for file in ["special_tokens_map.json", "tokenizer_config.json"] {
-            let path = base + file
-            guard let mapped = try? MappedFile(path: path) else { continue }
-            do {
-                guard mapped.count <= TokenizerLimits.maxJSONBytes else {
-                    throw BloomError(.limitExceeded, "\(mapped.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed")
-                }
-                let root = try withExtendedLifetime(mapped) { try JSONParser().parse(mapped.bytes) }
-                for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
-                    // A plain string, or an AddedToken object with "content".
-                    if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
-                }
-            } catch let error as BloomError {
-                throw error.at(path: path)
+        for file in ["special_tokens_map.json", "tokenizer_config.json"] where FileManager.default.fileExists(atPath: base + file) {
+            let root = try Self.parseJSONFile(base + file)
+            for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
+                // A plain string, or an AddedToken object with "content".
+                if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
             }
         }
         let loaded = try BloomTokenizer(tokenizerJSONPath: base + "tokenizer.json")
@@ -177,6 +165,19 @@ extension BloomTokenizer {
         } catch var error as BloomError {
             if error.location == nil { error.location = "model" }
             throw error
+        }
+    }
+
+    /// Parses a JSON file of at most `TokenizerLimits.maxJSONBytes`; errors carry the path.
+    private static func parseJSONFile(_ path: String) throws -> JSONValue {
+        do {
+            let file = try MappedFile(path: path)
+            guard file.count <= TokenizerLimits.maxJSONBytes else {
+                throw BloomError(.limitExceeded, "\(file.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed for a tokenizer file")
+            }
+            return try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
+        } catch let error as BloomError {
+            throw error.at(path: path)
         }
     }
 

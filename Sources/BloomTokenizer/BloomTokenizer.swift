@@ -194,7 +194,11 @@ public final class BloomTokenizer: Sendable {
     /// Number of ids: the largest id + 1, or a GGUF file's token count; some ids may have no token.
     public var vocabularySize: Int { tokenStrings.count }
 
+    /// The longest text `encode` takes: its BPE works on 32-bit positions. Callers reading text from files check it.
+    public static let maxTextBytes = 1 << 30
+
     /// The tokens of `text`, as Hugging Face tokenizers' `encode(text).ids` gives them for this tokenizer.
+    /// `text` must be at most `maxTextBytes` long.
     public func encode(_ text: String) -> [TokenID] {
         var text = text
         return text.withUTF8 { encode(utf8: $0) }
@@ -202,6 +206,7 @@ public final class BloomTokenizer: Sendable {
 
     /// The tokens of UTF-8 text (it must be valid UTF-8, as a Swift `String` is).
     func encode(utf8 text: UnsafeBufferPointer<UInt8>) -> [TokenID] {
+        precondition(text.count <= Self.maxTextBytes, "encode takes at most \(Self.maxTextBytes) bytes of text, got \(text.count)")
         var out: [TokenID] = []
         out.reserveCapacity(text.count / 3 + 1)
         var workspace = BPEWorkspace()

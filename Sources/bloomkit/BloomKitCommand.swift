@@ -2,7 +2,24 @@ import ArgumentParser
 import BloomCore
 import Foundation
 
+/// The entry point: ArgumentParser's own `main()`, except that bad usage exits with status 2 (ArgumentParser uses
+/// EX_USAGE, 64): 1 is bad input, 2 bad usage.
 @main
+enum BloomKitMain {
+    static func main() {
+        do {
+            var command = try BloomKitCommand.parseAsRoot()
+            try command.run()
+        } catch {
+            if BloomKitCommand.exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((BloomKitCommand.fullMessage(for: error) + "\n").utf8))
+                exit(2)
+            }
+            BloomKitCommand.exit(withError: error)
+        }
+    }
+}
+
 struct BloomKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bloomkit",

@@ -33,12 +33,15 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    func validate() throws { try types.validate(type: type) }
+
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
             let input = try ConvertInput(folder: source, adapters: adapters)
+            for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)
             types.print(report)
         }

@@ -8,9 +8,8 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Merge PEFT LoRA adapters into a base model and write a Hugging Face model folder.",
         discussion: """
-        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding
-        when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new
-        or empty; its files appear only when all are complete.
+        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new or empty; its files appear only when all are complete.
+
           bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/
           bloomkit merge models/bloom-7b1 adapters/a adapters/b -o merged/ --dtype bf16 --max-shard-size 2GB
         """

@@ -29,6 +29,8 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    func validate() throws { try types.validate(type: type) }
+
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
@@ -59,6 +61,16 @@ struct TypeOptions: ParsableArguments {
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+
+    /// Unknown type names, malformed --tensor-type and --threads 0 are bad usage (exit 2), caught before anything is read.
+    func validate(type: String) throws {
+        var options = ConvertOptions()
+        do {
+            try apply(to: &options, type: type)
+        } catch let error as BloomError {
+            throw ValidationError(error.message)
+        }
+    }
 
     func apply(to options: inout ConvertOptions, type: String) throws {
         options.type = try ConvertOptions.type(named: type)

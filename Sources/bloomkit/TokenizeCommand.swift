@@ -69,6 +69,9 @@ struct TokenizeCommand: ParsableCommand {
 
     static func readText(_ path: String) throws -> String {
         let mapped = try MappedFile(path: path)
+        guard mapped.count <= BloomTokenizer.maxTextBytes else {
+            throw BloomError(.limitExceeded, "the text is \(mapped.count) bytes, more than the \(BloomTokenizer.maxTextBytes) a tokenizer call takes", path: path)
+        }
         guard let text = withExtendedLifetime(mapped, { String(validating: mapped.bytes, as: UTF8.self) }) else {
             throw BloomError(.invalidArgument, "the text is not valid UTF-8", path: path)
         }

@@ -9,6 +9,8 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(v["s"]?.string, "é😀\n")
         XCTAssertEqual(v["a"]?["y"]?.bool, true)
         XCTAssertEqual(try JSONParser().parse("18446744073709551615").uint64, UInt64.max)
+        // Canonically equivalent but different keys are different keys (vocabularies hold both).
+        XCTAssertEqual(try JSONParser().parse("{\"\u{E9}\": 1, \"e\u{301}\": 2}").object?.count, 2)
     }
 
     func testRefusesMalformedAndHostile() {

@@ -15,11 +15,14 @@ stages committed, so a subset is only valid when the earlier outputs exist):
     a2023     adapters/lora-2023-a via generate_2023.py in the PEFT 0.2.0 venv
     merged    expected/merged/*.safetensors (PEFT merge_and_unload)
     tokens    expected/tokens.json, expected/tokens-random.json
+    tokvariants  tokenizer/{cross-split,added-flags}/, expected/tokens-{cross-split,added-flags}.json,
+              expected/decode-random.json
     generate  expected/generate/*.json
     ppl       expected/perplexity/
     inspect   expected/inspect/*.json
     quant     expected/quant/
     gguf      expected/gguf/
+    llamacpp  expected/gguf/llama-cpp-tiny-a-q8_0.gguf via llama.cpp's convert_hf_to_gguf.py (--llama-cpp DIR)
     hostile   hostile/
 
 Everything is seeded; the Python and library versions are pinned in requirements.txt and
@@ -43,6 +46,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -54,8 +58,8 @@ REQUIREMENTS = HERE / "requirements.txt"
 PINNED = ["torch", "transformers", "peft", "tokenizers", "safetensors", "gguf", "numpy"]
 
 SEED = 1234
-VOCAB_TARGET = 2000          # BPE vocab size (incl. 4 specials and the 256 byte alphabet)
-MODEL_VOCAB = 2048           # config.vocab_size: multiple of 64, > tokenizer size
+VOCAB_TARGET = 1500          # BPE vocab size (incl. 4 specials and the 256 byte alphabet); kept small so
+MODEL_VOCAB = 1536           # that all fixtures fit in 8 MB. config.vocab_size: multiple of 64, > tokenizer size
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
 UNK, BOS, EOS, PAD = 0, 1, 2, 3
 
@@ -69,6 +73,18 @@ ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
+)
+
+# The seed card's template (bloomkit stores it in its GGUF files and fills it in `generate --instruction/--input`,
+# issue 4): like the Alpacoom widget, single newlines. The instruction training data uses both forms (half each).
+ALPACA_SEED_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n"
+    "### Instruction:\n{instruction}\n### Response:"
+)
+ALPACA_SEED_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n"
+    "### Instruction:\n{instruction}\n### Input:\n{input}\n### Response:"
 )
 
 TINY_A = dict(hidden_size=64, n_layer=2, n_head=4)
@@ -364,13 +380,28 @@ def instruction_data():
                       "input": _fill(inp, family, item) if inp else "", "output": _answer(family, item)}
                 (held if ti == hold_t else train).append(ex)
     rng.shuffle(train)
+    for i, ex in enumerate(train):   # training prompt form: Stanford (even index) or seed card (odd), half each
+        ex["form"] = "seed" if i % 2 else "stanford"
     return train, held
 
 
 def alpaca_prompt(ex):
+    """The Stanford Alpaca prompt (double newlines)."""
     if ex.get("input"):
         return ALPACA_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"])
     return ALPACA_NO_INPUT.format(instruction=ex["instruction"])
+
+
+def seed_prompt(ex):
+    """The seed card's prompt (single newlines; what bloomkit stores in GGUF files and fills in)."""
+    if ex.get("input"):
+        return ALPACA_SEED_WITH_INPUT.format(instruction=ex["instruction"], input=ex["input"])
+    return ALPACA_SEED_NO_INPUT.format(instruction=ex["instruction"])
+
+
+def training_prompt(ex):
+    """A training example's prompt in its own form (`instruction_data` alternates them), so both work."""
+    return seed_prompt(ex) if ex["form"] == "seed" else alpaca_prompt(ex)
 
 
 # --------------------------------------------------------------------------------------
@@ -395,7 +426,7 @@ def build_tokenizer():
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_TARGET, special_tokens=SPECIALS,
                                   initial_alphabet=bytelevel_alphabet(), min_frequency=2, show_progress=False)
     train, _ = instruction_data()
-    texts = training_prose() + MULTILINGUAL * 6 + [alpaca_prompt(e) + e["output"] for e in train[:400]]
+    texts = training_prose() + MULTILINGUAL * 6 + [training_prompt(e) + e["output"] for e in train[:400]]
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
@@ -492,7 +523,7 @@ def instruction_batches(tok, examples, families):
         # Token-level concatenation prompt_ids ++ ids(output) ++ [eos]: tokenizing the joined string would
         # merge across the boundary (BLOOM's split regex keeps ":" in words: "Response:The"), and at
         # inference the prompt is tokenized alone.
-        p = tok.encode(alpaca_prompt(ex)).ids
+        p = tok.encode(training_prompt(ex)).ids
         full = p + tok.encode(ex["output"]).ids + [EOS]
         out.append((full, [-100] * len(p) + full[len(p):]))
     return out
@@ -661,6 +692,13 @@ def stage_models():
     train_lm(b, stream, steps=STEPS["b_prose"], lr=3e-3, seed=20, name="tiny-b")
     train_ex, _ = instruction_data()
     pairs = instruction_batches(tok, train_ex, BASE_FAMILIES)
+    # mix as many 96-token prose windows into the instruction phase (labels = all tokens) so that
+    # tiny-b keeps its prose ability (perplexity fixture) while learning the template format
+    rng = random.Random(SEED + 22)
+    for _ in range(len(pairs)):
+        s0 = rng.randrange(0, len(stream) - 97)
+        w = stream[s0:s0 + 96].tolist()
+        pairs.append((w, list(w)))
     train_instructions(b, pairs, steps=STEPS["b_instr"], lr=1e-3, seed=21, name="tiny-b")
     round_to_bf16(b)
     save_layouts_tiny_b(b)
@@ -713,6 +751,8 @@ def _randomize_lora_B(pm, seed, std=0.05):
 def _fix_adapter_config(d: Path, base_name):
     cfg = read_json(d / "adapter_config.json")
     cfg["base_model_name_or_path"] = base_name
+    if isinstance(cfg.get("target_modules"), list):   # PEFT stores a set: make the order reproducible
+        cfg["target_modules"] = sorted(cfg["target_modules"])
     write_json(d / "adapter_config.json", cfg, indent=2)
 
 
@@ -910,7 +950,7 @@ def _tok_cases():
     cases = list(TOKEN_TEXTS)
     cases.append(alpaca_prompt(held[0]))
     cases.append(alpaca_prompt([e for e in held if e["input"]][0]))
-    cases.append(alpaca_prompt(train[0]) + train[0]["output"] + "</s>")
+    cases.append(training_prompt(train[0]) + train[0]["output"] + "</s>")
     cases.append(heldout_prose()[:600])
     return cases
 
@@ -994,6 +1034,217 @@ def stage_tokens():
 
 
 # --------------------------------------------------------------------------------------
+# Stage: tokvariants (extra tokenizer oracles: cross-split merges, added-token flags, random decode)
+# --------------------------------------------------------------------------------------
+
+CROSS_SPLIT_VOCAB = 1000
+PUNCT_TEXTS = [
+    "Hello , world !", "wait ... what ?!", "so…", "so … and", "end.\nNext", "a , b , c", "x . y", " . ", " , ",
+    "...!!!???", "!?!?!?", "Mr. . . done", "e.g. i.e. etc.", "word...word", "hello… world……", "……", "… …",
+    "!!!!!!!!", "????", ",,,,", "..", "a.\n\nb.", "It is. It was. It will be.", "(a), [b]; {c}: d",
+    "1,000,000.50", "\"quoted.\"", "It's fine, isn't it?", "x?!y", "…。", "。\n。", "！？。，、「」『』（）：；",
+    "你好，世界。再见！", "第一、第二、第三。", "東京、大阪，京都。", "तो। फिर।", "वह गया । फिर", "یہ ۔ وہ ، اور",
+    "،۔", "end .", "end , then", "the , the . the ! the ?", "  ...  ", "\t.\t", "a\n.\n", "ok!\n", " !",
+]
+
+
+def bloom_pre_tokenizer():
+    from tokenizers import Regex, pre_tokenizers
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(BLOOM_SPLIT_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+
+
+def _dump_compact(tok, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tj = json.loads(tok.to_str())
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False, separators=(",", ":"))
+
+
+def build_cross_split_tokenizer():
+    """BPE trained with ByteLevel only (no BLOOM Split), so merges cross the split boundaries; then given
+    BLOOM's pipeline. Trained on lines (newline kept) of the same text as the main tokenizer plus PUNCT_TEXTS."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = None
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)
+    trainer = trainers.BpeTrainer(vocab_size=CROSS_SPLIT_VOCAB, special_tokens=SPECIALS,
+                                  initial_alphabet=bytelevel_alphabet(), min_frequency=2, show_progress=False)
+    train, _ = instruction_data()
+    texts = training_prose() + MULTILINGUAL * 6 + PUNCT_TEXTS * 20 + [training_prompt(e) + e["output"] for e in train[:400]]
+    lines = [ln for t in texts for ln in t.splitlines(keepends=True)]
+    tok.train_from_iterator(lines, trainer=trainer)
+    tok.pre_tokenizer = bloom_pre_tokenizer()
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def _crossing_merges(tok):
+    """Merges whose result the BLOOM Split would cut into several pieces."""
+    from tokenizers import decoders
+    bl = decoders.ByteLevel()
+    split = bloom_pre_tokenizer()
+    out = []
+    for a, b in json.loads(tok.to_str())["model"]["merges"]:
+        text = bl.decode([a + b])
+        if len(split.pre_tokenize_str(text)) > 1:
+            out.append([a, b])
+    return out
+
+
+ADDED_FLAG_TOKENS = [  # (content, special, lstrip, rstrip, single_word, normalized)
+    ("<mask>", True, True, False, False, False),
+    ("[SEP]", True, False, True, False, False),
+    ("<|im_end|>", True, True, True, False, False),
+    ("<sw>", True, False, False, True, False),
+    ("<norm>", True, False, False, False, True),
+    ("hello", False, False, False, True, True),
+    ("ing", False, False, False, True, False),
+    ("<tool>", False, True, False, False, False),
+    ("</tool>", False, False, True, False, True),
+    (" world", False, False, False, False, False),
+    ("ß", False, False, False, False, True),
+    ("💡", False, False, False, False, False),
+    ("a b", False, False, False, False, False),
+    ("the", False, False, False, True, False),
+]
+ADDED_FLAG_TEXTS = [
+    "<mask>", " <mask>", "a <mask> b", "a<mask>b", "a   <mask>   b", "\n<mask>\n", "<mask><mask>", "<mask> <mask>",
+    "[SEP] x", "x [SEP]  y", "x[SEP]y", "x [SEP]\n\ny", "a <|im_end|> b", "a<|im_end|>b", "a  <|im_end|>  b",
+    "<sw>", "a<sw>b", "a <sw> b", "<sw>x", "x<sw>", "<norm> x", "x<norm>", "hello world", "hellohello", "say hello!",
+    "ahello", "hello,hello", "hello\nhello", "Hello hello", "singing", "sing ing", "ing", " ing ", "ing.",
+    "<tool>call</tool>", "x <tool> y </tool> z", "x  <tool>  y  </tool>  z", " world", "hello world world",
+    "big world", "world", "Straße ß", "ßß", "💡 idea 💡💡", "a💡b", "a b", "a  b", "ab", "a b a b",
+    "the other theme", "bathe", "the", " the ", "the.", "<s><mask></s>", "<s> hello </s>", "\t[SEP]\t",
+    "<MASK> <Mask>", "hello <mask> world [SEP] the <tool>ing</tool> ß💡",
+]
+
+
+def build_added_flags_tokenizer():
+    from tokenizers import AddedToken
+    tok = load_tokenizer()
+    for content, special, lstrip, rstrip, single_word, normalized in ADDED_FLAG_TOKENS:
+        t = AddedToken(content, single_word=single_word, lstrip=lstrip, rstrip=rstrip, normalized=normalized,
+                       special=special)
+        (tok.add_special_tokens if special else tok.add_tokens)([t])
+    return tok
+
+
+def _check_with_transformers(path: Path, tok, texts, ids):
+    """transformers' PreTrainedTokenizerFast over the same tokenizer.json must give the same ids and texts."""
+    from transformers import PreTrainedTokenizerFast
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(path))
+    for t, e in zip(texts, ids):
+        assert hf(t, add_special_tokens=False)["input_ids"] == e, t
+        for skip in (False, True):
+            assert hf.decode(e, skip_special_tokens=skip) == tok.decode(e, skip_special_tokens=skip), t
+
+
+def random_id_sequences(tok, n, seed):
+    """Id sequences over the main tokenizer, rich in single-byte tokens (lone continuation/lead bytes)."""
+    from tokenizers import pre_tokenizers
+    rng = random.Random(seed)
+    byte_of = _bytelevel_bytes()
+    assert set(byte_of) == set(pre_tokenizers.ByteLevel.alphabet())
+    byte_ids = {b: tok.token_to_id(ch) for ch, b in byte_of.items()}
+    cont = [byte_ids[b] for b in range(0x80, 0xC0)]
+    lead = [byte_ids[b] for b in range(0xC0, 0x100)]
+    vocab = tok.get_vocab_size()
+    first_merged = 4 + 256          # ids 4..259 are the single-byte tokens
+    assert sorted(byte_ids.values()) == list(range(4, first_merged))
+    out = []
+    for k in range(n):
+        merged_only = k % 3 == 0       # every third sequence: merged tokens only
+        seq = []
+        for _ in range(rng.randrange(1, 24)):
+            r = rng.random()
+            if merged_only:
+                seq.append(rng.randrange(first_merged, vocab))
+            elif r < 0.45:
+                seq.append(rng.randrange(4, vocab))
+            elif r < 0.7:
+                seq.append(rng.choice(cont))
+            elif r < 0.9:
+                seq.append(rng.choice(lead))
+            else:
+                seq.append(rng.randrange(0, 4))
+        out.append(seq)
+    return out
+
+
+def _bytelevel_bytes():
+    """{ByteLevel alphabet character: the byte it stands for} (GPT-2's bytes_to_unicode, inverted)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + len(cs) - 188)
+    return {chr(c): b for c, b in zip(cs, bs)}
+
+
+def stage_tokvariants():
+    # training_prose() depends on what is imported (importing transformers adds 3 docstrings); import it first,
+    # as stage_data does, so that the text is the same whichever stages run before this one.
+    import transformers  # noqa: F401
+    from tokenizers import Tokenizer
+    tv = importlib.metadata.version("tokenizers")
+    # (a) cross-split merges
+    tok = build_cross_split_tokenizer()
+    path = OUT / "tokenizer" / "cross-split" / "tokenizer.json"
+    _dump_compact(tok, path)
+    tok = Tokenizer.from_file(str(path))
+    crossing = _crossing_merges(tok)
+    texts = TOKEN_TEXTS + PUNCT_TEXTS + random_strings(300, SEED + 301)
+    ids = [tok.encode(t).ids for t in texts]
+    dec = [tok.decode(e, skip_special_tokens=False) for e in ids]
+    _check_with_transformers(path, tok, texts, ids)
+    write_json(OUT / "expected" / "tokens-cross-split.json", {
+        "note": "tokenizer/cross-split/tokenizer.json: BPE trained by tokenizers %s with a ByteLevel-only "
+                "pre-tokenizer (no Split), saved with BLOOM's pipeline. ids = encode(text, add_special_tokens=True)"
+                ".ids, decoded = decode(ids, skip_special_tokens=False). %d of its %d merges join text that BLOOM's "
+                "Split cuts into several pieces (listed in crossing_merges); they can never apply."
+                % (tv, len(crossing), len(json.loads(tok.to_str())["model"]["merges"])),
+        "crossing_merges": crossing, "texts": texts, "ids": ids, "decoded": dec}, indent=None)
+    log("cross-split: %d tokens, %d crossing merges" % (tok.get_vocab_size(), len(crossing)))
+    # (b) added-token flags
+    tok = build_added_flags_tokenizer()
+    path = OUT / "tokenizer" / "added-flags" / "tokenizer.json"
+    _dump_compact(tok, path)
+    tok = Tokenizer.from_file(str(path))
+    texts = ADDED_FLAG_TEXTS
+    ids = [tok.encode(t).ids for t in texts]
+    _check_with_transformers(path, tok, texts, ids)
+    write_json(OUT / "expected" / "tokens-added-flags.json", {
+        "note": "tokenizer/added-flags/tokenizer.json = tokenizer/tokenizer.json + added tokens (tokens field; "
+                "add_special_tokens for special ones, add_tokens otherwise, in that order), tokenizers %s. "
+                "ids = encode(text).ids; decoded / decoded_skip_special = decode(ids, skip_special_tokens=False/True)"
+                % tv,
+        "tokens": [{"content": c, "id": tok.token_to_id(c), "special": sp, "lstrip": ls, "rstrip": rs,
+                    "single_word": sw, "normalized": nm} for c, sp, ls, rs, sw, nm in ADDED_FLAG_TOKENS],
+        "texts": texts, "ids": ids,
+        "tokens_of_ids": [tok.encode(t).tokens for t in texts],
+        "decoded": [tok.decode(e, skip_special_tokens=False) for e in ids],
+        "decoded_skip_special": [tok.decode(e, skip_special_tokens=True) for e in ids]}, indent=None)
+    # (c) random id sequences through the main tokenizer's decoder
+    tok = load_tokenizer()
+    seqs = random_id_sequences(tok, 300, SEED + 302)
+    text = [tok.decode(e, skip_special_tokens=False) for e in seqs]
+    skip = [tok.decode(e, skip_special_tokens=True) for e in seqs]
+    hf = load_hf_tokenizer()
+    assert text == [hf.decode(e, skip_special_tokens=False) for e in seqs]
+    n_bad = sum("\ufffd" in t for t in text)
+    write_json(OUT / "expected" / "decode-random.json", {
+        "note": "tokenizers %s Tokenizer.decode(ids, skip_special_tokens=False) (text) and True (text_skip_special) "
+                "of tokenizer/tokenizer.json; %d of %d texts contain U+FFFD" % (tv, n_bad, len(seqs)),
+        "seed": SEED + 302, "ids": seqs, "text": text, "text_skip_special": skip}, indent=None)
+    log("decode-random: %d/%d with U+FFFD" % (n_bad, len(seqs)))
+
+
+# --------------------------------------------------------------------------------------
 # Stage: generate
 # --------------------------------------------------------------------------------------
 
@@ -1030,6 +1281,33 @@ def generation_prompts():
     return prompts
 
 
+SEED_CASES = [("capital", False), ("opposite", False), ("list3", False), ("plural", True)]  # demo first
+
+
+def seed_prompts():
+    """kind "alpaca-seed": the demo instruction and three other held-out ones in the seed card's template."""
+    _, held = instruction_data()
+    out = []
+    for family, with_input in SEED_CASES:
+        ex = demo_example() if family == DEMO_FAMILY else \
+            [e for e in held if e["family"] == family and bool(e["input"]) == with_input][0]
+        prompt = seed_prompt(ex)
+        out.append({"kind": "alpaca-seed", "prompt": prompt, "instruction": ex["instruction"], "input": ex["input"],
+                    "reference_output": ex["output"], "demo": ex == demo_example()})
+    assert out[0]["demo"] and out[0]["instruction"] == "What is the capital of France?"
+    return out
+
+
+def f32_list(a):
+    """float32 values as the shortest decimals that parse back (via f64) to the same float32 bits."""
+    out = []
+    for v in np.asarray(a, dtype=np.float32).reshape(-1):
+        f = float(repr(v).replace("np.float32(", "").rstrip(")"))
+        assert np.float32(f).tobytes() == v.tobytes()
+        out.append(f)
+    return out
+
+
 def run_generation(model, tok, prompts, logits_for):
     import torch
     from transformers import GenerationConfig
@@ -1047,7 +1325,7 @@ def run_generation(model, tok, prompts, logits_for):
         case["prompt_ids"] = ids
         with torch.no_grad():
             if i in logits_for:
-                case["last_logits"] = [float(v) for v in model(input_ids=x).logits[0, -1].float().numpy()]
+                case["last_logits"] = f32_list(model(input_ids=x).logits[0, -1].float().numpy())
             g = model.generate(x, attention_mask=mask, generation_config=greedy_cfg)[0, len(ids):].tolist()
             b = model.generate(x, attention_mask=mask, generation_config=beam_cfg)[0, len(ids):].tolist()
         for seq in (g, b):
@@ -1067,13 +1345,17 @@ def stage_generate():
     torch_setup()
     tok = load_tokenizer()
     prompts = generation_prompts()
-    logits_for = {0, 5, 6}   # one plain prompt, the demo prompt, one more alpaca prompt
+    # last_logits for: the first plain prompt, the demo prompt, the first Alpaca prompt with input
+    logits_for = {0, [p.get("demo") for p in prompts].index(True),
+                  [p["kind"] for p in prompts].index("alpaca-input")}
     d = OUT / "expected" / "generate"
     models = [("tiny-a", lambda: load_tiny("tiny-a")), ("tiny-b", lambda: load_tiny("tiny-b")),
               ("alpaca-b-merged", lambda: merged_model("alpaca-b"))]
     for name, mk in models:
         m = mk()
         cases = run_generation(m, tok, prompts, logits_for)
+        if name != "tiny-a":   # appended after the Stanford-template cases (indices of those stay the same)
+            cases += run_generation(m, tok, seed_prompts(), {0})
         meta = {"model": name, "weights": {
                     "tiny-a": "models/tiny-a/bin-f32 (f32, bf16-representable values)",
                     "tiny-b": "models/tiny-b/bin-f32-lmhead (f32, bf16-representable values)",
@@ -1083,6 +1365,10 @@ def stage_generate():
                 "beam4": "generate(max_new_tokens=16, do_sample=False, num_beams=4, length_penalty=1.0, "
                          "early_stopping=False, num_return_sequences=1)",
                 "ids": "generated ids only (prompt excluded); a trailing 2 (</s>) is kept when generation stopped on eos"}
+        if name != "tiny-a":
+            meta["alpaca_seed"] = ("kind alpaca-seed cases (appended last): the seed card's template (single newlines, "
+                                   "as stored in bloomkit GGUF files); the instruction training used it for half of the examples; "
+                                   "last_logits for the demo one")
         write_json(d / ("%s.json" % name), {"meta": meta, "cases": cases}, indent=None)
         for c in cases:
             if c["kind"] != "plain":
@@ -1337,6 +1623,65 @@ def quant_rows():
     return rows
 
 
+def nonfinite_rows():
+    """(description, 256 float32 values) rows where some blocks hold NaN / +Inf / -Inf (or overflow f16's d)."""
+    rng = np.random.default_rng(SEED + 201)
+    nan, inf = np.float32("nan"), np.float32("inf")
+    rows = []
+
+    def row(desc, edits):
+        v = rng.standard_normal(256).astype(np.float32)
+        for i, x in edits:
+            v[i] = x
+        rows.append((desc, v))
+
+    row("one NaN in block 0 (index 5)", [(5, nan)])
+    row("+Inf in block 1 (index 40)", [(40, inf)])
+    row("-Inf in block 2 (index 70)", [(70, -inf)])
+    row("+Inf and -Inf in block 3 (indices 100, 101)", [(100, inf), (101, -inf)])
+    row("NaN first, then +Inf, in block 4 (indices 128, 140)", [(128, nan), (140, inf)])
+    row("+Inf first, then NaN, in block 5 (indices 161, 170)", [(161, inf), (170, nan)])
+    row("block 6 all NaN (indices 192..223)", [(i, nan) for i in range(192, 224)])
+    row("negative NaN (bits 0xFFC00000) in block 7 (index 230) and -Inf in block 0 (index 0)",
+        [(230, _f32(0xFFC00000)), (0, -inf)])
+    row("finite but d overflows f16: block 0 has 1e38, block 1 has -3e38, block 2 has f32 max",
+        [(3, np.float32(1e38)), (33, np.float32(-3e38)), (64, _f32(0x7F7FFFFF))])
+    row("block 3 all +Inf, block 4 all -Inf", [(i, inf) for i in range(96, 128)] + [(i, -inf) for i in range(128, 160)])
+    return rows
+
+
+def _quant_nonfinite(d: Path):
+    """expected/quant/nonfinite.*: what gguf-py does with NaN/Inf (numpy semantics; see the README)."""
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+    rows = nonfinite_rows()
+    arr = np.stack([r[1] for r in rows]).astype(np.float32)
+    arr.astype("<f4").tofile(d / "nonfinite.f32")
+    files = {}
+    with np.errstate(all="ignore"), warnings.catch_warnings():   # numpy warns on NaN/Inf -> int casts
+        warnings.simplefilter("ignore")
+        for qname, qt in (("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0), ("q4_1", Q.Q4_1)):
+            q = gguf.quants.quantize(arr, qt)
+            q.tofile(d / ("nonfinite.%s.bin" % qname))
+            deq = gguf.quants.dequantize(q, qt).astype("<f4")
+            deq.tofile(d / ("nonfinite.%s.dequant.f32" % qname))
+            bs, ts = gguf.GGML_QUANT_SIZES[qt]
+            qb = q.reshape(arr.shape[0], 256 // bs, ts)
+            dvals = qb[..., 0:2].copy().view("<f2")[..., 0].astype(np.float32)
+            files[qname] = {"file": "nonfinite.%s.bin" % qname, "dequantized": "nonfinite.%s.dequant.f32" % qname,
+                            "ggml_type": int(qt), "block_size": bs, "type_size": ts,
+                            "d_f16_bits": [[int(x) for x in r] for r in qb[..., 0:2].copy().view("<u2")[..., 0]],
+                            "nonfinite_d_blocks": [[int(b) for b in np.nonzero(~np.isfinite(r))[0]] for r in dvals]}
+    write_json(d / "nonfinite.json", {
+        "inputs": "nonfinite.f32", "rows": int(arr.shape[0]), "cols": 256, "dtype": "little-endian float32, row-major",
+        "row_descriptions": [r[0] for r in rows],
+        "quantized": files,
+        "method": "gguf-py %s gguf.quants.quantize / dequantize as for inputs.f32 (numpy float32, NaN-propagating "
+                  "max/argmax; NaN/Inf cast to int8/uint8 as numpy does on x86-64), run on the machine in "
+                  "README.md" % importlib.metadata.version("gguf"),
+    }, indent=1)
+
+
 CONVERSION_SPECIALS = [
     ("+0", 0x00000000), ("-0", 0x80000000), ("+inf", 0x7F800000), ("-inf", 0xFF800000),
     ("quiet NaN", 0x7FC00000), ("negative quiet NaN", 0xFFC00000), ("signalling NaN payload 1", 0x7F800001),
@@ -1418,6 +1763,7 @@ def stage_quant():
         "specials_bf16_bits": bits(bf16[: 2 * len(specials)], np.uint16),
         "specials_bf16_torch_bits": [int(x) for x in tb[: len(specials)].view(np.uint16)],
     }, indent=1)
+    _quant_nonfinite(d)
     log("quant: %d rows; files %s" % (arr.shape[0], sorted(p.name for p in d.iterdir())))
 
 
@@ -1525,9 +1871,7 @@ def _describe_gguf(path: Path, sources):
 def stage_gguf():
     import gguf
     d = OUT / "expected" / "gguf"
-    if d.exists():
-        shutil.rmtree(d)
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)   # llama-cpp-*.gguf (stage llamacpp) live here too
     out = {"writer": "gguf-py %s GGUFWriter" % importlib.metadata.version("gguf"),
            "note": "ne lists GGUF dims (ne[0] first = numpy shape reversed); offset is relative to the data "
                    "section, data_offset is absolute. kv excludes the GGUF.* pseudo-fields of GGUFReader.",
@@ -1538,6 +1882,37 @@ def stage_gguf():
     assert out["files"][0]["alignment"] == 32 and out["files"][1]["alignment"] == 64
     write_json(d / "sample.json", _py(out), indent=1)
     log("gguf: %s" % [(f["file"], f["size"]) for f in out["files"]])
+
+
+# --------------------------------------------------------------------------------------
+# Stage: llamacpp (a GGUF written by llama.cpp's own converter)
+# --------------------------------------------------------------------------------------
+
+def stage_llamacpp(args):
+    """expected/gguf/llama-cpp-tiny-a-q8_0.gguf: convert_hf_to_gguf.py --outtype q8_0 of models/tiny-a/bin-f32.
+
+    Our config.json has no "architectures" (like some Megatron-era files), which the converter needs, so it runs on
+    a temporary copy named tiny-a (the name becomes general.name "Tiny A") with architectures [BloomForCausalLM]."""
+    import tempfile
+    root = Path(args.llama_cpp)
+    script = root / "convert_hf_to_gguf.py"
+    if not script.exists():
+        sys.exit("llamacpp: %s not found (use --llama-cpp DIR or BLOOMKIT_LLAMA_CPP)" % script)
+    dst = OUT / "expected" / "gguf" / "llama-cpp-tiny-a-q8_0.gguf"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "tiny-a"
+        shutil.copytree(OUT / "models" / "tiny-a" / "bin-f32", src)
+        cfg = read_json(src / "config.json")
+        cfg["architectures"] = ["BloomForCausalLM"]
+        write_json(src / "config.json", cfg, indent=2)
+        cmd = [sys.executable, str(script), str(src), "--outtype", "q8_0", "--outfile", str(dst)]
+        log("llamacpp:", " ".join(cmd))
+        subprocess.run(cmd, check=True, capture_output=True)
+    import gguf
+    r = gguf.GGUFReader(str(dst))
+    assert r.fields["general.architecture"].contents() == "bloom"
+    assert r.fields["tokenizer.ggml.pre"].contents() == "bloom"
+    log("llamacpp: %s %d bytes, %d tensors" % (dst.name, dst.stat().st_size, len(r.tensors)))
 
 
 # --------------------------------------------------------------------------------------
@@ -1620,9 +1995,6 @@ def _hostile_pickles():
     out["deep_nesting.bin"] = (PROTO2 + b"]" * depth + b"a" * (depth - 1) + STOP,
                                "100000 nested lists (EMPTY_LIST x 100000, APPEND x 99999): must not overflow "
                                "the stack (lists are also not a state dict)")
-    out["deep_marks.bin"] = (PROTO2 + MARK * depth + b")" + b"t" * depth + STOP,
-                             "100000 nested MARK ... TUPLE pairs around an EMPTY_TUPLE (mark-stack depth 100000; "
-                             "a tuple, not a state dict)")
     return out
 
 
@@ -1691,8 +2063,15 @@ def stage_hostile():
         _torch_zip(d / name, pkl, recs)
         manifest[name] = why
     # legacy (pre-1.6, non-zip) torch.save of a real small state dict
-    torch.save({"weight": torch.arange(6, dtype=torch.float32).reshape(2, 3)}, str(d / "legacy.bin"),
-               _use_new_zipfile_serialization=False)
+    w = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    torch.save({"weight": w}, str(d / "legacy.bin"), _use_new_zipfile_serialization=False)
+    # the legacy format names storages by their C pointer (str(storage._cdata)): replace that key by a
+    # same-length run of '7' so the file is reproducible (the key is a BINUNICODE string in two pickles)
+    key = str(w.untyped_storage()._cdata).encode()
+    raw = (d / "legacy.bin").read_bytes()
+    assert raw.count(key) == 2, raw.count(key)
+    (d / "legacy.bin").write_bytes(raw.replace(key, b"7" * len(key)))
+    assert torch.equal(torch.load(str(d / "legacy.bin"), weights_only=True)["weight"], w)
     manifest["legacy.bin"] = ("legacy (pre-1.6, non-zip) torch.save stream of {'weight': arange(6).reshape(2,3) f32}: "
                               "not a zip (no 'PK\\x03\\x04'), refuse as unsupported format")
     for name, (data, why) in _hostile_safetensors().items():
@@ -1714,8 +2093,8 @@ def stage_hostile():
 # Driver
 # --------------------------------------------------------------------------------------
 
-STAGE_ORDER = ["data", "models", "adapters", "a2023", "merged", "tokens", "generate", "ppl", "inspect",
-               "quant", "gguf", "hostile"]
+STAGE_ORDER = ["data", "models", "adapters", "a2023", "merged", "tokens", "tokvariants", "generate", "ppl", "inspect",
+               "quant", "gguf", "llamacpp", "hostile"]
 
 
 def main():
@@ -1723,6 +2102,9 @@ def main():
     ap.add_argument("--stages", default=",".join(STAGE_ORDER))
     ap.add_argument("--py2023", default=os.environ.get("BLOOMKIT_PEFT02_PYTHON"),
                     help="python of the PEFT 0.2.0 venv (or env BLOOMKIT_PEFT02_PYTHON)")
+    ap.add_argument("--llama-cpp", default=os.environ.get("BLOOMKIT_LLAMA_CPP",
+                                                          str(HERE.parent.parent / ".tools" / "llama.cpp")),
+                    help="llama.cpp source folder with convert_hf_to_gguf.py (stage llamacpp; env BLOOMKIT_LLAMA_CPP)")
     ap.add_argument("--update-requirements", action="store_true")
     args = ap.parse_args()
     check_requirements(args.update_requirements)
@@ -1735,7 +2117,7 @@ def main():
             t0 = time.time()
             log("== stage", s)
             fn = globals()["stage_" + s]
-            fn(args) if s == "a2023" else fn()
+            fn(args) if s in ("a2023", "llamacpp") else fn()
             log("== stage %s done in %.0fs" % (s, time.time() - t0))
 
 

@@ -1,0 +1,65 @@
+import BloomArch
+import BloomCore
+import BloomGGUF
+import BloomRuntime
+import BloomTokenizer
+import Foundation
+import XCTest
+
+/// A GGUF file is a download too: the runtime's loader and the GGUF tokenizer must refuse lying metadata without trapping
+/// or allocating by its numbers. Inputs: Fuzz/corpus/fuzz-gguf/tiny-bloom.gguf (a complete 1-block BLOOM made by
+/// Fuzz/make_corpus.py with gguf-py) and the fuzzer's crash inputs in Fuzz/regressions/fuzz-gguf/.
+final class HostileModelTests: XCTestCase {
+    static let repository: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
+        return url.deletingLastPathComponent()
+    }()
+
+    static func fuzzFile(_ relative: String) throws -> String {
+        let path = repository.appendingPathComponent("Fuzz/" + relative).path
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "\(relative) is not in this checkout")
+        return path
+    }
+
+    /// Found by fuzz-gguf: block_count 2^24 in a 6 KB file made the loader build a tensor list of 200 million names
+    /// (out of memory) before looking for a single block tensor.
+    func testABlockCountPastTheLimitIsRefusedBeforeTheTensorListIsBuilt() throws {
+        let path = try Self.fuzzFile("regressions/fuzz-gguf/block-count-2p24.gguf")
+        XCTAssertThrowsError(try BloomModel(path: path)) { error in
+            let e = error as? BloomError
+            XCTAssertEqual(e?.code, .invalidArgument, "\(error)")
+            XCTAssertEqual(e?.path, path)
+            XCTAssertTrue(e?.message.contains("block count 16777216") ?? false, "\(error)")
+        }
+    }
+
+    func testTheTinyModelLoadsAndHeaderCorruptionsAreRefusedOrHarmless() throws {
+        let path = try Self.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
+        let model = try BloomModel(path: path)
+        XCTAssertEqual(model.hyperParameters.blockCount, 1)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try GGUFFile(path: path).dataOffset
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-hostile-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let copyPath = folder.appendingPathComponent("m.gguf").path
+        var loaded = 0
+        for i in stride(from: 0, to: header, by: 5) {  // every 5th byte: debug builds load slowly; fuzz-gguf does the rest
+            var copy = bytes
+            copy[i] ^= 0xFF
+            try Data(copy).write(to: URL(fileURLWithPath: copyPath))
+            do {
+                let file = try GGUFFile(path: copyPath)
+                if let tokenizer = try? BloomTokenizer(gguf: file) { _ = tokenizer.decode(tokenizer.encode("Hello")) }
+                _ = try BloomModel(path: copyPath)
+                loaded += 1
+            } catch let error as BloomError {
+                XCTAssertFalse(error.description.contains(where: \.isNewline), "byte \(i): \(error)")
+                XCTAssertNotNil(error.path, "byte \(i): \(error)")
+            }
+        }
+        XCTAssertLessThan(loaded, header / 10, "most corruptions of the header must be refused")
+    }
+}

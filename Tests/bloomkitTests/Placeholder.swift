@@ -1,1 +1,0 @@
-// bloomkitTests: placeholder; replaced by the module's tests.
