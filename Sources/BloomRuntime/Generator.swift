@@ -78,8 +78,12 @@ public final class Generator {
     public func generate(tokens prompt: [TokenID], _ request: GenerationRequest,
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         try request.sampling.validate()
-        guard request.maxTokens >= 1 else { throw BloomError(.invalidRequest, "max tokens \(request.maxTokens) must be at least 1") }
-        guard request.beams >= 1, request.beams <= 64 else { throw BloomError(.invalidRequest, "beams \(request.beams) must be between 1 and 64") }
+        guard request.maxTokens >= 1, request.maxTokens <= InferenceContext.maxCapacity else {
+            throw BloomError(.invalidRequest, "max tokens \(request.maxTokens) must be between 1 and \(InferenceContext.maxCapacity)")
+        }
+        guard request.beams >= 1, request.beams <= InferenceContext.maxSlots else {
+            throw BloomError(.invalidRequest, "beams \(request.beams) must be between 1 and \(InferenceContext.maxSlots)")
+        }
         guard request.beams == 1 || request.sampling.isGreedy else {
             throw BloomError(.invalidRequest, "beam search is deterministic: it does not take a temperature")
         }

@@ -18,6 +18,11 @@ public final class InferenceContext {
     public let batchCapacity: Int
     /// Tokens held in each slot's cache.
     public private(set) var lengths: [Int]
+    /// Why: ALiBi has no length limit, but positions index f32 caches and scores; a million is far past any
+    /// BLOOM use and keeps every size computation small.
+    public static let maxCapacity = 1 << 20
+    /// Beams (or sequences) per context.
+    public static let maxSlots = 64
 
     private let hidden: Int, ffn: Int, vocab: Int, headCount: Int, headDim: Int
     private let layerStride: Int    // floats of one layer of one slot: heads × capacity × headDim
@@ -44,6 +49,9 @@ public final class InferenceContext {
         guard capacity >= 1, slots >= 1, batchCapacity >= 1 else {
             throw BloomError(.invalidRequest, "context capacity \(capacity), slots \(slots) and batch \(batchCapacity) must be at least 1")
         }
+        guard capacity <= Self.maxCapacity, slots <= Self.maxSlots, batchCapacity <= Self.maxCapacity else {
+            throw BloomError(.invalidRequest, "context of \(capacity) positions × \(slots) slots (batch \(batchCapacity)) is past the limit of \(Self.maxCapacity) positions and \(Self.maxSlots) slots")
+        }
         let hp = model.hyperParameters
         self.model = model
         self.pool = pool
@@ -59,14 +67,14 @@ public final class InferenceContext {
         layerStride = headCount * capacity * headDim
         slotStride = hp.blockCount * layerStride
         let cacheFloats = try Checked.multiply(slots, slotStride, "KV cache size")
-        kCache = FloatBuffer(count: cacheFloats)
-        vCache = FloatBuffer(count: cacheFloats)
-        x = FloatBuffer(count: batchCapacity * hidden)
-        normed = FloatBuffer(count: batchCapacity * hidden)
-        qkv = FloatBuffer(count: batchCapacity * 3 * hidden)
-        attention = FloatBuffer(count: batchCapacity * hidden)
-        ffnBuffer = FloatBuffer(count: batchCapacity * ffn)
-        logits = FloatBuffer(count: max(slots, 1) * vocab)
+        kCache = try FloatBuffer(count: cacheFloats, zeroed: false)
+        vCache = try FloatBuffer(count: cacheFloats, zeroed: false)
+        x = try FloatBuffer(count: batchCapacity * hidden)
+        normed = try FloatBuffer(count: batchCapacity * hidden)
+        qkv = try FloatBuffer(count: batchCapacity * 3 * hidden)
+        attention = try FloatBuffer(count: batchCapacity * hidden)
+        ffnBuffer = try FloatBuffer(count: batchCapacity * ffn)
+        logits = try FloatBuffer(count: max(slots, 1) * vocab, zeroed: false)
         rowPositions = .allocate(capacity: batchCapacity)
         rowSlots = .allocate(capacity: batchCapacity)
         let threads = Int32(pool.threadCount)
@@ -169,7 +177,7 @@ public final class InferenceContext {
 
     private func ensureLogitRows(_ rows: Int) throws {
         if logits.count < rows * vocab {
-            logits = FloatBuffer(count: try Checked.multiply(rows, vocab, "logits size"))
+            logits = try FloatBuffer(count: try Checked.multiply(rows, vocab, "logits size"), zeroed: false)
         }
     }
 

@@ -33,14 +33,21 @@ final class FloatBuffer {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
 
-    init(count: Int) {
+    /// - Parameter zeroed: fill with zeros (caches are written before they are read and stay untouched, so their
+    ///   pages are only committed as the context grows).
+    /// - Throws: `.resources` if the memory cannot be had.
+    init(count: Int, zeroed: Bool = true) throws {
         self.count = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: self.count * 4, alignment: 64)
+        let bytes = try Checked.multiply(self.count, MemoryLayout<Float>.stride, "buffer size")
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw BloomError(.resources, "cannot allocate \(ByteCount.format(bytes)) for activations or the KV cache")
+        }
         pointer = raw.bindMemory(to: Float.self, capacity: self.count)
-        pointer.initialize(repeating: 0, count: self.count)
+        if zeroed { pointer.initialize(repeating: 0, count: self.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 }
 
 /// Aligned raw scratch memory for the kernels.
