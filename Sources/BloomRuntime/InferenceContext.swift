@@ -78,8 +78,8 @@ public final class InferenceContext {
         rowPositions = .allocate(capacity: batchCapacity)
         rowSlots = .allocate(capacity: batchCapacity)
         let threads = Int32(pool.threadCount)
-        linearScratch = Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity), Int64(max(hidden, ffn))))
-        attentionScratch = Scratch(byteCount: bk_attention_scratch_bytes(threads, Int64(capacity), Int32(headDim)))
+        linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity), Int64(max(hidden, ffn))))
+        attentionScratch = try Scratch(byteCount: bk_attention_scratch_bytes(threads, Int64(capacity), Int32(headDim)))
     }
 
     deinit {

@@ -55,10 +55,15 @@ final class Scratch {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
 
-    init(byteCount: Int) {
+    /// - Throws: `.resources` if the memory cannot be had.
+    init(byteCount: Int) throws {
         self.byteCount = max(64, (byteCount + 63) & ~63)
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: self.byteCount, alignment: 64)
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, self.byteCount) == 0, let raw else {
+            throw BloomError(.resources, "cannot allocate \(ByteCount.format(self.byteCount)) of kernel scratch memory")
+        }
+        pointer = raw
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 }

@@ -87,12 +87,12 @@ final class KernelTests: XCTestCase {
                 for flags in [0, Int32(BK_EPILOGUE_GELU), Int32(BK_EPILOGUE_ACCUMULATE)] {
                     let start = rng.floats(m * rows, scale: 1)
                     var ref = start
-                    w.withUnsafeBytes { wp in
+                    try w.withUnsafeBytes { wp in
                         var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
                         bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), flags)
                         for pool in pools {
                             var y = start
-                            let scratch = Scratch(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
+                            let scratch = try Scratch(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
                             bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
                             XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
                                            "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
@@ -189,13 +189,13 @@ final class KernelTests: XCTestCase {
         let rowSlots: [Int32] = (0..<m).map { Int32($0 % slots) }
         let pool = try ThreadPool(threads: 2)
         var out = [Float](repeating: 0, count: m * heads * hd), ref = out
-        k.withUnsafeBufferPointer { kp in
-            v.withUnsafeBufferPointer { vp in
-                slopes.withUnsafeBufferPointer { sp in
+        try k.withUnsafeBufferPointer { kp in
+            try v.withUnsafeBufferPointer { vp in
+                try slopes.withUnsafeBufferPointer { sp in
                     var d = bk_attention_desc(n_head: Int32(heads), head_dim: Int32(hd), scale: 1 / Float(hd).squareRoot(),
                                               slopes: sp.baseAddress, k_cache: kp.baseAddress, v_cache: vp.baseAddress,
                                               head_stride: Int64(capacity * hd), slot_stride: Int64(heads * capacity * hd))
-                    let scratch = Scratch(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
+                    let scratch = try Scratch(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
                     bk_attention(pool.pool, &d, q, Int64(heads * hd), Int64(m), positions, rowSlots, &out, Int64(heads * hd), scratch.pointer)
                     var scores = [Float](repeating: 0, count: capacity)
                     for i in 0..<m {
