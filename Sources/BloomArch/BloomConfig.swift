@@ -131,8 +131,9 @@ public struct BloomConfig: Sendable, Equatable {
                   "hidden size \(hiddenSize) is not divisible by the head count \(headCount)")
         try check(vocabSize > 0 && vocabSize <= Self.maxVocabSize, "vocab_size",
                   "vocabulary size \(vocabSize) is not in 1...\(Self.maxVocabSize)")
-        try check(layerNormEpsilon.isFinite && layerNormEpsilon > 0, "layer_norm_epsilon",
-                  "layer_norm_epsilon \(layerNormEpsilon) is not a positive number")
+        // GGUF and the runtime hold epsilon as f32: it must still be positive and finite there (1e-95 is not).
+        try check(Float(layerNormEpsilon).isFinite && Float(layerNormEpsilon) > 0, "layer_norm_epsilon",
+                  "layer_norm_epsilon \(layerNormEpsilon) is not a positive number in f32 (\(Float.leastNonzeroMagnitude)...\(Float.greatestFiniteMagnitude))")
         for (key, id) in [("bos_token_id", bosTokenID), ("eos_token_id", eosTokenID),
                           ("pad_token_id", padTokenID), ("unk_token_id", unkTokenID)] {
             if let id { try check(id >= 0, key, "\(key) \(id) is negative") }

@@ -53,6 +53,8 @@ final class BloomConfigTests: XCTestCase {
             (#"{"hidden_size": 0, "n_head": 4, \#(base)}"#, "hidden_size"),
             (#"{"hidden_size": "64", "n_head": 4, \#(base)}"#, "hidden_size"),
             (#"{"hidden_size": 64, "n_head": 4, "layer_norm_epsilon": -1, \#(base)}"#, "layer_norm_epsilon"),
+            // positive in f64, zero in f32 (found by fuzz-config: the error came later, from the converter, without the file)
+            (#"{"hidden_size": 64, "n_head": 4, "layer_norm_epsilon": 1e-95, \#(base)}"#, "layer_norm_epsilon"),
             (#"{"hidden_size": 64, "n_head": 4, "model_type": "llama", \#(base)}"#, "model_type"),
             (#"{"hidden_size": 64, "n_head": 4, "tie_word_embeddings": 1, \#(base)}"#, "tie_word_embeddings"),
             (#"{"hidden_size": 64, "n_head": 4, "vocab_size": 100, "n_layer": 100000}"#, "n_layer"),
