@@ -212,8 +212,6 @@ void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, in
 #define BK_PREFETCH 4096  // bytes; measured on the 560M-shaped files (512…32768 tried)
 #endif
 
-BK_AVX2 static float dot_f32_avx2(const float *a, const float *b, int64_t k) { return bk_dot8_avx2(a, b, k); }
-
 // One block of one weight row against up to 4 activation columns (acc: the block's set, per column). wq: the 32
 // weight bytes (Q8_0 signed, Q4 unsigned nibbles in element order). Q8_0 uses ggml's sign trick so maddubs (u8·s8)
 // sees |w|.
@@ -328,9 +326,3 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
     bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }
 
-float bk_dot_f32(const float *a, const float *b, int64_t k) {
-#if BK_X86
-    if (bk_simd_level() >= BK_SIMD_AVX2) return dot_f32_avx2(a, b, k);
-#endif
-    return bk_dot_f32_ref(a, b, k);
-}

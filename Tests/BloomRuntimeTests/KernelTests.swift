@@ -130,9 +130,6 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "exp \(n)")
             bk_gelu(x, &a, Int64(n)); bk_gelu_ref(x, &b, Int64(n))
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "gelu \(n)")
-            a = x; b = x
-            bk_softmax(&a, Int64(n)); bk_softmax_ref(&b, Int64(n))
-            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "softmax \(n)")
             XCTAssertEqual(bk_max(x, Int64(n)).bitPattern, bk_max_ref(x, Int64(n)).bitPattern)
             XCTAssertEqual(bk_sum_exp(x, Int64(n), 3).bitPattern, bk_sum_exp_ref(x, Int64(n), 3).bitPattern)
             let w = rng.floats(n, scale: 1), bias = rng.floats(n, scale: 1)
@@ -141,8 +138,8 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, softmax and
-    /// LayerNorm within 1e-6.
+    /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, Σ exp within
+    /// 1e-6 relative, LayerNorm within 1e-5.
     func testReferenceKernelsAreAccurate() {
         var rng = TestRandom(seed: 5)
         let n = 4000
@@ -160,11 +157,10 @@ final class KernelTests: XCTestCase {
             let exact = v * 0.5 * (1 + tanh(0.79788456 * v * (1 + 0.044715 * v * v)))
             XCTAssertEqual(Double(y[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "gelu(\(v))")
         }
-        var s = rng.floats(300, scale: 10)
-        let copy = s
-        bk_softmax_ref(&s, 300)
-        let m = copy.max()!, z = copy.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
-        for i in 0..<300 { XCTAssertEqual(Double(s[i]), Foundation.exp(Double(copy[i] - m)) / z, accuracy: 1e-6) }
+        let s = rng.floats(300, scale: 10)
+        let m = s.max()!, z = s.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
+        XCTAssertEqual(bk_max_ref(s, 300), m)
+        XCTAssertEqual(Double(bk_sum_exp_ref(s, 300, m)), z, accuracy: z * 1e-6)
         let v = rng.floats(1024, scale: 4), w = rng.floats(1024, scale: 1), b = rng.floats(1024, scale: 1)
         var out = [Float](repeating: 0, count: 1024)
         bk_layernorm_ref(v, w, b, 1e-5, 1024, &out)

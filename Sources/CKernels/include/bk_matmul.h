@@ -87,8 +87,7 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
 void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
                      int64_t x_stride, int nc, float *out, int64_t ldo);
 
-/// The f32 dot product every float path uses (the 8-lane shape above).
-float bk_dot_f32(const float *a, const float *b, int64_t k);
+/// The f32 dot product every float path uses (the 8-lane shape above), as its scalar definition.
 float bk_dot_f32_ref(const float *a, const float *b, int64_t k);
 
 // ---- linear layers -------------------------------------------------------------------------------------------------
@@ -123,10 +122,6 @@ void bk_exp_ref(const float *x, float *y, int64_t n);
 /// BLOOM's GELU (tanh form) x·0.5·(1+tanh(0.79788456·x·(1+0.044715·x²))), evaluated as x / (1 + e^(-2u)).
 void bk_gelu(const float *x, float *y, int64_t n);
 void bk_gelu_ref(const float *x, float *y, int64_t n);
-
-/// In-place softmax of n values.
-void bk_softmax(float *x, int64_t n);
-void bk_softmax_ref(float *x, int64_t n);
 
 /// The largest of n values (-inf for n = 0).
 float bk_max(const float *x, int64_t n);
