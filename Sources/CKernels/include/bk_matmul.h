@@ -68,9 +68,12 @@ void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst);
 
 // ---- 8-bit activation blocks ---------------------------------------------------------------------------------------
 
-/// 32 activations as x ≈ d·qs (d = max|x|/127, qs rounded to nearest even), with sum = Σ qs for the Q4 offsets.
+/// 32 activations as x ≈ d·qs, the way ggml's CPU backend quantizes them for its Q8_0/Q8_1 dot products:
+/// qs = round-to-nearest-even(x · 127/max|x|), d = max|x|/127 rounded to f16 (kept here as f32),
+/// sum = Σ qs (Q4_0's offset) and s = d·sum rounded to f16 with d before its rounding (Q8_1's s, for Q4_1).
 typedef struct {
     float d;
+    float s;
     int32_t sum;
     int8_t qs[32];
 } bk_block_q8x;
