@@ -81,14 +81,14 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 echo "llama.cpp: $("$bin/llama-bench" --version 2>&1 | grep -m1 -i 'version' || echo unknown)"
 results="$work/results.jsonl"; : > "$results"
 for round in $(seq "$rounds"); do
-  echo "{\"tool\":\"readbw\",\"gbps\":$("$work/readbw" "$threads")}" >> "$results"
+  echo "{\"tool\":\"readbw\",\"round\":$round,\"gbps\":$("$work/readbw" "$threads")}" >> "$results"
   for f in "${files[@]}"; do
     "$bin/llama-bench" -m "$f" -p 128,512 -n 128 -t "$threads" -r "$reps" -o jsonl 2>/dev/null \
-      | sed "s|^{|{\"tool\":\"llama.cpp\",\"file\":\"$(basename "$f")\",|" >> "$results"
+      | sed "s|^{|{\"tool\":\"llama.cpp\",\"round\":$round,\"file\":\"$(basename "$f")\",|" >> "$results"
     for p in 128 512; do
       n=0; [ "$p" = 128 ] && n=128
       "$bloomkit" bench "$f" -p "$p" -n "$n" --threads "$threads" -r "$reps" --json \
-        | sed "s|^{|{\"tool\":\"bloomkit\",\"file\":\"$(basename "$f")\",|" >> "$results"
+        | sed "s|^{|{\"tool\":\"bloomkit\",\"round\":$round,\"file\":\"$(basename "$f")\",|" >> "$results"
     done
   done
   echo "round $round done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
@@ -97,28 +97,36 @@ done
 python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-bw = [r["gbps"] for r in rows if r["tool"] == "readbw"]
-bandwidth = statistics.mean(bw)
-print(f"read bandwidth (plain AVX2 loop): {bandwidth:.1f} GB/s (rounds: {', '.join(f'{b:.1f}' for b in bw)})")
+bandwidth = {r["round"]: r["gbps"] for r in rows if r["tool"] == "readbw"}
+print(f"read bandwidth (plain AVX2 loop, {len(bandwidth)} rounds): " + ", ".join(f"{b:.1f}" for b in bandwidth.values()) + " GB/s")
 def ms(v): return f"{statistics.mean(v):8.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:5.2f}"
+def pick(tool, f, test):
+    """(round, tokens/s) of every run of `test` by `tool` on file f."""
+    n = int(test[2:])
+    out = []
+    for r in rows:
+        if r["tool"] != tool or r["file"] != f: continue
+        if tool == "llama.cpp":
+            if test.startswith("pp") and r["n_prompt"] == n and r["n_gen"] == 0: out.append((r["round"], r["avg_ts"]))
+            if test.startswith("tg") and r["n_gen"] == n and r["n_prompt"] == 0: out.append((r["round"], r["avg_ts"]))
+        else:
+            if test.startswith("pp") and r["n_prompt"] == n: out.append((r["round"], r["prompt_tokens_per_s"]))
+            if test.startswith("tg") and r["n_gen"] == n: out.append((r["round"], r["generated_tokens_per_s"]))
+    return out
 files = sorted({r["file"] for r in rows if "file" in r})
 print(f"{'file':<22} {'test':<6} {'llama.cpp t/s':>17} {'bloomkit t/s':>17} {'ratio':>6}  notes")
 for f in files:
+    per_token = [r["bytes_per_token"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f][0]
     for test in ("pp128", "pp512", "tg128"):
-        n = int(test[2:])
-        if test.startswith("pp"):
-            ll = [r["avg_ts"] for r in rows if r["tool"] == "llama.cpp" and r["file"] == f and r["n_prompt"] == n and r["n_gen"] == 0]
-            bk = [r["prompt_tokens_per_s"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f and r["n_prompt"] == n]
-        else:
-            ll = [r["avg_ts"] for r in rows if r["tool"] == "llama.cpp" and r["file"] == f and r["n_gen"] == n and r["n_prompt"] == 0]
-            bk = [r["generated_tokens_per_s"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f and r["n_gen"] == n]
+        ll, bk = pick("llama.cpp", f, test), pick("bloomkit", f, test)
         if not ll or not bk: continue
+        llv, bkv = [v for _, v in ll], [v for _, v in bk]
         note = ""
         if test == "tg128":
-            per_token = [r["bytes_per_token"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f][0]
-            limit = bandwidth * 1e9 / per_token
+            # each run against its own round's limit (bandwidth ÷ bytes of weights per token): the bandwidth moves
+            share = lambda runs: statistics.mean(v / (bandwidth[r] * 1e9 / per_token) * 100 for r, v in runs)
             ttft = [r["time_to_first_token_ms"] for r in rows if r["tool"] == "bloomkit" and r["file"] == f]
-            note = (f"limit {limit:.1f} t/s ({per_token / 1e6:.0f} MB/token): bloomkit {statistics.mean(bk) / limit * 100:.0f}%, "
-                    f"llama.cpp {statistics.mean(ll) / limit * 100:.0f}%; first token {statistics.mean(ttft):.0f} ms")
-        print(f"{f:<22} {test:<6} {ms(ll)} {ms(bk)} {statistics.mean(bk) / statistics.mean(ll):5.2f}x  {note}")
+            note = (f"{per_token / 1e6:.0f} MB/token; of the bandwidth limit: bloomkit {share(bk):.0f}%, "
+                    f"llama.cpp {share(ll):.0f}%; bloomkit first token {statistics.mean(ttft):.0f} ms")
+        print(f"{f:<22} {test:<6} {ms(llv)} {ms(bkv)} {statistics.mean(bkv) / statistics.mean(llv):5.2f}x  {note}")
 PY

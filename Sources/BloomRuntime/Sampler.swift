@@ -75,6 +75,7 @@ struct Sampler {
     private var seen: Set<TokenID> = []
     private var candidates: [(id: TokenID, logit: Float)] = []
     private var weights: [Double] = []
+    private var heap: [Float] = []
 
     init(parameters: SamplingParameters) {
         self.parameters = parameters
@@ -112,34 +113,40 @@ struct Sampler {
         return TokenID(best)
     }
 
-    /// Temperature, top-k, top-p, then one draw. Only the candidates that can matter are sorted: those within a
-    /// margin of the best logit, widened until they include the top k (or, without top-k, the top-p mass).
+    /// Temperature, top-k, top-p, then one draw. Only the candidates that can matter are sorted: the top k (found
+    /// with a k-element heap), or without top-k those within a margin of the best logit, widened until they hold
+    /// the top-p mass. With neither filter the draw walks the whole vocabulary in id order.
     private mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> TokenID {
         let n = logits.count
+        guard let base = logits.baseAddress, n > 0 else { return 0 }
         let invT = 1 / parameters.temperature
         for i in 0..<n { logits[i] *= invT }
-        guard let base = logits.baseAddress else { return 0 }
         let maxLogit = bk_max(base, Int64(n))
-        let total = Double(bk_sum_exp(base, Int64(n), maxLogit))  // Σ e^(logit - max) over the whole vocabulary
         let k = parameters.topK > 0 ? min(parameters.topK, n) : n
-        var margin: Float = 16
-        while true {
-            candidates.removeAll(keepingCapacity: true)
-            let floor = maxLogit - margin
-            var mass = 0.0
-            for i in 0..<n where logits[i] >= floor {
-                candidates.append((TokenID(i), logits[i]))
-                mass += Double(bk_exp_scalar(logits[i] - maxLogit))
+        candidates.removeAll(keepingCapacity: true)
+        if k < n {
+            let kth = kthLargest(logits, k)
+            for i in 0..<n where logits[i] >= kth { candidates.append((TokenID(i), logits[i])) }  // ties stay
+        } else if parameters.topP < 1 {
+            let total = Double(bk_sum_exp(base, Int64(n), maxLogit))  // Σ e^(logit - max), whole vocabulary
+            var margin: Float = 16
+            while true {
+                candidates.removeAll(keepingCapacity: true)
+                let floor = maxLogit - margin
+                var mass = 0.0
+                for i in 0..<n where logits[i] >= floor {
+                    candidates.append((TokenID(i), logits[i]))
+                    mass += Double(bk_exp_scalar(logits[i] - maxLogit))
+                }
+                if mass / total >= Double(parameters.topP) || candidates.count == n || !margin.isFinite { break }
+                margin *= 2
             }
-            let enough = k < n ? candidates.count >= k : mass / total >= Double(parameters.topP)
-            if enough || candidates.count == n || !margin.isFinite { break }
-            margin *= 2
+        } else {
+            return drawFromAll(logits, maxLogit: maxLogit)
         }
         guard !candidates.isEmpty else { return Sampler.argmax(UnsafeBufferPointer(logits)) }
         candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-        // top-k keeps every score >= the k-th largest (ties included), as transformers' TopKLogitsWarper
-        var keep = min(k, candidates.count)
-        while keep < candidates.count && candidates[keep].logit == candidates[keep - 1].logit { keep += 1 }
+        var keep = candidates.count
         // top-p on the renormalized survivors (TopPLogitsWarper runs after top-k), keeping at least one
         weights.removeAll(keepingCapacity: true)
         var sum = 0.0
@@ -165,6 +172,52 @@ struct Sampler {
             if u < acc { return candidates[j].id }
         }
         return candidates[keep - 1].id
+    }
+
+    /// The k-th largest logit (k < count), with a k-element min-heap.
+    private mutating func kthLargest(_ logits: UnsafeMutableBufferPointer<Float>, _ k: Int) -> Float {
+        heap.removeAll(keepingCapacity: true)
+        for i in 0..<logits.count {
+            let v = logits[i]
+            if heap.count < k {
+                heap.append(v)
+                var c = heap.count - 1
+                while c > 0, heap[(c - 1) / 2] > heap[c] {
+                    heap.swapAt(c, (c - 1) / 2)
+                    c = (c - 1) / 2
+                }
+            } else if v > heap[0] {
+                heap[0] = v
+                var p = 0
+                while true {
+                    let l = 2 * p + 1, r = l + 1
+                    var m = p
+                    if l < k, heap[l] < heap[m] { m = l }
+                    if r < k, heap[r] < heap[m] { m = r }
+                    if m == p { break }
+                    heap.swapAt(p, m)
+                    p = m
+                }
+            }
+        }
+        return heap[0]
+    }
+
+    /// One draw from softmax(logits) over the whole vocabulary, walking the ids in order.
+    private mutating func drawFromAll(_ logits: UnsafeMutableBufferPointer<Float>, maxLogit: Float) -> TokenID {
+        let n = logits.count
+        guard let base = logits.baseAddress else { return 0 }
+        for i in 0..<n { logits[i] -= maxLogit }
+        bk_exp(base, base, Int64(n))  // the logits buffer now holds the weights
+        var total = 0.0
+        for i in 0..<n { total += Double(logits[i]) }
+        let u = random.nextUnit() * total
+        var acc = 0.0
+        for i in 0..<n {
+            acc += Double(logits[i])
+            if u < acc { return TokenID(i) }
+        }
+        return TokenID(n - 1)
     }
 }
 

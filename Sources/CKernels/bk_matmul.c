@@ -81,12 +81,15 @@ void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst) { dequan
 
 // ---- 8-bit activation blocks ---------------------------------------------------------------------------------------
 
+// f16 rounding of a positive scale, back as f32 (ggml stores d and s as fp16).
+static float half_round(float v) { return bk_f16_to_f32_scalar(bk_f32_to_f16_scalar(v)); }
+
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k) {
     for (int64_t b = 0; b < k / 32; b++) {
         const float *v = x + b * 32;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(v[j]));
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         int32_t sum = 0;
         for (int j = 0; j < 32; j++) {
             float r = nearbyintf(v[j] * id);
@@ -94,7 +97,8 @@ void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k) {
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
-        y[b].d = d;
+        y[b].d = half_round(d);
+        y[b].s = half_round(d * (float)sum);
         y[b].sum = sum;
     }
 }
@@ -113,7 +117,7 @@ BK_AVX2 static void quantize_q8x_avx2(const float *x, bk_block_q8x *y, int64_t k
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         float amax = _mm_cvtss_f32(m4);
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
         __m256 vid = _mm256_set1_ps(id);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, vid), BK_ROUND_NEAREST));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, vid), BK_ROUND_NEAREST));
@@ -127,8 +131,10 @@ BK_AVX2 static void quantize_q8x_avx2(const float *x, bk_block_q8x *y, int64_t k
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)y[b].qs, p);
-        y[b].d = d;
-        y[b].sum = _mm_cvtsi128_si32(s4);
+        int32_t sum = _mm_cvtsi128_si32(s4);
+        y[b].d = half_round(d);
+        y[b].s = half_round(d * (float)sum);
+        y[b].sum = sum;
     }
 }
 #endif
@@ -153,7 +159,7 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
 
 // Block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), eight accumulator sets (block b goes to set b % 8,
 // so the SIMD loops keep eight independent chains), combined as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)) lane by lane.
-// Q4_1 adds its m·(dx·Σq) term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
+// Q4_1 adds its m·s term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
 static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x) {
     float acc[8][8] = {{0}};
     for (int64_t b = 0; b < k / 32; b++) {
@@ -189,7 +195,7 @@ static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_blo
             set[l] = fmaf(scale, (float)s, set[l]);
         }
         if (type == BK_TYPE_Q4_1) {
-            set[0] = set[0] + m * (xb->d * (float)xb->sum);
+            set[0] = set[0] + m * xb->s;
             for (int l = 1; l < 8; l++) set[l] = set[l] + 0.0f;
         }
     }
@@ -212,8 +218,6 @@ void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, in
 #define BK_PREFETCH 4096  // bytes; measured on the 560M-shaped files (512…32768 tried)
 #endif
 
-BK_AVX2 static float dot_f32_avx2(const float *a, const float *b, int64_t k) { return bk_dot8_avx2(a, b, k); }
-
 // One block of one weight row against up to 4 activation columns (acc: the block's set, per column). wq: the 32
 // weight bytes (Q8_0 signed, Q4 unsigned nibbles in element order). Q8_0 uses ggml's sign trick so maddubs (u8·s8)
 // sees |w|.
@@ -229,7 +233,7 @@ BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float 
         if (type == BK_TYPE_Q4_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->sum));
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(s), acc[c]);
         if (type == BK_TYPE_Q4_1)
-            acc[c] = _mm256_add_ps(acc[c], _mm256_setr_ps(m * (xb->d * (float)xb->sum), 0, 0, 0, 0, 0, 0, 0));
+            acc[c] = _mm256_add_ps(acc[c], _mm256_setr_ps(m * xb->s, 0, 0, 0, 0, 0, 0, 0));
     }
 }
 
@@ -328,9 +332,3 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
     bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }
 
-float bk_dot_f32(const float *a, const float *b, int64_t k) {
-#if BK_X86
-    if (bk_simd_level() >= BK_SIMD_AVX2) return dot_f32_avx2(a, b, k);
-#endif
-    return bk_dot_f32_ref(a, b, k);
-}

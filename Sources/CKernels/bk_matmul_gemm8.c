@@ -7,7 +7,7 @@
 //
 // Result per (row r, activation row t), the twin's definition: acc = 0; for each block b in order:
 //   idot = Σ_j w_j·x_j exactly (Q4_0: Σ q_j·x_j − 8·Σx, Q4_1: Σ q_j·x_j);
-//   acc = fmaf(d_r·dx_t, (float)idot, acc);  Q4_1 then acc = fmaf(m_r, dx_t·(float)Σx, acc).
+//   acc = fmaf(d_r·dx_t, (float)idot, acc);  Q4_1 then acc = fmaf(m_r, s_t, acc) (s: the activation block's d·Σx).
 // The integer sums are exact in every path, so the AVX-512 VNNI, AVX2 and scalar versions agree bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
@@ -144,7 +144,7 @@ void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrow
                 }
                 if (type == BK_TYPE_Q4_0) idot -= 8 * xb->sum;
                 acc = fmaf(d[r] * xb->d, (float)idot, acc);
-                if (type == BK_TYPE_Q4_1) acc = fmaf(((const float *)extra)[r], xb->d * (float)xb->sum, acc);
+                if (type == BK_TYPE_Q4_1) acc = fmaf(((const float *)extra)[r], xb->s, acc);
             }
             out[t * ldo + r] = acc;
         }
@@ -192,7 +192,7 @@ BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, 
                 __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(d + 8 * h), dx);
                 acc[t][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc[t][h]);
                 if (type == BK_TYPE_Q4_1)
-                    acc[t][h] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)extra + 8 * h), _mm256_set1_ps(xb->d * (float)xb->sum),
+                    acc[t][h] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)extra + 8 * h), _mm256_set1_ps(xb->s),
                                                 acc[t][h]);
             }
         }
@@ -244,7 +244,7 @@ BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, 
                 __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(d + 16 * h), dx);
                 acc[t][h] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[t][h]);
                 if (type == BK_TYPE_Q4_1)
-                    acc[t][h] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)extra + 16 * h), _mm512_set1_ps(xb->d * (float)xb->sum),
+                    acc[t][h] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)extra + 16 * h), _mm512_set1_ps(xb->s),
                                                 acc[t][h]);
             }
         }

@@ -101,7 +101,7 @@ void bk_gelu(const float *x, float *y, int64_t n) {
     bk_gelu_ref(x, y, n);
 }
 
-// ---- softmax, log-sum-exp ------------------------------------------------------------------------------------------
+// ---- max, Σ exp (softmax and log-softmax) ------------------------------------------------------------------------------------------
 
 static float max_ref(const float *x, int64_t n) {
     float m = -INFINITY;
@@ -164,25 +164,6 @@ BK_AVX2 static void scale_avx2(float *x, int64_t n, float f) {
     for (; i < n; i++) x[i] = x[i] * f;
 }
 #endif
-
-void bk_softmax_ref(float *x, int64_t n) {
-    if (n <= 0) return;
-    float s = sum_exp_ref(x, n, max_ref(x, n), x);
-    float inv = 1.0f / s;
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] * inv;
-}
-
-void bk_softmax(float *x, int64_t n) {
-#if BK_X86
-    if (bk_simd_level() >= BK_SIMD_AVX2) {
-        if (n <= 0) return;
-        float s = sum_exp_avx2(x, n, max_avx2(x, n), x);
-        scale_avx2(x, n, 1.0f / s);
-        return;
-    }
-#endif
-    bk_softmax_ref(x, n);
-}
 
 float bk_max_ref(const float *x, int64_t n) { return max_ref(x, n); }
 float bk_sum_exp_ref(const float *x, int64_t n, float shift) { return sum_exp_ref(x, n, shift, NULL); }

@@ -14,7 +14,7 @@
 #endif
 #define BK_INLINE static inline __attribute__((always_inline))
 
-_Static_assert(sizeof(bk_block_q8x) == 40, "activation block is 40 bytes");
+_Static_assert(sizeof(bk_block_q8x) == 44, "activation block is 44 bytes");
 
 /// The reduction every 8-lane sum uses: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 BK_INLINE float bk_hsum8_ref(const float l[8]) {

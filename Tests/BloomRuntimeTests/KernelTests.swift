@@ -51,6 +51,7 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// ggml's activation quantization: qs = RNE(x·127/max|x|), d = max|x|/127 in f16, s = f16(d·Σqs).
     func testActivationBlocksEqualTheirTwinAndRoundTrip() {
         var rng = TestRandom(seed: 2)
         let k = 1024
@@ -58,11 +59,16 @@ final class KernelTests: XCTestCase {
         var a = [bk_block_q8x](repeating: bk_block_q8x(), count: k / 32), b = a
         bk_quantize_q8x(x, &a, Int64(k))
         bk_quantize_q8x_ref(x, &b, Int64(k))
-        XCTAssertEqual(Data(bytes: a, count: a.count * 40), Data(bytes: b, count: b.count * 40))
+        let size = MemoryLayout<bk_block_q8x>.stride
+        XCTAssertEqual(Data(bytes: a, count: a.count * size), Data(bytes: b, count: b.count * size))
         for (i, block) in b.enumerated() {
             let qs = withUnsafeBytes(of: block.qs) { Array($0.bindMemory(to: Int8.self)) }
+            let amax = x[(i * 32)..<(i * 32 + 32)].map(abs).max()!
             XCTAssertEqual(block.sum, qs.reduce(0) { $0 + Int32($1) })
-            for j in 0..<32 { XCTAssertEqual(Float(qs[j]) * block.d, x[i * 32 + j], accuracy: block.d / 2 * 1.0001) }
+            XCTAssertEqual(block.d, bk_f16_to_f32_scalar(bk_f32_to_f16_scalar(amax / 127)))
+            XCTAssertEqual(block.s, bk_f16_to_f32_scalar(bk_f32_to_f16_scalar(amax / 127 * Float(block.sum))))
+            // |q·d − x| ≤ half a step plus 127 steps of the f16 rounding of d (2^-11 relative)
+            for j in 0..<32 { XCTAssertEqual(Float(qs[j]) * block.d, x[i * 32 + j], accuracy: amax / 127 * 0.57) }
         }
     }
 
@@ -100,7 +106,7 @@ final class KernelTests: XCTestCase {
                     }
                     guard flags == 0, level == Self.levels.first else { continue }  // every level equals the twin
                     // against f64 on the dequantized weights: float weights to f32 rounding, block weights to the
-                    // activation quantization error (≤ half a step of 1/127 of the block maximum per element)
+                    // activation quantization error (≤ 0.57 steps of 1/127 of the block maximum per element)
                     let blockDots = !isFloat(type)
                     let deq = dequantize(w, type: type, rows: rows, cols: k)
                     for i in 0..<m {
@@ -110,7 +116,7 @@ final class KernelTests: XCTestCase {
                                 exact += Double(deq[r * k + j]) * Double(x[i * k + j])
                                 magnitude += abs(Double(deq[r * k + j]) * Double(x[i * k + j]))
                                 let block = x[(i * k + j / 32 * 32)..<(i * k + j / 32 * 32 + 32)]
-                                quantization += abs(Double(deq[r * k + j])) * Double(block.map(abs).max()!) / 254
+                                quantization += abs(Double(deq[r * k + j])) * Double(block.map(abs).max()!) / 127 * 0.57
                             }
                             let bound = (blockDots ? quantization : 0) + magnitude * 1e-6
                             XCTAssertEqual(Double(ref[i * rows + r]), exact, accuracy: bound, "\(name) m \(m) row \(r)")
@@ -130,9 +136,6 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "exp \(n)")
             bk_gelu(x, &a, Int64(n)); bk_gelu_ref(x, &b, Int64(n))
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "gelu \(n)")
-            a = x; b = x
-            bk_softmax(&a, Int64(n)); bk_softmax_ref(&b, Int64(n))
-            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "softmax \(n)")
             XCTAssertEqual(bk_max(x, Int64(n)).bitPattern, bk_max_ref(x, Int64(n)).bitPattern)
             XCTAssertEqual(bk_sum_exp(x, Int64(n), 3).bitPattern, bk_sum_exp_ref(x, Int64(n), 3).bitPattern)
             let w = rng.floats(n, scale: 1), bias = rng.floats(n, scale: 1)
@@ -141,8 +144,8 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, softmax and
-    /// LayerNorm within 1e-6.
+    /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, Σ exp within
+    /// 1e-6 relative, LayerNorm within 1e-5.
     func testReferenceKernelsAreAccurate() {
         var rng = TestRandom(seed: 5)
         let n = 4000
@@ -160,11 +163,10 @@ final class KernelTests: XCTestCase {
             let exact = v * 0.5 * (1 + tanh(0.79788456 * v * (1 + 0.044715 * v * v)))
             XCTAssertEqual(Double(y[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "gelu(\(v))")
         }
-        var s = rng.floats(300, scale: 10)
-        let copy = s
-        bk_softmax_ref(&s, 300)
-        let m = copy.max()!, z = copy.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
-        for i in 0..<300 { XCTAssertEqual(Double(s[i]), Foundation.exp(Double(copy[i] - m)) / z, accuracy: 1e-6) }
+        let s = rng.floats(300, scale: 10)
+        let m = s.max()!, z = s.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
+        XCTAssertEqual(bk_max_ref(s, 300), m)
+        XCTAssertEqual(Double(bk_sum_exp_ref(s, 300, m)), z, accuracy: z * 1e-6)
         let v = rng.floats(1024, scale: 4), w = rng.floats(1024, scale: 1), b = rng.floats(1024, scale: 1)
         var out = [Float](repeating: 0, count: 1024)
         bk_layernorm_ref(v, w, b, 1e-5, 1024, &out)

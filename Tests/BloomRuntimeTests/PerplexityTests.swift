@@ -24,11 +24,12 @@ final class PerplexityTests: XCTestCase {
     }
 
     /// Quantized files stay within a stated distance of the F16 file's perplexity (convert's default types: 4-bit
-    /// files keep token_embd, the tied head, in Q8_0). Measured on tiny-b, 38 chunks of 64: F16 161.83;
-    /// Q8_0 +0.31%, Q4_1 +1.15%, Q4_0 +3.77%. Bounds: 1%, 3%, 6%.
+    /// files keep token_embd, the tied head, in Q8_0). Measured on tiny-b, 38 chunks of 64: F16 143.62;
+    /// Q8_0 +0.17%, Q4_0 −2.97%, Q4_1 +2.78% (llama-perplexity on the same files: within 0.1% of these). Bounds:
+    /// 1%, 5%, 5%.
     func testQuantizedPerplexityStaysNearF16() throws {
         let f16 = try perplexity(.F16).perplexity
-        for (type, bound) in [(GGMLType.Q8_0, 0.01), (.Q4_1, 0.03), (.Q4_0, 0.06)] {
+        for (type, bound) in [(GGMLType.Q8_0, 0.01), (.Q4_0, 0.05), (.Q4_1, 0.05)] {
             let p = try perplexity(type).perplexity
             XCTAssertLessThan(abs(p / f16 - 1), bound, "\(type.name): \(p) vs f16 \(f16)")
         }

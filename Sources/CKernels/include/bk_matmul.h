@@ -68,9 +68,12 @@ void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst);
 
 // ---- 8-bit activation blocks ---------------------------------------------------------------------------------------
 
-/// 32 activations as x ≈ d·qs (d = max|x|/127, qs rounded to nearest even), with sum = Σ qs for the Q4 offsets.
+/// 32 activations as x ≈ d·qs, the way ggml's CPU backend quantizes them for its Q8_0/Q8_1 dot products:
+/// qs = round-to-nearest-even(x · 127/max|x|), d = max|x|/127 rounded to f16 (kept here as f32),
+/// sum = Σ qs (Q4_0's offset) and s = d·sum rounded to f16 with d before its rounding (Q8_1's s, for Q4_1).
 typedef struct {
     float d;
+    float s;
     int32_t sum;
     int8_t qs[32];
 } bk_block_q8x;
@@ -87,8 +90,7 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
 void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
                      int64_t x_stride, int nc, float *out, int64_t ldo);
 
-/// The f32 dot product every float path uses (the 8-lane shape above).
-float bk_dot_f32(const float *a, const float *b, int64_t k);
+/// The f32 dot product every float path uses (the 8-lane shape above), as its scalar definition.
 float bk_dot_f32_ref(const float *a, const float *b, int64_t k);
 
 // ---- linear layers -------------------------------------------------------------------------------------------------
@@ -123,10 +125,6 @@ void bk_exp_ref(const float *x, float *y, int64_t n);
 /// BLOOM's GELU (tanh form) x·0.5·(1+tanh(0.79788456·x·(1+0.044715·x²))), evaluated as x / (1 + e^(-2u)).
 void bk_gelu(const float *x, float *y, int64_t n);
 void bk_gelu_ref(const float *x, float *y, int64_t n);
-
-/// In-place softmax of n values.
-void bk_softmax(float *x, int64_t n);
-void bk_softmax_ref(float *x, int64_t n);
 
 /// The largest of n values (-inf for n = 0).
 float bk_max(const float *x, int64_t n);
