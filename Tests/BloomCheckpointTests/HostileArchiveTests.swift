@@ -7,8 +7,8 @@ import XCTest
 /// archives, shard indexes. Each file is refused with its own code, a one-line message naming the file and the place,
 /// and nothing sized by the file's numbers is allocated before the number is checked against the file.
 final class HostileArchiveTests: XCTestCase {
-    var folder: HostileKit.Folder!
-    override func setUpWithError() throws { folder = try HostileKit.Folder() }
+    var folder: TempDir!
+    override func setUpWithError() throws { folder = try TempDir() }
     override func tearDown() { folder = nil }
 
     /// Writes `bytes` and asserts that opening them as a checkpoint fails with `code`.
@@ -23,7 +23,7 @@ final class HostileArchiveTests: XCTestCase {
     /// `N` + header + data, as the format lays it out.
     func safetensors(_ header: String, data: Int = 0, length: UInt64? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.hostileLE(length ?? UInt64(header.utf8.count))
+        out.le(length ?? UInt64(header.utf8.count))
         return out + Array(header.utf8) + [UInt8](repeating: 0, count: data)
     }
 
@@ -36,7 +36,7 @@ final class HostileArchiveTests: XCTestCase {
             ("metadata_not_string", .safetensorsHeader),
         ]
         for (name, code) in cases {
-            let path = try HostileKit.fixture("hostile/\(name).safetensors")
+            let path = try Fixtures.path("hostile/\(name).safetensors")
             HostileKit.expect(code, file: path, name) { try Checkpoint.open(path) }
         }
     }

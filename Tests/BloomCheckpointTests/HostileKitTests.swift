@@ -3,45 +3,10 @@ import BloomCore
 import Foundation
 import XCTest
 
-/// Helpers of the hostile-input suites of this target (HostilePickleTests, HostileArchiveTests): fixture lookup, a
-/// scratch folder, an assertion on the error every refused file must give, and byte builders for zip archives and
-/// pickles made in the tests.
+/// Helpers of the hostile-input suites of this target (HostilePickleTests, HostileArchiveTests): an assertion on the
+/// error every refused file must give, and byte builders for zip archives and pickles made in the tests (fixture
+/// lookup and the scratch folder are this target's `Fixtures` and `TempDir`).
 enum HostileKit {
-    static let fixtures: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures").path
-    }()
-
-    /// `Tests/Fixtures/relative`, or a skip while the fixture has not landed in this checkout.
-    static func fixture(_ relative: String) throws -> String {
-        let path = fixtures + "/" + relative
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture \(relative) is not present")
-        return path
-    }
-
-    /// A scratch folder removed when the value goes away.
-    final class Folder {
-        let path: String
-        init() throws {
-            path = NSTemporaryDirectory() + "bloomkit-hostile-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        }
-        deinit { try? FileManager.default.removeItem(atPath: path) }
-
-        @discardableResult
-        func write(_ name: String, _ bytes: [UInt8]) throws -> String {
-            let p = path + "/" + name
-            try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
-            try Data(bytes).write(to: URL(fileURLWithPath: p))
-            return p
-        }
-
-        @discardableResult
-        func write(_ name: String, _ text: String) throws -> String { try write(name, Array(text.utf8)) }
-    }
-
     /// Asserts that `body` fails with a `BloomError` of `code` whose line names `file` (when given), says where
     /// (when `located`), and is one line. Returns the error.
     @discardableResult
@@ -65,33 +30,6 @@ enum HostileKit {
         }
         return nil
     }
-
-}
-
-// MARK: little-endian bytes
-
-extension Array where Element == UInt8 {
-    mutating func hostileLE<T: FixedWidthInteger>(_ v: T) {
-        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
-    }
-}
-
-/// CRC-32 (zip's polynomial), for deflated entries made in tests.
-func hostileCRC32(_ bytes: [UInt8]) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for b in bytes {
-        crc ^= UInt32(b)
-        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-    }
-    return ~crc
-}
-
-/// A raw deflate stream of one stored block (BFINAL=1, BTYPE=00): valid input for zlib's inflate, no compressor needed.
-func hostileDeflateStored(_ bytes: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = [0x01]
-    out.hostileLE(UInt16(bytes.count))
-    out.hostileLE(~UInt16(bytes.count))
-    return out + bytes
 }
 
 // MARK: zip archives
@@ -118,9 +56,9 @@ struct HostileZip {
 
         /// A deflated entry holding `plain` (as one stored deflate block), with its real CRC.
         static func deflated(_ name: String, _ plain: [UInt8]) -> Entry {
-            var e = Entry(name, hostileDeflateStored(plain))
+            var e = Entry(name, ZipBuilder.deflateStored(plain))
             e.method = 8
-            e.crc = hostileCRC32(plain)
+            e.crc = ZipBuilder.crc32(plain)
             e.size = UInt32(plain.count)
             return e
         }
@@ -141,37 +79,37 @@ struct HostileZip {
         var offsets: [UInt32] = []
         for e in entries {
             offsets.append(UInt32(out.count))
-            out.hostileLE(e.localSignature)
-            out.hostileLE(UInt16(20)); out.hostileLE(e.flags); out.hostileLE(e.method)
-            out.hostileLE(UInt32(0))  // time, date
-            out.hostileLE(UInt32(0)); out.hostileLE(UInt32(0)); out.hostileLE(UInt32(0))  // torch: CRC and sizes 0
-            out.hostileLE(UInt16(e.name.utf8.count)); out.hostileLE(UInt16(0))
+            out.le(e.localSignature)
+            out.le(UInt16(20)); out.le(e.flags); out.le(e.method)
+            out.le(UInt32(0))  // time, date
+            out.le(UInt32(0)); out.le(UInt32(0)); out.le(UInt32(0))  // torch: CRC and sizes 0
+            out.le(UInt16(e.name.utf8.count)); out.le(UInt16(0))
             out += Array(e.name.utf8)
             out += e.data
         }
         let cdStart = UInt32(out.count)
         for (e, offset) in zip(entries, offsets) {
-            out.hostileLE(UInt32(0x02014b50))
-            out.hostileLE(UInt16(20)); out.hostileLE(UInt16(20)); out.hostileLE(e.flags); out.hostileLE(e.method)
-            out.hostileLE(UInt32(0))
-            out.hostileLE(e.crc)
-            out.hostileLE(e.compressedSize ?? UInt32(e.data.count))
-            out.hostileLE(e.size ?? UInt32(e.data.count))
-            out.hostileLE(UInt16(e.name.utf8.count)); out.hostileLE(UInt16(0)); out.hostileLE(UInt16(0))
-            out.hostileLE(e.disk)
-            out.hostileLE(UInt16(0)); out.hostileLE(UInt32(0))
-            out.hostileLE(e.localOffsetOverride ?? offset)
+            out.le(UInt32(0x02014b50))
+            out.le(UInt16(20)); out.le(UInt16(20)); out.le(e.flags); out.le(e.method)
+            out.le(UInt32(0))
+            out.le(e.crc)
+            out.le(e.compressedSize ?? UInt32(e.data.count))
+            out.le(e.size ?? UInt32(e.data.count))
+            out.le(UInt16(e.name.utf8.count)); out.le(UInt16(0)); out.le(UInt16(0))
+            out.le(e.disk)
+            out.le(UInt16(0)); out.le(UInt32(0))
+            out.le(e.localOffsetOverride ?? offset)
             out += Array(e.name.utf8)
         }
         let cdSize = UInt32(out.count) - cdStart
         if let target = zip64LocatorOffset {
-            out.hostileLE(UInt32(0x07064b50)); out.hostileLE(UInt32(0)); out.hostileLE(target); out.hostileLE(UInt32(1))
+            out.le(UInt32(0x07064b50)); out.le(UInt32(0)); out.le(target); out.le(UInt32(1))
         }
-        out.hostileLE(UInt32(0x06054b50))
-        out.hostileLE(eocdDisk); out.hostileLE(UInt16(0))
-        out.hostileLE(entryCountOverride ?? UInt16(entries.count)); out.hostileLE(entryCountOverride ?? UInt16(entries.count))
-        out.hostileLE(cdSizeOverride ?? cdSize); out.hostileLE(cdOffsetOverride ?? cdStart)
-        out.hostileLE(UInt16(0))
+        out.le(UInt32(0x06054b50))
+        out.le(eocdDisk); out.le(UInt16(0))
+        out.le(entryCountOverride ?? UInt16(entries.count)); out.le(entryCountOverride ?? UInt16(entries.count))
+        out.le(cdSizeOverride ?? cdSize); out.le(cdOffsetOverride ?? cdStart)
+        out.le(UInt16(0))
         return out
     }
 }
@@ -184,13 +122,13 @@ struct HostilePickle {
 
     mutating func op(_ b: UInt8) { bytes.append(b) }
     mutating func global(_ module: String, _ name: String) { bytes += [0x63] + Array("\(module)\n\(name)\n".utf8) }
-    mutating func string(_ s: String) { bytes.append(0x58); bytes.hostileLE(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
+    mutating func string(_ s: String) { bytes.append(0x58); bytes.le(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
     /// BININT, or LONG1 of 8 bytes when `v` does not fit 32 bits.
     mutating func int(_ v: Int) {
         if let small = Int32(exactly: v) {
-            bytes.append(0x4A); bytes.hostileLE(small)
+            bytes.append(0x4A); bytes.le(small)
         } else {
-            bytes += [0x8A, 8]; bytes.hostileLE(Int64(v))
+            bytes += [0x8A, 8]; bytes.le(Int64(v))
         }
     }
     mutating func mark() { op(0x28) }
@@ -262,7 +200,7 @@ func hostileTorchZip(_ pickle: [UInt8], storages: [(String, Int)] = [("0", 16)],
 /// The builders above make files the readers accept when nothing lies (otherwise every refusal would prove nothing).
 final class HostileKitTests: XCTestCase {
     func testTheBuildersMakeValidFiles() throws {
-        let folder = try HostileKit.Folder()
+        let folder = try TempDir()
         let pickle = HostilePickle.stateDict([
             HostileTensor(name: "w"),
             HostileTensor(name: "t", key: "1", numel: 6, shape: [3, 2], stride: [1, 3]),

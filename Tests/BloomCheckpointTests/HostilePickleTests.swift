@@ -25,12 +25,12 @@ final class HostilePickleTests: XCTestCase {
     static func canary(_ name: String) -> String { "/tmp/bloomkit-canary-\(name)" }
 
     func testEveryHostileFixtureIsRefusedAndNothingRuns() throws {
-        let manifestPath = try HostileKit.fixture("hostile/manifest.json")
+        let manifestPath = try Fixtures.path("hostile/manifest.json")
         let manifest = try JSONParser().parse(String(contentsOfFile: manifestPath, encoding: .utf8))
         let described = Set((manifest["files"]?.object ?? []).map(\.0).filter { $0.hasSuffix(".bin") })
         var checked = 0
         for (name, code, mentions) in Self.cases {
-            let path = HostileKit.fixtures + "/hostile/\(name).bin"
+            let path = Fixtures.root + "/hostile/\(name).bin"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             unlink(Self.canary(name))
             let before = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -47,7 +47,7 @@ final class HostilePickleTests: XCTestCase {
     }
 
     func testRefusalsSayNothingWasExecutedAndWhere() throws {
-        let path = try HostileKit.fixture("hostile/os_system.bin")
+        let path = try Fixtures.path("hostile/os_system.bin")
         let error = HostileKit.expect(.pickleForbiddenGlobal, file: path) { try TorchArchive(path: path) }
         let line = error?.description ?? ""
         XCTAssertTrue(line.contains("nothing was executed"), line)
@@ -60,7 +60,7 @@ final class HostilePickleTests: XCTestCase {
     /// have no offset: `located: false`.
     func expectPickle(_ code: BloomError.Code, _ pickle: [UInt8], storages: [(String, Int)] = [("0", 16)],
                       located: Bool = true, _ what: String, line: UInt = #line) throws {
-        let folder = try HostileKit.Folder()
+        let folder = try TempDir()
         let path = try folder.write("p.bin", hostileTorchZip(pickle, storages: storages))
         HostileKit.expect(code, file: path, located: located, what, line: line) { try TorchArchive(path: path) }
     }
