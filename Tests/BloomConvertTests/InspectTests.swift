@@ -47,11 +47,7 @@ final class InspectTests: XCTestCase {
             XCTAssertNotNil(actual["format"], name)
             XCTAssertNotNil(actual["metadata"], name)
             let tensors = try XCTUnwrap(actual["tensors"]?.array)
-            let distinct = Set(tensors.map { "\($0["file"]?.string ?? ""):\($0["offset"]?.int ?? -1):\($0["nbytes"]?.int ?? -1)" })
-            let parameters = try tensors.filter { t in
-                distinct.contains("\(t["file"]?.string ?? ""):\(t["offset"]?.int ?? -1):\(t["nbytes"]?.int ?? -1)")
-            }.count
-            XCTAssertGreaterThan(parameters, 0)
+            XCTAssertGreaterThan(tensors.count, 0, name)
             XCTAssertEqual(actual["parameters"]?.int, report.parameterCount, name)
         }
     }
