@@ -28,14 +28,14 @@ final class AtomicFileTests: XCTestCase {
 
     func testStaleTemporaryOfDeadProcessIsRemoved() throws {
         let stale = dir + "/.x.gguf" + AtomicFile.temporaryMarker + "999999"
-        FileManager.default.createFile(atPath: stale, contents: Data([0]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: stale, contents: Data([0])))
         AtomicFile.removeStaleTemporaries(in: dir)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
     }
 
     func testMappedFileSliceBounds() throws {
         let path = dir + "/m.bin"
-        FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3, 4]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3, 4])))
         let m = try MappedFile(path: path)
         XCTAssertEqual(Array(try m.slice(offset: 1, length: 3)), [2, 3, 4])
         XCTAssertThrowsError(try m.slice(offset: 2, length: 3)) { XCTAssertEqual(($0 as? BloomError)?.code, .outOfBounds) }
