@@ -49,7 +49,7 @@ public struct InspectReport: Sendable {
     ///   without weights.
     public static func open(_ path: String) throws -> InspectReport {
         let resolved = try HubCache.resolve(path)
-        if let file = try? MappedFile(path: resolved), file.bytes.starts(with: Array("GGUF".utf8)) {
+        if GGUFInspect.isGGUF(path: resolved) {
             throw BloomError(.inspectUnsupported, "this is a GGUF file: GGUFInspect lists it, not InspectReport", path: resolved)
         }
         guard Paths.isDirectory(resolved) else {
