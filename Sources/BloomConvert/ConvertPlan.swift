@@ -61,8 +61,8 @@ enum ConvertPlan {
             guard let name = BloomTensorNames.ggufName(forHF: s.name) else {
                 throw BloomError(.invalidArgument, "tensor '\(s.name)' is not part of a BLOOM model", location: s.name)
             }
-            guard byGGUF[name] == nil else {
-                throw BloomError(.invalidArgument, "tensor '\(s.name)' appears twice (as '\(byGGUF[name]!.name)' too)", location: s.name)
+            if let earlier = byGGUF[name] {
+                throw BloomError(.invalidArgument, "tensor '\(s.name)' appears twice (as '\(earlier.name)' too)", location: s.name)
             }
             byGGUF[name] = s
         }
