@@ -25,10 +25,15 @@ public enum Perplexity {
     /// - Parameters:
     ///   - context: n_ctx, an even number of at least 4.
     ///   - onChunk: called after each chunk with its index and the running perplexity.
-    /// - Throws: `.invalidRequest` if the text has fewer than 2·n_ctx tokens (llama-perplexity's requirement).
+    /// - Throws: `.invalidRequest` if the text has fewer than 2·n_ctx tokens (llama-perplexity's requirement);
+    ///   `.limitExceeded` if it is longer than `BloomTokenizer.maxTextBytes` (the text usually comes from a file).
     public static func compute(model: BloomModel, tokenizer: BloomTokenizer, text: String, context n: Int, pool: ThreadPool,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard n >= 4, n % 2 == 0 else { throw BloomError(.invalidRequest, "context \(n) must be an even number of at least 4") }
+        guard text.utf8.count <= BloomTokenizer.maxTextBytes else {
+            throw BloomError(.limitExceeded,
+                             "the text is \(text.utf8.count) bytes, more than the \(BloomTokenizer.maxTextBytes) a tokenizer call takes")
+        }
         let tokens = tokenizer.encode(text)
         guard tokens.count >= 2 * n else {
             throw BloomError(.invalidRequest, "the text has \(tokens.count) tokens; perplexity with context \(n) needs at least \(2 * n)")
