@@ -69,9 +69,10 @@ public final class Generator {
 
     /// Generates for `request`, calling `onText` with each piece of text as soon as it is certain (never half a
     /// character, never the start of a stop text). With beam search the text arrives at the end.
-    /// - Throws: `.invalidRequest` (empty prompt, bad settings), kernel-side errors.
+    /// - Throws: `.invalidRequest` (empty prompt, bad settings), `.limitExceeded` (a prompt past
+    ///   `BloomTokenizer.maxTextBytes`), kernel-side errors.
     public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
-        try generate(tokens: tokenizer.encode(request.prompt), request, onText: onText)
+        try generate(tokens: tokenizer.encodeChecked(request.prompt), request, onText: onText)
     }
 
     /// Generates from prompt ids (the request's prompt text is not used).

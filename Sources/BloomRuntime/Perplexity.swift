@@ -30,11 +30,7 @@ public enum Perplexity {
     public static func compute(model: BloomModel, tokenizer: BloomTokenizer, text: String, context n: Int, pool: ThreadPool,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard n >= 4, n % 2 == 0 else { throw BloomError(.invalidRequest, "context \(n) must be an even number of at least 4") }
-        guard text.utf8.count <= BloomTokenizer.maxTextBytes else {
-            throw BloomError(.limitExceeded,
-                             "the text is \(text.utf8.count) bytes, more than the \(BloomTokenizer.maxTextBytes) a tokenizer call takes")
-        }
-        let tokens = tokenizer.encode(text)
+        let tokens = try tokenizer.encodeChecked(text)
         guard tokens.count >= 2 * n else {
             throw BloomError(.invalidRequest, "the text has \(tokens.count) tokens; perplexity with context \(n) needs at least \(2 * n)")
         }

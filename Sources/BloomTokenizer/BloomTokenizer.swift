@@ -204,6 +204,17 @@ public final class BloomTokenizer: Sendable {
         return text.withUTF8 { encode(utf8: $0) }
     }
 
+    /// `encode(text)` for text of any length: the tokens, or `.limitExceeded` when `text` is longer than `maxTextBytes`
+    /// (for text that comes from a file or a caller rather than a checked source).
+    /// - Throws: `.limitExceeded` naming the length and the limit.
+    public func encodeChecked(_ text: String) throws -> [TokenID] {
+        guard text.utf8.count <= Self.maxTextBytes else {
+            throw BloomError(.limitExceeded,
+                             "the text is \(text.utf8.count) bytes, more than the \(Self.maxTextBytes) a tokenizer call takes")
+        }
+        return encode(text)
+    }
+
     /// The tokens of UTF-8 text (it must be valid UTF-8, as a Swift `String` is).
     func encode(utf8 text: UnsafeBufferPointer<UInt8>) -> [TokenID] {
         precondition(text.count <= Self.maxTextBytes, "encode takes at most \(Self.maxTextBytes) bytes of text, got \(text.count)")
