@@ -22,7 +22,7 @@ if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF
 fi
-cmake --build build -j"${JOBS:-2}" --target llama-bench llama-simple llama-completion llama-tokenize llama-perplexity llama-quantize
+cmake --build build -j"${JOBS:-2}" --target ${LLAMA_TARGETS:-llama-bench llama-simple llama-completion llama-tokenize llama-perplexity llama-quantize}
 # convert_hf_to_gguf.py refuses tokenizers it cannot fingerprint (ours are trained for tests): patch the local copy only.
 base="$tools/llama.cpp/conversion/base.py"
 [ -f "$base" ] || base="$tools/llama.cpp/convert_hf_to_gguf.py"

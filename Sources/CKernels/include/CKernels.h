@@ -3,6 +3,7 @@
 #ifndef BLOOMKIT_CKERNELS_H
 #define BLOOMKIT_CKERNELS_H
 
+#include "bk_blocks.h"
 #include "bk_convert.h"
 #include "bk_quant.h"
 #include "bk_matmul.h"

@@ -23,36 +23,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "bk_blocks.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/// Elements per block of every type here.
-#define BK_QK 32
-
-/// Q8_0: y[j] = qs[j] * d.
-typedef struct {
-    uint16_t d;        // fp16 scale = max|x| / 127
-    int8_t qs[BK_QK];  // round-half-away(x * (1/d))
-} block_q8_0;
-
-/// Q4_0: y[j] = ((qs[j] & 0xF) - 8) * d, y[j+16] = ((qs[j] >> 4) - 8) * d.
-typedef struct {
-    uint16_t d;            // fp16 scale = (signed value of largest |x|) / -8
-    uint8_t qs[BK_QK / 2]; // element j in the low nibble of byte j, element j+16 in the high nibble
-} block_q4_0;
-
-/// Q4_1: y = q * d + m, nibbles packed as in Q4_0.
-typedef struct {
-    uint16_t d;            // fp16 scale = (max - min) / 15
-    uint16_t m;            // fp16 min
-    uint8_t qs[BK_QK / 2];
-} block_q4_1;
-
-_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 must be 34 bytes (ggml-common.h)");
-_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must be 18 bytes (ggml-common.h)");
-_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 must be 20 bytes (ggml-common.h)");
 
 /// Quantizes k floats (k/32 blocks) into blocks at y. AVX2/FMA/F16C when the CPU has them, else the *_ref loop;
 /// both give the same bytes.
