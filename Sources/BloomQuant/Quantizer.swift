@@ -4,15 +4,37 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Rows of f32 values to and from ggml's storage types: F32, F16, BF16 and the 32-element blocks Q8_0, Q4_0 and
-/// Q4_1, with the bytes of ggml's reference quantizers (rules and the few deliberate differences: bk_quant.h).
+/// Rows of f32 values to and from ggml's storage types: F32, F16, BF16, the 32-element blocks Q8_0, Q4_0, Q4_1,
+/// Q5_0, Q5_1 and the 256-element K-quants Q2_K…Q6_K, with the bytes of ggml's reference quantizers (rules and the
+/// few deliberate differences: bk_quant.h). A new type is one row of `codecs` plus its kernels.
 ///
 /// A row is `rowLength` consecutive values (ggml's ne[0], the last PyTorch dimension); rows are contiguous in both
 /// the f32 and the quantized buffers. Work is split into chunks of whole rows that do not depend on the thread
 /// count, and spread over `threads` workers, so the bytes and the error figures are the same for any thread count.
 public enum Quantizer {
+    typealias Encode = @Sendable (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
+    typealias Decode = @Sendable (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// Every type the quantizer handles, one row each: n values (whole blocks) to the type's bytes and back.
+    /// Block sizes come from `GGMLType.blockLayout`.
+    static let codecs: [(type: GGMLType, encode: Encode, decode: Decode)] = [
+        (.F32, { Precision.fromFloat(.F32, $0!, $1!, $2) }, { Precision.toFloat(.F32, $0!, $1!, $2) }),
+        (.F16, { Precision.fromFloat(.F16, $0!, $1!, $2) }, { Precision.toFloat(.F16, $0!, $1!, $2) }),
+        (.BF16, { Precision.fromFloat(.BF16, $0!, $1!, $2) }, { Precision.toFloat(.BF16, $0!, $1!, $2) }),
+        (.Q8_0, bk_quantize_row_q8_0, bk_dequantize_row_q8_0),
+        (.Q4_0, bk_quantize_row_q4_0, bk_dequantize_row_q4_0),
+        (.Q4_1, bk_quantize_row_q4_1, bk_dequantize_row_q4_1),
+        (.Q5_0, bk_quantize_row_q5_0, bk_dequantize_row_q5_0),
+        (.Q5_1, bk_quantize_row_q5_1, bk_dequantize_row_q5_1),
+        (.Q2_K, bk_quantize_row_q2_K, bk_dequantize_row_q2_K),
+        (.Q3_K, bk_quantize_row_q3_K, bk_dequantize_row_q3_K),
+        (.Q4_K, bk_quantize_row_q4_K, bk_dequantize_row_q4_K),
+        (.Q5_K, bk_quantize_row_q5_K, bk_dequantize_row_q5_K),
+        (.Q6_K, bk_quantize_row_q6_K, bk_dequantize_row_q6_K),
+    ]
+
     /// The types `quantize` writes and `dequantize` reads.
-    public static let supportedTypes: [GGMLType] = [.F32, .F16, .BF16, .Q8_0, .Q4_0, .Q4_1]
+    public static let supportedTypes: [GGMLType] = codecs.map(\.type)
 
     /// Workers used when the caller does not say: one per core.
     public static var defaultThreadCount: Int { Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) }
@@ -121,8 +143,8 @@ public enum Quantizer {
     /// Checks the type, the row length and both buffer sizes; returns the bytes per row.
     private static func checkRows(_ type: GGMLType, valueCount: Int, rowLength: Int, byteCount: Int) throws -> Int {
         guard supportedTypes.contains(type) else {
-            throw BloomError(.quantUnsupportedType,
-                             "ggml type \(type.name) is not one the quantizer handles (f32, f16, bf16, q8_0, q4_0, q4_1)")
+            throw BloomError(.quantUnsupportedType, "ggml type \(type.name) is not one the quantizer handles ("
+                             + supportedTypes.map(\.name).joined(separator: ", ") + ")")
         }
         let rowBytes = try bytesPerRow(type, rowLength: rowLength)
         if rowLength == 0 {
@@ -153,28 +175,19 @@ public enum Quantizer {
 
     /// n values (a whole number of blocks) to `type` at y.
     static func quantizeValues(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int) {
-        switch type {
-        case .Q8_0: bk_quantize_row_q8_0(x, y, n)
-        case .Q4_0: bk_quantize_row_q4_0(x, y, n)
-        case .Q4_1: bk_quantize_row_q4_1(x, y, n)
-        case .F32: Precision.fromFloat(.F32, x, y, n)
-        case .F16: Precision.fromFloat(.F16, x, y, n)
-        case .BF16: Precision.fromFloat(.BF16, x, y, n)
-        default: preconditionFailure("quantizeValues on \(type.name)")  // checkRows admits supportedTypes only
-        }
+        codec(type).encode(x, y, n)
     }
 
     /// n values stored as `type` at x to f32 at y.
     static func dequantizeValues(_ type: GGMLType, _ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        switch type {
-        case .Q8_0: bk_dequantize_row_q8_0(x, y, n)
-        case .Q4_0: bk_dequantize_row_q4_0(x, y, n)
-        case .Q4_1: bk_dequantize_row_q4_1(x, y, n)
-        case .F32: Precision.toFloat(.F32, x, y, n)
-        case .F16: Precision.toFloat(.F16, x, y, n)
-        case .BF16: Precision.toFloat(.BF16, x, y, n)
-        default: preconditionFailure("dequantizeValues on \(type.name)")
+        codec(type).decode(x, y, n)
+    }
+
+    private static func codec(_ type: GGMLType) -> (type: GGMLType, encode: Encode, decode: Decode) {
+        guard let row = codecs.first(where: { $0.type == type }) else {
+            preconditionFailure("no codec for \(type.name)")  // checkRows admits supportedTypes only
         }
+        return row
     }
 }
 

@@ -47,8 +47,9 @@ final class QuantizerTests: XCTestCase {
                 assertBloomError(.quantShape) {
                     try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<55]))
                 }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q5_0, rows: src, rowLength: 32, into: q4Row) }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q4_K, rows: src, rowLength: 32, into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.IQ4_NL, rows: src, rowLength: 32, into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q8_K, rows: src, rowLength: 256, into: q4Row) }
+                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_K, rows: src, rowLength: 32, into: q4Row) }
                 try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: q4Row)
                 try Quantizer.quantize(.F16, rows: src, rowLength: 3, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<192]))
                 // Nothing to do is not an error.
@@ -62,7 +63,12 @@ final class QuantizerTests: XCTestCase {
         try dst.withUnsafeBytes { src in
             try out.withUnsafeMutableBufferPointer { y in
                 assertBloomError(.quantShape) { try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<67]), rowLength: 64, into: y) }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64, into: y) }
+                assertBloomError(.quantUnsupportedType) {
+                    try Quantizer.dequantize(.IQ2_XS, rows: UnsafeRawBufferPointer(rebasing: src[0..<74]), rowLength: 256, into: y)
+                }
+                assertBloomError(.quantShape) {
+                    try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64, into: y)
+                }
                 try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<68]), rowLength: 64, into: y)
             }
         }
