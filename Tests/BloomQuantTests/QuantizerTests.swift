@@ -138,10 +138,14 @@ final class QuantizerTests: XCTestCase {
                 return try scratch.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(type, rows: src, rowLength: rowLength, into: $0) }
             }
             for measuring in [false, true] {
-                var out = [UInt8](repeating: 0, count: expected.count)
-                let error = try out.withUnsafeMutableBytes { try Quantizer.quantize(type, tensor: tensor, into: $0, measuringError: measuring) }
-                XCTAssertEqual(out, expected, type.name)
-                XCTAssertEqual(error, measuring ? expectedError : nil, type.name)
+                for threads in [1, 2, 3] {
+                    var out: [UInt8] = []
+                    let error = try Quantizer.quantize(type, tensor: tensor, measuringError: measuring, threads: threads) {
+                        out += $0
+                    }
+                    XCTAssertEqual(out, expected, type.name)
+                    XCTAssertEqual(error, measuring ? expectedError : nil, type.name)
+                }
             }
         }
     }
@@ -152,13 +156,14 @@ final class QuantizerTests: XCTestCase {
             if start + count > 600 { throw ReadFailure(row: start) }
             for i in 0..<count * 64 { dst[i] = 1 }
         }
-        var out = [UInt8](repeating: 0, count: 1000 * 36)
-        XCTAssertThrowsError(try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: tensor, into: $0, threads: 1) }) {
+        var written = 0
+        XCTAssertThrowsError(try Quantizer.quantize(.Q4_0, tensor: tensor, threads: 1) { written += $0.count }) {
             XCTAssertEqual($0 as? ReadFailure, ReadFailure(row: 512))  // chunks of 512 rows of 64: the second one fails
         }
-        XCTAssertThrowsError(try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: tensor, into: $0, threads: 2) })
+        XCTAssertEqual(written, 512 * 36, "the chunk before the failure is written, nothing after it")
+        XCTAssertThrowsError(try Quantizer.quantize(.Q4_0, tensor: tensor, threads: 2) { _ in })
         let wrongShape = SourceTensor(name: "t", dtype: .F32, shape: [4, 48]) { _, _, _ in }
-        assertBloomError(.quantShape) { try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: wrongShape, into: $0) } }
+        assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, tensor: wrongShape) { _ in } }
     }
 
     /// dequantize(quantize(x)) is within each format's bound, block by block:
