@@ -150,7 +150,8 @@ BK_AVX2 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales) {
             sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), l));
             suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
         }
-        const __m256 better = _mm256_and_ps(gt(suml2, zero), gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2)));
+        const __m256 fits = gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2));
+        const __m256 better = _mm256_and_ps(gt(suml2, zero), fits);
         if (_mm256_movemask_ps(better) == 0) continue;
         const __m256i take = _mm256_castps_si256(better);
         for (int i = 0; i < n; i++) Lb[i] = _mm256_blendv_epi8(Lb[i], La[i], take);
