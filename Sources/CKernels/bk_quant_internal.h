@@ -39,20 +39,21 @@ typedef struct {
     int use_mad;
 } bk_kq_search;
 
-/// make_qkx2_quants on 8 sub-blocks of s->n values (sub-block j at x + j·n, w + j·n, L + j·n): quants into L,
-/// scales[j] the scale, mins[j] minus the min. The SIMD twin runs the 8 in the lanes of one register: each lane
-/// does its sub-block's sums in the reference's order, so the results are the same bit for bit.
-typedef void (*bk_kq_qkx2_fn)(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *scales,
-                              float *mins);
-void bk_kq_qkx2_quants8_ref(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *scales,
-                            float *mins);
+/// make_qkx2_quants on 8·groups sub-blocks of s->n values (groups 1 or 2; sub-block j at x + j·n, w + j·n,
+/// L + j·n): quants into L, scales[j] the scale, mins[j] minus the min. The SIMD twin runs a group of 8 in the lanes
+/// of one register: each lane does its sub-block's sums in the reference's order, so the results are the same bit
+/// for bit.
+typedef void (*bk_kq_qkx2_fn)(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                              float *scales, float *mins);
+void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                           float *scales, float *mins);
 /// make_qx_quants (rmse_type 1, nmax 32) on 8 sub-blocks of 16 (Q6_K): quants + 32 into L, scales[j]. Twin as above.
 typedef void (*bk_kq_qx_fn)(const float *x, int8_t *L, float *scales);
 void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales);
 
 #if defined(__x86_64__)
-void bk_kq_qkx2_quants8_avx2(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *scales,
-                             float *mins);
+void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                            float *scales, float *mins);
 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales);
 void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k);
 void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k);

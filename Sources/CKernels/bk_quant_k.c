@@ -165,9 +165,9 @@ static float qkx2_quants(const bk_kq_search *s, const float *x, const float *w, 
     return scale;
 }
 
-void bk_kq_qkx2_quants8_ref(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *scales,
-                            float *mins) {
-    for (int j = 0; j < 8; j++) scales[j] = qkx2_quants(s, x + j * s->n, w + j * s->n, L + j * s->n, &mins[j]);
+void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                           float *scales, float *mins) {
+    for (int j = 0; j < 8 * groups; j++) scales[j] = qkx2_quants(s, x + j * s->n, w + j * s->n, L + j * s->n, &mins[j]);
 }
 
 void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales) {
@@ -190,8 +190,7 @@ static void q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     uint8_t L[BK_QK_K];
     float weights[BK_QK_K], mins[16], scales[16];
     for (int l = 0; l < BK_QK_K; l++) weights[l] = fabsf(x[l]);
-    search(&s, x, weights, L, scales, mins);
-    search(&s, x + 128, weights + 128, L + 128, scales + 8, mins + 8);
+    search(&s, 2, x, weights, L, scales, mins);
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 16; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -274,11 +273,8 @@ static void q3_K_block(const float *x, block_q3_K *y) {
     }
 }
 
-/// Q4_K (nmax 15) and Q5_K (nmax 31): scales, d, dmin and the final quants L[256] (before packing).
-static void q45_K_block(const float *x, uint8_t *scales_out, uint16_t *d_out, uint16_t *dmin_out, uint8_t *L,
-                        int nmax, bk_kq_qkx2_fn search) {
-    const bk_kq_search s = {32, nmax, nmax == 15 ? -1.0f : -0.5f, 0.1f, nmax == 15 ? 20 : 15, 0};
-    float weights[BK_QK_K], mins[8], scales[8];
+/// Q4_K/Q5_K's search weights of one super-block: rms of the sub-block + |x|.
+static void q45_K_weights(const float *x, float *weights) {
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
         float sum_x2 = 0.0f;
@@ -286,7 +282,12 @@ static void q45_K_block(const float *x, uint8_t *scales_out, uint16_t *d_out, ui
         const float av_x = sqrtf(sum_x2 / 32.0f);
         for (int l = 0; l < 32; l++) weights[32 * j + l] = av_x + fabsf(xs[l]);
     }
-    search(&s, x, weights, L, scales, mins);
+}
+
+/// Q4_K (nmax 15) and Q5_K (nmax 31) after the search of the 8 sub-blocks: scales, d, dmin and the final quants
+/// L[256] (before packing).
+static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *scales_out,
+                         uint16_t *d_out, uint16_t *dmin_out, uint8_t *L, int nmax) {
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -383,25 +384,31 @@ static void q2_K_row(const float *x, void *vy, size_t k, bk_kq_qkx2_fn search) {
     }
 }
 
-static void q4_K_row(const float *x, void *vy, size_t k, bk_kq_qkx2_fn search) {
-    block_q4_K *y = vy;
-    for (size_t b = 0; b < k / BK_QK_K; b++) {
-        block_q4_K blk;
-        uint8_t L[BK_QK_K];
-        q45_K_block(x + b * BK_QK_K, blk.scales, &blk.d, &blk.dmin, L, 15, search);
-        pack_q4_K(L, &blk);
-        memcpy(y + b, &blk, sizeof blk);
-    }
-}
-
-static void q5_K_row(const float *x, void *vy, size_t k, bk_kq_qkx2_fn search) {
-    block_q5_K *y = vy;
-    for (size_t b = 0; b < k / BK_QK_K; b++) {
-        block_q5_K blk;
-        uint8_t L[BK_QK_K];
-        q45_K_block(x + b * BK_QK_K, blk.scales, &blk.d, &blk.dmin, L, 31, search);
-        pack_q5_K(L, &blk);
-        memcpy(y + b, &blk, sizeof blk);
+/// Q4_K (nmax 15) and Q5_K (nmax 31) rows: super-blocks searched two at a time, then finished and packed.
+static void q45_K_row(const float *x, uint8_t *y, size_t k, int nmax, bk_kq_qkx2_fn search) {
+    const bk_kq_search s = {32, nmax, nmax == 15 ? -1.0f : -0.5f, 0.1f, nmax == 15 ? 20 : 15, 0};
+    const size_t blocks = k / BK_QK_K;
+    for (size_t b = 0; b < blocks; b += 2) {
+        const int groups = b + 1 < blocks ? 2 : 1;
+        const float *xb = x + b * BK_QK_K;
+        float weights[2 * BK_QK_K], scales[16], mins[16];
+        uint8_t L[2 * BK_QK_K];
+        for (int g = 0; g < groups; g++) q45_K_weights(xb + g * BK_QK_K, weights + g * BK_QK_K);
+        search(&s, groups, xb, weights, L, scales, mins);
+        for (int g = 0; g < groups; g++) {
+            uint8_t *L1 = L + g * BK_QK_K;
+            if (nmax == 15) {
+                block_q4_K blk;
+                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 15);
+                pack_q4_K(L1, &blk);
+                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
+            } else {
+                block_q5_K blk;
+                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 31);
+                pack_q5_K(L1, &blk);
+                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
+            }
+        }
     }
 }
 
@@ -419,14 +426,14 @@ static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
     }
 }
 
-void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants8_ref); }
-void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) { q4_K_row(x, y, k, bk_kq_qkx2_quants8_ref); }
-void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) { q5_K_row(x, y, k, bk_kq_qkx2_quants8_ref); }
+void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_ref); }
+void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_ref); }
+void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_ref); }
 void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_ref); }
 #if defined(__x86_64__)
-void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants8_avx2); }
-void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) { q4_K_row(x, y, k, bk_kq_qkx2_quants8_avx2); }
-void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q5_K_row(x, y, k, bk_kq_qkx2_quants8_avx2); }
+void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_avx2); }
+void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_avx2); }
+void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_avx2); }
 void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_avx2); }
 #endif
 

@@ -40,77 +40,111 @@ BK_AVX2 static inline void scatter_u8(uint8_t *L, int n, int i, __m256i v) {
     for (int j = 0; j < 8; j++) L[j * n + i] = (uint8_t)t[j];
 }
 
-BK_AVX2 void bk_kq_qkx2_quants8_avx2(const bk_kq_search *s, const float *x, const float *w, uint8_t *L,
-                                     float *scales, float *mins) {
+// G groups of 8 sub-blocks side by side (G is 1 or 2, a constant after inlining): the groups' dependency chains
+// (sequential sums, divisions) overlap in the core, which a single group leaves idle.
+BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_kq_search *s, const float *x,
+                                                                    const float *w, uint8_t *L, float *scales,
+                                                                    float *mins, const int G) {
     const int n = s->n, nmax = s->nmax;
-    __m256 X[32], W[32];
-    __m256i Lb[32], La[32];
-    for (int i = 0; i < n; i++) {
-        X[i] = column(x, n, i);
-        W[i] = column(w, n, i);
-    }
-    __m256 min = X[0], max = X[0];
-    __m256 sum_w = W[0];
-    __m256 sum_x = _mm256_mul_ps(sum_w, X[0]);
-    for (int i = 1; i < n; i++) {
-        min = _mm256_min_ps(X[i], min);  // X < min ? X : min, as the reference's if
-        max = _mm256_max_ps(X[i], max);
-        sum_w = _mm256_add_ps(sum_w, W[i]);
-        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(W[i], X[i]));
-    }
     const __m256 zero = _mm256_setzero_ps();
-    min = _mm256_blendv_ps(min, zero, gt(min, zero));
-    const __m256 min0 = min;
-    const __m256 flat = _mm256_cmp_ps(max, min, _CMP_EQ_OQ);  // these lanes return early: L = 0, scale 0
-    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max, min));
-    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
-    __m256 best_error = zero;
+    __m256 X[2][32], W[2][32];
+    __m256i Lb[2][32], La[2][32];
+    __m256 min[2], max[2], min0[2], flat[2], sum_w[2], sum_x[2], iscale[2], scale[2], best_error[2];
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < n; i++) {
+            X[g][i] = column(x + 8 * n * g, n, i);
+            W[g][i] = column(w + 8 * n * g, n, i);
+        }
+        min[g] = max[g] = X[g][0];
+        sum_w[g] = W[g][0];
+        sum_x[g] = _mm256_mul_ps(sum_w[g], X[g][0]);
+    }
+    for (int i = 1; i < n; i++) {
+        for (int g = 0; g < G; g++) {
+            min[g] = _mm256_min_ps(X[g][i], min[g]);  // X < min ? X : min, as the reference's if
+            max[g] = _mm256_max_ps(X[g][i], max[g]);
+            sum_w[g] = _mm256_add_ps(sum_w[g], W[g][i]);
+            sum_x[g] = _mm256_add_ps(sum_x[g], _mm256_mul_ps(W[g][i], X[g][i]));
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        min[g] = min0[g] = _mm256_blendv_ps(min[g], zero, gt(min[g], zero));
+        flat[g] = _mm256_cmp_ps(max[g], min[g], _CMP_EQ_OQ);  // these lanes return early: L = 0, scale 0
+        iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max[g], min[g]));
+        scale[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[g]);
+        best_error[g] = zero;
+    }
     for (int i = 0; i < n; i++) {
-        Lb[i] = clamp(nearest(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min))), 0, nmax);
-        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(Lb[i])), min), X[i]);
-        diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
-        best_error = _mm256_add_ps(best_error, _mm256_mul_ps(W[i], diff));
+        for (int g = 0; g < G; g++) {
+            Lb[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], _mm256_cvtepi32_ps(Lb[g][i])), min[g]),
+                                        X[g][i]);
+            diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+            best_error[g] = _mm256_add_ps(best_error[g], _mm256_mul_ps(W[g][i], diff));
+        }
     }
     for (int is = 0; is <= s->nstep; is++) {
-        // min moves when a trial wins, and with it the range of later trials (as in the reference)
-        iscale = _mm256_div_ps(_mm256_set1_ps(s->rmin + s->rdelta * (float)is + (float)nmax), _mm256_sub_ps(max, min));
-        __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
-        for (int i = 0; i < n; i++) {
-            La[i] = clamp(nearest(_mm256_mul_ps(iscale, _mm256_sub_ps(X[i], min))), 0, nmax);
-            const __m256 l = _mm256_cvtepi32_ps(La[i]);
-            const __m256 wl = _mm256_mul_ps(W[i], l);
-            sum_l = _mm256_add_ps(sum_l, wl);
-            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, l));
-            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, X[i]));
+        const __m256 top = _mm256_set1_ps(s->rmin + s->rdelta * (float)is + (float)nmax);
+        __m256 sum_l[2], sum_l2[2], sum_xl[2];
+        for (int g = 0; g < G; g++) {
+            // min moves when a trial wins, and with it the range of later trials (as in the reference)
+            iscale[g] = _mm256_div_ps(top, _mm256_sub_ps(max[g], min[g]));
+            sum_l[g] = sum_l2[g] = sum_xl[g] = zero;
         }
-        const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
-        const __m256 valid = gt(D, zero);
-        if (_mm256_movemask_ps(valid) == 0) continue;
-        __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
-        __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
-        const __m256 positive = gt(this_min, zero);
-        this_min = _mm256_blendv_ps(this_min, zero, positive);
-        this_scale = _mm256_blendv_ps(this_scale, _mm256_div_ps(sum_xl, sum_l2), positive);
-        __m256 cur_error = zero;
         for (int i = 0; i < n; i++) {
-            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(La[i])), this_min),
-                                        X[i]);
-            diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
-            cur_error = _mm256_add_ps(cur_error, _mm256_mul_ps(W[i], diff));
+            for (int g = 0; g < G; g++) {
+                La[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
+                const __m256 l = _mm256_cvtepi32_ps(La[g][i]);
+                const __m256 wl = _mm256_mul_ps(W[g][i], l);
+                sum_l[g] = _mm256_add_ps(sum_l[g], wl);
+                sum_l2[g] = _mm256_add_ps(sum_l2[g], _mm256_mul_ps(wl, l));
+                sum_xl[g] = _mm256_add_ps(sum_xl[g], _mm256_mul_ps(wl, X[g][i]));
+            }
         }
-        const __m256 better = _mm256_and_ps(valid, _mm256_cmp_ps(cur_error, best_error, _CMP_LT_OQ));
-        if (_mm256_movemask_ps(better) == 0) continue;
-        const __m256i take = _mm256_castps_si256(better);
-        for (int i = 0; i < n; i++) Lb[i] = _mm256_blendv_epi8(Lb[i], La[i], take);
-        best_error = _mm256_blendv_ps(best_error, cur_error, better);
-        scale = _mm256_blendv_ps(scale, this_scale, better);
-        min = _mm256_blendv_ps(min, this_min, better);
+        __m256 valid[2], this_scale[2], this_min[2], cur_error[2];
+        for (int g = 0; g < G; g++) {
+            const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_l2[g]), _mm256_mul_ps(sum_l[g], sum_l[g]));
+            valid[g] = gt(D, zero);
+            this_scale[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_xl[g]),
+                                                        _mm256_mul_ps(sum_x[g], sum_l[g])), D);
+            this_min[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2[g], sum_x[g]),
+                                                      _mm256_mul_ps(sum_l[g], sum_xl[g])), D);
+            const __m256 positive = gt(this_min[g], zero);
+            this_min[g] = _mm256_blendv_ps(this_min[g], zero, positive);
+            this_scale[g] = _mm256_blendv_ps(this_scale[g], _mm256_div_ps(sum_xl[g], sum_l2[g]), positive);
+            cur_error[g] = zero;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int g = 0; g < G; g++) {
+                __m256 diff = _mm256_mul_ps(this_scale[g], _mm256_cvtepi32_ps(La[g][i]));
+                diff = _mm256_sub_ps(_mm256_add_ps(diff, this_min[g]), X[g][i]);
+                diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+                cur_error[g] = _mm256_add_ps(cur_error[g], _mm256_mul_ps(W[g][i], diff));
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            const __m256 better = _mm256_and_ps(valid[g], _mm256_cmp_ps(cur_error[g], best_error[g], _CMP_LT_OQ));
+            if (_mm256_movemask_ps(better) == 0) continue;
+            const __m256i take = _mm256_castps_si256(better);
+            for (int i = 0; i < n; i++) Lb[g][i] = _mm256_blendv_epi8(Lb[g][i], La[g][i], take);
+            best_error[g] = _mm256_blendv_ps(best_error[g], cur_error[g], better);
+            scale[g] = _mm256_blendv_ps(scale[g], this_scale[g], better);
+            min[g] = _mm256_blendv_ps(min[g], this_min[g], better);
+        }
     }
-    const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
-    for (int i = 0; i < n; i++) scatter_u8(L, n, i, _mm256_and_si256(Lb[i], keep));
-    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, flat));
-    min = _mm256_blendv_ps(min, min0, flat);
-    _mm256_storeu_ps(mins, _mm256_xor_ps(min, _mm256_set1_ps(-0.0f)));  // -min: a sign flip, as the reference's
+    for (int g = 0; g < G; g++) {
+        const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat[g], _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+        for (int i = 0; i < n; i++) scatter_u8(L + 8 * n * g, n, i, _mm256_and_si256(Lb[g][i], keep));
+        _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, flat[g]));
+        const __m256 m = _mm256_blendv_ps(min[g], min0[g], flat[g]);
+        _mm256_storeu_ps(mins + 8 * g, _mm256_xor_ps(m, _mm256_set1_ps(-0.0f)));  // -min: a sign flip, as the reference
+    }
+}
+
+BK_AVX2 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                                    float *scales, float *mins) {
+    if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2);
+    else qkx2_groups(s, x, w, L, scales, mins, 1);
 }
 
 BK_AVX2 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales) {
