@@ -51,16 +51,21 @@ final class BloomTensorKindTests: XCTestCase {
     }
 
     func testKindLookupExamplesAndRefusals() throws {
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "blk.3.ffn_down.weight")) == (.ffnDown, 3))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "blk.0.attn_qkv.bias")) == (.attentionQKV, 0))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "blk.12.attn_output.weight")) == (.attentionOutput, 12))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "blk.7.ffn_up.weight")) == (.ffnUp, 7))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "token_embd.weight")) == (.tokenEmbedding, nil))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "output.weight")) == (.output, nil))
-        XCTAssertTrue(try XCTUnwrap(BloomTensorNames.kind(ofGGUF: "output_norm.bias")) == (.outputNorm, nil))
-        for bad in ["", "blk.01.attn_qkv.weight", "blk.-1.ffn_up.weight", "blk.x.ffn_up.weight", "blk.1.token_embd.weight",
-                    "attn_qkv.weight", "blk.1.attn_q.weight", "blk.1.attn_qkv.scale", "blk.1.attn_qkv", "output.bias",
-                    "token_embd.bias", "blk.1.ffn_up.weight.weight", "transformer.h.0.input_layernorm.weight"] {
+        let examples: [(String, BloomTensorKind, Int?)] = [
+            ("blk.3.ffn_down.weight", .ffnDown, 3), ("blk.0.attn_qkv.bias", .attentionQKV, 0),
+            ("blk.12.attn_output.weight", .attentionOutput, 12), ("blk.7.ffn_up.weight", .ffnUp, 7),
+            ("token_embd.weight", .tokenEmbedding, nil), ("output.weight", .output, nil),
+            ("output_norm.bias", .outputNorm, nil),
+        ]
+        for (name, kind, layer) in examples {
+            let found = try XCTUnwrap(BloomTensorNames.kind(ofGGUF: name), name)
+            XCTAssertEqual(found.kind, kind, name)
+            XCTAssertEqual(found.layer, layer, name)
+        }
+        for bad in ["", "blk.01.attn_qkv.weight", "blk.-1.ffn_up.weight", "blk.x.ffn_up.weight",
+                    "blk.1.token_embd.weight", "attn_qkv.weight", "blk.1.attn_q.weight", "blk.1.attn_qkv.scale",
+                    "blk.1.attn_qkv", "output.bias", "token_embd.bias", "blk.1.ffn_up.weight.weight",
+                    "transformer.h.0.input_layernorm.weight"] {
             XCTAssertNil(BloomTensorNames.kind(ofGGUF: bad), bad)
         }
     }
