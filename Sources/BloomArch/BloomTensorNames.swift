@@ -1,5 +1,3 @@
-import BloomCore
-
 /// BLOOM tensor names as the converter and the runtime use them, all derived from the one table, `BloomTensorKind`
 /// (llama.cpp's `LLM_ARCH_BLOOM` names, gguf-py tensor_mapping.py): Hugging Face name ⇄ GGUF name, and the tensors a
 /// BLOOM GGUF holds with the `ne` (ggml order, innermost first) llama.cpp's loader requires.
