@@ -72,7 +72,9 @@ for (type, ref) in references where only?.contains(type.name) ?? true {
     let ggmlName = name.hasSuffix("_k") ? name.dropLast() + "K" : Substring(name)
     if let ggml, let sym = dlsym(ggml, "quantize_row_\(ggmlName)_ref") {
         let f = unsafeBitCast(sym, to: RowFunction.self)
-        line("\(name) ggml quantize_row_\(ggmlName)_ref, 1 thread", n * 4, best { f(x.baseAddress!, out.baseAddress!, Int64(n)) })
+        line("\(name) ggml quantize_row_\(ggmlName)_ref, 1 thread", n * 4, best {
+            f(x.baseAddress!, out.baseAddress!, Int64(n))
+        })
     }
     line("\(name) bloomkit *_ref (scalar), 1 thread", n * 4, best { ref(x.baseAddress!, out.baseAddress!, n) })
     for threads in [1, 2] {

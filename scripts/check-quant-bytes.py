@@ -37,7 +37,8 @@ let type = GGMLType.allCases.first { $0.name == a[1].lowercased() }!
 let input = try Data(contentsOf: URL(fileURLWithPath: a[3]))
 let values = input.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
 let rowLength = Int(a[2])!
-var out = [UInt8](repeating: 0, count: values.count / rowLength * (try Quantizer.bytesPerRow(type, rowLength: rowLength)))
+let rowBytes = try Quantizer.bytesPerRow(type, rowLength: rowLength)
+var out = [UInt8](repeating: 0, count: values.count / rowLength * rowBytes)
 try values.withUnsafeBufferPointer { src in
     try out.withUnsafeMutableBytes { try Quantizer.quantize(type, rows: src, rowLength: rowLength, into: $0) }
 }

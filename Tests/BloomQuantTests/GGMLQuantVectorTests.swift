@@ -12,13 +12,20 @@ final class GGMLQuantVectorTests: XCTestCase {
 
     static var kernels: [(name: String, type: GGMLType, fast: Quantize, ref: Quantize,
                           fastBack: Dequantize, refBack: Dequantize)] { [
-        ("q5_0", .Q5_0, bk_quantize_row_q5_0, bk_quantize_row_q5_0_ref, bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref),
-        ("q5_1", .Q5_1, bk_quantize_row_q5_1, bk_quantize_row_q5_1_ref, bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref),
-        ("q2_K", .Q2_K, bk_quantize_row_q2_K, bk_quantize_row_q2_K_ref, bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref),
-        ("q3_K", .Q3_K, bk_quantize_row_q3_K, bk_quantize_row_q3_K_ref, bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref),
-        ("q4_K", .Q4_K, bk_quantize_row_q4_K, bk_quantize_row_q4_K_ref, bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref),
-        ("q5_K", .Q5_K, bk_quantize_row_q5_K, bk_quantize_row_q5_K_ref, bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref),
-        ("q6_K", .Q6_K, bk_quantize_row_q6_K, bk_quantize_row_q6_K_ref, bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref),
+        ("q5_0", .Q5_0, bk_quantize_row_q5_0, bk_quantize_row_q5_0_ref,
+         bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref),
+        ("q5_1", .Q5_1, bk_quantize_row_q5_1, bk_quantize_row_q5_1_ref,
+         bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref),
+        ("q2_K", .Q2_K, bk_quantize_row_q2_K, bk_quantize_row_q2_K_ref,
+         bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref),
+        ("q3_K", .Q3_K, bk_quantize_row_q3_K, bk_quantize_row_q3_K_ref,
+         bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref),
+        ("q4_K", .Q4_K, bk_quantize_row_q4_K, bk_quantize_row_q4_K_ref,
+         bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref),
+        ("q5_K", .Q5_K, bk_quantize_row_q5_K, bk_quantize_row_q5_K_ref,
+         bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref),
+        ("q6_K", .Q6_K, bk_quantize_row_q6_K, bk_quantize_row_q6_K_ref,
+         bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref),
     ] }
 
     struct Case {
@@ -30,19 +37,22 @@ final class GGMLQuantVectorTests: XCTestCase {
 
     static func vectors() throws -> (cases: [Case], fusedDiffers: [String]) {
         let path = Fixtures.root + "/../../Formats/test-vectors/ggml-quants.json"
-        let json = try JSONParser().parse(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self))
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        let json = try JSONParser().parse(text)
         func bytes(_ v: JSONValue?) throws -> [UInt8] {
             try XCTUnwrap(v?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, "bad base64 in \(path)")
         }
         func floats(_ v: JSONValue?) throws -> [Float] {
             let b = try bytes(v)
-            return stride(from: 0, to: b.count, by: 4).map {
-                Float(bitPattern: UInt32(b[$0]) | UInt32(b[$0 + 1]) << 8 | UInt32(b[$0 + 2]) << 16 | UInt32(b[$0 + 3]) << 24)
+            return stride(from: 0, to: b.count, by: 4).map { i in
+                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[i + $1]) << (8 * $1) })
             }
         }
         let cases = try XCTUnwrap(json["cases"]?.array).map { c in
             Case(name: try XCTUnwrap(c["name"]?.string), values: try floats(c["values"]),
-                 blocks: try Dictionary(uniqueKeysWithValues: kernels.map { ($0.name, try bytes(c[$0.name]?["blocks"])) }),
+                 blocks: try Dictionary(uniqueKeysWithValues: kernels.map {
+                     ($0.name, try bytes(c[$0.name]?["blocks"]))
+                 }),
                  dequantized: try Dictionary(uniqueKeysWithValues: kernels.map {
                      ($0.name, try floats(c[$0.name]?["dequantized"]))
                  }))
@@ -148,7 +158,9 @@ final class GGMLQuantVectorTests: XCTestCase {
             var out = [UInt8](repeating: 0, count: 4096)
             assertBloomError(.quantShape) {
                 try x.withUnsafeBufferPointer { src in
-                    try out.withUnsafeMutableBytes { try Quantizer.quantize(k.type, rows: src, rowLength: length, into: $0) }
+                    try out.withUnsafeMutableBytes {
+                        try Quantizer.quantize(k.type, rows: src, rowLength: length, into: $0)
+                    }
                 }
             }
         }
