@@ -226,12 +226,16 @@ static void q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     }
 }
 
-static void q3_K_block(const float *x, block_q3_K *y) {
+void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales) {
+    for (int j = 0; j < 16; j++) scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
+}
+
+static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
     int8_t L[BK_QK_K];
     float scales[16];
     float max_scale = 0.0f, amax = 0.0f;
+    search(x, L, scales);
     for (int j = 0; j < 16; j++) {
-        scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
         const float a = fabsf(scales[j]);
         if (a > amax) { amax = a; max_scale = scales[j]; }
     }
@@ -437,14 +441,19 @@ void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x,
 void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_avx2); }
 #endif
 
-void bk_quantize_row_q3_K_ref(const float *x, void *vy, size_t k) {
+static void q3_K_row(const float *x, void *vy, size_t k, bk_kq_q3_fn search) {
     block_q3_K *y = vy;
     for (size_t b = 0; b < k / BK_QK_K; b++) {
         block_q3_K blk;
-        q3_K_block(x + b * BK_QK_K, &blk);
+        q3_K_block(x + b * BK_QK_K, &blk, search);
         memcpy(y + b, &blk, sizeof blk);
     }
 }
+
+void bk_quantize_row_q3_K_ref(const float *x, void *y, size_t k) { q3_K_row(x, y, k, bk_kq_q3_quants16_ref); }
+#if defined(__x86_64__)
+void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k) { q3_K_row(x, y, k, bk_kq_q3_quants16_avx2); }
+#endif
 
 // ---- dequantizers ----------------------------------------------------------------------------------------------
 

@@ -200,4 +200,67 @@ BK_AVX2 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales) {
     }
     _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
 }
+// make_q3_quants, 8 sub-blocks of 16 per group: each lane makes its own refinement passes; a lane that changed
+// nothing in a pass stops there, as the reference breaks out of its loop.
+BK_AVX2 static void q3_quants8(const float *x, int8_t *L, float *scales) {
+    enum { n = 16, nmax = 4 };
+    __m256 X[n], WX[n];
+    __m256i Lb[n];
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < n; i++) {
+        X[i] = column(x, n, i);
+        WX[i] = _mm256_mul_ps(_mm256_mul_ps(X[i], X[i]), X[i]);  // w·x with w = x², as (x·x)·x
+        const __m256 ax = absps(X[i]);
+        const __m256 larger = gt(ax, amax);
+        amax = _mm256_blendv_ps(amax, ax, larger);
+        max = _mm256_blendv_ps(max, X[i], larger);
+    }
+    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
+    const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; i++) {
+        Lb[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
+        const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(WX[i], l));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(X[i], X[i]), l), l));
+    }
+    __m256 active = _mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+    for (int itry = 0; itry < 5 && _mm256_movemask_ps(active); itry++) {
+        __m256 changed = zero;
+        for (int i = 0; i < n; i++) {
+            const __m256 w = _mm256_mul_ps(X[i], X[i]);
+            const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
+            __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(WX[i], l));
+            __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, l), l));
+            const __m256 positive = gt(slx, zero);
+            const __m256i nl = clamp(nearest(_mm256_div_ps(_mm256_mul_ps(X[i], sl2), slx)), -nmax, nmax - 1);
+            const __m256 other = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(nl, Lb[i]),
+                                                                      _mm256_set1_epi32(-1)));
+            const __m256 nf = _mm256_cvtepi32_ps(nl);
+            slx = _mm256_add_ps(slx, _mm256_mul_ps(WX[i], nf));
+            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+            const __m256 fits = gt(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
+                                   _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2));
+            const __m256 take = _mm256_and_ps(_mm256_and_ps(_mm256_and_ps(active, positive), other),
+                                              _mm256_and_ps(gt(sl2, zero), fits));
+            Lb[i] = _mm256_blendv_epi8(Lb[i], nl, _mm256_castps_si256(take));
+            sumlx = _mm256_blendv_ps(sumlx, slx, take);
+            suml2 = _mm256_blendv_ps(suml2, sl2, take);
+            changed = _mm256_or_ps(changed, take);
+        }
+        active = _mm256_and_ps(active, changed);
+    }
+    const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+    for (int i = 0; i < n; i++) {
+        scatter_u8((uint8_t *)L, n, i, _mm256_and_si256(_mm256_add_epi32(Lb[i], _mm256_set1_epi32(nmax)), keep));
+    }
+    const __m256 scale = _mm256_blendv_ps(zero, _mm256_div_ps(sumlx, suml2), gt(suml2, zero));
+    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
+}
+
+BK_AVX2 void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales) {
+    q3_quants8(x, L, scales);
+    q3_quants8(x + 128, L + 128, scales + 8);
+}
 #endif
