@@ -1,4 +1,5 @@
-// Shared between bk_quant.c (reference loops, dispatch) and bk_quant_avx2.c (SIMD).
+// Shared between bk_quant.c (legacy reference loops, every dispatch), bk_quant_k.c (K-quant reference loops) and
+// their SIMD twins in bk_quant_avx2.c and bk_quant_k_avx2.c.
 #ifndef BLOOMKIT_QUANT_INTERNAL_H
 #define BLOOMKIT_QUANT_INTERNAL_H
 

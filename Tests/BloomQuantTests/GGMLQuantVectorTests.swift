@@ -150,6 +150,16 @@ final class GGMLQuantVectorTests: XCTestCase {
         }
     }
 
+    /// One dispatch for every kernel: the cap that the runtime's tests use also routes the quantizers.
+    func testSIMDLimitCapsTheLevel() {
+        let cpu = bk_simd_level()
+        defer { bk_set_simd_limit(Int32(BK_SIMD_AVX512_VNNI)) }
+        bk_set_simd_limit(Int32(BK_SIMD_NONE))
+        XCTAssertEqual(bk_simd_level(), Int32(BK_SIMD_NONE))
+        bk_set_simd_limit(Int32(BK_SIMD_AVX2))
+        XCTAssertEqual(bk_simd_level(), Swift.min(cpu, Int32(BK_SIMD_AVX2)))
+    }
+
     func testRowsOfPartialBlocksAreRefused() {
         for k in Self.kernels {
             let length = k.type.blockLayout.elements + 32 * (k.type.blockLayout.elements == 256 ? 1 : 0) + 16
