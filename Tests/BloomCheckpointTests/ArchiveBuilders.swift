@@ -181,3 +181,10 @@ func safetensorsFile(_ tensors: [(name: String, shape: [Int])], metadata: [Strin
     out.le(UInt64(header.count))
     return out + header + data
 }
+
+/// Appends `v` little-endian.
+extension Array where Element == UInt8 {
+    mutating func le<T: FixedWidthInteger>(_ v: T) {
+        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
+    }
+}

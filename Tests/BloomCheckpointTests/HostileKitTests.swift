@@ -1,6 +1,7 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Helpers of the hostile-input suites of this target (HostilePickleTests, HostileArchiveTests): an assertion on the

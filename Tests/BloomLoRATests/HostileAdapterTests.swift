@@ -2,18 +2,17 @@ import BloomCheckpoint
 import BloomCore
 import BloomLoRA
 import Foundation
+import TestSupport
 import XCTest
 
 /// Hostile adapters (adapter_config.json values and tensor sets written to a folder here): each refused with its code
 /// and a one-line message naming the file or folder, none trapping — a rank that overflows when multiplied, a regex that
 /// does not compile, a layout that contradicts the config.
 final class HostileAdapterTests: XCTestCase {
-    var root: String!
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "bloomkit-hostile-adapter-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+    private var scratch: TempDir!
+    var root: String { scratch.path }
+    override func setUpWithError() throws { scratch = try TempDir("hostile-adapter") }
+    override func tearDown() { scratch = nil }
 
     static let qkv = "base_model.model.transformer.h.0.self_attention.query_key_value"
     /// Current layout, r = 4: lora_A [4, 8], lora_B [24, 4].

@@ -1,5 +1,6 @@
 import BloomCore
 import CKernels
+import TestSupport
 import XCTest
 @testable import BloomQuant
 
