@@ -1,27 +1,14 @@
 import BloomArch
+import TestSupport
 import XCTest
 
 final class QKVLayoutTests: XCTestCase {
-    /// llama.cpp's converter: reshape (n_head, 3, head_dim, n_embd), then concatenate [:,0], [:,1], [:,2].
-    func referenceToGGUF(_ w: [Float], heads: Int, headDim: Int, rowLength: Int) -> [Float] {
-        var out: [Float] = []
-        for t in 0..<3 {
-            for h in 0..<heads {
-                for d in 0..<headDim {
-                    let row = ((h * 3 + t) * headDim + d)
-                    out += w[(row * rowLength)..<((row + 1) * rowLength)]
-                }
-            }
-        }
-        return out
-    }
-
     func testRelayoutMatchesLlamaCppAndInverts() {
         for (heads, headDim, rowLength) in [(4, 16, 64), (6, 16, 96), (1, 8, 8), (3, 5, 1)] {
             let layout = QKVLayout(headCount: heads, headDim: headDim)
             let w = (0..<(3 * heads * headDim * rowLength)).map { Float($0) }
             let g = layout.toGGUF(w, rowLength: rowLength)
-            XCTAssertEqual(g, referenceToGGUF(w, heads: heads, headDim: headDim, rowLength: rowLength))
+            XCTAssertEqual(g, llamaCppQKV(w, heads: heads, headDim: headDim, rowLength: rowLength))
             XCTAssertEqual(layout.toHF(g, rowLength: rowLength), w)
             for r in 0..<layout.rowCount {
                 XCTAssertEqual(layout.ggufRow(ofHFRow: layout.hfRow(ofGGUFRow: r)), r)

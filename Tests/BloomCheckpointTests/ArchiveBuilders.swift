@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Writes zip archives the way torch.save does (stored entries, 64-byte aligned data, optionally ZIP64 everywhere),
 /// plus deflated entries made of deflate "stored" blocks (a valid raw deflate stream zlib must inflate).
@@ -180,11 +181,4 @@ func safetensorsFile(_ tensors: [(name: String, shape: [Int])], metadata: [Strin
     var out: [UInt8] = []
     out.le(UInt64(header.count))
     return out + header + data
-}
-
-/// Appends `v` little-endian.
-extension Array where Element == UInt8 {
-    mutating func le<T: FixedWidthInteger>(_ v: T) {
-        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
-    }
 }

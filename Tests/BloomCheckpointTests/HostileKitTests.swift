@@ -6,30 +6,23 @@ import XCTest
 
 /// Helpers of the hostile-input suites of this target (HostilePickleTests, HostileArchiveTests): an assertion on the
 /// error every refused file must give, and byte builders for zip archives and pickles made in the tests (fixture
-/// lookup and the scratch folder are this target's `Fixtures` and `TempDir`).
+/// lookup and the scratch folder are TestSupport's `Fixtures` and `TempDir`).
 enum HostileKit {
     /// Asserts that `body` fails with a `BloomError` of `code` whose line names `file` (when given), says where
     /// (when `located`), and is one line. Returns the error.
     @discardableResult
     static func expect<T>(_ code: BloomError.Code, file path: String? = nil, located: Bool = true,
                           _ what: String = "", line: UInt = #line, _ body: () throws -> T) -> BloomError? {
-        do {
-            _ = try body()
-            XCTFail("\(what): expected \(code), but it was accepted", line: line)
-        } catch let error as BloomError {
-            XCTAssertEqual(error.code, code, "\(what): \(error.description)", line: line)
-            XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): not one line: \(error.description)", line: line)
-            if let path {
-                XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)", line: line)
-            }
-            if located {
-                XCTAssertNotNil(error.location, "\(what): the error does not say where: \(error.description)", line: line)
-            }
-            return error
-        } catch {
-            XCTFail("\(what): expected BloomError \(code), got \(error)", line: line)
+        guard let error = assertBloomError(code, what, line: line, body) else { return nil }
+        XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): not one line: \(error.description)",
+                       line: line)
+        if let path {
+            XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)", line: line)
         }
-        return nil
+        if located {
+            XCTAssertNotNil(error.location, "\(what): the error does not say where: \(error.description)", line: line)
+        }
+        return error
     }
 }
 

@@ -33,8 +33,8 @@ final class ConvertFixtureTests: XCTestCase {
                     let hf = try XCTUnwrap(BloomTensorNames.hfName(forGGUF: t.name))
                     var expected = try XCTUnwrap(source.tensor(named: hf), hf).floats()
                     if t.name.contains(".attn_qkv.") {
-                        expected = ConvertFixtures.llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
-                                                               rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
+                        expected = llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
+                                               rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
                     }
                     XCTAssertEqual(t.type, .F32)
                     XCTAssertEqual(try ConvertFixtures.floats(t), expected, "\(model)/\(layout) \(t.name)")

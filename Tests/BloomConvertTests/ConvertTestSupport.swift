@@ -65,18 +65,4 @@ enum ConvertFixtures {
         try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, rowLength: t.info.rowLength, into: $0) }
         return out
     }
-
-    /// llama.cpp's QKV reorder (reshape (n_head, 3, head_dim, n_embd), concatenate q, k, v) of Hugging Face values.
-    static func llamaCppQKV(_ w: [Float], heads: Int, headDim: Int, rowLength: Int) -> [Float] {
-        var out: [Float] = []
-        for t in 0..<3 {
-            for h in 0..<heads {
-                for d in 0..<headDim {
-                    let row = (h * 3 + t) * headDim + d
-                    out += w[(row * rowLength)..<((row + 1) * rowLength)]
-                }
-            }
-        }
-        return out
-    }
 }

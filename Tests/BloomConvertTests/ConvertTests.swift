@@ -36,8 +36,8 @@ final class ConvertTests: XCTestCase {
             let hf = try XCTUnwrap(BloomTensorNames.hfName(forGGUF: t.name))
             var expected = try XCTUnwrap(values[hf], hf)
             if t.name.contains("attn_qkv") {
-                expected = ConvertFixtures.llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
-                                                       rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
+                expected = llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
+                                       rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
             }
             XCTAssertEqual(t.type, .F32, t.name)
             XCTAssertEqual(try ConvertFixtures.floats(t), expected, t.name)

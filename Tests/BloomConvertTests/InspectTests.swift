@@ -81,6 +81,8 @@ final class InspectTests: XCTestCase {
             XCTAssertThrowsError(try InspectReport.open(gguf)) { XCTAssertEqual(($0 as? BloomError)?.code, .inspectUnsupported) }
         }
         let empty = try TempDir("inspect")
-        XCTAssertThrowsError(try InspectReport.open(empty.path)) { XCTAssertEqual(($0 as? BloomError)?.code, .missingFile) }
+        XCTAssertThrowsError(try InspectReport.open(empty.path)) {
+            XCTAssertEqual(($0 as? BloomError)?.code, .missingFile)
+        }
     }
 }

@@ -35,7 +35,9 @@ final class VerifyTests: XCTestCase {
                 bytes[offset] ^= 0x10
                 let flipped = tmp.url.appendingPathComponent("flip.gguf")
                 try bytes.write(to: flipped)
-                let message = assertBloomError(.verifyChecksum) { try GGUFVerifier.verify(path: flipped.path) }?.description
+                let message = assertBloomError(.verifyChecksum) {
+                    try GGUFVerifier.verify(path: flipped.path)
+                }?.description
                 XCTAssertTrue(message?.contains("'\(t.name)'") ?? false, message ?? "")
             }
         }
@@ -126,7 +128,9 @@ final class VerifyTests: XCTestCase {
             options.type = .Q4_0
             let again = tmp.file("again.gguf")
             if type != .Q4_0 {
-                assertBloomError(.invalidArgument) { try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false) }
+                assertBloomError(.invalidArgument) {
+                    try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false)
+                }
                 XCTAssertNoThrow(try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: true))
                 XCTAssertEqual(try GGUFFile(path: again).tensor(named: "blk.1.ffn_up.weight")?.type, .Q4_0)
             }

@@ -113,7 +113,9 @@ final class GGUFRoundTripTests: XCTestCase {
         let path = tmp.url.appendingPathComponent("bad.gguf").path
         let writer = try GGUFWriter(path: path, metadata: GGUFMetadata(), tensors: infos)
         assertBloomError(.ggufWriteMismatch) { try writer.write([UInt8](repeating: 0, count: 9)) }
-        assertBloomError(.ggufWriteMismatch) { try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.write(tensorNamed: "b", $0) } }
+        assertBloomError(.ggufWriteMismatch) {
+            try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.write(tensorNamed: "b", $0) }
+        }
         try writer.write([UInt8](repeating: 0, count: 8))
         assertBloomError(.ggufWriteMismatch) { try writer.commit() }
         try writer.write([UInt8](repeating: 0, count: 4))
@@ -133,19 +135,21 @@ final class GGUFRoundTripTests: XCTestCase {
     }
 
     func testDeclarationsAreValidated() throws {
-        assertBloomError(.ggufNameTooLong) { try GGUFTensorInfo(name: String(repeating: "x", count: 64), type: .F32, ne: [1]) }
+        assertBloomError(.ggufNameTooLong) {
+            try GGUFTensorInfo(name: String(repeating: "x", count: 64), type: .F32, ne: [1])
+        }
         assertBloomError(.ggufTooManyDims) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1, 1, 1, 1, 1]) }
         assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .Q4_0, ne: [48, 2]) }
         assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [-1]) }
         assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1 << 40, 1 << 40]) }
         let a = try GGUFTensorInfo(name: "dup", type: .F32, ne: [1])
         assertBloomError(.ggufDuplicateTensor) {
-            try GGUFWriter(path: self.tmp.url.appendingPathComponent("d.gguf").path, metadata: GGUFMetadata(), tensors: [a, a])
+            try GGUFWriter(path: self.tmp.file("d.gguf"), metadata: GGUFMetadata(), tensors: [a, a])
         }
         var m = GGUFMetadata()
         m.set("general.alignment", .uint32(24))
         assertBloomError(.ggufBadAlignment) {
-            try GGUFWriter(path: self.tmp.url.appendingPathComponent("al.gguf").path, metadata: m, tensors: [])
+            try GGUFWriter(path: self.tmp.file("al.gguf"), metadata: m, tensors: [])
         }
     }
 }

@@ -12,16 +12,10 @@ final class HostileTokenizerTests: XCTestCase {
     override func tearDown() { folder = nil }
 
     func expect(_ code: BloomError.Code, _ path: String, _ what: String, line: UInt = #line) {
-        do {
-            _ = try BloomTokenizer(tokenizerJSONPath: path)
-            XCTFail("\(what): accepted", line: line)
-        } catch let error as BloomError {
-            XCTAssertEqual(error.code, code, "\(what): \(error)", line: line)
-            XCTAssertEqual(error.path, path, "\(what): \(error)", line: line)
-            XCTAssertFalse(error.description.contains(where: \.isNewline), line: line)
-        } catch {
-            XCTFail("\(what): \(error)", line: line)
-        }
+        guard let error = assertBloomError(code, what, line: line, { try BloomTokenizer(tokenizerJSONPath: path) })
+        else { return }
+        XCTAssertEqual(error.path, path, "\(what): \(error)", line: line)
+        XCTAssertFalse(error.description.contains(where: \.isNewline), line: line)
     }
 
     func testAFileOverTheSizeLimitIsRefusedBeforeParsing() throws {

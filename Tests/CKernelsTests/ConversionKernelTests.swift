@@ -8,8 +8,8 @@ final class ConversionKernelTests: XCTestCase {
     typealias Convert<Source, Target> = (UnsafePointer<Source>?, UnsafeMutablePointer<Target>?, Int) -> Void
 
     /// `input` through a bulk conversion and through its scalar twin.
-    static func twins<Source, Target>(_ input: [Source], _ bulk: Convert<Source, Target>, _ ref: Convert<Source, Target>,
-                                      zero: Target) -> (bulk: [Target], ref: [Target]) {
+    static func twins<Source, Target>(_ input: [Source], _ bulk: Convert<Source, Target>,
+                                      _ ref: Convert<Source, Target>, zero: Target) -> (bulk: [Target], ref: [Target]) {
         var a = [Target](repeating: zero, count: input.count), b = a
         bulk(input, &a, input.count)
         ref(input, &b, input.count)

@@ -3,8 +3,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// bk_matmul.h: every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against f64 math, and
-/// the threaded driver against the single-threaded twin for several thread counts.
+/// bk_matmul.h: every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against
+/// f64 math, and the threaded driver (bk_pool) against the single-threaded twin for several thread counts.
 final class MatmulKernelTests: XCTestCase {
     /// Every instruction-set level this CPU has (bk_set_simd_limit caps the kernels to one).
     static var levels: [Int32] { [Int32(BK_SIMD_AVX2), Int32(BK_SIMD_AVX512_VNNI)].filter { $0 <= bk_simd_level() } }
@@ -97,7 +97,8 @@ final class MatmulKernelTests: XCTestCase {
                         bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), flags)
                         for pool in pools {
                             var y = start
-                            let scratch = AlignedBuffer(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
+                            let scratch = AlignedBuffer(
+                                byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
                             bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
                             XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
                                            "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")

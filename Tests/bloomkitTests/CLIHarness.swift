@@ -129,7 +129,8 @@ enum Inputs {
         """
         try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/config.json"))
         for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/st-bf16-sharded/" + name), toPath: folder + "/" + name)
+            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/st-bf16-sharded/" + name),
+                                             toPath: folder + "/" + name)
         }
         let h = hidden
         var tensors: [(String, [Int])] = [("transformer.word_embeddings.weight", [vocab, h]),

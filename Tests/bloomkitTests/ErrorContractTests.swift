@@ -38,7 +38,8 @@ final class ErrorContractTests: XCTestCase {
             assertBadInput(try CLI.run(["inspect", path], in: scratch.path), mentions: [path], name)
             // A model folder whose weights are the payload goes through convert's reader too.
             let folder = try scratch.folder("model-\(name)")
-            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/bin-f32/config.json"), toPath: folder + "/config.json")
+            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/bin-f32/config.json"),
+                                             toPath: folder + "/config.json")
             try FileManager.default.copyItem(atPath: path, toPath: folder + "/pytorch_model.bin")
             let out = scratch.path + "/\(name).gguf"
             assertBadInput(try CLI.run(["convert", folder, "-o", out, "--quiet"], in: scratch.path), mentions: ["pytorch_model.bin"],
@@ -62,8 +63,9 @@ final class ErrorContractTests: XCTestCase {
 
     func testAnOutputFolderThatDoesNotExistIsNamed() throws {
         let output = scratch.path + "/no/such/folder/x.gguf"
-        let line = assertBadInput(try CLI.run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", output, "--quiet"],
-                                              in: scratch.path), mentions: [output], "output in a missing folder")
+        let model = try Fixtures.path("models/tiny-a/bin-f32")
+        let line = assertBadInput(try CLI.run(["convert", model, "-o", output, "--quiet"], in: scratch.path),
+                                  mentions: [output], "output in a missing folder")
         XCTAssertFalse(line.contains("bloomkit-tmp"), "the message names a temporary file, not the output: \(line)")
     }
 

@@ -144,7 +144,9 @@ final class InterruptionTests: XCTestCase {
                 XCTAssertEqual(result.signal, signal)
                 let finals = TempDir.names(merged).filter { !$0.contains(".bloomkit-tmp-") }
                 XCTAssertEqual(finals, [], "interrupted at \(point) bytes: final files \(finals)")
-                if signal == SIGKILL { XCTAssertFalse(TempDir.temporaries(merged).isEmpty, "SIGKILL at \(point): no temporary left?") }
+                if signal == SIGKILL {
+                    XCTAssertFalse(TempDir.temporaries(merged).isEmpty, "SIGKILL at \(point): no temporary left?")
+                }
                 if signal == SIGINT { XCTAssertEqual(TempDir.names(merged), [], "SIGINT left temporaries") }
             } else {
                 XCTAssertEqual(result.status, 0, result.stderr)

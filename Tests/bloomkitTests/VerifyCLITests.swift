@@ -12,8 +12,8 @@ final class VerifyCLITests: XCTestCase {
     override func setUpWithError() throws {
         scratch = try TempDir("cli")
         gguf = scratch.path + "/tiny.gguf"
-        let result = try CLI.run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", gguf, "--type", "q8_0", "--quiet"],
-                                 in: scratch.path)
+        let model = try Fixtures.path("models/tiny-a/bin-f32")
+        let result = try CLI.run(["convert", model, "-o", gguf, "--type", "q8_0", "--quiet"], in: scratch.path)
         XCTAssertEqual(result.status, 0, result.stderr)
         bytes = try Data(contentsOf: URL(fileURLWithPath: gguf))
     }

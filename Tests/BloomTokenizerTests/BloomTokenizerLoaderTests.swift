@@ -6,7 +6,7 @@ import TestSupport
 import XCTest
 
 /// tokenizer.json and GGUF loading: both merge formats, and a malformed-input matrix asserting the error code.
-final class LoaderTests: XCTestCase {
+final class BloomTokenizerLoaderTests: XCTestCase {
     private func fixtureJSON() throws -> JSONValue { try Fixtures.json(atPath: Fixtures.tokenizerJSON) }
 
     /// Legacy "a b" merges give the same tokenizer as the pair format the fixture uses.
