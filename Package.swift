@@ -33,12 +33,11 @@ let package = Package(
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
         ]),
         .target(name: "BloomRuntime", dependencies: [
-            "BloomCore", "BloomGGUF", "BloomQuant", "BloomArch", "BloomTokenizer", "CKernels",
+            "BloomCore", "BloomGGUF", "BloomArch", "BloomTokenizer", "CKernels",
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
-            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
         ]),
 
         // Test support shared by the test targets: fixture lookup, scratch folders, seeded random values, the
@@ -56,14 +55,14 @@ let package = Package(
             "BloomTokenizer", "BloomGGUF", "BloomArch", "BloomCore", "TestSupport",
         ]),
         .testTarget(name: "BloomConvertTests", dependencies: [
-            "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomCore",
-            "TestSupport",
+            "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
+            "BloomCore", "TestSupport",
         ]),
         .testTarget(name: "BloomRuntimeTests", dependencies: [
             "BloomRuntime", "BloomGGUF", "BloomTokenizer", "BloomArch", "BloomCore", "TestSupport",
             "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
         ]),
-        // Runs the built bloomkit binary as a subprocess (the dependency makes SwiftPM build it first).
+        // Runs the built bloomkit executable, which this dependency builds first; TestSupport finds the fixtures.
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
