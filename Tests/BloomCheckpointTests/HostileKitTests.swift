@@ -111,12 +111,9 @@ struct HostileZip {
 // MARK: pickles
 
 /// Protocol-2 pickle opcodes, written one by one.
-struct HostilePickle {
+struct HostilePickle: PickleOpcodes {
     var bytes: [UInt8] = [0x80, 0x02]
 
-    mutating func op(_ b: UInt8) { bytes.append(b) }
-    mutating func global(_ module: String, _ name: String) { bytes += [0x63] + Array("\(module)\n\(name)\n".utf8) }
-    mutating func string(_ s: String) { bytes.append(0x58); bytes.le(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
     /// BININT, or LONG1 of 8 bytes when `v` does not fit 32 bits.
     mutating func int(_ v: Int) {
         if let small = Int32(exactly: v) {
@@ -125,7 +122,6 @@ struct HostilePickle {
             bytes += [0x8A, 8]; bytes.le(Int64(v))
         }
     }
-    mutating func mark() { op(0x28) }
     mutating func tuple() { op(0x74) }
     mutating func emptyTuple() { op(0x29) }
     mutating func emptyDict() { op(0x7D) }
