@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// The committed fixtures (Tests/Fixtures, made by Tests/Fixtures/generate.py) and other files of the checkout
-/// (Formats/, Fuzz/). Every lookup skips the test when the file is absent instead of failing it.
+/// (Formats/, Fuzz/). The lookups by relative path skip the test when the file is absent instead of failing it.
 public enum Fixtures {
     /// The repository root: the folder that holds Tests/.
     public static let repository: URL = {
