@@ -2,6 +2,7 @@ import BloomCore
 import CKernels
 @testable import BloomQuant
 import Foundation
+import TestSupport
 import XCTest
 
 /// Q5_0, Q5_1 and the K-quants against ggml's own bytes and values: Formats/test-vectors/ggml-quants.json, written by
@@ -36,9 +37,8 @@ final class GGMLQuantVectorTests: XCTestCase {
     }
 
     static func vectors() throws -> (cases: [Case], fusedDiffers: [String]) {
-        let path = Fixtures.root + "/../../Formats/test-vectors/ggml-quants.json"
-        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
-        let json = try JSONParser().parse(text)
+        let path = try Fixtures.repositoryPath("Formats/test-vectors/ggml-quants.json")
+        let json = try Fixtures.json(atPath: path)
         func bytes(_ v: JSONValue?) throws -> [UInt8] {
             try XCTUnwrap(v?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, "bad base64 in \(path)")
         }
