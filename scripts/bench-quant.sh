@@ -53,7 +53,7 @@ func rowsOut(_ type: GGMLType) -> UnsafeMutableRawBufferPointer {
 }
 
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_cpu_has_avx2_fma_f16c() == 1 ? "yes" : "no"), " +
+print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_simd_level() >= Int32(BK_SIMD_AVX2) ? "yes" : "no"), " +
       "\((n * 4) >> 10) KiB of f32 in rows of \(rowLength), best of \(reps), load average \(load)")
 line("memcpy f32, 1 thread", n * 4, best { memcpy(copy.baseAddress!, x.baseAddress!, n * 4) })
 

@@ -128,9 +128,11 @@ void bk_quant_error_accumulate_ref(const float *x, const float *y, size_t n, bk_
     }
 }
 
+// Every dispatched entry: the AVX2 twin when bk_simd_level() allows it (the CPU's level, capped by
+// bk_set_simd_limit), else the reference loop.
 #if defined(__x86_64__)
 #define BK_DISPATCH(name, ...) \
-    do { if (bk_cpu_has_avx2_fma_f16c()) { name##_avx2(__VA_ARGS__); return; } name##_ref(__VA_ARGS__); } while (0)
+    do { if (bk_simd_level() >= BK_SIMD_AVX2) { name##_avx2(__VA_ARGS__); return; } name##_ref(__VA_ARGS__); } while (0)
 #else
 #define BK_DISPATCH(name, ...) name##_ref(__VA_ARGS__)
 #endif

@@ -3,6 +3,7 @@
 #define BLOOMKIT_QUANT_INTERNAL_H
 
 #include "bk_quant.h"
+#include "bk_cpu.h"
 #include <string.h>
 
 static inline uint16_t bk_load_half(const void *p) { uint16_t h; memcpy(&h, p, 2); return h; }
