@@ -95,7 +95,12 @@ line("memcpy f16, 1 thread", n * 2, best { memcpy(copy.baseAddress!, f16.baseAdd
 for type in [GGMLType.Q4_0, .Q8_0] {
     for threads in [1, 2] {
         line("f16 -> \(type.name) via SourceTensor, \(threads) thread\(threads > 1 ? "s" : "")", n * 2, try best {
-            try Quantizer.quantize(type, tensor: tensor, into: rowsOut(type), threads: threads)
+            var at = 0
+            let dst = rowsOut(type)
+            try Quantizer.quantize(type, tensor: tensor, threads: threads) { bytes in
+                dst.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                at += bytes.count
+            }
         })
     }
 }
