@@ -20,13 +20,13 @@ static const bk_type_traits type_table[] = {
     {BK_TYPE_Q8_0, 32, sizeof(block_q8_0), BK_ACT_Q8X, bk_dequantize_row_q8_0, bk_dequantize_row_q8_0_ref},
     {BK_TYPE_Q4_0, 32, sizeof(block_q4_0), BK_ACT_Q8X, bk_dequantize_row_q4_0, bk_dequantize_row_q4_0_ref},
     {BK_TYPE_Q4_1, 32, sizeof(block_q4_1), BK_ACT_Q8X, bk_dequantize_row_q4_1, bk_dequantize_row_q4_1_ref},
-    {BK_TYPE_Q5_0, 32, sizeof(block_q5_0), BK_ACT_Q8X, NULL, NULL},
-    {BK_TYPE_Q5_1, 32, sizeof(block_q5_1), BK_ACT_Q8X, NULL, NULL},
-    {BK_TYPE_Q2_K, 256, sizeof(block_q2_K), BK_ACT_Q8K, NULL, NULL},
-    {BK_TYPE_Q3_K, 256, sizeof(block_q3_K), BK_ACT_Q8K, NULL, NULL},
-    {BK_TYPE_Q4_K, 256, sizeof(block_q4_K), BK_ACT_Q8K, NULL, NULL},
-    {BK_TYPE_Q5_K, 256, sizeof(block_q5_K), BK_ACT_Q8K, NULL, NULL},
-    {BK_TYPE_Q6_K, 256, sizeof(block_q6_K), BK_ACT_Q8K, NULL, NULL},
+    {BK_TYPE_Q5_0, 32, sizeof(block_q5_0), BK_ACT_Q8X, bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref},
+    {BK_TYPE_Q5_1, 32, sizeof(block_q5_1), BK_ACT_Q8X, bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref},
+    {BK_TYPE_Q2_K, 256, sizeof(block_q2_K), BK_ACT_Q8K, bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref},
+    {BK_TYPE_Q3_K, 256, sizeof(block_q3_K), BK_ACT_Q8K, bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref},
+    {BK_TYPE_Q4_K, 256, sizeof(block_q4_K), BK_ACT_Q8K, bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref},
+    {BK_TYPE_Q5_K, 256, sizeof(block_q5_K), BK_ACT_Q8K, bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref},
+    {BK_TYPE_Q6_K, 256, sizeof(block_q6_K), BK_ACT_Q8K, bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref},
 };
 
 const bk_type_traits *bk_traits(int32_t type) {
