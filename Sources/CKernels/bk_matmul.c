@@ -128,7 +128,8 @@ void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k) {
 size_t bk_activation_row_bytes(int32_t type, int64_t k) {
     const bk_type_traits *t = bk_traits(type);
     if (!t || t->activation == BK_ACT_FLOAT) return 0;
-    return t->activation == BK_ACT_Q8K ? (size_t)(k / 256) * sizeof(block_q8_K) : (size_t)(k / 32) * sizeof(bk_block_q8x);
+    if (t->activation == BK_ACT_Q8K) return (size_t)(k / 256) * sizeof(block_q8_K);
+    return (size_t)(k / 32) * sizeof(bk_block_q8x);
 }
 
 void bk_quantize_activations(int32_t type, const float *x, void *y, int64_t k) {
@@ -154,8 +155,8 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
 
 // 32-element block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), eight accumulator sets (block b goes
 // to set b % 8, so the SIMD loops keep eight independent chains), combined as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))
-// lane by lane. An offset type (Q4_0, Q5_0: Σ(q-z)x = Σqx - z·Σx) takes (z/8)·Σx from each lane; Q4_1 and Q5_1 add
-// their m·s term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
+// lane by lane. An offset type (Q4_0, Q5_0: Σ(q-z)x = Σqx - z·Σx) takes (z/8)·Σx from each lane; Q4_1 and Q5_1
+// add their m·s term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
 static float dot_q32_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x) {
     float acc[8][8] = {{0}};
     for (int64_t b = 0; b < k / 32; b++) {
@@ -189,7 +190,8 @@ void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, in
     }
     for (int64_t r = 0; r < nrows; r++) {
         const void *row = (const char *)w + r * w_stride;
-        for (int c = 0; c < nc; c++) out[c * ldo + r] = dot_q32_ref(type, k, row, (const bk_block_q8x *)((const char *)x + c * x_stride));
+        for (int c = 0; c < nc; c++)
+            out[c * ldo + r] = dot_q32_ref(type, k, row, (const bk_block_q8x *)((const char *)x + c * x_stride));
     }
 }
 
@@ -285,6 +287,8 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
         }
     }
 #endif
-    if (bk_traits(type)->activation == BK_ACT_Q8K) bk_dot_rows_k(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
-    else bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
+    if (bk_traits(type)->activation == BK_ACT_Q8K)
+        bk_dot_rows_k(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
+    else
+        bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }

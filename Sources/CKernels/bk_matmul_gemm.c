@@ -149,8 +149,9 @@ static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
         for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
             int nc = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
             const char *x = j->xq + i0 * j->xq_bytes;
-            if (j->simd) bk_dot_rows(j->w->type, k, weight_row(j, p), j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
-            else bk_dot_rows_ref(j->w->type, k, weight_row(j, p), j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
+            const void *w = weight_row(j, p);
+            if (j->simd) bk_dot_rows(j->w->type, k, w, j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
+            else bk_dot_rows_ref(j->w->type, k, w, j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
             for (int c = 0; c < nc; c++) store_segment(j, i0 + c, p, n, out + c * BLOCK_ROWS);
         }
     }

@@ -77,7 +77,8 @@ void bk_gemm8_repack_ref(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t 
             uint8_t v[32] = {0};
             float scale = 0, minimum = 0;
             int32_t sum = 0;
-            if (r < nrows) bk_unpack_q32_ref(w->type, (const char *)w->data + (size_t)(r0 + r) * row_bytes, b, v, &scale, &minimum);
+            const char *row = (const char *)w->data + (size_t)(r0 + r) * row_bytes;
+            if (r < nrows) bk_unpack_q32_ref(w->type, row, b, v, &scale, &minimum);
             if (w->type == BK_TYPE_Q8_0)
                 for (int j = 0; j < 32; j++) sum += (int8_t)v[j];
             for (int g = 0; g < 8; g++) memcpy(q + (g * PANEL_ROWS + r) * 4, v + 4 * g, 4);

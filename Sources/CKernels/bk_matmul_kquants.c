@@ -44,12 +44,17 @@ void bk_quantize_q8K_ref(const float *x, block_q8_K *y, int64_t k) {
 }
 
 #if BK_X86
+BK_AVX2 BK_INLINE __m256i rounded(__m256 v, __m256 scale) {  // RNE(v·scale) as int32
+    return _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
 BK_AVX2 static void quantize_q8K_avx2(const float *x, block_q8_K *y, int64_t k) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < k / 256; b++, y++) {
         const float *v = x + b * 256;
         __m256 mx = _mm256_setzero_ps();
-        for (int j = 0; j < 256; j += 8) mx = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + j)), mx);  // NaN: skipped
+        for (int j = 0; j < 256; j += 8)  // NaN: skipped (maxps returns its second operand)
+            mx = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + j)), mx);
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -64,10 +69,8 @@ BK_AVX2 static void quantize_q8K_avx2(const float *x, block_q8_K *y, int64_t k) 
         const float iscale = -127.0f / max;
         const __m256 vis = _mm256_set1_ps(iscale);
         for (int j = 0; j < 256; j += 32) {
-            __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vis), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j + 8), vis), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j + 16), vis), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j + 24), vis), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i i0 = rounded(_mm256_loadu_ps(v + j), vis), i1 = rounded(_mm256_loadu_ps(v + j + 8), vis);
+            __m256i i2 = rounded(_mm256_loadu_ps(v + j + 16), vis), i3 = rounded(_mm256_loadu_ps(v + j + 24), vis);
             // saturating packs: NaN (0x80000000) becomes -128; packs interleave lanes, the permute restores the order
             __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
             p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
@@ -315,8 +318,10 @@ BK_AVX2 BK_INLINE void unpack_k_avx2(const int32_t type, const void *row, int64_
             __m256i h = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * n));
             o->u[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(low2(h, 0), 4));
             o->u[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(low2(h, 2), 4));
-            o->u[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(low2(h, 4), 4));
-            o->u[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(low2(h, 6), 4));
+            o->u[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                              _mm256_slli_epi16(low2(h, 4), 4));
+            o->u[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                              _mm256_slli_epi16(low2(h, 6), 4));
         }
         o->sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
         o->d = bk_half(x->d);
@@ -330,7 +335,8 @@ static const uint8_t scale_pairs[4][32] = {
     {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
     {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
     {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
-    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+     14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
 };
 
 BK_AVX2 BK_INLINE int32_t hsum_i32(__m256i v) {
@@ -351,7 +357,8 @@ BK_AVX2 BK_INLINE void dot_k_avx2(const int nc, const int32_t type, int64_t k, c
         for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
         unpack_k_avx2(type, w, b, &blk);
         __m256i scv[8];
-        const __m256i lo = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x00), hi = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x11);
+        const __m256i lo = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x00);
+        const __m256i hi = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x11);
 #pragma clang loop unroll(full)
         for (int i = 0; i < 8; i++)
             scv[i] = _mm256_shuffle_epi8(i < 4 ? lo : hi, _mm256_loadu_si256((const __m256i *)scale_pairs[i % 4]));
@@ -366,7 +373,8 @@ BK_AVX2 BK_INLINE void dot_k_avx2(const int nc, const int32_t type, int64_t k, c
             __m256i bs = _mm256_loadu_si256((const __m256i *)xb->bsums);
             if (z) isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(bs, blk.sc), z == 4 ? 2 : 5));
             acc[c] = __builtin_fmaf(blk.d * xb->d, (float)hsum_i32(isum), acc[c]);
-            if (has_min) acc[c] = __builtin_fmaf(blk.dmin * xb->d, (float)-hsum_i32(_mm256_madd_epi16(bs, blk.mn)), acc[c]);
+            if (has_min)
+                acc[c] = __builtin_fmaf(blk.dmin * xb->d, (float)-hsum_i32(_mm256_madd_epi16(bs, blk.mn)), acc[c]);
         }
     }
     for (int c = 0; c < nc; c++) out[c * ldo] = acc[c];

@@ -26,7 +26,7 @@ BK_INLINE float bk_hsum8_ref(const float l[8]) {
     return u0 + u1;
 }
 
-// ---- the type table: one row per weight type (bk_matmul.c) ------------------------------------------------------------
+// ---- the type table: one row per weight type (bk_matmul.c) -------------------------------------------------------
 
 /// How activations meet a weight type: f32 tiles, 32-value 8-bit blocks (bk_block_q8x) or 256-value ones (block_q8_K).
 enum { BK_ACT_FLOAT = 0, BK_ACT_Q8X = 1, BK_ACT_Q8K = 2 };

@@ -38,8 +38,10 @@ final class KernelTests: XCTestCase {
                 for nc in 1...4 {
                     var simd = [Float](repeating: 0, count: 4 * rows), ref = simd
                     w.withUnsafeBytes { wp in
-                        bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc), &simd, Int64(rows))
-                        bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc), &ref, Int64(rows))
+                        bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc),
+                                    &simd, Int64(rows))
+                        bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc),
+                                        &ref, Int64(rows))
                     }
                     XCTAssertEqual(simd.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) nc \(nc)")
                     var single: Float = 0
@@ -148,14 +150,17 @@ final class KernelTests: XCTestCase {
                     let steps = group == 256 ? 0.5001 : 0.57
                     let deq = dequantize(w, type: type, rows: rows, cols: k)
                     let width = max(group, 1)
-                    let blockMax = stride(from: 0, to: m * k, by: width).map { Double(x[$0..<($0 + width)].map(abs).max()!) }
+                    let blockMax = stride(from: 0, to: m * k, by: width).map {
+                        Double(x[$0..<($0 + width)].map(abs).max()!)
+                    }
                     for i in 0..<m {
                         for r in 0..<rows {
                             var exact = Double(bias[r]), magnitude = abs(Double(bias[r])), quantization = 0.0
                             for j in 0..<k {
                                 exact += Double(deq[r * k + j]) * Double(x[i * k + j])
                                 magnitude += abs(Double(deq[r * k + j]) * Double(x[i * k + j]))
-                                quantization += abs(Double(deq[r * k + j])) * blockMax[(i * k + j) / width] / 127 * steps
+                                let step = blockMax[(i * k + j) / width] / 127
+                                quantization += abs(Double(deq[r * k + j])) * step * steps
                             }
                             let bound = (blockDots ? quantization : 0) + magnitude * 1e-6
                             XCTAssertEqual(Double(ref[i * rows + r]), exact, accuracy: bound, "\(name) m \(m) row \(r)")
@@ -292,7 +297,8 @@ final class KernelTests: XCTestCase {
 
     /// Byte offsets of the fp16 scales (d, and dmin or m) in a block of the types `encode` builds at random.
     static let halfOffsets: [Int32: [Int]] = [
-        Int32(BK_TYPE_Q5_0): [0], Int32(BK_TYPE_Q5_1): [0, 2], Int32(BK_TYPE_Q2_K): [80, 82], Int32(BK_TYPE_Q3_K): [108],
+        Int32(BK_TYPE_Q5_0): [0], Int32(BK_TYPE_Q5_1): [0, 2], Int32(BK_TYPE_Q2_K): [80, 82],
+        Int32(BK_TYPE_Q3_K): [108],
         Int32(BK_TYPE_Q4_K): [0, 2], Int32(BK_TYPE_Q5_K): [0, 2], Int32(BK_TYPE_Q6_K): [208],
     ]
 
@@ -348,7 +354,9 @@ final class KernelTests: XCTestCase {
         let rowBytes = bk_activation_row_bytes(type, Int64(k))
         var out = [UInt8](repeating: 0, count: rows * rowBytes)
         out.withUnsafeMutableBytes { o in
-            for r in 0..<rows { bk_quantize_activations(type, Array(x[(r * k)..<((r + 1) * k)]), o.baseAddress! + r * rowBytes, Int64(k)) }
+            for r in 0..<rows {
+                bk_quantize_activations(type, Array(x[(r * k)..<((r + 1) * k)]), o.baseAddress! + r * rowBytes, Int64(k))
+            }
         }
         return out
     }

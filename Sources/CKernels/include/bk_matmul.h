@@ -1,5 +1,6 @@
 // Runtime kernels for the BLOOM forward pass: a persistent thread pool, linear layers over F32/F16/BF16 weights and
-// ggml's block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), LayerNorm, GELU, softmax and causal ALiBi attention. Owned by the runtime work.
+// ggml's block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), LayerNorm, GELU, softmax and
+// causal ALiBi attention. Owned by the runtime work.
 //
 // Every SIMD routine has a scalar *_ref twin that defines its result bit for bit: the twin performs the same IEEE
 // operations in the same order (8 partial sums, lane k%8, reduced as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))), so tests
@@ -81,8 +82,8 @@ typedef struct {
 void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k);
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k);
 
-/// ggml's quantize_row_q8_K_ref (k a multiple of 256): m = the first value of largest |x|, q = min(127, RNE(x·(-127/m))),
-/// d = 1/(-127/m) (f32), bsums = Σ of each 16 quants; an all-zero block is all zeros (NaN values give q = -128).
+/// ggml's quantize_row_q8_K_ref (k a multiple of 256): m = the first value of largest |x|,
+/// q = min(127, RNE(x·(-127/m))), d = 1/(-127/m) (f32), bsums = Σ of each 16 quants; an all-zero block is all zeros (NaN values give q = -128).
 void bk_quantize_q8K(const float *x, block_q8_K *y, int64_t k);
 void bk_quantize_q8K_ref(const float *x, block_q8_K *y, int64_t k);
 
