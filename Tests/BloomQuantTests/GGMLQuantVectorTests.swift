@@ -2,6 +2,7 @@ import BloomCore
 import CKernels
 @testable import BloomQuant
 import Foundation
+import TestSupport
 import XCTest
 
 /// Q5_0, Q5_1 and the K-quants against ggml's own bytes and values: Formats/test-vectors/ggml-quants.json, written by
