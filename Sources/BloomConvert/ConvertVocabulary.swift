@@ -19,7 +19,7 @@ public struct ConvertVocabulary: Sendable, Equatable {
     /// - Throws: `.invalidArgument` when the tokenizer is not BPE, has an id at or past `vocabSize`, or is malformed.
     public init(folder: String, vocabSize: Int) throws {
         let path = folder + "/tokenizer.json"
-        let json = try Self.readJSON(path)
+        let json = try JSONFile.read(path)
         guard let model = json["model"], model["type"]?.string == "BPE" else {
             throw BloomError(.invalidArgument, "tokenizer model is \(json["model"]?["type"]?.string ?? "missing"), expected BPE", path: path)
         }
@@ -69,9 +69,9 @@ public struct ConvertVocabulary: Sendable, Equatable {
         }
         // Special ids as gguf-py's SpecialVocab finds them: tokenizer_config.json's tokens, then config.json's ids.
         let tokenizerConfig = FileManager.default.fileExists(atPath: folder + "/tokenizer_config.json")
-            ? try Self.readJSON(folder + "/tokenizer_config.json") : JSONValue.object([])
+            ? try JSONFile.read(folder + "/tokenizer_config.json") : JSONValue.object([])
         let config = FileManager.default.fileExists(atPath: folder + "/config.json")
-            ? try Self.readJSON(folder + "/config.json") : JSONValue.object([])
+            ? try JSONFile.read(folder + "/config.json") : JSONValue.object([])
         func specialID(_ kind: String) -> UInt32? {
             let entry = tokenizerConfig["\(kind)_token"]
             if let content = entry?.string ?? entry?["content"]?.string, let id = ids[content] { return UInt32(id) }
@@ -88,15 +88,6 @@ public struct ConvertVocabulary: Sendable, Equatable {
     static func looksSpecial(_ t: String) -> Bool {
         ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (t.hasPrefix("<|") && t.hasSuffix("|>"))
             || (t.hasPrefix("<｜") && t.hasSuffix("｜>")) || (t.hasPrefix("<unused") && t.hasSuffix(">"))
-    }
-
-    static func readJSON(_ path: String) throws -> JSONValue {
-        let file = try MappedFile(path: path)
-        do {
-            return try JSONParser().parse(file.bytes)
-        } catch let error as BloomError {
-            throw error.at(path: path)
-        }
     }
 
     /// The tokenizer.ggml.* KVs with llama.cpp's value types.

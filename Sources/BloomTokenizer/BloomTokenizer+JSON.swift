@@ -15,7 +15,7 @@ extension BloomTokenizer {
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (tokenizer.json itself does not say which token is which).
     /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`), with `path`.
     public convenience init(tokenizerJSONPath path: String, specialTokens: SpecialTokens = SpecialTokens()) throws {
-        let root = try Self.parseJSONFile(path)
+        let root = try JSONFile.read(path)
         do {
             try self.init(tokenizerJSON: root, specialTokens: specialTokens)
         } catch let error as BloomError {
@@ -31,7 +31,7 @@ extension BloomTokenizer {
         let base = modelFolder.hasSuffix("/") ? modelFolder : modelFolder + "/"
         var names: [String: String] = [:]
         for file in ["special_tokens_map.json", "tokenizer_config.json"] where FileManager.default.fileExists(atPath: base + file) {
-            let root = try Self.parseJSONFile(base + file)
+            let root = try JSONFile.read(base + file)
             for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
                 // A plain string, or an AddedToken object with "content".
                 if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
@@ -165,19 +165,6 @@ extension BloomTokenizer {
         } catch var error as BloomError {
             if error.location == nil { error.location = "model" }
             throw error
-        }
-    }
-
-    /// Parses a JSON file of at most `TokenizerLimits.maxJSONBytes`; errors carry the path.
-    private static func parseJSONFile(_ path: String) throws -> JSONValue {
-        do {
-            let file = try MappedFile(path: path)
-            guard file.count <= TokenizerLimits.maxJSONBytes else {
-                throw BloomError(.limitExceeded, "\(file.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed for a tokenizer file")
-            }
-            return try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
-        } catch let error as BloomError {
-            throw error.at(path: path)
         }
     }
 
