@@ -74,7 +74,16 @@ enum ConvertPlan {
         let patterns = try compile(options.tensorTypes)
         let layout = QKVLayout(headCount: h.headCount, headDim: h.headDim)
         var planned: [PlannedTensor] = []
-        for (name, ne) in BloomTensorNames.expected(h, separateOutput: separate) {
+        let expected = BloomTensorNames.expected(h, separateOutput: separate)
+        // A tensor the config has no place for (a block past n_layer, a head the config ties) would be dropped
+        // silently: the file would load and compute something else than the checkpoint.
+        let wanted = Set(expected.map(\.name))
+        for (name, s) in byGGUF.sorted(by: { $0.key < $1.key }) where !wanted.contains(name) {
+            guard !(name == BloomTensorNames.output && hasHead) else { continue }
+            throw BloomError(.invalidArgument, "tensor '\(s.name)' has no place in the model config.json describes "
+                             + "(n_layer \(h.blockCount)): the config and the weights disagree", location: s.name)
+        }
+        for (name, ne) in expected {
             let source: SourceTensor
             if name == BloomTensorNames.output, !hasHead || tiedOutput {
                 // Tied head written separately: the embedding's rows.
