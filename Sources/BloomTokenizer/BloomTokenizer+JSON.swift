@@ -138,6 +138,10 @@ extension BloomTokenizer {
         for (index, entry) in addedEntries.enumerated() {
             let where_ = "added_tokens[\(index)]"
             guard let content = entry["content"]?.string else { throw Self.invalid("no content string", at: where_) }
+            // tokenizers reads the id as a u32 and refuses the file otherwise; so does bloomkit.
+            if let id = entry["id"], !id.isNull, id.int.map({ !(0...Int(UInt32.max)).contains($0) }) ?? true {
+                throw Self.invalid("id \(Self.describe(id)) is not an integer in 0...\(UInt32.max)", at: where_)
+            }
             func flag(_ key: String, _ fallback: Bool) throws -> Bool {
                 guard let value = entry[key], !value.isNull else { return fallback }
                 guard let b = value.bool else { throw Self.invalid("\(key) is not a boolean", at: where_) }

@@ -33,7 +33,7 @@ struct PerplexityCommand: ParsableCommand {
         try runReportingErrors(common) {
             let text = try TextFile.read(textFile ?? file ?? "")
             let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+            let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()
             let err = FileHandle.standardError
