@@ -117,18 +117,19 @@ enum ConvertPlan {
     }
 
     /// Compiles `--tensor-type` patterns.
-    static func compile(_ tensorTypes: [(pattern: String, type: GGMLType)]) throws -> [(Regex<AnyRegexOutput>, GGMLType)] {
+    /// Compiles `--tensor-type` patterns as `LinearRegex`es: a user's pattern cannot backtrack for minutes.
+    static func compile(_ tensorTypes: [(pattern: String, type: GGMLType)]) throws -> [(LinearRegex, GGMLType)] {
         try tensorTypes.map { (p, t) in
-            do { return (try Regex(p), t) } catch {
-                throw BloomError(.invalidArgument, "--tensor-type pattern '\(p)' is not a regular expression: \(error)")
+            do { return (try LinearRegex(p), t) } catch let error as BloomError {
+                throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
             }
         }
     }
 
     /// The type of a quantizable tensor: the first matching pattern, else the embedding type for
     /// token_embd/output, else the main type.
-    static func choose(_ name: String, patterns: [(Regex<AnyRegexOutput>, GGMLType)], options: ConvertOptions) -> GGMLType {
-        if let match = patterns.first(where: { name.contains($0.0) }) { return match.1 }
+    static func choose(_ name: String, patterns: [(LinearRegex, GGMLType)], options: ConvertOptions) -> GGMLType {
+        if let match = patterns.first(where: { $0.0.matches(in: name) }) { return match.1 }
         if name == BloomTensorNames.tokenEmbedding || name == BloomTensorNames.output {
             return options.embeddingType ?? ConvertOptions.defaultEmbeddingType(for: options.type)
         }
