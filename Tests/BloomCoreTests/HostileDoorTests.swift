@@ -99,7 +99,7 @@ final class HostileDoorTests: XCTestCase {
         let link = dir + "/link.gguf", hard = dir + "/hard.gguf"
         XCTAssertEqual(symlink(input, link), 0)
         XCTAssertEqual(Glibc.link(input, hard), 0)
-        _ = try MappedFile(path: input)
+        let mapped = try MappedFile(path: input)
         for output in [input, link, hard] {
             XCTAssertThrowsError(try AtomicFile(destination: output)) { error in
                 XCTAssertEqual((error as? BloomError)?.code, .invalidArgument, output)
@@ -108,6 +108,17 @@ final class HostileDoorTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), Data([1, 2, 3, 4]))
         XCTAssertEqual(Scratch.temporaries(dir), [])
+        // Once no longer mapped (a library user done reading it), a weight file may be written again.
+        withExtendedLifetime(mapped) {}
+    }
+
+    func testAFileNoLongerMappedMayBeWrittenAgain() throws {
+        let path = write("x.gguf", [1])
+        do { _ = try MappedFile(path: path) }
+        let out = try AtomicFile(destination: path)
+        try out.write([2])
+        try out.commit()
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data([2]))
     }
 
     func testInputOpenedAfterTheOutputStartedStopsTheCommit() throws {
