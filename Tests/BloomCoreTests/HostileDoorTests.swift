@@ -92,6 +92,17 @@ final class HostileDoorTests: XCTestCase {
         XCTAssertEqual(try JSONFile.read(write("small.json", Array(#"{"a":1}"#.utf8)))["a"]?.int, 1)
     }
 
+    func testJSONPastTheValueBudgetIsRefusedWhileParsing() throws {
+        // 2 bytes per value: under the byte limit, past the value budget (the tree would take 35 times the text).
+        let n = JSONParser.defaultMaxValues
+        let text = "[" + String(repeating: "0,", count: n) + "0]"
+        XCTAssertThrowsError(try JSONParser().parse(text)) { error in
+            XCTAssertEqual((error as? BloomError)?.code, .limitExceeded)
+            XCTAssertTrue("\(error)".contains("\(n) values"), "\(error)")
+        }
+        XCTAssertEqual(try JSONParser().parse("[" + String(repeating: "0,", count: n - 2) + "0]").array?.count, n - 1)
+    }
+
     // MARK: output door
 
     func testOutputThatIsAnInputIsRefusedByPathSymlinkAndHardLink() throws {
