@@ -51,4 +51,30 @@ final class HostileRuntimeTests: XCTestCase {
         XCTAssertEqual(fallback, PromptTemplate.stanfordAlpaca)
         XCTAssertEqual(fallback.noInput, AlpacaTemplate.noInput)
     }
+
+    /// Tokenizer errors found when a model is loaded name the model file (they come from its metadata).
+    func testTokenizerErrorsOfAModelNameItsFile() throws {
+        let source = try HostileModelTests.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
+        let file = try GGUFFile(path: source)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tokenCount = try file.metadata.stringArray(BloomGGUFKeys.tokens).count
+        let edits: [(String, GGUFValue, String)] = [
+            (BloomGGUFKeys.tokenType, .array(.int32([1, 1])), "2 token types"),
+            (BloomGGUFKeys.eosTokenID, .uint32(UInt32(tokenCount + 7)), BloomGGUFKeys.eosTokenID),
+        ]
+        for (k, (key, value, mention)) in edits.enumerated() {
+            var metadata = file.metadata
+            metadata.set(key, value)
+            let path = folder.appendingPathComponent("t\(k).gguf").path
+            let writer = try GGUFWriter(path: path, metadata: metadata, tensors: file.tensors.map(\.info))
+            for t in file.tensors { try writer.write(tensorNamed: t.name, t.bytes) }
+            try writer.commit()
+            XCTAssertThrowsError(try BloomModel(path: path).loadTokenizer(), key) { error in
+                XCTAssertEqual((error as? BloomError)?.path, path, "\(error)")
+                XCTAssertTrue("\(error)".contains(mention), "\(error)")
+            }
+        }
+    }
 }
