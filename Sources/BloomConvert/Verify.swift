@@ -44,7 +44,8 @@ public enum GGUFVerifier {
 
         guard file.metadata.contains(BloomGGUFKeys.tensorChecksums) || file.tensors.isEmpty else {
             if requireChecksums {
-                throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked", path: path)
+                throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked "
+                                 + "(files from other tools have none: --allow-missing-checksums checks the rest)", path: path)
             }
             return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0, isBloom: isBloom)
         }

@@ -101,8 +101,10 @@ public final class Generator {
             let search = BeamSearch(beams: request.beams, maxNewTokens: request.maxTokens, eos: eos,
                                     repeatPenalty: request.sampling.repeatPenalty)
             let result = try search.run(context: context, prompt: prompt)
+            timings.promptSeconds = result.promptSeconds
+            timings.firstTokenSeconds = result.firstTokenSeconds
             timings.generationSteps = result.steps
-            timings.generationSeconds = Date().timeIntervalSince(start)
+            timings.generationSeconds = max(0, Date().timeIntervalSince(start) - result.firstTokenSeconds)
             var tokens = result.tokens
             if result.stoppedAtEOS { tokens.removeLast() }
             var decoder = tokenizer.makeStreamingDecoder()

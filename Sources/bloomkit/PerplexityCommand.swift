@@ -12,14 +12,15 @@ struct PerplexityCommand: ParsableCommand {
         The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is
         dropped); each chunk runs from an empty cache and only its second half is scored: the logits at positions
         c/2 … c-2, each predicting the next token. PPL = exp(mean negative log-likelihood). Compare quantization
-        types of one model on the same text and context; the numbers match llama-perplexity's on the same file.
+        types of one model on the same text and context; the numbers match llama-perplexity's on the same file. \
+        As there, the text must hold at least 2×c tokens (use a smaller -c for a short text).
         """)
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
-    @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk (even).") var context = 128
+    @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk (even; llama-perplexity's default).") var context = 512
     @Option(name: .long, help: "Threads (default: all cores).") var threads: Int?
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
@@ -32,6 +33,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let text = try TextFile.read(textFile ?? file ?? "")
+            try ModelPathHint.requireFile(self.model)
             let model = try BloomModel(path: self.model)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)

@@ -9,8 +9,9 @@ struct QuantizeCommand: ParsableCommand {
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
         discussion: """
         Types: \(ConvertOptions.typeTable)
-        Quantizable tensors are 2-D weights; norms and biases are copied. A quantized source is refused unless \
-        --allow-requantize (its error adds to the new one).
+        Usage as llama-quantize's (bloomkit quantize in.gguf out.gguf q4_0) or with options (bloomkit quantize \
+        in.gguf -o out.gguf --type q4_0). Quantizable tensors are 2-D weights; norms and biases are copied. \
+        A quantized source is refused unless --allow-requantize (its error adds to the new one).
         """)
 
     @OptionGroup var common: CommonOptions
@@ -18,23 +19,39 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "The GGUF file to read.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "The GGUF file to write.")
-    var output: String
+    @Argument(help: ArgumentHelp("OUTPUT TYPE, llama-quantize's order (instead of -o and --type).",
+                                 valueName: "output-and-type"))
+    var positional: [String] = []
 
-    @Option(name: .long, help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
-    var type: String
+    @Option(name: [.customShort("o"), .customLong("output")], help: "The GGUF file to write.")
+    var outputOption: String?
+
+    @Option(name: .customLong("type"), help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    var typeOption: String?
+
+    /// -o and --type, or the positional OUTPUT TYPE (validated: one or the other).
+    var output: String { outputOption ?? positional.first ?? "" }
+    var type: String { typeOption ?? positional.last ?? "" }
 
     @Flag(name: .customLong("allow-requantize"), help: "Accept tensors that are already quantized.")
     var allowRequantize = false
 
     @OptionGroup var types: TypeOptions
 
-    func validate() throws { try types.validate(type: type) }
+    func validate() throws {
+        switch (positional.count, outputOption, typeOption) {
+        case (0, .some, .some), (2, nil, nil): break
+        case (0, _, _): throw ValidationError("give the output and the type: IN OUT TYPE, or IN -o OUT --type TYPE")
+        default: throw ValidationError("give OUT TYPE after the input, or -o OUT --type TYPE, not both")
+        }
+        try types.validate(type: type)
+    }
 
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            try ModelPathHint.requireFile(input)
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
             types.print(report)
         }

@@ -21,9 +21,12 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            try ModelPathHint.requireFile(file)
             let report = try GGUFVerifier.verify(path: file, requireChecksums: !allowMissingChecksums)
             if !quiet {
-                print("ok: \(report.path): \(report.tensorCount) tensors, \(report.checkedChecksums) checksums match"
+                let checksums = report.checkedChecksums > 0 || report.tensorCount == 0
+                    ? "\(report.checkedChecksums) checksums match" : "no checksums present (tensor bytes not checked)"
+                print("ok: \(report.path): \(report.tensorCount) tensors, \(checksums)"
                       + (report.isBloom ? ", BLOOM profile holds" : ""))
             }
         }
