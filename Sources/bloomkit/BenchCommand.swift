@@ -7,6 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Prompt-processing and generation speed, measured as llama-bench measures them.",
+        usage: "bloomkit bench <model> ... [-p <list>] [-n <list>] [<options>]",
         discussion: """
         pp: -p random tokens as one batch from an empty cache; tg: -n single-token steps from position 0. Each \
         repetition's rate is tokens ÷ seconds; the table shows mean ± standard deviation over --repetitions, \
@@ -37,6 +38,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         _ = try Self.counts(promptTokens, "-p")
         _ = try Self.counts(genTokens, "-n")
         guard !(models + modelOptions).isEmpty else { throw ValidationError("give a model: MODEL or -m MODEL") }

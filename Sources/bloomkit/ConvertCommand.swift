@@ -7,8 +7,10 @@ struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
+        usage: "bloomkit convert <source> -o <output> [--type <type>] [<options>]",
         discussion: """
         Types: \(ConvertOptions.typeTable)
+
         2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
         --separate-output (or the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
         """)
@@ -33,7 +35,10 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
-    func validate() throws { try types.validate(type: type) }
+    func validate() throws {
+        guard !UsageChecks.deferred else { return }
+        try types.validate(type: type)
+    }
 
     func run() throws {
         try runReportingErrors(common) {

@@ -9,13 +9,13 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Run the model on an Alpaca instruction or a raw prompt and stream the answer.",
         discussion: """
-        --instruction (and --input) fill the Alpaca prompt template stored in the file (bloomkit.prompt_template.*;
-        Stanford Alpaca's text when the file has none); --prompt is used as it is. No BOS token is added.
+        --instruction (and --input) fill the Alpaca prompt template stored in the file (bloomkit.prompt_template.*; \
+        Stanford Alpaca's text when the file has none); --prompt is used as it is. No BOS token is added. \
         Decoding is greedy unless --temperature > 0 (then --top-k, default 50, and --top-p apply; the seed is \
         random and printed on stderr unless --seed fixes it, and a seed gives the same answer whatever the thread \
-        count); --beams N runs transformers' beam search (length penalty 1,
-        early stopping off). Generation ends at EOS, after --max-tokens, at a --stop text, and with --instruction
-        also where the output starts a new "### Instruction:" section. The answer streams to stdout; load time,
+        count); --beams N runs transformers' beam search (length penalty 1, \
+        early stopping off). Generation ends at EOS, after --max-tokens, at a --stop text, and with --instruction \
+        also where the output starts a new "### Instruction:" section. The answer streams to stdout; load time, \
         prompt and generation speed go to stderr. --json prints one object instead.
         """)
 
@@ -32,6 +32,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object: prompt, prompt_tokens, tokens, text, stop_reason, timings.") var json = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard (instruction == nil) != (prompt == nil) else { throw ValidationError("give either --instruction or --prompt") }
         guard input == nil || instruction != nil else { throw ValidationError("--input goes with --instruction") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }

@@ -9,8 +9,8 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what a checkpoint, model folder or LoRA adapter holds (headers only).",
         discussion: """
-        PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model
-        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache,
+        PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model \
+        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache, \
         or a GGUF file.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json

@@ -7,6 +7,7 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge PEFT LoRA adapters into a base model and write a Hugging Face model folder.",
+        usage: "bloomkit merge <base> <adapters> ... -o <output> [<options>]",
         discussion: """
         Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new or empty (--force replaces it: the new folder takes its place only when complete); its files appear only when all are complete. convert and quantize overwrite their output file as llama.cpp's tools do (also only when the new file is complete).
 
@@ -40,6 +41,7 @@ struct MergeCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard !adapters.isEmpty else { throw ValidationError("give at least one adapter folder") }
         guard MergeDType(rawValue: dtype) != nil else {
             throw ValidationError("--dtype must be one of \(MergeDType.allCases.map(\.rawValue).joined(separator: ", "))")

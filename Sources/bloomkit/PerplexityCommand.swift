@@ -8,10 +8,11 @@ struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
         abstract: "Perplexity of the model on a text file, computed as llama-perplexity computes it.",
+        usage: "bloomkit perplexity <model> (<text-file> | --file <file>) [<options>]",
         discussion: """
-        The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is
-        dropped); each chunk runs from an empty cache and only its second half is scored: the logits at positions
-        c/2 … c-2, each predicting the next token. PPL = exp(mean negative log-likelihood). Compare quantization
+        The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is \
+        dropped); each chunk runs from an empty cache and only its second half is scored: the logits at positions \
+        c/2 … c-2, each predicting the next token. PPL = exp(mean negative log-likelihood). Compare quantization \
         types of one model on the same text and context; the numbers match llama-perplexity's on the same file. \
         As there, the text must hold at least 2×c tokens (use a smaller -c for a short text).
         """)
@@ -25,6 +26,7 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard (textFile == nil) != (file == nil) else { throw ValidationError("give the text file once: FILE or --file FILE") }
         guard context >= 4, context % 2 == 0 else { throw ValidationError("-c must be an even number of at least 4") }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
@@ -32,8 +34,8 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            let text = try TextFile.read(textFile ?? file ?? "")
             try ModelPathHint.requireFile(self.model)
+            let text = try TextFile.read(textFile ?? file ?? "")
             let model = try BloomModel(path: self.model)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)

@@ -7,8 +7,10 @@ struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
+        usage: "bloomkit quantize <input> <output> <type> [<options>]\nbloomkit quantize <input> -o <output> --type <type> [<options>]",
         discussion: """
         Types: \(ConvertOptions.typeTable)
+
         Usage as llama-quantize's (bloomkit quantize in.gguf out.gguf q4_0) or with options (bloomkit quantize \
         in.gguf -o out.gguf --type q4_0). Quantizable tensors are 2-D weights; norms and biases are copied. \
         A quantized source is refused unless --allow-requantize (its error adds to the new one).
@@ -39,6 +41,7 @@ struct QuantizeCommand: ParsableCommand {
     @OptionGroup var types: TypeOptions
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         switch (positional.count, outputOption, typeOption) {
         case (0, .some, .some), (2, nil, nil): break
         case (0, _, _): throw ValidationError("give the output and the type: IN OUT TYPE, or IN -o OUT --type TYPE")

@@ -8,10 +8,11 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Show the tokens of a text, as Hugging Face tokenizers gives them for the model's tokenizer.",
+        usage: "bloomkit tokenize <model> (<text> | --file <file> | --stdin) [<options>]",
         discussion: """
-        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens
-        map) or a tokenizer.json file.
-        The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for;
+        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens \
+        map) or a tokenizer.json file. \
+        The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for; \
         --ids prints only the ids, as llama-tokenize --ids does: [1, 2, 3]; --json prints \
         {"ids": [...], "pieces": [...]} with the vocabulary spellings as pieces.
         """)
@@ -25,6 +26,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .long, help: "Print {\"ids\": [...], \"pieces\": [...]} on stdout.") var json = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard [text != nil, file != nil, stdin].filter({ $0 }).count == 1 else {
             throw ValidationError("give the text once: TEXT, --file FILE or --stdin")
         }

@@ -65,10 +65,14 @@ final class LlamaCppHabitsTests: XCTestCase {
     }
 
     func testHintsNameTheRealProblem() throws {
-        let unknown = try run(["generate", gguf, "--frobnicate", "3", "--prompt", "x"])
-        XCTAssertEqual(unknown.status, 2, unknown.stderr)
-        XCTAssertTrue(unknown.stderr.contains("nknown option '--frobnicate'"), unknown.stderr)
-        XCTAssertFalse(unknown.stderr.contains("give either"), unknown.stderr)
+        // ArgumentParser checks usage before it reports unknown options: the unknown option must win.
+        for args in [["-q", "The"], ["--frobnicate", "3", "--prompt", "x"]] {
+            let unknown = try run(["generate", gguf] + args)
+            XCTAssertEqual(unknown.status, 2, unknown.stderr)
+            XCTAssertTrue(unknown.stderr.contains("nknown option '\(args[0])'"), unknown.stderr)
+            XCTAssertFalse(unknown.stderr.contains("give either"), unknown.stderr)
+        }
+        XCTAssertTrue(try run(["generate", gguf]).stderr.contains("give either --instruction or --prompt"))
         // llama-cli's short names work.
         XCTAssertEqual(try run(["generate", gguf, "-p", "Hello", "-n", "2", "-t", "1"]).status, 0)
 
