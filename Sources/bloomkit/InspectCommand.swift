@@ -11,7 +11,8 @@ struct InspectCommand: ParsableCommand {
         discussion: """
         PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model \
         folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache, \
-        or a GGUF file.
+        or a GGUF file. A GGUF file's tensors are all listed, in aligned columns, as gguf-dump lists them; \
+        --summary shows only their count and size per type.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json
         """
@@ -25,12 +26,15 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object (every tensor with file and offset) instead of the report.")
     var json = false
 
+    @Flag(name: .long, help: "GGUF: the header, metadata and tensor counts per type, without the tensor list.")
+    var summary = false
+
     func run() throws {
         try runReportingErrors(common) {
             let text: String
             if GGUFInspect.isGGUF(path: path) {
                 let file = try GGUFFile(path: path)
-                text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file)
+                text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file, tensors: !summary)
             } else {
                 let report = try InspectReport.open(path)
                 text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"

@@ -174,4 +174,29 @@ final class LlamaCppHabitsTests: XCTestCase {
         assertBadInput(try run(["perplexity", gguf, text]), mentions: ["context 512", "needs at least 1024"], "short text")
         XCTAssertEqual(try run(["perplexity", gguf, text, "-c", "64", "--threads", "1"]).status, 0)
     }
+
+    func testInspectAlignsColumnsAndSummarizes() throws {
+        let full = try run(["inspect", gguf])
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let lines = full.stdout.split(separator: "\n").map(String.init)
+        let header = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("  name ") }, full.stdout)
+        let rows = Array(lines[(header + 1)...])
+        XCTAssertEqual(rows.count, 29)
+        // Every column starts where its heading starts (offset and size end where theirs end).
+        for heading in ["type", "ne", "shape"] {
+            let column = lines[header].range(of: " \(heading) ")!.lowerBound.utf16Offset(in: lines[header]) + 1
+            for row in rows {
+                let at = row.index(row.startIndex, offsetBy: column)
+                XCTAssertEqual(row[row.index(before: at)], " ", "\(heading): \(row)")
+                XCTAssertNotEqual(row[at], " ", "\(heading): \(row)")
+            }
+        }
+        XCTAssertEqual(Set(rows.map { $0.count }), Set([lines[header].count]), "right-aligned offset and size")
+        let summary = try run(["inspect", gguf, "--summary"])
+        XCTAssertEqual(summary.status, 0, summary.stderr)
+        XCTAssertFalse(summary.stdout.contains("blk.0."), summary.stdout)
+        XCTAssertTrue(summary.stdout.contains("tensors by type:"), summary.stdout)
+        XCTAssertTrue(summary.stdout.contains("f16  ") && summary.stdout.contains("f32  "), summary.stdout)
+        XCTAssertEqual(summary.stdout.split(separator: "\n").first.map(String.init), lines.first)
+    }
 }
