@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "bloomkit", targets: ["bloomkit"]),
         .library(name: "BloomKit", targets: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
-            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
         ]),
     ],
     dependencies: [
@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "CKernels"),
         // zlib for deflated entries of torch zip checkpoints (zlib1g-dev).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // zstd for .bkz packed files (libzstd-dev).
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
 
         .target(name: "BloomCore", dependencies: ["CKernels"]),
         .target(name: "BloomCheckpoint", dependencies: ["BloomCore", "CZlib"]),
@@ -32,13 +34,15 @@ let package = Package(
         .target(name: "BloomConvert", dependencies: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
         ]),
+        // .bkz: lossless packing of checkpoints and GGUF files (byte planes + zstd frames, indexed, checksummed).
+        .target(name: "BloomPack", dependencies: ["BloomCore", "BloomCheckpoint", "BloomGGUF", "CZstd"]),
         .target(name: "BloomRuntime", dependencies: [
             "BloomCore", "BloomGGUF", "BloomQuant", "BloomArch", "BloomTokenizer", "CKernels",
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
-            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
         ]),
 
         .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "CKernels"]),
@@ -54,6 +58,9 @@ let package = Package(
         .testTarget(name: "BloomRuntimeTests", dependencies: [
             "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
             "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
+        ]),
+        .testTarget(name: "BloomPackTests", dependencies: [
+            "BloomPack", "BloomCore", "BloomGGUF", "BloomCheckpoint", "BloomConvert",  // GGUF fixtures made in-test
         ]),
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
     ],
