@@ -47,13 +47,18 @@ public final class BKZArchive: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: storage.rawLength)
         let worker = try UnpackWorker(maxChunk: storage.chunks.map { index.chunks[$0].rawLength }.max() ?? 0)
         var at = 0
-        try out.withUnsafeMutableBytes { dst in
-            for c in storage.chunks {
-                let n = index.chunks[c].rawLength
-                try decode(chunk: c, codec: storage.codec, into: UnsafeMutableRawBufferPointer(rebasing: dst[at..<(at + n)]),
-                           worker: worker)
-                at += n
+        do {
+            try out.withUnsafeMutableBytes { dst in
+                for c in storage.chunks {
+                    let n = index.chunks[c].rawLength
+                    try decode(chunk: c, codec: storage.codec,
+                               into: UnsafeMutableRawBufferPointer(rebasing: dst[at..<(at + n)]), worker: worker)
+                    at += n
+                }
             }
+        } catch let e as BloomError {
+            throw BloomError(e.code, e.message, path: path, location: "tensor '\(index.segments[k].name)', "
+                             + (e.location ?? ""), cause: e.cause)
         }
         return out
     }

@@ -1,0 +1,31 @@
+// The .bkz reader (header, index counts and records, paths, frame tiling), then every chunk decoded and checked
+// (zstd frames against the recorded sizes, byte-plane joins, xxh64s): `verify`, random access to each tensor, and
+// the inspect report.
+import BloomCore
+import BloomPack
+import FuzzSupport
+
+@main
+enum FuzzBKZ {
+    static func main() {
+        runFuzzer { input in
+            let path = Scratch.write("input.bkz", input)
+            expectCleanFailure {
+                let archive = try BKZArchive(path: path)
+                blackHole(archive.inspectText())
+                blackHole(archive.inspectJSON())
+                for k in archive.index.segments.indices {
+                    expectCleanFailure {
+                        let bytes = try archive.segmentBytes(k)
+                        guard bytes.count == archive.index.segments[k].rawLength else {
+                            fail("segment \(k) decoded to \(bytes.count) bytes, not \(archive.index.segments[k].rawLength)")
+                        }
+                    }
+                }
+                let summary = try archive.verify(threads: 2)
+                let total = archive.index.files.reduce(0) { $0 + $1.size }
+                guard summary.bytes == total else { fail("verify passed over \(summary.bytes) of \(total) bytes") }
+            }
+        }
+    }
+}
