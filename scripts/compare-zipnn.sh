@@ -6,7 +6,7 @@
 # Files: random BLOOM-shaped checkpoints from scripts/make-random-bloom.py --fresh (normal(0, 0.02) weights, every
 # value drawn anew) in BF16, F16 and F32; Q8_0 and Q4_0 GGUF files converted from the F16 one by bloomkit; the tiny
 # trained fixtures (F16, BF16 shard). Shape: bloom-560m's hidden size with fewer layers and a smaller vocabulary
-# (HIDDEN=1024 LAYERS=4 HEADS=16 VOCAB=16384, about 67M weights) so a shared 2-core machine finishes in minutes.
+# (HIDDEN=1024 LAYERS=1 HEADS=16 VOCAB=8192, about 21M weights) so a shared 2-core machine finishes in minutes.
 # Environment: THREADS (default 2), HIDDEN, LAYERS, HEADS, VOCAB, NICE (default 10).
 # The venv (.tools/venv: numpy, zstandard, zipnn==0.5.4 without its torch dependency, see compare-zipnn.py) and a
 # release build of bloomkit are made when missing. Prints a markdown table.
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/tmp/bloomkit-compare-zipnn}
 threads=${THREADS:-2}
 nice_level=${NICE:-10}
-shape=(--hidden "${HIDDEN:-1024}" --layers "${LAYERS:-4}" --heads "${HEADS:-16}" --vocab "${VOCAB:-16384}")
+shape=(--hidden "${HIDDEN:-1024}" --layers "${LAYERS:-1}" --heads "${HEADS:-16}" --vocab "${VOCAB:-8192}")
 venv=$root/.tools/venv
 
 command -v zstd >/dev/null || { echo "zstd is missing (apt-get install zstd)" >&2; exit 1; }

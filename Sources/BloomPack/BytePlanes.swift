@@ -24,28 +24,24 @@ enum BytePlanes {
         switch codec {
         case .zstd, .duplicate:
             d.copyMemory(from: s, byteCount: src.count)
-        case .f16:
+        case .f16, .bf16:
+            // Byte-wise (little-endian element bytes lo, hi) so the loop vectorizes.
             let n = src.count / 2
+            let i8 = s.assumingMemoryBound(to: UInt8.self)
             for i in 0..<n {
-                let v = UInt16(littleEndian: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                o[i] = UInt8(truncatingIfNeeded: v >> 7)                          // exponent 5 bits + mantissa 9…7
-                o[n + i] = UInt8(truncatingIfNeeded: (v >> 8) & 0x80 | v & 0x7F)  // sign + mantissa 6…0
-            }
-        case .bf16:
-            let n = src.count / 2
-            for i in 0..<n {
-                let v = UInt16(littleEndian: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                o[i] = UInt8(truncatingIfNeeded: v >> 7)                          // exponent 8 bits
-                o[n + i] = UInt8(truncatingIfNeeded: (v >> 8) & 0x80 | v & 0x7F)  // sign + mantissa 6…0
+                let lo = i8[2 &* i], hi = i8[2 &* i &+ 1]
+                o[i] = hi &<< 1 | lo &>> 7                  // bits 14…7: exponent (and f16's top 3 mantissa bits)
+                o[n &+ i] = hi & 0x80 | lo & 0x7F           // sign + bits 6…0
             }
         case .f32:
             let n = src.count / 4
+            let i8 = s.assumingMemoryBound(to: UInt8.self)
             for i in 0..<n {
-                let v = UInt32(littleEndian: s.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                o[i] = UInt8(truncatingIfNeeded: v >> 23)
-                o[n + i] = UInt8(truncatingIfNeeded: (v >> 24) & 0x80 | (v >> 16) & 0x7F)
-                o[2 * n + i] = UInt8(truncatingIfNeeded: v >> 8)
-                o[3 * n + i] = UInt8(truncatingIfNeeded: v)
+                let b1 = i8[4 &* i &+ 1], b2 = i8[4 &* i &+ 2], b3 = i8[4 &* i &+ 3]
+                o[i] = b3 &<< 1 | b2 &>> 7                  // exponent
+                o[n &+ i] = b3 & 0x80 | b2 & 0x7F           // sign + mantissa 22…16
+                o[2 &* n &+ i] = b1
+                o[3 &* n &+ i] = i8[4 &* i]
             }
         case .blocks(let b, let h):
             let n = src.count / b
@@ -68,19 +64,21 @@ enum BytePlanes {
             d.copyMemory(from: s, byteCount: src.count)
         case .f16, .bf16:
             let n = src.count / 2
-            let out = d.assumingMemoryBound(to: UInt16.self)
+            let o8 = d.assumingMemoryBound(to: UInt8.self)
             for i in 0..<n {
-                let a = UInt16(p[i]), m = UInt16(p[n + i])
-                out[i] = (m & 0x80 | a >> 1) << 8 | (a & 1) << 7 | m & 0x7F
-                out[i] = out[i].littleEndian
+                let e = p[i], m = p[n &+ i]
+                o8[2 &* i] = e &<< 7 | m & 0x7F
+                o8[2 &* i &+ 1] = m & 0x80 | e &>> 1
             }
         case .f32:
             let n = src.count / 4
-            let out = d.assumingMemoryBound(to: UInt32.self)
+            let o8 = d.assumingMemoryBound(to: UInt8.self)
             for i in 0..<n {
-                let e = UInt32(p[i]), m = UInt32(p[n + i])
-                let v = (m & 0x80) << 24 | e << 23 | (m & 0x7F) << 16 | UInt32(p[2 * n + i]) << 8 | UInt32(p[3 * n + i])
-                out[i] = v.littleEndian
+                let e = p[i], m = p[n &+ i]
+                o8[4 &* i] = p[3 &* n &+ i]
+                o8[4 &* i &+ 1] = p[2 &* n &+ i]
+                o8[4 &* i &+ 2] = e &<< 7 | m & 0x7F
+                o8[4 &* i &+ 3] = m & 0x80 | e &>> 1
             }
         case .blocks(let b, let h):
             let n = src.count / b
