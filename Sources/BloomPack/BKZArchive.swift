@@ -120,6 +120,8 @@ public final class BKZArchive: @unchecked Sendable {
                 hash.update(bytes)
                 total += bytes.count
                 try consume(bytes)
+                let chunk = index.chunks[jobs[i].chunk]
+                file.advise(.dontNeed, offset: chunk.storedOffset, length: chunk.storedLength)
             })
         } catch let e as BloomError {
             throw BloomError(e.code, e.message, path: path, location: "file '\(entry.path)', \(e.location ?? "")",

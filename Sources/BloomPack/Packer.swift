@@ -210,6 +210,8 @@ private struct ChunkWriter {
             let job = jobs[i]
             let src = try file.slice(offset: job.range.lowerBound, length: job.range.count)
             fileHash.update(src)
+            // Peak memory stays a few chunks for any model size: mapped input pages leave the process once used.
+            file.advise(.dontNeed, offset: job.range.lowerBound, length: job.range.count)
             let k = job.segment - firstSegment
             if !isDuplicate[k] {
                 let slot = slots[i % slotCount]
@@ -224,10 +226,7 @@ private struct ChunkWriter {
                 summary.kinds[plan[k].kind, default: PackSummary.Kind()].storedBytes += slot.planeLengths.reduce(0, +)
             }
             bytesDone += job.range.count
-            if i + 1 == jobs.count || jobs[i + 1].segment != job.segment {
-                segmentsDone += 1
-                file.advise(.dontNeed, offset: plan[k].range.lowerBound, length: plan[k].range.count)
-            }
+            if i + 1 == jobs.count || jobs[i + 1].segment != job.segment { segmentsDone += 1 }
             progress.update(items: segmentsDone, bytes: bytesDone)
         })
         index.files.append(BKZEntry(path: relative, size: file.count, checksum: fileHash.digest(),
@@ -243,6 +242,7 @@ private struct ChunkWriter {
             guard let p = base.base else { return }
             hashes.values[i] = XXHash64.hash(UnsafeRawBufferPointer(start: p + ranges[i].lowerBound,
                                                                    count: ranges[i].count))
+            file.advise(.dontNeed, offset: ranges[i].lowerBound, length: ranges[i].count)
         }, consume: { _ in })
         return Array(hashes.values)
     }
