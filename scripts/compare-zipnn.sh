@@ -29,17 +29,20 @@ bk=$root/.build/release/bloomkit
 
 mkdir -p "$work/gguf" "$work/fixtures"
 for dt in bf16 f16 f32; do
-    [[ -f "$work/$dt/model.safetensors" ]] || nice -n "$nice_level" "$venv/bin/python" "$root/scripts/make-random-bloom.py" \
-        "$work/$dt" "${shape[@]}" --dtype "$dt" --fresh --tokenizer "$root/Tests/Fixtures/models/tiny-b/st-f16" >/dev/null
+    [[ -f "$work/$dt/model.safetensors" ]] || nice -n "$nice_level" "$venv/bin/python" \
+        "$root/scripts/make-random-bloom.py" "$work/$dt" "${shape[@]}" --dtype "$dt" --fresh \
+        --tokenizer "$root/Tests/Fixtures/models/tiny-b/st-f16" >/dev/null
 done
 for t in q8_0 q4_0; do
-    [[ -f "$work/gguf/$t.gguf" ]] || nice -n "$nice_level" "$bk" convert "$work/f16" --type "$t" -o "$work/gguf/$t.gguf" \
-        --quiet >/dev/null
+    [[ -f "$work/gguf/$t.gguf" ]] || nice -n "$nice_level" "$bk" convert "$work/f16" --type "$t" \
+        -o "$work/gguf/$t.gguf" --quiet >/dev/null
 done
 cp "$root/Tests/Fixtures/models/tiny-b/st-f16/model.safetensors" "$work/fixtures/tiny-b-f16.safetensors"
-cp "$root/Tests/Fixtures/models/tiny-a/st-bf16-sharded/model-00001-of-00003.safetensors" "$work/fixtures/tiny-a-bf16.safetensors"
+cp "$root/Tests/Fixtures/models/tiny-a/st-bf16-sharded/model-00001-of-00003.safetensors" \
+    "$work/fixtures/tiny-a-bf16.safetensors"
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
+    "load $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n "$nice_level" "$venv/bin/python" "$root/scripts/compare-zipnn.py" "$bk" "$threads" \
     "$work/bf16/model.safetensors:bfloat16" "$work/f16/model.safetensors:float16" \
     "$work/f32/model.safetensors:float32" "$work/gguf/q8_0.gguf:gguf" "$work/gguf/q4_0.gguf:gguf" \

@@ -25,13 +25,11 @@ extension BKZArchive {
     public func unpack(to output: String, threads: Int = 2, quiet: Bool = true) throws -> UnpackSummary {
         let target = PackPaths.canonical(output)
         let outStat = PackPaths.status(output)
-        if target == PackPaths.canonical(path)
-            || outStat.map({ o in PackPaths.status(path).map { $0.st_dev == o.st_dev && $0.st_ino == o.st_ino } ?? false })
-                ?? false {
+        if target == PackPaths.canonical(path) || PackPaths.sameFile(outStat, path) {
             throw BloomError(.bkzBadOutput, "the output is the .bkz being unpacked", path: output)
         }
         guard index.isFolder else {
-            let out = try AtomicFile(destination: output)
+            let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, _, consume in
                 try consume { try out.write($0) }
             }
@@ -47,13 +45,14 @@ extension BKZArchive {
         let temporary = PackPaths.join(dir, "." + name + AtomicFile.temporaryMarker + String(getpid()))
         PackPaths.removeTree(temporary)
         guard mkdir(temporary, 0o755) == 0 else {
-            throw BloomError(.io, "cannot create a temporary folder next to the output: \(String(cString: strerror(errno)))",
-                             path: output)
+            throw BloomError(.io, "cannot create a temporary folder next to the output: "
+                             + String(cString: strerror(errno)), path: output)
         }
         do {
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, entry, consume in
                 try makeFolders(for: entry.path, in: temporary)
-                let out = try AtomicFile(destination: temporary + "/" + entry.path)
+                let out = try AtomicFile(destination: temporary + "/" + entry.path,
+                                         bufferSize: AtomicFile.directWrites)
                 try consume { try out.write($0) }
                 try out.commit()
             }

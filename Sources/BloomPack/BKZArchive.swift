@@ -72,16 +72,17 @@ public final class BKZArchive: @unchecked Sendable {
         var to = 0
         for (p, stored) in chunk.planeLengths.enumerated() {
             let frame = try file.slice(offset: from, length: stored, what: "chunk \(c) frame \(p)")
-            try worker.zstd.decompress(frame, into: UnsafeMutableRawBufferPointer(rebasing: target[to..<(to + planeLengths[p])]),
-                                       what: "chunk \(c) frame \(p) at offset \(from)")
+            let plane = UnsafeMutableRawBufferPointer(rebasing: target[to..<(to + planeLengths[p])])
+            try worker.zstd.decompress(frame, into: plane, what: "chunk \(c) frame \(p) at offset \(from)")
             from += stored
             to += planeLengths[p]
         }
         if codec != .zstd { BytePlanes.join(codec, UnsafeRawBufferPointer(target), dst) }
         let actual = XXHash64.hash(UnsafeRawBufferPointer(dst))
         guard actual == chunk.checksum else {
-            throw BloomError(.bkzChecksumMismatch, "chunk \(c) decodes to bytes whose xxh64 is \(BKZFormat.hex(actual)), "
-                             + "packed as \(BKZFormat.hex(chunk.checksum))", location: "offset \(chunk.storedOffset)")
+            throw BloomError(.bkzChecksumMismatch, "chunk \(c) decodes to bytes whose xxh64 is "
+                             + "\(BKZFormat.hex(actual)), packed as \(BKZFormat.hex(chunk.checksum))",
+                             location: "offset \(chunk.storedOffset)")
         }
     }
 
@@ -107,8 +108,8 @@ public final class BKZArchive: @unchecked Sendable {
                 let job = sendableJobs.value[i]
                 let slot = slots[i % slots.count]
                 do {
-                    try decode(chunk: job.chunk, codec: job.codec, into: slot.buffer.bytes(index.chunks[job.chunk].rawLength),
-                               worker: workers[w])
+                    let dst = slot.buffer.bytes(index.chunks[job.chunk].rawLength)
+                    try decode(chunk: job.chunk, codec: job.codec, into: dst, worker: workers[w])
                     slot.error = nil
                 } catch {
                     slot.error = (error as? BloomError) ?? BloomError(.bkzBadFrame, "\(error)")

@@ -92,10 +92,13 @@ public enum BKZFormat {
     static func decode(file bytes: UnsafeRawBufferPointer) throws -> BKZIndex {
         var r = ByteReader(bytes)
         guard bytes.count >= headerSize else {
-            throw BloomError(.truncated, "a .bkz file needs a \(headerSize)-byte header but has only \(bytes.count) bytes")
+            throw BloomError(.truncated,
+                             "a .bkz file needs a \(headerSize)-byte header but has only \(bytes.count) bytes")
         }
         let m = try r.readBytes(4, "magic")
-        guard Array(m) == magic else { throw BloomError(.bkzBadMagic, "not a .bkz file (bad magic)", location: "offset 0") }
+        guard Array(m) == magic else {
+            throw BloomError(.bkzBadMagic, "not a .bkz file (bad magic)", location: "offset 0")
+        }
         let v = try r.read(UInt32.self, "version")
         guard v == version else {
             throw BloomError(.bkzBadVersion, "format version \(v) is not supported (this build reads \(version))",
@@ -134,7 +137,9 @@ public enum BKZFormat {
 
     static func decodeIndex(_ bytes: UnsafeRawBufferPointer, baseOffset: Int) throws -> BKZIndex {
         var r = ByteReader(bytes, baseOffset: baseOffset)
-        guard Array(try r.readBytes(4, "index magic")) == indexMagic else { throw bad("index does not start with BKZI", r) }
+        guard Array(try r.readBytes(4, "index magic")) == indexMagic else {
+            throw bad("index does not start with BKZI", r)
+        }
         let kind = try r.read(UInt8.self, "kind")
         guard kind <= 1 else { throw bad("kind \(kind) is neither 0 (file) nor 1 (folder)", r) }
         guard Array(try r.readBytes(3, "reserved")) == [0, 0, 0] else { throw bad("reserved bytes are not zero", r) }
@@ -191,7 +196,8 @@ public enum BKZFormat {
                 codec = .blocks(blockBytes: block, halfFields: half)
             case 5:
                 guard dup < k, index.segments[dup].rawLength == raw, n == 0 else {
-                    throw bad("segment '\(name)' duplicates segment \(dup), which is not an earlier one of \(raw) bytes", r)
+                    throw bad("segment '\(name)' duplicates segment \(dup), which is not an earlier one of "
+                              + "\(raw) bytes", r)
                 }
                 if case .duplicate = index.segments[dup].codec {
                     throw bad("segment '\(name)' duplicates segment \(dup), itself a duplicate", r)
@@ -200,7 +206,8 @@ public enum BKZFormat {
             default: throw bad("segment '\(name)': codec \(id) is unknown", r)
             }
             guard n <= chunkCount - nextChunk else { throw bad("segment '\(name)' claims chunks past the last", r) }
-            index.segments.append(BKZSegment(name: name, codec: codec, rawLength: raw, chunks: nextChunk..<(nextChunk + n)))
+            index.segments.append(BKZSegment(name: name, codec: codec, rawLength: raw,
+                                             chunks: nextChunk..<(nextChunk + n)))
             nextChunk += n
         }
         guard nextChunk == chunkCount else { throw bad("segments hold \(nextChunk) of \(chunkCount) chunks", r) }
@@ -209,8 +216,8 @@ public enum BKZFormat {
             for _ in segment.chunks {
                 let raw = Int(try r.read(UInt32.self, "chunk length"))
                 guard raw > 0, raw <= maxChunkBytes, raw % segment.codec.unit == 0 else {
-                    throw bad("segment '\(segment.name)': chunk of \(raw) bytes is not 1…\(maxChunkBytes) whole units "
-                              + "of \(segment.codec.unit)", r)
+                    throw bad("segment '\(segment.name)': chunk of \(raw) bytes is not 1…\(maxChunkBytes) "
+                              + "whole units of \(segment.codec.unit)", r)
                 }
                 let checksum = try r.read(UInt64.self, "chunk checksum")
                 var planes: [Int] = []

@@ -102,3 +102,16 @@ enum PackPaths {
         rmdir(path)
     }
 }
+
+extension AtomicFile {
+    /// A small buffer: chunks (hundreds of KB and up) go straight to `write(2)` instead of through a copy.
+    static let directWrites = 64 << 10
+}
+
+extension PackPaths {
+    /// Whether `path` is the file `other` describes (same device and inode: a hard link or the same name).
+    static func sameFile(_ other: stat?, _ path: String) -> Bool {
+        guard let other, let st = status(path) else { return false }
+        return st.st_dev == other.st_dev && st.st_ino == other.st_ino
+    }
+}

@@ -21,7 +21,8 @@ enum PackPlanner {
         if name.hasSuffix(".safetensors"), let st = try? SafetensorsFile(mapped: file) {
             tensors = st.tensors.map {
                 PlannedSegment(name: $0.name, codec: floatCodec($0.dtype),
-                               range: $0.fileOffset..<($0.fileOffset + $0.byteCount), kind: $0.dtype.rawValue.lowercased())
+                               range: $0.fileOffset..<($0.fileOffset + $0.byteCount),
+                               kind: $0.dtype.rawValue.lowercased())
             }
         } else if file.count >= 4, file.bytes.loadUnaligned(as: UInt32.self) == GGUFLimits.magic.littleEndian,
                   let gguf = try? GGUFFile(file: file) {

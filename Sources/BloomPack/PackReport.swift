@@ -13,7 +13,8 @@ extension PackSummary {
         }
         return .object([
             ("input", .string(input)), ("output", .string(output)), ("files", num(files)), ("tensors", num(tensors)),
-            ("duplicate_tensors", num(duplicates)), ("input_bytes", num(inputBytes)), ("output_bytes", num(outputBytes)),
+            ("duplicate_tensors", num(duplicates)), ("input_bytes", num(inputBytes)),
+            ("output_bytes", num(outputBytes)),
             ("ratio", num(ratio)), ("seconds", num(seconds)),
             ("mb_per_second", num(seconds > 0 ? Double(inputBytes) / seconds / 1e6 : 0)), ("kinds", .object(perKind)),
         ])
@@ -23,8 +24,8 @@ extension PackSummary {
     public func text() -> String {
         var lines = kinds.keys.sorted().map { k -> String in
             let v = kinds[k]!
-            return String(format: "  %-8@ %5d tensors  %10@ → %10@  %.3f×", k, v.tensors, ByteCount.format(v.rawBytes),
-                          ByteCount.format(v.storedBytes), v.ratio)
+            return String(format: "  %-8@ %5d tensors  %10@ → %10@  %.3f×", k, v.tensors,
+                          ByteCount.format(v.rawBytes), ByteCount.format(v.storedBytes), v.ratio)
         }
         lines.append(String(format: "packed %d files (%d tensors, %d stored once as duplicates): %@ → %@, %.3f×, "
                             + "%.1f s, %@/s", files, tensors, duplicates, ByteCount.format(inputBytes),

@@ -76,7 +76,7 @@ public enum Packer {
         let totalSegments = inputs.reduce(0) { $0 + $1.plan.count }
         let progress = ProgressReporter(label: "pack", totalItems: totalSegments, totalBytes: totalBytes,
                                         quiet: options.quiet)
-        let out = try AtomicFile(destination: output)
+        let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
         try out.writeZeros(BKZFormat.headerSize)
         var writer = try ChunkWriter(options: options, isFolder: isFolder, out: out, progress: progress)
         var summary = PackSummary(input: input, output: output)
@@ -109,10 +109,9 @@ public enum Packer {
         }
         let outStat = PackPaths.status(output)
         for f in files {
-            let same = PackPaths.canonical(f) == target
-                || (outStat.map { o in PackPaths.status(f).map { $0.st_dev == o.st_dev && $0.st_ino == o.st_ino } ?? false }
-                    ?? false)
-            if same { throw BloomError(.bkzBadOutput, "the output is an input of this command", path: output) }
+            if PackPaths.canonical(f) == target || PackPaths.sameFile(outStat, f) {
+                throw BloomError(.bkzBadOutput, "the output is an input of this command", path: output)
+            }
         }
     }
 }
@@ -294,7 +293,8 @@ private final class PackWorker: @unchecked Sendable {
     }
 
     /// Splits `src` into planes and writes one frame per plane into `dst`; returns the frame lengths.
-    func compress(_ codec: BKZCodec, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws -> [Int] {
+    func compress(_ codec: BKZCodec, _ src: UnsafeRawBufferPointer,
+                  into dst: UnsafeMutableRawBufferPointer) throws -> [Int] {
         if codec == .zstd { return [try matcher.compress(src, into: dst)] }
         BytePlanes.split(codec, src, planes.bytes(src.count))
         var lengths: [Int] = []

@@ -48,8 +48,8 @@ enum Pipeline {
         }
     }
 
-    private static func launch(_ range: Range<Int>, threads: Int,
-                               work: @escaping @Sendable (Int, Int) -> Void) -> (range: Range<Int>, group: DispatchGroup) {
+    private static func launch(_ range: Range<Int>, threads: Int, work: @escaping @Sendable (Int, Int) -> Void)
+        -> (range: Range<Int>, group: DispatchGroup) {
         let group = DispatchGroup()
         let counter = Counter(range)
         for w in 0..<max(1, min(threads, range.count)) {

@@ -31,7 +31,9 @@ final class ZstdCompressor {
 
     private func set(_ p: ZSTD_cParameter, _ v: Int32) throws {
         let r = ZSTD_CCtx_setParameter(cctx, p, v)
-        if ZSTD_isError(r) != 0 { throw BloomError(.bkzZstd, "zstd parameter: \(String(cString: ZSTD_getErrorName(r)))") }
+        if ZSTD_isError(r) != 0 {
+            throw BloomError(.bkzZstd, "zstd parameter: \(String(cString: ZSTD_getErrorName(r)))")
+        }
     }
 
     static func bound(_ n: Int) -> Int { ZSTD_compressBound(n) }
@@ -49,7 +51,9 @@ final class ZstdDecompressor {
     private let dctx: OpaquePointer
 
     init() throws {
-        guard let d = ZSTD_createDCtx() else { throw BloomError(.bkzZstd, "cannot create a zstd decompression context") }
+        guard let d = ZSTD_createDCtx() else {
+            throw BloomError(.bkzZstd, "cannot create a zstd decompression context")
+        }
         dctx = d
         // Why: frames are decoded in one call into a buffer of the size the index records, so the window needs no
         // memory of its own; a frame asking for a larger window than a chunk can need is refused.
@@ -67,7 +71,8 @@ final class ZstdDecompressor {
             throw BloomError(.bkzBadFrame, "\(what()) is not a zstd frame")
         }
         if declared != ZSTD_CONTENTSIZE_UNKNOWN, declared != UInt64(dst.count) {
-            throw BloomError(.bkzBadFrame, "\(what()) declares \(declared) decoded bytes, the index records \(dst.count)")
+            throw BloomError(.bkzBadFrame,
+                             "\(what()) declares \(declared) decoded bytes, the index records \(dst.count)")
         }
         let r = ZSTD_decompressDCtx(dctx, dst.baseAddress, dst.count, frame.baseAddress, frame.count)
         if ZSTD_isError(r) != 0 {

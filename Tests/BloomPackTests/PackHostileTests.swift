@@ -11,7 +11,8 @@ final class PackHostileTests: XCTestCase {
     override func setUpWithError() throws {
         tmp = try PackFixtures.temporaryFolder()
         let root = try PackFixtures.root()
-        _ = try Packer.pack(input: root + "/adapters/alpaca-b", output: tmp + "/good.bkz", options: PackFixtures.options)
+        _ = try Packer.pack(input: root + "/adapters/alpaca-b", output: tmp + "/good.bkz",
+                            options: PackFixtures.options)
         good = try PackFixtures.bytes(tmp + "/good.bkz")
     }
 
@@ -61,23 +62,29 @@ final class PackHostileTests: XCTestCase {
         let zeros = [UInt8](repeating: 0, count: 16 << 20)
         let compressor = try ZstdCompressor(level: 3)
         var frame = [UInt8](repeating: 0, count: ZstdCompressor.bound(zeros.count))
-        let n = try zeros.withUnsafeBytes { z in try frame.withUnsafeMutableBytes { try compressor.compress(z, into: $0) } }
+        let n = try zeros.withUnsafeBytes { z in
+            try frame.withUnsafeMutableBytes { try compressor.compress(z, into: $0) }
+        }
         frame = Array(frame[0..<n])
         var index = try good.withUnsafeBytes { try BKZFormat.decode(file: $0) }
         let c = index.segments.first { $0.codec == .zstd && !$0.chunks.isEmpty }!.chunks.lowerBound
         let chunk = index.chunks[c]
-        let data = Array(good[32..<chunk.storedOffset]) + frame + Array(good[(chunk.storedOffset + chunk.storedLength)...])
+        let data = Array(good[32..<chunk.storedOffset]) + frame
+            + Array(good[(chunk.storedOffset + chunk.storedLength)...])
         index.chunks[c].planeLengths = [n]
         let indexBytes = BKZFormat.encode(index)
         let dataEnd = 32 + data.count - (good.count - Int(good.withUnsafeBytes {
             $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self) }))
-        let bomb = BKZFormat.header(indexOffset: dataEnd, indexBytes: indexBytes) + data[0..<(dataEnd - 32)] + indexBytes
+        let bomb = BKZFormat.header(indexOffset: dataEnd, indexBytes: indexBytes) + data[0..<(dataEnd - 32)]
+            + indexBytes
         expect(.bkzBadFrame, bomb)
     }
 
     func testIndexAndFramesPastTheEnd() throws {
         var past = good
-        past.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(good.count + 100).littleEndian, toByteOffset: 8, as: UInt64.self) }
+        past.withUnsafeMutableBytes {
+            $0.storeBytes(of: UInt64(good.count + 100).littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
         expect(.bkzBadIndex, past)
         expect(.bkzFramePastEnd, try PackFixtures.rewritingIndex(good) { index in
             index.chunks[index.chunks.count - 1].planeLengths[0] += 1000
@@ -88,8 +95,10 @@ final class PackHostileTests: XCTestCase {
     }
 
     func testChecksumMismatch() throws {
-        expect(.bkzChecksumMismatch, try PackFixtures.rewritingIndex(good) { $0.chunks[$0.chunks.count - 1].checksum ^= 1 })
-        expect(.bkzChecksumMismatch, try PackFixtures.rewritingIndex(good) { $0.files[$0.files.count - 1].checksum ^= 1 })
+        let lastChunk = try PackFixtures.rewritingIndex(good) { $0.chunks[$0.chunks.count - 1].checksum ^= 1 }
+        expect(.bkzChecksumMismatch, lastChunk)
+        let lastFile = try PackFixtures.rewritingIndex(good) { $0.files[$0.files.count - 1].checksum ^= 1 }
+        expect(.bkzChecksumMismatch, lastFile)
         var bytes = good
         bytes[bytes.count - 1] ^= 0x01  // inside the index: the header's index checksum no longer matches
         expect(.bkzChecksumMismatch, bytes)

@@ -19,7 +19,8 @@ final class PackRoundTripTests: XCTestCase {
         if expectFolder {
             XCTAssertEqual(try PackFixtures.tree(out), try PackFixtures.tree(input), "\(input)", file: file, line: line)
         } else {
-            XCTAssertEqual(try PackFixtures.bytes(out), try PackFixtures.bytes(input), "\(input)", file: file, line: line)
+            XCTAssertEqual(try PackFixtures.bytes(out), try PackFixtures.bytes(input), "\(input)", file: file,
+                           line: line)
         }
         XCTAssertLessThan(summary.outputBytes, summary.inputBytes, file: file, line: line)
         return summary
@@ -58,7 +59,8 @@ final class PackRoundTripTests: XCTestCase {
             options.separateOutput = true
             options.quiet = true
             let gguf = tmp + "/m-\(kind).gguf"
-            _ = try Converter.convert(try ConvertInput(folder: root + "/models/tiny-b/st-f16"), to: gguf, options: options)
+            let input = try ConvertInput(folder: root + "/models/tiny-b/st-f16")
+            _ = try Converter.convert(input, to: gguf, options: options)
             let s = try roundTrip(gguf, expectFolder: false)
             XCTAssertGreaterThan(s.kinds[kind]?.tensors ?? 0, 0, kind)
             XCTAssertGreaterThanOrEqual(s.duplicates, 1, "output.weight repeats token_embd.weight (\(kind))")

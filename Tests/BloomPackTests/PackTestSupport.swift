@@ -13,7 +13,8 @@ enum PackFixtures {
     }
 
     static func temporaryFolder() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-pack-tests-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("bloomkit-pack-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url.path
     }

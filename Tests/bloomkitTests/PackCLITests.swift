@@ -4,7 +4,8 @@ import XCTest
 /// `bloomkit pack` / `unpack`, and `inspect` / `verify` of a .bkz, as a user runs them.
 final class PackCLITests: XCTestCase {
     func testPackUnpackInspectVerify() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-pack-cli-\(UUID().uuidString)").path
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("bloomkit-pack-cli-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let model = try CLI.fixture("models/tiny-b/st-f16")
