@@ -18,7 +18,7 @@ public enum BKZFormat {
     /// Decoded bytes of one chunk, at most. Why: a reader allocates one buffer of this size per thread; a larger
     /// number in an index is a lie meant to exhaust memory.
     public static let maxChunkBytes = 16 << 20
-    /// Index bytes, at most (a 176B-parameter model in 4 MiB chunks needs about 10 MB).
+    /// Index bytes, at most (a 176B-parameter model in 1 MiB chunks needs about 10 MB).
     public static let maxIndexBytes = 1 << 30
     /// Path and name bytes, at most (Linux's PATH_MAX).
     public static let maxNameBytes = 4096

@@ -13,10 +13,10 @@ public struct PackOptions: Sendable {
     /// Worker threads (each compresses whole chunks; chunks are independent frames).
     public var threads: Int = 2
     /// Decoded bytes per chunk (rounded down to whole elements or blocks).
-    public var chunkBytes: Int = 4 << 20
+    public var chunkBytes: Int = 1 << 20
     public var quiet = false
 
-    public init(level: Int = 3, threads: Int = 2, chunkBytes: Int = 4 << 20, quiet: Bool = false) {
+    public init(level: Int = 3, threads: Int = 2, chunkBytes: Int = 1 << 20, quiet: Bool = false) {
         self.level = level
         self.threads = threads
         self.chunkBytes = chunkBytes

@@ -29,6 +29,9 @@ struct PackCommand: ParsableCommand {
     @Option(help: "Compression threads (default: every core).")
     var threads: Int?
 
+    @Option(name: .customLong("chunk-size"), help: "Bytes per independently compressed chunk (64KiB...16MiB).")
+    var chunkSize = "1MiB"
+
     @Flag(help: "Print one JSON object (ratio per tensor kind) instead of the summary.")
     var json = false
 
@@ -38,11 +41,15 @@ struct PackCommand: ParsableCommand {
     func validate() throws {
         guard (1...19).contains(level) else { throw ValidationError("--level must be 1...19") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256") }
+        guard let n = ByteCount.parse(chunkSize), (64 << 10...BKZFormat.maxChunkBytes).contains(n) else {
+            throw ValidationError("--chunk-size must be 64KiB...16MiB")
+        }
     }
 
     func run() throws {
         try runReportingErrors(common) {
-            let options = PackOptions(level: level, threads: threads ?? defaultThreads(), quiet: quiet || json)
+            let options = PackOptions(level: level, threads: threads ?? defaultThreads(),
+                                      chunkBytes: ByteCount.parse(chunkSize) ?? (1 << 20), quiet: quiet || json)
             let summary = try Packer.pack(input: input, output: output, options: options)
             print(json ? JSONWriter.string(summary.json(), pretty: true) : summary.text())
         }
