@@ -1,15 +1,14 @@
 import BloomCore
 @testable import BloomPack
 import Foundation
+import TestSupport
 import XCTest
 
 enum PackFixtures {
+    /// Tests/Fixtures (the test is skipped when the fixtures are absent).
     static func root() throws -> String {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
-        let fixtures = url.appendingPathComponent("Fixtures")
-        guard FileManager.default.fileExists(atPath: fixtures.path) else { throw XCTSkip("Tests/Fixtures is not here") }
-        return fixtures.path
+        _ = try Fixtures.path("models")
+        return Fixtures.root
     }
 
     static func temporaryFolder() throws -> String {

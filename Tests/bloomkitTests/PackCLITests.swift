@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `bloomkit pack` / `unpack`, and `inspect` / `verify` of a .bkz, as a user runs them.
@@ -8,7 +9,7 @@ final class PackCLITests: XCTestCase {
             .appendingPathComponent("bloomkit-pack-cli-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let model = try CLI.fixture("models/tiny-b/st-f16")
+        let model = try Fixtures.path("models/tiny-b/st-f16")
         let bkz = scratch + "/m.bkz", out = scratch + "/m"
 
         let pack = try CLI.run(["pack", model, "-o", bkz, "--threads", "2", "--json"], in: scratch)
