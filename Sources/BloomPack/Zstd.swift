@@ -17,14 +17,9 @@ final class ZstdCompressor {
         try set(ZSTD_c_compressionLevel, Int32(clamping: level))
         try set(ZSTD_c_checksumFlag, 0)  // our own xxh64 covers the decoded bytes
         try set(ZSTD_c_contentSizeFlag, 1)
-        if literalsOnly {
-            // A sequence producer that finds no match: each block is one run of literals, then the block delimiter.
-            ZSTD_registerSequenceProducer(cctx, nil) { _, out, capacity, _, size, _, _, _, _ in
-                guard let out, capacity >= 1 else { return -1 }  // ZSTD_SEQUENCE_PRODUCER_ERROR, (size_t)-1
-                out[0] = ZSTD_Sequence(offset: 0, litLength: UInt32(truncatingIfNeeded: size), matchLength: 0, rep: 0)
-                return 1
-            }
-        }
+        // zstd older than 1.5.4 cannot skip the match search: planes are then coded at `level` (a slightly lower
+        // ratio on float planes, same format).
+        if literalsOnly { _ = bk_zstd_literals_only(cctx) }
     }
 
     deinit { ZSTD_freeCCtx(cctx) }
