@@ -1,0 +1,138 @@
+import BloomArch
+import BloomCheckpoint
+import BloomCore
+import BloomGGUF
+@testable import BloomConvert
+import Foundation
+import XCTest
+
+/// `convert ADAPTER_DIR`: PEFT adapters → llama.cpp's LoRA GGUF. The pairs are checked against bloomkit's merge
+/// (itself bit-exact with PEFT's merge_and_unload, MergePipelineTests): for every adapted weight, the merged F32
+/// GGUF tensor minus the base's equals s·B·A computed from the adapter file (same re-layout, same placement).
+final class AdapterConvertTests: XCTestCase {
+    /// Fixture adapter → its base model folder.
+    static let adapters: [(adapter: String, base: String)] = [
+        ("adapters/alpaca-b", "models/tiny-b/bin-f32-lmhead"),
+        ("adapters/lora-bin-a", "models/tiny-a/bin-f32"),
+        ("adapters/lora-2023-a", "models/tiny-a/bin-f32"),
+    ]
+
+    func testFixtureAdaptersMatchTheMergedModel() throws {
+        let root = try ConvertFixtures.root()
+        let folder = try ConvertFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var cases = Self.adapters.map { (root.appendingPathComponent($0.adapter).path, root.appendingPathComponent($0.base).path) }
+        cases.append((try Self.rsLoRAWithoutBiases(in: folder), root.appendingPathComponent("models/tiny-a/bin-f32").path))
+        for (adapter, base) in cases {
+            let name = URL(fileURLWithPath: adapter).lastPathComponent
+            let out = folder.appendingPathComponent(name + ".gguf").path
+            _ = try AdapterConverter.convert(adapter: adapter, base: base, to: out, type: .F32)
+            let file = try GGUFFile(path: out)
+            XCTAssertEqual(try file.metadata.string(BloomGGUFKeys.type), "adapter")
+            XCTAssertEqual(try file.metadata.string(BloomGGUFKeys.architecture), "bloom")
+            XCTAssertEqual(try file.metadata.string(BloomLoRAProfile.adapterTypeKey), "lora")
+            let alpha = try file.metadata.float32(BloomLoRAProfile.alphaKey)
+            XCTAssertNoThrow(try GGUFVerifier.verify(path: out), name)
+
+            var options = ConvertOptions()
+            options.type = .F32
+            let basePath = folder.appendingPathComponent(name + "-base.gguf").path
+            let mergedPath = folder.appendingPathComponent(name + "-merged.gguf").path
+            _ = try Converter.convert(try ConvertInput(folder: base), to: basePath, options: options)
+            _ = try Converter.convert(try ConvertInput(folder: base, adapters: [adapter]), to: mergedPath, options: options)
+            let baseFile = try GGUFFile(path: basePath), merged = try GGUFFile(path: mergedPath)
+            var adapted = Set<String>()
+            for t in file.tensors where t.name.hasSuffix(".lora_a") {
+                let weight = String(t.name.dropLast(".lora_a".count))
+                adapted.insert(weight)
+                let b = try file.requireTensor(named: weight + ".lora_b")
+                let (inFeatures, rank, outFeatures) = (t.ne[0], t.ne[1], b.ne[1])
+                XCTAssertEqual(b.ne, [rank, outFeatures])
+                let s = alpha == 0 ? 1 : alpha / Float(rank)
+                let av = try ConvertFixtures.floats(t), bv = try ConvertFixtures.floats(b)
+                let w0 = try ConvertFixtures.floats(baseFile.requireTensor(named: weight))
+                let w1 = try ConvertFixtures.floats(merged.requireTensor(named: weight))
+                var worst: Float = 0
+                for o in 0..<outFeatures {
+                    for j in 0..<inFeatures {
+                        var sum: Float = 0
+                        for c in 0..<rank { sum += bv[o * rank + c] * av[c * inFeatures + j] }
+                        worst = max(worst, abs(w0[o * inFeatures + j] + s * sum - w1[o * inFeatures + j]))
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-5, "\(name) \(weight)")
+            }
+            // Every tensor the merge changed has a pair (and no other tensor changed).
+            for t in merged.tensors where !adapted.contains(t.name) {
+                let unchanged = try ConvertFixtures.floats(t) == ConvertFixtures.floats(baseFile.requireTensor(named: t.name))
+                XCTAssertTrue(unchanged, "\(name): \(t.name) changed by the merge but has no pair")
+            }
+            XCTAssertFalse(adapted.isEmpty, name)
+        }
+    }
+
+    /// The 2023 layout (enable_lora [q, k, v] = [true, false, true], r 16): one pair of rank 32 per layer whose B rows
+    /// of the K block are zero after the Q|K|V re-layout; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
+    func testTheLayoutOf2023AdaptersFollowsTheFusedQKV() throws {
+        let root = try ConvertFixtures.root()
+        let folder = try ConvertFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("a.gguf").path
+        _ = try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-2023-a").path,
+                                         base: root.appendingPathComponent("models/tiny-a/bin-f32").path, to: out)
+        let file = try GGUFFile(path: out)
+        XCTAssertEqual(try file.metadata.float32(BloomLoRAProfile.alphaKey), 64)  // 32/16 = 64/32
+        XCTAssertEqual(file.tensors.map(\.name), ["blk.0.attn_qkv.weight.lora_a", "blk.0.attn_qkv.weight.lora_b",
+                                                  "blk.1.attn_qkv.weight.lora_a", "blk.1.attn_qkv.weight.lora_b"])
+        let b = try ConvertFixtures.floats(file.requireTensor(named: "blk.0.attn_qkv.weight.lora_b"))
+        let hidden = 64, rank = 32
+        XCTAssertEqual(b.count, 3 * hidden * rank)
+        XCTAssertTrue(b[(hidden * rank)..<(2 * hidden * rank)].allSatisfy { $0 == 0 }, "K rows")
+        XCTAssertTrue(b[..<(hidden * rank)].contains { $0 != 0 } && b[(2 * hidden * rank)...].contains { $0 != 0 })
+    }
+
+    /// What a GGUF LoRA cannot hold is refused with a message that says to merge.
+    func testTrainedBiasesAreRefusedWithAdviceToMerge() throws {
+        let root = try ConvertFixtures.root()
+        let folder = try ConvertFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let message = assertThrowsCode(.loraUnsupported) {
+            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/rslora-a").path,
+                                         base: root.appendingPathComponent("models/tiny-a/bin-f32").path,
+                                         to: folder.appendingPathComponent("x.gguf").path)
+        }
+        XCTAssertTrue(message?.contains("merge it instead") ?? false, message ?? "")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.gguf").path))
+    }
+
+    /// An adapter converted against the wrong base is refused (shapes), and one whose base cannot be found asks for --base.
+    func testTheBaseIsChecked() throws {
+        let root = try ConvertFixtures.root()
+        let folder = try ConvertFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let out = folder.appendingPathComponent("x.gguf").path
+        assertThrowsCode(.loraShapeMismatch) {
+            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-bin-a").path,
+                                         base: root.appendingPathComponent("models/tiny-b/bin-f32-lmhead").path, to: out)
+        }
+        let message = assertThrowsCode(.missingFile) {
+            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-bin-a").path, base: nil, to: out)
+        }
+        XCTAssertTrue(message?.contains("--base") ?? false, message ?? "")
+        XCTAssertTrue(AdapterConverter.isAdapterFolder(root.appendingPathComponent("adapters/lora-bin-a").path))
+        XCTAssertFalse(AdapterConverter.isAdapterFolder(root.appendingPathComponent("models/tiny-a/bin-f32").path))
+    }
+
+    /// rslora-a (rsLoRA, rank and alpha patterns) without its trained biases: a copy whose scales must be folded.
+    static func rsLoRAWithoutBiases(in folder: URL) throws -> String {
+        let source = try AdapterFolder(path: try ConvertFixtures.root().appendingPathComponent("adapters/rslora-a").path)
+        let out = folder.appendingPathComponent("rslora-a-no-bias")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let entries = source.tensors.filter { $0.name.contains(".lora_") }.map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
+        try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
+        guard case .object(var pairs) = source.config.json else { throw XCTSkip("config is not an object") }
+        pairs = pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 }
+        try Data(JSONWriter.string(.object(pairs)).utf8).write(to: out.appendingPathComponent("adapter_config.json"))
+        return out.path
+    }
+}
