@@ -71,8 +71,9 @@ final class AdapterConvertTests: XCTestCase {
         }
     }
 
-    /// The 2023 layout (enable_lora [q, k, v] = [true, false, true], r 16): one pair of rank 32 per layer whose B rows
-    /// of the K block are zero after the Q|K|V re-layout; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
+    /// The 2023 layout (enable_lora [true, false, true], r 16): one pair of rank 32 per layer. PEFT 0.2 split the
+    /// fused projection's Hugging Face rows (head-interleaved in BLOOM) into thirds, so B's zero rows are the middle
+    /// third's, wherever the Q|K|V re-layout puts them; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
     func testTheLayoutOf2023AdaptersFollowsTheFusedQKV() throws {
         let root = try ConvertFixtures.root()
         let folder = try ConvertFixtures.temporaryFolder()
@@ -87,8 +88,11 @@ final class AdapterConvertTests: XCTestCase {
         let b = try ConvertFixtures.floats(file.requireTensor(named: "blk.0.attn_qkv.weight.lora_b"))
         let hidden = 64, rank = 32
         XCTAssertEqual(b.count, 3 * hidden * rank)
-        XCTAssertTrue(b[(hidden * rank)..<(2 * hidden * rank)].allSatisfy { $0 == 0 }, "K rows")
-        XCTAssertTrue(b[..<(hidden * rank)].contains { $0 != 0 } && b[(2 * hidden * rank)...].contains { $0 != 0 })
+        let layout = QKVLayout(headCount: 4, headDim: 16)
+        for g in 0..<(3 * hidden) {
+            let disabled = (hidden..<(2 * hidden)).contains(layout.hfRow(ofGGUFRow: g))
+            XCTAssertEqual(b[(g * rank)..<((g + 1) * rank)].allSatisfy { $0 == 0 }, disabled, "row \(g)")
+        }
     }
 
     /// What a GGUF LoRA cannot hold is refused with a message that says to merge.

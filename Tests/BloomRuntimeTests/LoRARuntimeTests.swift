@@ -1,0 +1,161 @@
+import BloomArch
+import BloomCheckpoint
+import BloomConvert
+import BloomCore
+import BloomGGUF
+import BloomTokenizer
+import Foundation
+import XCTest
+@testable import BloomRuntime
+
+/// F32 base + adapter GGUF (applied at load time) against the merged F32 model bloomkit convert --lora writes (whose
+/// weights equal PEFT's merge_and_unload, MergePipelineTests) and against transformers+PEFT's generations of the
+/// merged alpaca-b (expected/generate/alpaca-b-merged.json).
+final class LoRARuntimeTests: XCTestCase {
+    /// The converted files of one fixture adapter.
+    struct Files {
+        let base: String, adapter: String, merged: String, prompts: String
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var cache: [String: Files] = [:]
+    private static let folder = FileManager.default.temporaryDirectory
+        .appendingPathComponent("bloomkit-lora-runtime-tests-\(UUID().uuidString)")
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    /// Adapter folder (or "rslora-a-no-bias", rslora-a without its trained biases) → base folder and the prompts.
+    static let cases: [(adapter: String, base: String, prompts: String)] = [
+        ("adapters/alpaca-b", "models/tiny-b/bin-f32-lmhead", "alpaca-b-merged"),
+        ("adapters/lora-bin-a", "models/tiny-a/bin-f32", "tiny-a"),
+        ("adapters/lora-2023-a", "models/tiny-a/bin-f32", "tiny-a"),
+        ("rslora-a-no-bias", "models/tiny-a/bin-f32", "tiny-a"),
+    ]
+
+    static func files(_ adapter: String, _ base: String, _ prompts: String) throws -> Files {
+        lock.lock()
+        defer { lock.unlock() }
+        if let f = cache[adapter] { return f }
+        let root = try FixtureModels.root()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let adapterFolder = adapter == "rslora-a-no-bias" ? try rsLoRAWithoutBiases() : root.appendingPathComponent(adapter).path
+        let name = URL(fileURLWithPath: adapterFolder).lastPathComponent
+        let basePath = root.appendingPathComponent(base).path
+        var options = ConvertOptions()
+        options.type = .F32
+        let f = Files(base: folder.appendingPathComponent(name + "-base.gguf").path,
+                      adapter: folder.appendingPathComponent(name + "-lora.gguf").path,
+                      merged: folder.appendingPathComponent(name + "-merged.gguf").path, prompts: prompts)
+        _ = try Converter.convert(try ConvertInput(folder: basePath), to: f.base, options: options)
+        _ = try Converter.convert(try ConvertInput(folder: basePath, adapters: [adapterFolder]), to: f.merged, options: options)
+        _ = try AdapterConverter.convert(adapter: adapterFolder, base: basePath, to: f.adapter, type: .F32)
+        cache[adapter] = f
+        return f
+    }
+
+    /// rslora-a (rsLoRA with rank and alpha patterns) keeps its pairs but drops the trained biases a GGUF LoRA cannot hold.
+    private static func rsLoRAWithoutBiases() throws -> String {
+        let source = try AdapterFolder(path: try FixtureModels.root().appendingPathComponent("adapters/rslora-a").path)
+        let out = folder.appendingPathComponent("rslora-a-no-bias")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let entries = source.tensors.filter { $0.name.contains(".lora_") }.map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
+        try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
+        guard case .object(let pairs) = source.config.json else { throw XCTSkip("config is not an object") }
+        let config = JSONValue.object(pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 })
+        try Data(JSONWriter.string(config).utf8).write(to: out.appendingPathComponent("adapter_config.json"))
+        return out.path
+    }
+
+    private func generator(_ model: BloomModel) throws -> Generator {
+        Generator(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata), pool: try ThreadPool(threads: 2))
+    }
+
+    private func lastLogits(_ model: BloomModel, _ ids: [TokenID]) throws -> [Float] {
+        let ctx = try InferenceContext(model: model, pool: try ThreadPool(threads: 2), capacity: ids.count)
+        return Array(try ctx.evaluate(ids))
+    }
+
+    /// Greedy (24 tokens) and beam-4 (16) ids equal the merged model's, and logits stay within 1e-4 of its, on every
+    /// fixture adapter; the merged alpaca-b's transformers+PEFT ids and logits are met too.
+    func testAdaptersAtLoadTimeEqualTheMergedModel() throws {
+        for c in Self.cases {
+            let f = try Self.files(c.adapter, c.base, c.prompts)
+            let withAdapter = try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter)])
+            let merged = try BloomModel(path: f.merged)
+            let (g, gm) = (try generator(withAdapter), try generator(merged))
+            for p in try GenerationCase.load(c.prompts).prefix(8) {
+                let diff = zip(try lastLogits(withAdapter, p.promptIDs), try lastLogits(merged, p.promptIDs)).map { abs($0 - $1) }.max()
+                XCTAssertLessThan(diff ?? .infinity, 1e-4, "\(c.adapter): \(p.prompt.debugDescription)")
+                let greedy = try g.generate(tokens: p.promptIDs, GenerationRequest(prompt: p.prompt, maxTokens: 24)).idsWithEOS
+                XCTAssertEqual(greedy, try gm.generate(tokens: p.promptIDs, GenerationRequest(prompt: p.prompt, maxTokens: 24)).idsWithEOS,
+                               "\(c.adapter) greedy: \(p.prompt.debugDescription)")
+                let beam = GenerationRequest(prompt: p.prompt, maxTokens: 16, beams: 4)
+                XCTAssertEqual(try g.generate(tokens: p.promptIDs, beam).idsWithEOS, try gm.generate(tokens: p.promptIDs, beam).idsWithEOS,
+                               "\(c.adapter) beam-4: \(p.prompt.debugDescription)")
+                guard c.prompts == "alpaca-b-merged" else { continue }
+                XCTAssertEqual(greedy, p.greedy, "alpaca-b greedy vs transformers+PEFT: \(p.prompt.debugDescription)")
+                XCTAssertEqual(try g.generate(tokens: p.promptIDs, beam).idsWithEOS, p.beam4, "alpaca-b beam-4 vs transformers+PEFT")
+                if let expected = p.lastLogits {
+                    let d = zip(try lastLogits(withAdapter, p.promptIDs), expected).map { abs($0 - $1) }.max()
+                    XCTAssertLessThan(d ?? .infinity, 1e-4, "alpaca-b logits vs transformers+PEFT: \(p.prompt.debugDescription)")
+                }
+            }
+        }
+    }
+
+    /// --lora-scaled FILE 0 is the base; scale 2 moves the logits twice as far as scale 1 (to first order); the base
+    /// file is the same bytes before and after.
+    func testTheScaleScalesTheUpdate() throws {
+        let c = Self.cases[1]
+        let f = try Self.files(c.adapter, c.base, c.prompts)
+        let ids = try XCTUnwrap(GenerationCase.load(c.prompts).first).promptIDs
+        let before = try Data(contentsOf: URL(fileURLWithPath: f.base))
+        let base = try lastLogits(try BloomModel(path: f.base), ids)
+        let zero = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0)]), ids)
+        XCTAssertEqual(zip(base, zero).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-6)
+        let one = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter)]), ids)
+        let half = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0.5)]), ids)
+        let twice = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0.5),
+                                                                           LoRARequest(path: f.adapter, scale: 0.5)]), ids)
+        XCTAssertLessThan(zip(one, twice).map { abs($0 - $1) }.max() ?? 1, 1e-4, "two halves make one")
+        XCTAssertGreaterThan(zip(one, half).map { abs($0 - $1) }.max() ?? 0, 1e-3, "the scale changes nothing")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.base)), before)
+    }
+
+    /// An adapter for another base, a model file given as an adapter, and a broken pair are refused, naming the problem.
+    func testMismatchesAreRefused() throws {
+        let a = try Self.files(Self.cases[0].adapter, Self.cases[0].base, Self.cases[0].prompts)  // tiny-b
+        let b = try Self.files(Self.cases[1].adapter, Self.cases[1].base, Self.cases[1].prompts)  // tiny-a
+        func refused(_ model: String, _ adapter: String, _ words: String, line: UInt = #line) {
+            XCTAssertThrowsError(try BloomModel(path: model, adapters: [LoRARequest(path: adapter)]), line: line) { error in
+                guard let e = error as? BloomError else { return XCTFail("\(error)", line: line) }
+                XCTAssertEqual(e.code, .loraAdapterFile, line: line)
+                XCTAssertEqual(e.path, adapter, line: line)
+                XCTAssertTrue(e.message.contains(words), e.message, line: line)
+            }
+        }
+        refused(b.base, a.adapter, "made for a base with hidden 96")
+        refused(b.base, b.merged, "not 'adapter'")
+
+        // The same adapter without the recorded base (as llama.cpp's converter writes it): the shapes still decide.
+        let file = try GGUFFile(path: a.adapter)
+        var metadata = file.metadata
+        for (key, _) in BloomLoRAProfile.baseEntries(try BloomModel(path: a.base).hyperParameters) { metadata.remove(key) }
+        let stripped = Self.folder.appendingPathComponent("no-base.gguf").path
+        try rewrite(file, metadata: metadata, dropping: [], to: stripped)
+        refused(b.base, stripped, "wrong base model")
+        XCTAssertNoThrow(try BloomModel(path: a.base, adapters: [LoRARequest(path: stripped)]))
+        let halfPair = Self.folder.appendingPathComponent("half.gguf").path
+        try rewrite(file, metadata: file.metadata, dropping: ["blk.1.ffn_up.weight.lora_b"], to: halfPair)
+        refused(a.base, halfPair, "only one of lora_a and lora_b")
+    }
+
+    private func rewrite(_ file: GGUFFile, metadata: GGUFMetadata, dropping: Set<String>, to path: String) throws {
+        var metadata = metadata
+        metadata.remove(BloomGGUFKeys.tensorChecksums)
+        let kept = file.tensors.filter { !dropping.contains($0.name) }
+        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: kept.map(\.info))
+        for t in kept { try writer.write(tensorNamed: t.name, t.bytes) }
+        try writer.commit()
+    }
+}
