@@ -47,8 +47,9 @@ struct ConvertCommand: ParsableCommand {
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
-                guard adapters.isEmpty, !separateOutput else {
-                    throw BloomError(.invalidArgument, "--lora and --separate-output apply to a model, not to an adapter folder")
+                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil else {
+                    throw BloomError(.invalidArgument,
+                                     "--lora, --separate-output, --tensor-type and --embedding-type apply to a model, not to an adapter folder")
                 }
                 types.print(try AdapterConverter.convert(adapter: source, base: base, to: output, type: options.type))
                 return
