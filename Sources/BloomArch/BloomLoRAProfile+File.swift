@@ -37,46 +37,44 @@ extension BloomLoRAProfile {
     /// equal to B's), and checks the shapes against `model` (or, without one, against the base the file records).
     /// - Throws: `.loraAdapterFile` naming the key or tensor.
     public static func read(_ file: GGUFFile, model: BloomHyperParameters?) throws -> File {
-        let m = file.metadata
         func fail(_ message: String, _ location: String? = nil) -> BloomError {
             BloomError(.loraAdapterFile, message, path: file.path, location: location)
         }
-        func string(_ key: String) throws -> String? {
-            do { return try m.optional(key, GGUFMetadata.string) } catch let e as BloomError { throw fail(e.message, key) }
+        func value<T>(_ key: String, _ get: (GGUFMetadata) -> (String) throws -> T) throws -> T? {
+            do { return try file.metadata.optional(key, get) } catch let e as BloomError { throw fail(e.message, key) }
         }
-        let kind = try string(BloomGGUFKeys.type)
+        func quoted(_ s: String?) -> String { s.map { "'\($0)'" } ?? "missing" }
+        let kind = try value(BloomGGUFKeys.type, GGUFMetadata.string)
         guard kind == generalType else {
-            throw fail("general.type is \(kind.map { "'\($0)'" } ?? "missing"), not 'adapter': a LoRA adapter GGUF"
-                       + " comes from bloomkit convert ADAPTER_DIR (or llama.cpp's convert_lora_to_gguf.py)", BloomGGUFKeys.type)
+            throw fail("general.type is \(quoted(kind)), not 'adapter': a LoRA adapter GGUF comes from bloomkit convert"
+                       + " ADAPTER_DIR (or llama.cpp's convert_lora_to_gguf.py)", BloomGGUFKeys.type)
         }
-        let type = try string(adapterTypeKey)
-        guard type == lora else { throw fail("adapter.type is \(type.map { "'\($0)'" } ?? "missing"), not 'lora'", adapterTypeKey) }
-        let arch = try string(BloomGGUFKeys.architecture)
+        let type = try value(adapterTypeKey, GGUFMetadata.string)
+        guard type == lora else { throw fail("adapter.type is \(quoted(type)), not 'lora'", adapterTypeKey) }
+        let arch = try value(BloomGGUFKeys.architecture, GGUFMetadata.string)
         guard arch == "bloom" else {
-            throw fail("the adapter is for architecture '\(arch ?? "none")', not bloom", BloomGGUFKeys.architecture)
+            throw fail("the adapter is for architecture \(quoted(arch)), not bloom", BloomGGUFKeys.architecture)
         }
-        let alpha: Float
-        do { alpha = try m.optional(alphaKey, GGUFMetadata.float32) ?? 0 } catch let e as BloomError { throw fail(e.message, alphaKey) }
+        let alpha = try value(alphaKey, GGUFMetadata.float32) ?? 0
         guard alpha.isFinite else { throw fail("adapter.lora.alpha is \(alpha)", alphaKey) }
 
-        var recorded: [Int] = []
-        for key in [BloomGGUFKeys.embeddingLength, BloomGGUFKeys.feedForwardLength, BloomGGUFKeys.blockCount, BloomGGUFKeys.headCount] {
-            do {
-                if let v = try m.optional(key, GGUFMetadata.uint32) { recorded.append(Int(v)) }
-            } catch let e as BloomError { throw fail(e.message, key) }
-        }
+        let keys = [BloomGGUFKeys.embeddingLength, BloomGGUFKeys.feedForwardLength, BloomGGUFKeys.blockCount,
+                    BloomGGUFKeys.headCount]
+        let recorded = try keys.compactMap { try value($0, GGUFMetadata.uint32).map(Int.init) }
         let base = recorded.count == 4 ? (recorded[0], recorded[1], recorded[2], recorded[3]) : nil
         if let model, let base {
             let have = [model.embeddingLength, model.feedForwardLength, model.blockCount, model.headCount]
             if have != recorded {
-                throw fail("the adapter was made for a base with hidden \(base.0), feed-forward \(base.1), \(base.2) blocks"
-                           + " and \(base.3) heads; the model has \(have[0]), \(have[1]), \(have[2]) and \(have[3])")
+                throw fail("the adapter was made for a base with hidden \(base.0), feed-forward \(base.1),"
+                           + " \(base.2) blocks and \(base.3) heads; the model has \(have[0]), \(have[1]), \(have[2])"
+                           + " and \(have[3])")
             }
         }
         let shapes: BloomHyperParameters? = try model ?? base.map { b in
             do {
-                return try BloomHyperParameters(vocabSize: 1, contextLength: 1, embeddingLength: b.0, feedForwardLength: b.1,
-                                                blockCount: b.2, headCount: b.3, layerNormEpsilon: 1e-5)
+                return try BloomHyperParameters(vocabSize: 1, contextLength: 1, embeddingLength: b.0,
+                                                feedForwardLength: b.1, blockCount: b.2, headCount: b.3,
+                                                layerNormEpsilon: 1e-5)
             } catch let e as BloomError { throw fail("the recorded base is not a BLOOM: \(e.message)") }
         }
 
@@ -94,14 +92,16 @@ extension BloomLoRAProfile {
                 throw fail("'\(weight)' has only one of lora_a and lora_b", weight)
             }
             guard a.ne.count == 2, b.ne.count == 2, a.ne[1] == b.ne[0], a.ne[1] >= 1 else {
-                throw fail("lora_a ne \(a.ne) and lora_b ne \(b.ne) of '\(weight)' are not [in, r] and [r, out]", weight)
+                throw fail("lora_a ne \(a.ne) and lora_b ne \(b.ne) of '\(weight)' are not [in, r] and [r, out]",
+                           weight)
             }
             if let shapes {
                 guard let ne = weightNE(weight, shapes) else {
                     throw fail("'\(weight)' is past the base's \(shapes.blockCount) blocks (wrong base model?)", weight)
                 }
                 guard a.ne[0] == ne[0], b.ne[1] == ne[1] else {
-                    throw fail("lora_a ne \(a.ne) and lora_b ne \(b.ne) do not fit '\(weight)' (ne \(ne)) (wrong base model?)", weight)
+                    throw fail("lora_a ne \(a.ne) and lora_b ne \(b.ne) do not fit '\(weight)' (ne \(ne))"
+                               + " (wrong base model?)", weight)
                 }
             }
             return Pair(weight: weight, a: a, b: b)

@@ -28,12 +28,17 @@ public enum AdapterConverter {
     public static func baseHyperParameters(_ path: String) throws -> BloomHyperParameters {
         if GGUFInspect.isGGUF(path: path) {
             let file = try GGUFFile(path: path)
-            do { return try BloomHyperParameters(metadata: file.metadata) } catch let e as BloomError { throw e.at(path: path) }
+            do {
+                return try BloomHyperParameters(metadata: file.metadata)
+            } catch let error as BloomError {
+                throw error.at(path: path)
+            }
         }
         let folder = try HubCache.resolve(path)
         let configPath = Paths.join(folder, "config.json")
         guard Paths.isFile(configPath) else {
-            throw BloomError(.missingFile, "the base is neither a model folder with config.json nor a GGUF file", path: folder)
+            throw BloomError(.missingFile, "the base is neither a model folder with config.json nor a GGUF file",
+                             path: folder)
         }
         return try BloomHyperParameters(config: try BloomConfig(path: configPath), seqLength: nil)
     }
@@ -56,30 +61,34 @@ public enum AdapterConverter {
         let folder = try AdapterFolder(path: adapterPath)
         let adapter = try LoRAAdapter(folder: folder)
         if let first = adapter.replacements.first {
-            throw BloomError(.loraUnsupported, "the adapter saves whole tensors besides its LoRA pairs ('\(first.name)'"
-                             + " and \(adapter.replacements.count - 1) more: bias '\(folder.config.bias)' or modules_to_save);"
-                             + " a GGUF LoRA adapter holds only low-rank pairs: merge it instead"
-                             + " (bloomkit merge BASE ADAPTER -o OUT, or bloomkit convert BASE --lora ADAPTER -o OUT.gguf)",
+            throw BloomError(.loraUnsupported, "the adapter saves whole tensors besides its LoRA pairs"
+                             + " ('\(first.name)' and \(adapter.replacements.count - 1) more: bias"
+                             + " '\(folder.config.bias)' or modules_to_save); a GGUF LoRA adapter holds only low-rank"
+                             + " pairs: merge it instead (bloomkit merge BASE ADAPTER -o OUT, or bloomkit convert BASE"
+                             + " --lora ADAPTER -o OUT.gguf)",
                              path: adapter.path, location: first.name)
         }
         guard let basePath = base ?? adapter.baseModelNameOrPath else {
-            throw BloomError(.invalidArgument, "the adapter names no base model: give --base (a model folder or a BLOOM GGUF file)",
+            throw BloomError(.invalidArgument,
+                             "the adapter names no base model: give --base (a model folder or a BLOOM GGUF file)",
                              path: adapter.path)
         }
         let h: BloomHyperParameters
         do {
             h = try baseHyperParameters(basePath)
         } catch let error as BloomError where base == nil {
-            throw BloomError(.missingFile, "the adapter's base '\(basePath)' cannot be read (\(error.message)); give --base"
-                             + " (a model folder or a BLOOM GGUF file): the fused QKV re-layout needs its head count",
+            throw BloomError(.missingFile, "the adapter's base '\(basePath)' cannot be read (\(error.message));"
+                             + " give --base (a model folder or a BLOOM GGUF file): the fused QKV re-layout needs its"
+                             + " head count",
                              path: adapter.path, cause: error)
         }
         let pairs = try adapter.updates.map { try pair($0, adapter: adapter, h) }
             .sorted { ($0.block, $0.order) < ($1.block, $1.order) }
 
-        // One alpha for the file when it reproduces every module's f32 scale the way llama.cpp computes it.
+        // One alpha for the file when it reproduces every module's f32 scale the way llama.cpp computes it (an alpha
+        // of 0 would mean scale 1 there).
         let alpha = pairs.first.map { Float(Double($0.scaling) * Double($0.rank)) } ?? 0
-        let exact = pairs.allSatisfy { alpha / Float($0.rank) == $0.scaling }
+        let exact = alpha != 0 && pairs.allSatisfy { alpha / Float($0.rank) == $0.scaling }
         var tensors: [(info: GGUFTensorInfo, values: [Float])] = []
         for p in pairs {
             let b = exact ? p.b : p.b.map { $0 * p.scaling }
@@ -107,7 +116,9 @@ public enum AdapterConverter {
             for (info, values) in tensors {
                 var bytes = [UInt8](repeating: 0, count: info.byteCount)
                 try values.withUnsafeBufferPointer { src in
-                    try bytes.withUnsafeMutableBytes { try ConvertCodec.encode(type, src, rowLength: info.ne[0], into: $0) }
+                    try bytes.withUnsafeMutableBytes {
+                        try ConvertCodec.encode(type, src, rowLength: info.ne[0], into: $0)
+                    }
                 }
                 try bytes.withUnsafeBytes { try writer.write(tensorNamed: info.name, $0) }
                 reports.append(TensorReport(name: info.name, sourceName: adapter.name, type: type, ne: info.ne,
@@ -136,9 +147,11 @@ public enum AdapterConverter {
                              + " llama.cpp applies BLOOM adapters: merge it instead (bloomkit merge or convert --lora)",
                              path: adapter.path, location: u.weightName)
         }
-        guard block < h.blockCount, let ne = BloomLoRAProfile.weightNE(weight, h), ne == [u.inFeatures, u.outFeatures] else {
-            throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(u.weightName)' is [\(u.outFeatures), \(u.inFeatures)],"
-                             + " which the base (\(h.blockCount) blocks, hidden \(h.embeddingLength)) has no place for",
+        guard block < h.blockCount, let ne = BloomLoRAProfile.weightNE(weight, h),
+              ne == [u.inFeatures, u.outFeatures] else {
+            throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(u.weightName)' is"
+                             + " [\(u.outFeatures), \(u.inFeatures)], which the base (\(h.blockCount) blocks, hidden"
+                             + " \(h.embeddingLength)) has no place for",
                              path: adapter.path, location: u.weightName)
         }
         var (a, b, rank) = u.factors

@@ -51,8 +51,9 @@ public enum GGUFInspect {
             + "alignment \(file.alignment), data at \(file.dataOffset), \(ByteCount.format(file.file.count))"]
         if case .object(let a)? = adapterSummary(file) {
             let value = Dictionary(a, uniquingKeysWith: { x, _ in x })
-            lines.append("LoRA adapter: \(JSONWriter.string(value["pairs"] ?? .null)) pairs, ranks \(JSONWriter.string(value["ranks"] ?? .null)),"
-                         + " alpha \(JSONWriter.string(value["alpha"] ?? .null)), scale \(value["scale"]?.string ?? "")")
+            func show(_ key: String) -> String { JSONWriter.string(value[key] ?? .null) }
+            lines.append("LoRA adapter: \(show("pairs")) pairs, ranks \(show("ranks")), alpha \(show("alpha")),"
+                         + " scale \(value["scale"]?.string ?? "")")
         }
         lines.append("metadata:")
         for (key, value) in file.metadata.entries {

@@ -58,8 +58,8 @@ public enum GGUFVerifier {
             if requireChecksums {
                 throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked", path: path)
             }
-            return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0, isBloom: isBloom,
-                                isAdapter: isAdapter)
+            return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0,
+                                isBloom: isBloom, isAdapter: isAdapter)
         }
         let stored: [UInt64]
         do {

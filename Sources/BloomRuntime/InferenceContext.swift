@@ -82,7 +82,7 @@ public final class InferenceContext {
         let threads = Int32(pool.threadCount)
         linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity),
                                                                        Int64(max(hidden, ffn, model.maxLoRARank))))
-        loraBuffer = try FloatBuffer(count: try Checked.multiply(batchCapacity, model.maxLoRARank, "LoRA activation size"))
+        loraBuffer = try FloatBuffer(count: try Checked.multiply(batchCapacity, model.maxLoRARank, "LoRA buffer size"))
         attentionScratch = try Scratch(byteCount: bk_attention_scratch_bytes(threads, Int64(capacity), Int32(headDim)))
     }
 
@@ -238,17 +238,18 @@ public final class InferenceContext {
         let gelu = Int32(BK_EPILOGUE_GELU)
         let deferGELU = !layer.lora.isEmpty && flags & gelu != 0
         withUnsafePointer(to: layer.weight.raw) { w in
-            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy), deferGELU ? flags & ~gelu : flags,
-                      linearScratch.pointer)
+            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy),
+                      deferGELU ? flags & ~gelu : flags, linearScratch.pointer)
         }
         for pair in layer.lora {
             let r = Int64(pair.rank)
             withUnsafePointer(to: pair.a) { a in
-                bk_linear(pool.pool, a, nil, src, Int64(ld), Int64(rows), loraBuffer.pointer, r, 0, linearScratch.pointer)
+                bk_linear(pool.pool, a, nil, src, Int64(ld), Int64(rows), loraBuffer.pointer, r, 0,
+                          linearScratch.pointer)
             }
             withUnsafePointer(to: pair.b) { b in
-                bk_linear(pool.pool, b, nil, loraBuffer.pointer, r, Int64(rows), dst, Int64(ldy), Int32(BK_EPILOGUE_ACCUMULATE),
-                          linearScratch.pointer)
+                bk_linear(pool.pool, b, nil, loraBuffer.pointer, r, Int64(rows), dst, Int64(ldy),
+                          Int32(BK_EPILOGUE_ACCUMULATE), linearScratch.pointer)
             }
         }
         if deferGELU {

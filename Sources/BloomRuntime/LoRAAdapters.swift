@@ -40,7 +40,8 @@ enum LoRAAdapters {
     static let factorTypes: [GGMLType] = [.F32, .F16, .BF16, .Q8_0]
 
     /// The pairs of every request, by base weight name (`blk.0.attn_qkv.weight`), in request order.
-    /// - Throws: `.loraAdapterFile` (or `.invalidModel` for a factor's type or size) naming the file and the tensor or key.
+    /// - Throws: `.loraAdapterFile` (or `.invalidModel` for a factor's type or size) naming the file and the tensor
+    ///   or key.
     static func load(_ requests: [LoRARequest], _ h: BloomHyperParameters) throws -> [String: [LoRAPair]] {
         var pairs: [String: [LoRAPair]] = [:]
         for request in requests {
@@ -66,12 +67,16 @@ enum LoRAAdapters {
     /// A factor's values as f32, row by row through the kernels' own dequantizer.
     private static func dequantize(_ t: GGUFTensor) throws -> FloatBuffer {
         guard factorTypes.contains(t.type) else {
-            throw BloomError(.invalidModel, "tensor '\(t.name)' is \(t.type.name); adapter factors are f32, f16, bf16 or q8_0",
+            throw BloomError(.invalidModel,
+                             "tensor '\(t.name)' is \(t.type.name); adapter factors are f32, f16, bf16 or q8_0",
                              location: t.name)
         }
         let (cols, rows) = (t.ne[0], t.ne[1])
-        guard bk_row_bytes(Int32(t.type.rawValue), Int64(cols)) * rows == t.bytes.count, let base = t.bytes.baseAddress else {
-            throw BloomError(.invalidModel, "tensor '\(t.name)' holds \(t.bytes.count) bytes, not \(rows) rows of \(cols) \(t.type.name)",
+        let rowBytes = bk_row_bytes(Int32(t.type.rawValue), Int64(cols))
+        guard rowBytes > 0, rowBytes * rows == t.bytes.count, let base = t.bytes.baseAddress else {
+            throw BloomError(.invalidModel,
+                             "tensor '\(t.name)' holds \(t.bytes.count) bytes, not \(rows) rows of \(cols)"
+                             + " \(t.type.name)",
                              location: t.name)
         }
         let out = try FloatBuffer(count: try Checked.multiply(rows, cols, "adapter size"), zeroed: false)

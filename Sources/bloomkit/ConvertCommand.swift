@@ -18,7 +18,9 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "Model folder (safetensors or PyTorch .bin, single or sharded), hub id, hub-cache folder or PEFT adapter folder.")
+    @Argument(help: """
+        Model folder (safetensors or PyTorch .bin, single or sharded), hub id, hub-cache folder or PEFT adapter folder.
+        """)
     var source: String
 
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
@@ -47,14 +49,17 @@ struct ConvertCommand: ParsableCommand {
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
-                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil else {
-                    throw BloomError(.invalidArgument,
-                                     "--lora, --separate-output, --tensor-type and --embedding-type apply to a model, not to an adapter folder")
+                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil
+                else {
+                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type and --embedding-type"
+                                     + " apply to a model, not to an adapter folder")
                 }
                 types.print(try AdapterConverter.convert(adapter: source, base: base, to: output, type: options.type))
                 return
             }
-            guard base == nil else { throw BloomError(.invalidArgument, "--base goes with an adapter folder as the source") }
+            guard base == nil else {
+                throw BloomError(.invalidArgument, "--base goes with an adapter folder as the source")
+            }
             let input = try ConvertInput(folder: source, adapters: adapters)
             for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)

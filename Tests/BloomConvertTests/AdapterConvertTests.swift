@@ -18,11 +18,10 @@ final class AdapterConvertTests: XCTestCase {
     ]
 
     func testFixtureAdaptersMatchTheMergedModel() throws {
-        let root = try ConvertFixtures.root()
         let folder = try ConvertFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        var cases = Self.adapters.map { (root.appendingPathComponent($0.adapter).path, root.appendingPathComponent($0.base).path) }
-        cases.append((try Self.rsLoRAWithoutBiases(in: folder), root.appendingPathComponent("models/tiny-a/bin-f32").path))
+        var cases = try Self.adapters.map { (try fixture($0.adapter), try fixture($0.base)) }
+        cases.append((try Self.rsLoRAWithoutBiases(in: folder), try fixture("models/tiny-a/bin-f32")))
         for (adapter, base) in cases {
             let name = URL(fileURLWithPath: adapter).lastPathComponent
             let out = folder.appendingPathComponent(name + ".gguf").path
@@ -39,7 +38,8 @@ final class AdapterConvertTests: XCTestCase {
             let basePath = folder.appendingPathComponent(name + "-base.gguf").path
             let mergedPath = folder.appendingPathComponent(name + "-merged.gguf").path
             _ = try Converter.convert(try ConvertInput(folder: base), to: basePath, options: options)
-            _ = try Converter.convert(try ConvertInput(folder: base, adapters: [adapter]), to: mergedPath, options: options)
+            let mergedInput = try ConvertInput(folder: base, adapters: [adapter])
+            _ = try Converter.convert(mergedInput, to: mergedPath, options: options)
             let baseFile = try GGUFFile(path: basePath), merged = try GGUFFile(path: mergedPath)
             var adapted = Set<String>()
             for t in file.tensors where t.name.hasSuffix(".lora_a") {
@@ -64,7 +64,8 @@ final class AdapterConvertTests: XCTestCase {
             }
             // Every tensor the merge changed has a pair (and no other tensor changed).
             for t in merged.tensors where !adapted.contains(t.name) {
-                let unchanged = try ConvertFixtures.floats(t) == ConvertFixtures.floats(baseFile.requireTensor(named: t.name))
+                let before = try ConvertFixtures.floats(baseFile.requireTensor(named: t.name))
+                let unchanged = try ConvertFixtures.floats(t) == before
                 XCTAssertTrue(unchanged, "\(name): \(t.name) changed by the merge but has no pair")
             }
             XCTAssertFalse(adapted.isEmpty, name)
@@ -75,12 +76,11 @@ final class AdapterConvertTests: XCTestCase {
     /// fused projection's Hugging Face rows (head-interleaved in BLOOM) into thirds, so B's zero rows are the middle
     /// third's, wherever the Q|K|V re-layout puts them; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
     func testTheLayoutOf2023AdaptersFollowsTheFusedQKV() throws {
-        let root = try ConvertFixtures.root()
         let folder = try ConvertFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("a.gguf").path
-        _ = try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-2023-a").path,
-                                         base: root.appendingPathComponent("models/tiny-a/bin-f32").path, to: out)
+        _ = try AdapterConverter.convert(adapter: try fixture("adapters/lora-2023-a"),
+                                         base: try fixture("models/tiny-a/bin-f32"), to: out)
         let file = try GGUFFile(path: out)
         XCTAssertEqual(try file.metadata.float32(BloomLoRAProfile.alphaKey), 64)  // 32/16 = 64/32
         XCTAssertEqual(file.tensors.map(\.name), ["blk.0.attn_qkv.weight.lora_a", "blk.0.attn_qkv.weight.lora_b",
@@ -97,42 +97,45 @@ final class AdapterConvertTests: XCTestCase {
 
     /// What a GGUF LoRA cannot hold is refused with a message that says to merge.
     func testTrainedBiasesAreRefusedWithAdviceToMerge() throws {
-        let root = try ConvertFixtures.root()
         let folder = try ConvertFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
+        let (adapter, base) = (try fixture("adapters/rslora-a"), try fixture("models/tiny-a/bin-f32"))
         let message = assertThrowsCode(.loraUnsupported) {
-            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/rslora-a").path,
-                                         base: root.appendingPathComponent("models/tiny-a/bin-f32").path,
-                                         to: folder.appendingPathComponent("x.gguf").path)
+            try AdapterConverter.convert(adapter: adapter, base: base, to: folder.appendingPathComponent("x.gguf").path)
         }
         XCTAssertTrue(message?.contains("merge it instead") ?? false, message ?? "")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.gguf").path))
     }
 
-    /// An adapter converted against the wrong base is refused (shapes), and one whose base cannot be found asks for --base.
+    /// An adapter converted against the wrong base is refused (shapes); one whose base cannot be found asks for --base.
     func testTheBaseIsChecked() throws {
-        let root = try ConvertFixtures.root()
         let folder = try ConvertFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let out = folder.appendingPathComponent("x.gguf").path
+        let adapter = try fixture("adapters/lora-bin-a")
+        let otherBase = try fixture("models/tiny-b/bin-f32-lmhead")
         assertThrowsCode(.loraShapeMismatch) {
-            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-bin-a").path,
-                                         base: root.appendingPathComponent("models/tiny-b/bin-f32-lmhead").path, to: out)
+            try AdapterConverter.convert(adapter: adapter, base: otherBase, to: out)
         }
         let message = assertThrowsCode(.missingFile) {
-            try AdapterConverter.convert(adapter: root.appendingPathComponent("adapters/lora-bin-a").path, base: nil, to: out)
+            try AdapterConverter.convert(adapter: adapter, base: nil, to: out)
         }
         XCTAssertTrue(message?.contains("--base") ?? false, message ?? "")
-        XCTAssertTrue(AdapterConverter.isAdapterFolder(root.appendingPathComponent("adapters/lora-bin-a").path))
-        XCTAssertFalse(AdapterConverter.isAdapterFolder(root.appendingPathComponent("models/tiny-a/bin-f32").path))
+        XCTAssertTrue(AdapterConverter.isAdapterFolder(adapter))
+        XCTAssertFalse(AdapterConverter.isAdapterFolder(try fixture("models/tiny-a/bin-f32")))
+    }
+
+    private func fixture(_ relative: String) throws -> String {
+        try ConvertFixtures.root().appendingPathComponent(relative).path
     }
 
     /// rslora-a (rsLoRA, rank and alpha patterns) without its trained biases: a copy whose scales must be folded.
     static func rsLoRAWithoutBiases(in folder: URL) throws -> String {
-        let source = try AdapterFolder(path: try ConvertFixtures.root().appendingPathComponent("adapters/rslora-a").path)
+        let source = try AdapterFolder(path: ConvertFixtures.root().appendingPathComponent("adapters/rslora-a").path)
         let out = folder.appendingPathComponent("rslora-a-no-bias")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let entries = source.tensors.filter { $0.name.contains(".lora_") }.map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
+        let entries = source.tensors.filter { $0.name.contains(".lora_") }
+            .map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
         try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
         guard case .object(var pairs) = source.config.json else { throw XCTSkip("config is not an object") }
         pairs = pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 }

@@ -38,7 +38,8 @@ final class LoRARuntimeTests: XCTestCase {
         if let f = cache[adapter] { return f }
         let root = try FixtureModels.root()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let adapterFolder = adapter == "rslora-a-no-bias" ? try rsLoRAWithoutBiases() : root.appendingPathComponent(adapter).path
+        let adapterFolder = adapter == "rslora-a-no-bias"
+            ? try rsLoRAWithoutBiases() : root.appendingPathComponent(adapter).path
         let name = URL(fileURLWithPath: adapterFolder).lastPathComponent
         let basePath = root.appendingPathComponent(base).path
         var options = ConvertOptions()
@@ -47,18 +48,21 @@ final class LoRARuntimeTests: XCTestCase {
                       adapter: folder.appendingPathComponent(name + "-lora.gguf").path,
                       merged: folder.appendingPathComponent(name + "-merged.gguf").path, prompts: prompts)
         _ = try Converter.convert(try ConvertInput(folder: basePath), to: f.base, options: options)
-        _ = try Converter.convert(try ConvertInput(folder: basePath, adapters: [adapterFolder]), to: f.merged, options: options)
+        let mergedInput = try ConvertInput(folder: basePath, adapters: [adapterFolder])
+        _ = try Converter.convert(mergedInput, to: f.merged, options: options)
         _ = try AdapterConverter.convert(adapter: adapterFolder, base: basePath, to: f.adapter, type: .F32)
         cache[adapter] = f
         return f
     }
 
-    /// rslora-a (rsLoRA with rank and alpha patterns) keeps its pairs but drops the trained biases a GGUF LoRA cannot hold.
+    /// rslora-a (rsLoRA with rank and alpha patterns) keeps its pairs but drops the trained biases a GGUF LoRA cannot
+    /// hold.
     private static func rsLoRAWithoutBiases() throws -> String {
         let source = try AdapterFolder(path: try FixtureModels.root().appendingPathComponent("adapters/rslora-a").path)
         let out = folder.appendingPathComponent("rslora-a-no-bias")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let entries = source.tensors.filter { $0.name.contains(".lora_") }.map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
+        let entries = source.tensors.filter { $0.name.contains(".lora_") }
+            .map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
         try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
         guard case .object(let pairs) = source.config.json else { throw XCTSkip("config is not an object") }
         let config = JSONValue.object(pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 })
@@ -67,7 +71,12 @@ final class LoRARuntimeTests: XCTestCase {
     }
 
     private func generator(_ model: BloomModel) throws -> Generator {
-        Generator(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata), pool: try ThreadPool(threads: 2))
+        Generator(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata),
+                  pool: try ThreadPool(threads: 2))
+    }
+
+    private func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        a.count == b.count ? zip(a, b).map { abs($0 - $1) }.max() ?? 0 : .infinity
     }
 
     private func lastLogits(_ model: BloomModel, _ ids: [TokenID]) throws -> [Float] {
@@ -84,50 +93,51 @@ final class LoRARuntimeTests: XCTestCase {
             let merged = try BloomModel(path: f.merged)
             let (g, gm) = (try generator(withAdapter), try generator(merged))
             for p in try GenerationCase.load(c.prompts).prefix(8) {
-                let diff = zip(try lastLogits(withAdapter, p.promptIDs), try lastLogits(merged, p.promptIDs)).map { abs($0 - $1) }.max()
-                XCTAssertLessThan(diff ?? .infinity, 1e-4, "\(c.adapter): \(p.prompt.debugDescription)")
-                let greedy = try g.generate(tokens: p.promptIDs, GenerationRequest(prompt: p.prompt, maxTokens: 24)).idsWithEOS
-                XCTAssertEqual(greedy, try gm.generate(tokens: p.promptIDs, GenerationRequest(prompt: p.prompt, maxTokens: 24)).idsWithEOS,
-                               "\(c.adapter) greedy: \(p.prompt.debugDescription)")
+                let what = "\(c.adapter): \(p.prompt.debugDescription)"
+                let logits = try lastLogits(withAdapter, p.promptIDs)
+                XCTAssertLessThan(maxDifference(logits, try lastLogits(merged, p.promptIDs)), 1e-4, what)
+                let greedy = GenerationRequest(prompt: p.prompt, maxTokens: 24)
                 let beam = GenerationRequest(prompt: p.prompt, maxTokens: 16, beams: 4)
-                XCTAssertEqual(try g.generate(tokens: p.promptIDs, beam).idsWithEOS, try gm.generate(tokens: p.promptIDs, beam).idsWithEOS,
-                               "\(c.adapter) beam-4: \(p.prompt.debugDescription)")
+                let ids = try g.generate(tokens: p.promptIDs, greedy).idsWithEOS
+                let beamIDs = try g.generate(tokens: p.promptIDs, beam).idsWithEOS
+                XCTAssertEqual(ids, try gm.generate(tokens: p.promptIDs, greedy).idsWithEOS, "greedy, " + what)
+                XCTAssertEqual(beamIDs, try gm.generate(tokens: p.promptIDs, beam).idsWithEOS, "beam-4, " + what)
                 guard c.prompts == "alpaca-b-merged" else { continue }
-                XCTAssertEqual(greedy, p.greedy, "alpaca-b greedy vs transformers+PEFT: \(p.prompt.debugDescription)")
-                XCTAssertEqual(try g.generate(tokens: p.promptIDs, beam).idsWithEOS, p.beam4, "alpaca-b beam-4 vs transformers+PEFT")
+                XCTAssertEqual(ids, p.greedy, "greedy vs transformers+PEFT, " + what)
+                XCTAssertEqual(beamIDs, p.beam4, "beam-4 vs transformers+PEFT, " + what)
                 if let expected = p.lastLogits {
-                    let d = zip(try lastLogits(withAdapter, p.promptIDs), expected).map { abs($0 - $1) }.max()
-                    XCTAssertLessThan(d ?? .infinity, 1e-4, "alpaca-b logits vs transformers+PEFT: \(p.prompt.debugDescription)")
+                    XCTAssertLessThan(maxDifference(logits, expected), 1e-4, "logits vs transformers+PEFT, " + what)
                 }
             }
         }
     }
 
-    /// --lora-scaled FILE 0 is the base; scale 2 moves the logits twice as far as scale 1 (to first order); the base
+    /// --lora-scaled FILE 0 is the base; two adapters at 0.5 make one at 1, which differs from one at 0.5; the base
     /// file is the same bytes before and after.
     func testTheScaleScalesTheUpdate() throws {
         let c = Self.cases[1]
         let f = try Self.files(c.adapter, c.base, c.prompts)
         let ids = try XCTUnwrap(GenerationCase.load(c.prompts).first).promptIDs
         let before = try Data(contentsOf: URL(fileURLWithPath: f.base))
-        let base = try lastLogits(try BloomModel(path: f.base), ids)
-        let zero = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0)]), ids)
-        XCTAssertEqual(zip(base, zero).map { abs($0 - $1) }.max() ?? 1, 0, accuracy: 1e-6)
-        let one = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter)]), ids)
-        let half = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0.5)]), ids)
-        let twice = try lastLogits(try BloomModel(path: f.base, adapters: [LoRARequest(path: f.adapter, scale: 0.5),
-                                                                           LoRARequest(path: f.adapter, scale: 0.5)]), ids)
-        XCTAssertLessThan(zip(one, twice).map { abs($0 - $1) }.max() ?? 1, 1e-4, "two halves make one")
-        XCTAssertGreaterThan(zip(one, half).map { abs($0 - $1) }.max() ?? 0, 1e-3, "the scale changes nothing")
+        func logits(_ scales: [Float]) throws -> [Float] {
+            let requests = scales.map { LoRARequest(path: f.adapter, scale: $0) }
+            return try lastLogits(try BloomModel(path: f.base, adapters: requests), ids)
+        }
+        XCTAssertLessThan(maxDifference(try logits([]), try logits([0])), 1e-6, "scale 0 is the base")
+        let one = try logits([1])
+        XCTAssertLessThan(maxDifference(one, try logits([0.5, 0.5])), 1e-4, "two halves make one")
+        XCTAssertGreaterThan(maxDifference(one, try logits([0.5])), 1e-3, "the scale changes nothing")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.base)), before)
     }
 
-    /// An adapter for another base, a model file given as an adapter, and a broken pair are refused, naming the problem.
+    /// An adapter for another base, a model file given as an adapter, and a broken pair are refused, naming the
+    /// problem.
     func testMismatchesAreRefused() throws {
         let a = try Self.files(Self.cases[0].adapter, Self.cases[0].base, Self.cases[0].prompts)  // tiny-b
         let b = try Self.files(Self.cases[1].adapter, Self.cases[1].base, Self.cases[1].prompts)  // tiny-a
         func refused(_ model: String, _ adapter: String, _ words: String, line: UInt = #line) {
-            XCTAssertThrowsError(try BloomModel(path: model, adapters: [LoRARequest(path: adapter)]), line: line) { error in
+            let request = [LoRARequest(path: adapter)]
+            XCTAssertThrowsError(try BloomModel(path: model, adapters: request), line: line) { error in
                 guard let e = error as? BloomError else { return XCTFail("\(error)", line: line) }
                 XCTAssertEqual(e.code, .loraAdapterFile, line: line)
                 XCTAssertEqual(e.path, adapter, line: line)
@@ -140,7 +150,8 @@ final class LoRARuntimeTests: XCTestCase {
         // The same adapter without the recorded base (as llama.cpp's converter writes it): the shapes still decide.
         let file = try GGUFFile(path: a.adapter)
         var metadata = file.metadata
-        for (key, _) in BloomLoRAProfile.baseEntries(try BloomModel(path: a.base).hyperParameters) { metadata.remove(key) }
+        let hyperParameters = try BloomModel(path: a.base).hyperParameters
+        for (key, _) in BloomLoRAProfile.baseEntries(hyperParameters) { metadata.remove(key) }
         let stripped = Self.folder.appendingPathComponent("no-base.gguf").path
         try rewrite(file, metadata: metadata, dropping: [], to: stripped)
         refused(b.base, stripped, "wrong base model")
