@@ -19,8 +19,8 @@ public enum BloomLoRAProfile {
     public static let baseKey = "bloomkit.adapter.base_model"
 
     /// The base weights an adapter may change: each block's four linear layers (llama.cpp's BLOOM graph applies
-    /// adapters to these through build_lora_mm).
-    public static let adaptableStems = ["attn_qkv", "attn_output", "ffn_up", "ffn_down"]
+    /// adapters to these through build_lora_mm), in file order.
+    public static let adaptableKinds: [BloomTensorKind] = [.attentionQKV, .attentionOutput, .ffnUp, .ffnDown]
 
     public static let suffixA = ".lora_a"
     public static let suffixB = ".lora_b"
@@ -46,16 +46,16 @@ public enum BloomLoRAProfile {
         return nil
     }
 
-    /// The block and stem of an adaptable base weight (`blk.3.ffn_up.weight` → (3, "ffn_up")), or nil.
-    public static func adaptable(_ weight: String) -> (block: Int, stem: String)? {
-        let parts = weight.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "blk", parts[3] == "weight", let n = Int(parts[1]), n >= 0,
-              String(n) == parts[1], adaptableStems.contains(String(parts[2])) else { return nil }
-        return (n, String(parts[2]))
+    /// The block and kind of an adaptable base weight (`blk.3.ffn_up.weight` → (3, .ffnUp)), or nil.
+    public static func adaptable(_ weight: String) -> (block: Int, kind: BloomTensorKind)? {
+        guard let name = BloomTensorName(gguf: weight), !name.isBias, adaptableKinds.contains(name.kind),
+              let block = name.layer else { return nil }
+        return (block, name.kind)
     }
 
-    /// The `ne` ([in, out]) of a base weight in a BLOOM with these hyper-parameters (from the one name table).
+    /// The `ne` ([in, out]) of an adaptable weight in a BLOOM with these hyper-parameters; nil past its blocks.
     public static func weightNE(_ weight: String, _ h: BloomHyperParameters) -> [Int]? {
-        BloomTensorNames.expected(h, separateOutput: false).first { $0.name == weight }?.ne
+        guard let (block, kind) = adaptable(weight), block < h.blockCount else { return nil }
+        return kind.ne(h)
     }
 }

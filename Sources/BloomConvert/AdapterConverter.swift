@@ -142,12 +142,12 @@ public enum AdapterConverter {
 
     private static func pair(_ u: LoRAUpdate, adapter: LoRAAdapter, _ h: BloomHyperParameters) throws -> Pair {
         guard let weight = BloomTensorNames.ggufName(forHF: u.weightName),
-              let (block, stem) = BloomLoRAProfile.adaptable(weight) else {
+              let (block, kind) = BloomLoRAProfile.adaptable(weight) else {
             throw BloomError(.loraUnsupported, "LoRA on '\(u.weightName)' is outside the blocks' linear layers, where"
                              + " llama.cpp applies BLOOM adapters: merge it instead (bloomkit merge or convert --lora)",
                              path: adapter.path, location: u.weightName)
         }
-        guard block < h.blockCount, let ne = BloomLoRAProfile.weightNE(weight, h),
+        guard let ne = BloomLoRAProfile.weightNE(weight, h),
               ne == [u.inFeatures, u.outFeatures] else {
             throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(u.weightName)' is"
                              + " [\(u.outFeatures), \(u.inFeatures)], which the base (\(h.blockCount) blocks, hidden"
@@ -155,11 +155,11 @@ public enum AdapterConverter {
                              path: adapter.path, location: u.weightName)
         }
         var (a, b, rank) = u.factors
-        if stem == "attn_qkv" {
+        if kind == .attentionQKV {
             // The base's rows go from head-interleaved to Q|K|V; B's rows follow them, A's columns do not move.
             b = QKVLayout(headCount: h.headCount, headDim: h.headDim).toGGUF(b, rowLength: rank)
         }
-        let order = BloomLoRAProfile.adaptableStems.firstIndex(of: stem) ?? 0
+        let order = BloomLoRAProfile.adaptableKinds.firstIndex(of: kind) ?? 0
         return Pair(weight: weight, block: block, order: order, a: a, b: b, rank: rank, inFeatures: u.inFeatures,
                     outFeatures: u.outFeatures, scaling: u.scaling)
     }

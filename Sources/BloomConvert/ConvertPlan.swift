@@ -100,7 +100,7 @@ enum ConvertPlan {
                 note = "ne[0] = \(ne[0]) is not a multiple of \(type.name)'s block of \(type.blockLayout.elements); stored as f16"
                 type = .F16
             }
-            let isQKV = name.hasPrefix("blk.") && name.contains(".attn_qkv.")
+            let isQKV = BloomTensorName(gguf: name)?.kind == .attentionQKV
             planned.append(PlannedTensor(info: try GGUFTensorInfo(name: name, type: type, ne: ne), source: source,
                                          qkv: isQKV ? layout : nil, note: note))
         }
