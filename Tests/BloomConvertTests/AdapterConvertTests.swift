@@ -1,9 +1,9 @@
 import BloomArch
-import BloomCheckpoint
 import BloomCore
 import BloomGGUF
 @testable import BloomConvert
 import Foundation
+import TestSupport
 import XCTest
 
 /// `convert ADAPTER_DIR`: PEFT adapters → llama.cpp's LoRA GGUF. The pairs are checked against bloomkit's merge
@@ -18,13 +18,12 @@ final class AdapterConvertTests: XCTestCase {
     ]
 
     func testFixtureAdaptersMatchTheMergedModel() throws {
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let scratch = try TempDir("adapter-convert")
         var cases = try Self.adapters.map { (try fixture($0.adapter), try fixture($0.base)) }
-        cases.append((try Self.rsLoRAWithoutBiases(in: folder), try fixture("models/tiny-a/bin-f32")))
+        cases.append((try Fixtures.rsLoRAWithoutBiases(in: scratch), try fixture("models/tiny-a/bin-f32")))
         for (adapter, base) in cases {
             let name = URL(fileURLWithPath: adapter).lastPathComponent
-            let out = folder.appendingPathComponent(name + ".gguf").path
+            let out = scratch.url.appendingPathComponent(name + ".gguf").path
             _ = try AdapterConverter.convert(adapter: adapter, base: base, to: out, type: .F32)
             let file = try GGUFFile(path: out)
             XCTAssertEqual(try file.metadata.string(BloomGGUFKeys.type), "adapter")
@@ -35,8 +34,8 @@ final class AdapterConvertTests: XCTestCase {
 
             var options = ConvertOptions()
             options.type = .F32
-            let basePath = folder.appendingPathComponent(name + "-base.gguf").path
-            let mergedPath = folder.appendingPathComponent(name + "-merged.gguf").path
+            let basePath = scratch.url.appendingPathComponent(name + "-base.gguf").path
+            let mergedPath = scratch.url.appendingPathComponent(name + "-merged.gguf").path
             _ = try Converter.convert(try ConvertInput(folder: base), to: basePath, options: options)
             let mergedInput = try ConvertInput(folder: base, adapters: [adapter])
             _ = try Converter.convert(mergedInput, to: mergedPath, options: options)
@@ -76,9 +75,8 @@ final class AdapterConvertTests: XCTestCase {
     /// fused projection's Hugging Face rows (head-interleaved in BLOOM) into thirds, so B's zero rows are the middle
     /// third's, wherever the Q|K|V re-layout puts them; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
     func testTheLayoutOf2023AdaptersFollowsTheFusedQKV() throws {
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let out = folder.appendingPathComponent("a.gguf").path
+        let scratch = try TempDir("adapter-convert")
+        let out = scratch.url.appendingPathComponent("a.gguf").path
         _ = try AdapterConverter.convert(adapter: try fixture("adapters/lora-2023-a"),
                                          base: try fixture("models/tiny-a/bin-f32"), to: out)
         let file = try GGUFFile(path: out)
@@ -97,49 +95,31 @@ final class AdapterConvertTests: XCTestCase {
 
     /// What a GGUF LoRA cannot hold is refused with a message that says to merge.
     func testTrainedBiasesAreRefusedWithAdviceToMerge() throws {
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let scratch = try TempDir("adapter-convert")
         let (adapter, base) = (try fixture("adapters/rslora-a"), try fixture("models/tiny-a/bin-f32"))
-        let message = assertThrowsCode(.loraUnsupported) {
-            try AdapterConverter.convert(adapter: adapter, base: base, to: folder.appendingPathComponent("x.gguf").path)
+        let error = assertBloomError(.loraUnsupported) {
+            try AdapterConverter.convert(adapter: adapter, base: base, to: scratch.url.appendingPathComponent("x.gguf").path)
         }
-        XCTAssertTrue(message?.contains("merge it instead") ?? false, message ?? "")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.gguf").path))
+        XCTAssertTrue(error?.message.contains("merge it instead") ?? false, error?.message ?? "")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.url.appendingPathComponent("x.gguf").path))
     }
 
     /// An adapter converted against the wrong base is refused (shapes); one whose base cannot be found asks for --base.
     func testTheBaseIsChecked() throws {
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let out = folder.appendingPathComponent("x.gguf").path
+        let scratch = try TempDir("adapter-convert")
+        let out = scratch.url.appendingPathComponent("x.gguf").path
         let adapter = try fixture("adapters/lora-bin-a")
         let otherBase = try fixture("models/tiny-b/bin-f32-lmhead")
-        assertThrowsCode(.loraShapeMismatch) {
+        assertBloomError(.loraShapeMismatch) {
             try AdapterConverter.convert(adapter: adapter, base: otherBase, to: out)
         }
-        let message = assertThrowsCode(.missingFile) {
+        let error = assertBloomError(.missingFile) {
             try AdapterConverter.convert(adapter: adapter, base: nil, to: out)
         }
-        XCTAssertTrue(message?.contains("--base") ?? false, message ?? "")
+        XCTAssertTrue(error?.message.contains("--base") ?? false, error?.message ?? "")
         XCTAssertTrue(AdapterConverter.isAdapterFolder(adapter))
         XCTAssertFalse(AdapterConverter.isAdapterFolder(try fixture("models/tiny-a/bin-f32")))
     }
 
-    private func fixture(_ relative: String) throws -> String {
-        try ConvertFixtures.root().appendingPathComponent(relative).path
-    }
-
-    /// rslora-a (rsLoRA, rank and alpha patterns) without its trained biases: a copy whose scales must be folded.
-    static func rsLoRAWithoutBiases(in folder: URL) throws -> String {
-        let source = try AdapterFolder(path: ConvertFixtures.root().appendingPathComponent("adapters/rslora-a").path)
-        let out = folder.appendingPathComponent("rslora-a-no-bias")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let entries = source.tensors.filter { $0.name.contains(".lora_") }
-            .map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
-        try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
-        guard case .object(var pairs) = source.config.json else { throw XCTSkip("config is not an object") }
-        pairs = pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 }
-        try Data(JSONWriter.string(.object(pairs)).utf8).write(to: out.appendingPathComponent("adapter_config.json"))
-        return out.path
-    }
+    private func fixture(_ relative: String) throws -> String { try Fixtures.path(relative) }
 }

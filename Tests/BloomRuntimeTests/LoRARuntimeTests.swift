@@ -1,10 +1,10 @@
 import BloomArch
-import BloomCheckpoint
 import BloomConvert
 import BloomCore
 import BloomGGUF
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomRuntime
 
@@ -19,10 +19,12 @@ final class LoRARuntimeTests: XCTestCase {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cache: [String: Files] = [:]
-    private static let folder = FileManager.default.temporaryDirectory
-        .appendingPathComponent("bloomkit-lora-runtime-tests-\(UUID().uuidString)")
+    nonisolated(unsafe) private static var scratch: TempDir?
 
-    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+    override class func tearDown() {
+        cache = [:]
+        scratch = nil
+    }
 
     /// Adapter folder (or "rslora-a-no-bias", rslora-a without its trained biases) → base folder and the prompts.
     static let cases: [(adapter: String, base: String, prompts: String)] = [
@@ -36,38 +38,22 @@ final class LoRARuntimeTests: XCTestCase {
         lock.lock()
         defer { lock.unlock() }
         if let f = cache[adapter] { return f }
-        let root = try FixtureModels.root()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let dir = try scratch ?? TempDir("lora-runtime")
+        scratch = dir
         let adapterFolder = adapter == "rslora-a-no-bias"
-            ? try rsLoRAWithoutBiases() : root.appendingPathComponent(adapter).path
+            ? try Fixtures.rsLoRAWithoutBiases(in: dir) : try Fixtures.path(adapter)
         let name = URL(fileURLWithPath: adapterFolder).lastPathComponent
-        let basePath = root.appendingPathComponent(base).path
+        let basePath = try Fixtures.path(base)
         var options = ConvertOptions()
         options.type = .F32
-        let f = Files(base: folder.appendingPathComponent(name + "-base.gguf").path,
-                      adapter: folder.appendingPathComponent(name + "-lora.gguf").path,
-                      merged: folder.appendingPathComponent(name + "-merged.gguf").path, prompts: prompts)
+        let f = Files(base: dir.file(name + "-base.gguf"), adapter: dir.file(name + "-lora.gguf"),
+                      merged: dir.file(name + "-merged.gguf"), prompts: prompts)
         _ = try Converter.convert(try ConvertInput(folder: basePath), to: f.base, options: options)
         let mergedInput = try ConvertInput(folder: basePath, adapters: [adapterFolder])
         _ = try Converter.convert(mergedInput, to: f.merged, options: options)
         _ = try AdapterConverter.convert(adapter: adapterFolder, base: basePath, to: f.adapter, type: .F32)
         cache[adapter] = f
         return f
-    }
-
-    /// rslora-a (rsLoRA with rank and alpha patterns) keeps its pairs but drops the trained biases a GGUF LoRA cannot
-    /// hold.
-    private static func rsLoRAWithoutBiases() throws -> String {
-        let source = try AdapterFolder(path: try FixtureModels.root().appendingPathComponent("adapters/rslora-a").path)
-        let out = folder.appendingPathComponent("rslora-a-no-bias")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let entries = source.tensors.filter { $0.name.contains(".lora_") }
-            .map { SafetensorsWriter.Entry(SourceTensor($0), as: .F32) }
-        try SafetensorsWriter.write(entries, toPath: out.appendingPathComponent("adapter_model.safetensors").path)
-        guard case .object(let pairs) = source.config.json else { throw XCTSkip("config is not an object") }
-        let config = JSONValue.object(pairs.map { $0.0 == "bias" ? ("bias", .string("none")) : $0 })
-        try Data(JSONWriter.string(config).utf8).write(to: out.appendingPathComponent("adapter_config.json"))
-        return out.path
     }
 
     private func generator(_ model: BloomModel) throws -> Generator {
@@ -152,11 +138,12 @@ final class LoRARuntimeTests: XCTestCase {
         var metadata = file.metadata
         let hyperParameters = try BloomModel(path: a.base).hyperParameters
         for (key, _) in BloomLoRAProfile.baseEntries(hyperParameters) { metadata.remove(key) }
-        let stripped = Self.folder.appendingPathComponent("no-base.gguf").path
+        let scratch = try TempDir("lora-runtime")
+        let stripped = scratch.file("no-base.gguf")
         try rewrite(file, metadata: metadata, dropping: [], to: stripped)
         refused(b.base, stripped, "wrong base model")
         XCTAssertNoThrow(try BloomModel(path: a.base, adapters: [LoRARequest(path: stripped)]))
-        let halfPair = Self.folder.appendingPathComponent("half.gguf").path
+        let halfPair = scratch.file("half.gguf")
         try rewrite(file, metadata: file.metadata, dropping: ["blk.1.ffn_up.weight.lora_b"], to: halfPair)
         refused(a.base, halfPair, "only one of lora_a and lora_b")
     }

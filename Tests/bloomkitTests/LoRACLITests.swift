@@ -1,12 +1,13 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `convert ADAPTER_DIR` then `generate --lora` as a user runs them: the adapter file verifies, generation with it
 /// prints what the merged model prints, and the usage and input errors exit 2 and 1 with one line.
 final class LoRACLITests: XCTestCase {
     func testConvertVerifyAndGenerateWithAnAdapter() throws {
-        let scratch = try Scratch()
-        let (base, adapter) = (try CLI.fixture("models/tiny-a/bin-f32"), try CLI.fixture("adapters/lora-bin-a"))
+        let scratch = try TempDir("cli")
+        let (base, adapter) = (try Fixtures.path("models/tiny-a/bin-f32"), try Fixtures.path("adapters/lora-bin-a"))
         let baseFile = scratch.path + "/base.gguf", adapterFile = scratch.path + "/lora.gguf"
         let merged = scratch.path + "/merged.gguf"
         for arguments in [["convert", base, "-o", baseFile, "--type", "f32", "--quiet"],
