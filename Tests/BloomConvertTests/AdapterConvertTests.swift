@@ -23,7 +23,7 @@ final class AdapterConvertTests: XCTestCase {
         cases.append((try Fixtures.rsLoRAWithoutBiases(in: scratch), try fixture("models/tiny-a/bin-f32")))
         for (adapter, base) in cases {
             let name = URL(fileURLWithPath: adapter).lastPathComponent
-            let out = scratch.url.appendingPathComponent(name + ".gguf").path
+            let out = scratch.file(name + ".gguf")
             _ = try AdapterConverter.convert(adapter: adapter, base: base, to: out, type: .F32)
             let file = try GGUFFile(path: out)
             XCTAssertEqual(try file.metadata.string(BloomGGUFKeys.type), "adapter")
@@ -34,8 +34,8 @@ final class AdapterConvertTests: XCTestCase {
 
             var options = ConvertOptions()
             options.type = .F32
-            let basePath = scratch.url.appendingPathComponent(name + "-base.gguf").path
-            let mergedPath = scratch.url.appendingPathComponent(name + "-merged.gguf").path
+            let basePath = scratch.file(name + "-base.gguf")
+            let mergedPath = scratch.file(name + "-merged.gguf")
             _ = try Converter.convert(try ConvertInput(folder: base), to: basePath, options: options)
             let mergedInput = try ConvertInput(folder: base, adapters: [adapter])
             _ = try Converter.convert(mergedInput, to: mergedPath, options: options)
@@ -76,7 +76,7 @@ final class AdapterConvertTests: XCTestCase {
     /// third's, wherever the Q|K|V re-layout puts them; PEFT's alpha/r comes out of llama.cpp's alpha/(r·k).
     func testTheLayoutOf2023AdaptersFollowsTheFusedQKV() throws {
         let scratch = try TempDir("adapter-convert")
-        let out = scratch.url.appendingPathComponent("a.gguf").path
+        let out = scratch.file("a.gguf")
         _ = try AdapterConverter.convert(adapter: try fixture("adapters/lora-2023-a"),
                                          base: try fixture("models/tiny-a/bin-f32"), to: out)
         let file = try GGUFFile(path: out)
@@ -98,16 +98,16 @@ final class AdapterConvertTests: XCTestCase {
         let scratch = try TempDir("adapter-convert")
         let (adapter, base) = (try fixture("adapters/rslora-a"), try fixture("models/tiny-a/bin-f32"))
         let error = assertBloomError(.loraUnsupported) {
-            try AdapterConverter.convert(adapter: adapter, base: base, to: scratch.url.appendingPathComponent("x.gguf").path)
+            try AdapterConverter.convert(adapter: adapter, base: base, to: scratch.file("x.gguf"))
         }
         XCTAssertTrue(error?.message.contains("merge it instead") ?? false, error?.message ?? "")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.url.appendingPathComponent("x.gguf").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("x.gguf")))
     }
 
     /// An adapter converted against the wrong base is refused (shapes); one whose base cannot be found asks for --base.
     func testTheBaseIsChecked() throws {
         let scratch = try TempDir("adapter-convert")
-        let out = scratch.url.appendingPathComponent("x.gguf").path
+        let out = scratch.file("x.gguf")
         let adapter = try fixture("adapters/lora-bin-a")
         let otherBase = try fixture("models/tiny-b/bin-f32-lmhead")
         assertBloomError(.loraShapeMismatch) {
