@@ -117,7 +117,7 @@ public enum AdapterConverter {
                 var bytes = [UInt8](repeating: 0, count: info.byteCount)
                 try values.withUnsafeBufferPointer { src in
                     try bytes.withUnsafeMutableBytes {
-                        try ConvertCodec.encode(type, src, rowLength: info.ne[0], into: $0)
+                        try Quantizer.quantize(type, rows: src, rowLength: info.ne[0], into: $0, threads: 1)
                     }
                 }
                 try bytes.withUnsafeBytes { try writer.write(tensorNamed: info.name, $0) }

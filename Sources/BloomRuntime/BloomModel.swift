@@ -23,7 +23,7 @@ public final class BloomModel: @unchecked Sendable {
     let output: Weight              // [vocab, hidden]; token_embd when the file has no output.weight (tied head)
     /// ALiBi slope per head.
     let slopes: [Float]
-    private let storage: AnyObject
+    let storage: AnyObject
 
     /// LoRA adapters applied at load time, in order (`--lora`): each adds `s·B·(A·x)` after its layer's product.
     public let adapters: [LoRARequest]
