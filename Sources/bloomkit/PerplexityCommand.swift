@@ -16,6 +16,7 @@ struct PerplexityCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
@@ -32,7 +33,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let text = try TextFile.read(textFile ?? file ?? "")
-            let model = try BloomModel(path: self.model)
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()

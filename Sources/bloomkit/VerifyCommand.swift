@@ -30,7 +30,8 @@ struct VerifyCommand: ParsableCommand {
             let report = try GGUFVerifier.verify(path: file, requireChecksums: !allowMissingChecksums)
             if !quiet {
                 print("ok: \(report.path): \(report.tensorCount) tensors, \(report.checkedChecksums) checksums match"
-                      + (report.isBloom ? ", BLOOM profile holds" : ""))
+                      + (report.isAdapter ? ", LoRA adapter layout holds"
+                         : report.isBloom ? ", BLOOM profile holds" : ""))
             }
         }
     }
