@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "GGUF model files.") var models: [String] = []
     @Option(name: [.customShort("m"), .customLong("model")], help: "A GGUF model file (may repeat).")
     var modelOptions: [String] = []
@@ -63,7 +64,7 @@ struct BenchCommand: ParsableCommand {
             }
             var firstToken: [String] = []
             for path in paths {
-                let m = try BloomModel(path: path)
+                let m = try BloomModel(path: path, adapters: lora.requests)
                 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
                 let name = (path as NSString).lastPathComponent
                 var firstTokenShown = false

@@ -10,8 +10,8 @@ enum ModelPathHint {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return }
         let has = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
         if has("adapter_config.json") {
-            throw BloomError(.invalidArgument, "this is a LoRA adapter folder, not a GGUF file: merge it into its base "
-                             + "first (bloomkit convert BASE --lora \(path) -o model.gguf)", path: path)
+            throw BloomError(.invalidArgument, "this is a LoRA adapter folder, not a GGUF file: convert it first "
+                             + "(bloomkit convert \(path) -o adapter.gguf) and give it with --lora", path: path)
         }
         if has("config.json") {
             throw BloomError(.invalidArgument, "this is a model folder: convert it first "

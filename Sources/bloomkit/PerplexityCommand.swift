@@ -18,6 +18,7 @@ struct PerplexityCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
@@ -36,7 +37,7 @@ struct PerplexityCommand: ParsableCommand {
         try runReportingErrors(common) {
             try ModelPathHint.requireFile(self.model)
             let text = try TextFile.read(textFile ?? file ?? "")
-            let model = try BloomModel(path: self.model)
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()

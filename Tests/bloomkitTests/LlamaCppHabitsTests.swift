@@ -83,6 +83,9 @@ final class LlamaCppHabitsTests: XCTestCase {
                      ["verify", folder], ["quantize", folder, scratch.path + "/q.gguf", "q8_0"]] {
             assertBadInput(try run(verb), mentions: [folder, "this is a model folder: convert it first"], verb[0])
         }
+        let adapter = try Fixtures.path("adapters/rslora-a")
+        assertBadInput(try run(["generate", adapter, "--prompt", "x"]),
+                       mentions: [adapter, "this is a LoRA adapter folder", "--lora"], "an adapter folder")
     }
 
     func testVerifyOfAFileWithoutChecksums() throws {
