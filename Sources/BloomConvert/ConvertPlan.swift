@@ -28,6 +28,9 @@ public struct ConvertOptions: Sendable {
     public static func type(named name: String) throws -> GGMLType { try ConvertCodec.type(named: name) }
 
     /// One line per type: name and what it is (for --help).
+    /// The names --type accepts, for shell completion.
+    public static var typeNames: [String] { ConvertCodec.outputTypes.map(\.name) }
+
     public static var typeTable: String {
         ConvertCodec.outputTypes.map { "\($0.name) (\($0.about))" }.joined(separator: "; ")
     }

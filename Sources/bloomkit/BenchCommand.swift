@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "GGUF model files.") var models: [String] = []
+    @Argument(help: "GGUF model files.", completion: .file(extensions: ["gguf"])) var models: [String] = []
     @Option(name: [.customShort("m"), .customLong("model")], help: "A GGUF model file (may repeat).")
     var modelOptions: [String] = []
     @Option(name: [.customShort("p"), .customLong("prompt-tokens")], help: "Prompt tokens, a comma list (0: skip pp).")

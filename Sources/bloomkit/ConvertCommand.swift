@@ -29,7 +29,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.",
+            completion: .list(ConvertOptions.typeNames))
     var type = "f16"
 
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",

@@ -21,7 +21,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).") var model: String
+    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).", completion: .file(extensions: ["gguf"])) var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
     @Option(name: [.customShort("p"), .long], help: "A raw prompt, used as it is.") var prompt: String?

@@ -19,7 +19,7 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF model file.") var model: String
+    @Argument(help: "A GGUF model file.", completion: .file(extensions: ["gguf"])) var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
     @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk (even; llama-perplexity's default).") var context = 512

@@ -18,7 +18,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The GGUF file to read.")
+    @Argument(help: "The GGUF file to read.", completion: .file(extensions: ["gguf"]))
     var input: String
 
     @Argument(help: ArgumentHelp("OUTPUT TYPE, llama-quantize's order (instead of -o and --type).",
@@ -28,7 +28,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "The GGUF file to write.")
     var outputOption: String?
 
-    @Option(name: .customLong("type"), help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .customLong("type"), help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.",
+            completion: .list(ConvertOptions.typeNames))
     var typeOption: String?
 
     /// -o and --type, or the positional OUTPUT TYPE (validated: one or the other).

@@ -11,7 +11,7 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The GGUF file to check.")
+    @Argument(help: "The GGUF file to check.", completion: .file(extensions: ["gguf", "bkz"]))
     var file: String
 
     @Flag(name: .customLong("allow-missing-checksums"), help: "Accept a file without bloomkit checksums (e.g. from llama.cpp).")

@@ -33,3 +33,45 @@ final class HelpLayoutTests: XCTestCase {
         }
     }
 }
+
+/// The bash completion script ArgumentParser generates offers the type names after --type and GGUF files (and
+/// folders) for model arguments, run in bash as the shell runs it.
+final class CompletionTests: XCTestCase {
+    func testBashCompletionOffersTypesAndGGUFFiles() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/bin/bash") else { throw XCTSkip("no bash") }
+        let scratch = try TempDir("cli")
+        let script = scratch.path + "/bloomkit.bash"
+        let generated = try CLI.run(["--generate-completion-script", "bash"], in: scratch.path)
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        try Data(generated.stdout.utf8).write(to: URL(fileURLWithPath: script))
+        for name in ["model.gguf", "notes.txt"] {
+            _ = FileManager.default.createFile(atPath: scratch.path + "/" + name, contents: Data())
+        }
+        // COMP_WORDS and the function's arguments as bash sets them for `bloomkit quantize model.gguf --type q4<TAB>`.
+        func complete(_ words: [String], previous: String) throws -> [String] {
+            let program = """
+            source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); \
+            COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}; COMPREPLY=(); \
+            _bloomkit bloomkit "${COMP_WORDS[COMP_CWORD]}" "\(previous)"; printf '%s\\n' "${COMPREPLY[@]}"
+            """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", program, "bash", script] + words
+            process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+            var environment = ProcessInfo.processInfo.environment
+            environment["PATH"] = (CLI.binary as NSString).deletingLastPathComponent + ":" + (environment["PATH"] ?? "")
+            process.environment = environment
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        XCTAssertEqual(try complete(["bloomkit", "quantize", "model.gguf", "--type", "q4"], previous: "--type"),
+                       ["q4_0", "q4_1"])
+        XCTAssertEqual(try complete(["bloomkit", "convert", "src", "--type", ""], previous: "--type").sorted(),
+                       ["bf16", "f16", "f32", "q4_0", "q4_1", "q8_0"])
+        XCTAssertEqual(try complete(["bloomkit", "generate", ""], previous: "generate"), ["model.gguf"])
+    }
+}
