@@ -31,16 +31,10 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            let text = try TextFile.read(textFile ?? file ?? "")
             let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+            let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
-            let path = textFile ?? file ?? ""
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw BloomError(.io, "cannot read the text file", path: path)
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw BloomError(.invalidArgument, "the text file is not UTF-8", path: path)
-            }
             let start = ProgressReporter.now()
             let err = FileHandle.standardError
             let r = try Perplexity.compute(model: model, tokenizer: tokenizer, text: text, context: context, pool: pool) { i, ppl in
