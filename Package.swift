@@ -37,7 +37,7 @@ let package = Package(
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomArch", "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
         ]),
 
         .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "CKernels"]),
