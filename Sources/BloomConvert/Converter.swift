@@ -7,12 +7,14 @@ import Foundation
 /// What `convert` writes from: checkpoint tensors (Hugging Face names, possibly with LoRA merged on the fly),
 /// hyper-parameters, tokenizer and provenance.
 public struct ConvertInput: Sendable {
-    /// `general.name`.
-    public var name: String
-    /// `bloomkit.source`: where the weights came from.
+    /// Where the authorship keys (`general.name`, `general.basename`, …) come from.
+    public var publishing: PublishMetadata.Source
+    /// Where the weights came from on this machine (errors name it; never written into the file).
     public var source: String
     /// `bloomkit.adapters`: "NAME scale=S" per merged adapter, in merge order.
     public var adapters: [String]
+    /// The prompt templates stored (`tokenizer.chat_template`, `bloomkit.prompt_template.*`).
+    public var template: TemplateChoice.Resolved
     public var hyperParameters: BloomHyperParameters
     /// config.json's tie_word_embeddings (BLOOM: true).
     public var tiedOutput: Bool
@@ -21,11 +23,14 @@ public struct ConvertInput: Sendable {
     /// Things the user should know that do not stop the conversion (e.g. an adapter made for another base).
     public var warnings: [String] = []
 
-    public init(name: String, source: String, adapters: [String] = [], hyperParameters: BloomHyperParameters,
-                tiedOutput: Bool, vocabulary: ConvertVocabulary, tensors: [SourceTensor]) {
-        self.name = name
+    public init(publishing: PublishMetadata.Source, source: String, adapters: [String] = [],
+                template: TemplateChoice.Resolved = TemplateChoice.Resolved(),
+                hyperParameters: BloomHyperParameters, tiedOutput: Bool, vocabulary: ConvertVocabulary,
+                tensors: [SourceTensor]) {
+        self.publishing = publishing
         self.source = source
         self.adapters = adapters
+        self.template = template
         self.hyperParameters = hyperParameters
         self.tiedOutput = tiedOutput
         self.vocabulary = vocabulary
@@ -64,21 +69,25 @@ public struct ConvertReport: Sendable {
 /// `bloomkit convert`: checkpoint tensors → one BLOOM GGUF file (llama.cpp's profile, see Formats/gguf-bloom-profile.md).
 public enum Converter {
     /// The metadata of a BLOOM GGUF in bloomkit's order (general, provenance, hyper-parameters, tokenizer, template).
-    static func metadata(name: String, source: String, adapters: [String], fileType: UInt32, hyperParameters: BloomHyperParameters,
+    /// - Parameter source: `bloomkit.source`, a public name (never a path).
+    static func metadata(publishing: PublishMetadata, source: String, adapters: [String],
+                         template: TemplateChoice.Resolved,
+                         fileType: UInt32, hyperParameters: BloomHyperParameters,
                          vocabulary: [(String, GGUFValue)]) throws -> GGUFMetadata {
         var pairs: [(String, GGUFValue)] = [
             (BloomGGUFKeys.architecture, .string("bloom")),
             (BloomGGUFKeys.type, .string("model")),
-            (BloomGGUFKeys.name, .string(name)),
-            (BloomGGUFKeys.source, .string(source)),
         ]
+        pairs += publishing.metadataEntries
+        pairs.append((BloomGGUFKeys.source, .string(source)))
         if !adapters.isEmpty { pairs.append((BloomGGUFKeys.adapters, .array(.string(adapters)))) }
         pairs += hyperParameters.metadataEntries
         pairs += [(BloomGGUFKeys.fileType, .uint32(fileType)), (BloomGGUFKeys.quantizationVersion, .uint32(2))]
         pairs += vocabulary
         pairs += [
-            (BloomGGUFKeys.promptTemplateNoInput, .string(AlpacaTemplate.noInput)),
-            (BloomGGUFKeys.promptTemplateWithInput, .string(AlpacaTemplate.withInput)),
+            (BloomGGUFKeys.chatTemplate, .string(template.chatTemplate)),
+            (BloomGGUFKeys.promptTemplateNoInput, .string(template.style.noInput)),
+            (BloomGGUFKeys.promptTemplateWithInput, .string(template.style.withInput)),
             (BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64)),
         ]
         return try GGUFMetadata(pairs)
@@ -100,7 +109,10 @@ public enum Converter {
         } catch let error as BloomError {
             throw error.at(path: input.source)  // the model folder the tensors and config.json come from
         }
-        let metadata = try metadata(name: input.name, source: input.source, adapters: input.adapters,
+        let parameters = plan.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
+        let metadata = try metadata(publishing: PublishMetadata(input.publishing, totalParameters: parameters),
+                                    source: input.publishing.folderName, adapters: input.adapters,
+                                    template: input.template,
                                     fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
         let reports = try write(plan, metadata: metadata, to: path, options: options, label: "convert")

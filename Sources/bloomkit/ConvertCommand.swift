@@ -33,6 +33,16 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var templates: TemplateOptions
+
+    @Option(name: .customLong("metadata"), help: ArgumentHelp(
+        "A JSON file of general.* keys that override what the model card and config say (convert_hf_to_gguf.py's "
+            + "--metadata format).", valueName: "FILE"))
+    var metadataFile: String?
+
+    @Option(name: .long, help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
+    var name: String?
+
     func validate() throws { try types.validate(type: type) }
 
     func run() throws {
@@ -40,7 +50,8 @@ struct ConvertCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
-            let input = try ConvertInput(folder: source, adapters: adapters)
+            let input = try ConvertInput(folder: source, adapters: adapters, template: templates.choice,
+                                         metadataFile: metadataFile, name: name)
             for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)
             types.print(report)
