@@ -41,7 +41,12 @@ extension ConvertInput {
             throw BloomError(.unsupported, "apply_residual_connection_post_layernorm is true; llama.cpp's BLOOM graph does not support it",
                              path: model.configPath)
         }
-        let hyper = try BloomHyperParameters(config: config, seqLength: model.config["seq_length"]?.int)
+        let hyper: BloomHyperParameters
+        do {
+            hyper = try BloomHyperParameters(config: config, seqLength: model.config["seq_length"]?.int)
+        } catch let error as BloomError {
+            throw error.at(path: model.configPath)
+        }
         self.init(publishing: try Self.publishing(model: model, adapters: adapterPaths, metadataFile: metadataFile,
                                                   name: modelName),
                   source: model.path, adapters: provenance, template: try template.resolve(folder: model.path),

@@ -4,11 +4,14 @@ import Glibc
 import Darwin
 #endif
 
-/// The input door's record: every file this process opened for reading, by device and inode (and change time, so a
-/// reused inode number is not mistaken for an earlier input). The output door (`OutputPlan`) refuses to replace any
-/// of them, whatever path, symlink or hard link leads there.
+/// The input door and its record of the inputs an output must not replace, by device and inode (and change time, so
+/// a reused inode number is not mistaken for an earlier input): every file mapped now (weights, GGUF files: a
+/// `MappedFile` alive), and every JSON or text file read since the process started (configs, tokenizers, adapter
+/// configs, `--file` texts: parsed and closed, their content is in use all the same). The output door (`OutputPlan`)
+/// refuses to replace any of them, whatever path, symlink or hard link leads there. A library user may read a GGUF
+/// file, let it go, and write it again; a process cannot replace a file it is reading from.
 public enum InputFiles {
-    struct Identity: Hashable {
+    struct Identity: Hashable, Sendable {
         var device: UInt64
         var inode: UInt64
         var changeSeconds: Int
@@ -22,7 +25,13 @@ public enum InputFiles {
         }
     }
 
-    nonisolated(unsafe) private static var opened: [Identity: String] = [:]
+    private struct Entry {
+        var path: String
+        var mapped = 0
+        var pinned = false
+    }
+
+    nonisolated(unsafe) private static var inputs: [Identity: Entry] = [:]
     nonisolated(unsafe) private static var lock = pthread_mutex_t()
     private static let lockReady: Bool = {
         pthread_mutex_init(&lock, nil)
@@ -35,9 +44,11 @@ public enum InputFiles {
     /// - Parameters:
     ///   - maxBytes: refuse a larger file before reading any of it.
     ///   - what: what the file is, for messages ("text file", "JSON file").
-    /// - Returns: the open descriptor (the caller closes it) and the file size.
+    /// - Returns: the open descriptor (the caller closes it), the file size and identity; the caller calls
+    ///   `release(_:)` with the identity when it no longer uses the file (`MappedFile` does in `deinit`).
     /// - Throws: `.io` for a missing, unreadable or non-regular file; `.limitExceeded` past `maxBytes`.
-    public static func open(_ path: String, maxBytes: Int? = nil, what: String = "file") throws -> (fd: Int32, size: Int) {
+    static func open(_ path: String, maxBytes: Int? = nil, what: String = "file") throws
+        -> (fd: Int32, size: Int, identity: Identity) {
         var before = stat()
         guard stat(path, &before) == 0 else {
             throw BloomError(.io, "cannot open the \(what) for reading: \(String(cString: strerror(errno)))", path: path)
@@ -70,23 +81,35 @@ public enum InputFiles {
             close(fd)
             throw error
         }
-        record(st, path: path)
-        return (fd, Int(st.st_size))
+        let identity = Identity(st)
+        locked { inputs[identity, default: Entry(path: path)].mapped += 1 }
+        return (fd, Int(st.st_size), identity)
     }
 
-    /// The input `st` describes, if this process opened it (its path then).
+    /// The file is no longer mapped (it stays an input if it was pinned).
+    static func release(_ identity: Identity) {
+        locked {
+            guard var entry = inputs[identity] else { return }
+            entry.mapped -= 1
+            inputs[identity] = entry.mapped > 0 || entry.pinned ? entry : nil
+        }
+    }
+
+    /// Keeps the file an input for the rest of the process: read whole and closed, its content is still in use.
+    static func pin(_ identity: Identity) {
+        locked { inputs[identity]?.pinned = true }
+    }
+
+    /// The input `st` describes (its path then), if it is one.
     static func input(matching st: stat) -> String? {
-        _ = lockReady
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return opened[Identity(st)]
+        locked { inputs[Identity(st)]?.path }
     }
 
-    private static func record(_ st: stat, path: String) {
+    private static func locked<T>(_ body: () -> T) -> T {
         _ = lockReady
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        if opened[Identity(st)] == nil { opened[Identity(st)] = path }
+        return body()
     }
 
     private static func requireRegular(_ st: stat, path: String, what: String) throws {

@@ -2,8 +2,8 @@
 /// through the input door, bounded, parsed strictly.
 public enum JSONFile {
     /// The largest JSON file read. BLOOM's tokenizer.json, the largest JSON a checkpoint holds, is about 15 MB;
-    /// configs and indexes are kilobytes. The parsed tree takes several times the file's size, so the bound also
-    /// bounds the memory a hostile JSON file can make bloomkit use.
+    /// configs and indexes are kilobytes. The parsed tree's memory is bounded by the parser's value budget
+    /// (`JSONParser.defaultMaxValues`, about 300 MB at most), checked as it parses.
     public static let maxBytes = 64 << 20
 
     /// Parses `path` strictly (duplicate keys refused, nesting bounded); errors carry the path.
@@ -11,6 +11,7 @@ public enum JSONFile {
     ///   `.invalidJSON`.
     public static func read(_ path: String) throws -> JSONValue {
         let file = try MappedFile(path: path, maxBytes: maxBytes, what: "JSON file")
+        InputFiles.pin(file.identity)
         do {
             return try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
         } catch let error as BloomError {

@@ -11,6 +11,8 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     /// Start of the mapping (nil for an empty file).
     public let base: UnsafeRawPointer?
+    /// The input door's record of the file (an output may not replace it while it is mapped).
+    let identity: InputFiles.Identity
 
     /// Maps the file at `path`, opened through the input door (`InputFiles.open`: a regular file, checked before it
     /// is opened, never a FIFO or a device).
@@ -19,8 +21,9 @@ public final class MappedFile: @unchecked Sendable {
     ///   - what: what the file is, for messages.
     public init(path: String, maxBytes: Int? = nil, what: String = "file") throws {
         self.path = path
-        let (fd, size) = try InputFiles.open(path, maxBytes: maxBytes, what: what)
+        let (fd, size, identity) = try InputFiles.open(path, maxBytes: maxBytes, what: what)
         defer { close(fd) }
+        self.identity = identity
         count = size
         if count == 0 {
             base = nil
@@ -28,6 +31,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
+            InputFiles.release(identity)
             throw BloomError(.io, "cannot map \(count) bytes: \(String(cString: strerror(errno)))", path: path)
         }
         base = UnsafeRawPointer(p)
@@ -35,6 +39,7 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        InputFiles.release(identity)
     }
 
     /// All bytes of the file.

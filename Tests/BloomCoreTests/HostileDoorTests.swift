@@ -92,6 +92,17 @@ final class HostileDoorTests: XCTestCase {
         XCTAssertEqual(try JSONFile.read(write("small.json", Array(#"{"a":1}"#.utf8)))["a"]?.int, 1)
     }
 
+    func testJSONPastTheValueBudgetIsRefusedWhileParsing() throws {
+        // 2 bytes per value: under the byte limit, past the value budget (the tree would take 35 times the text).
+        let n = JSONParser.defaultMaxValues
+        let text = "[" + String(repeating: "0,", count: n) + "0]"
+        XCTAssertThrowsError(try JSONParser().parse(text)) { error in
+            XCTAssertEqual((error as? BloomError)?.code, .limitExceeded)
+            XCTAssertTrue("\(error)".contains("\(n) values"), "\(error)")
+        }
+        XCTAssertEqual(try JSONParser().parse("[" + String(repeating: "0,", count: n - 2) + "0]").array?.count, n - 1)
+    }
+
     // MARK: output door
 
     func testOutputThatIsAnInputIsRefusedByPathSymlinkAndHardLink() throws {
@@ -99,7 +110,7 @@ final class HostileDoorTests: XCTestCase {
         let link = dir + "/link.gguf", hard = dir + "/hard.gguf"
         XCTAssertEqual(symlink(input, link), 0)
         XCTAssertEqual(Glibc.link(input, hard), 0)
-        _ = try MappedFile(path: input)
+        let mapped = try MappedFile(path: input)
         for output in [input, link, hard] {
             XCTAssertThrowsError(try AtomicFile(destination: output)) { error in
                 XCTAssertEqual((error as? BloomError)?.code, .invalidArgument, output)
@@ -108,6 +119,17 @@ final class HostileDoorTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), Data([1, 2, 3, 4]))
         XCTAssertEqual(Scratch.temporaries(dir), [])
+        // Once no longer mapped (a library user done reading it), a weight file may be written again.
+        withExtendedLifetime(mapped) {}
+    }
+
+    func testAFileNoLongerMappedMayBeWrittenAgain() throws {
+        let path = write("x.gguf", [1])
+        do { _ = try MappedFile(path: path) }
+        let out = try AtomicFile(destination: path)
+        try out.write([2])
+        try out.commit()
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data([2]))
     }
 
     func testInputOpenedAfterTheOutputStartedStopsTheCommit() throws {

@@ -187,6 +187,18 @@ final class HostileCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/config.json"))
     }
 
+    // MARK: errors that name their file
+
+    func testConversionErrorsNameTheModelFolder() throws {
+        let model = try modelCopy()
+        let config = model + "/config.json"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "\"tie_word_embeddings\": true", with: "\"tie_word_embeddings\": false")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+        assertBadInput(try run(["convert", model, "-o", scratch.path + "/x.gguf", "--quiet"]),
+                       mentions: [model, "lm_head.weight"], "untied head without lm_head")
+    }
+
     // MARK: usage edges
 
     func testMalformedTensorTypePatternsAreUsageErrors() throws {
