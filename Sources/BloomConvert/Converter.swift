@@ -59,6 +59,8 @@ public struct ConvertReport: Sendable {
     public var seconds: Double
     /// Whether `error` fields were measured.
     public var measured: Bool
+    /// The files written: `path` alone, or every part of a split set.
+    public var parts: [String] = []
 
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
     public var elementCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
@@ -115,50 +117,77 @@ public enum Converter {
                                     template: input.template,
                                     fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
-        let reports = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
-        return ConvertReport(path: path, tensors: reports, fileSize: try fileSize(path), seconds: ProgressReporter.now() - start,
-                             measured: options.measureError)
+        let written = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
+        return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try fileSize(written.paths),
+                             seconds: ProgressReporter.now() - start, measured: options.measureError, parts: written.paths)
     }
 
-    /// Streams `plan` into a new GGUF file with per-tensor checksums.
+    /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a
+    /// gguf-split set (`SplitLimits`), each part carrying the checksums of its own tensors. Every file stays under a
+    /// temporary name until all are complete; on any error none is left.
+    /// - Returns: the reports and the files written (the first part first).
     static func write(_ plan: [PlannedTensor], metadata: GGUFMetadata, to path: String, options: ConvertOptions,
-                      label: String) throws -> [TensorReport] {
-        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.info), checksumKey: BloomGGUFKeys.tensorChecksums)
-        let progress = ProgressReporter(label: label, totalItems: plan.count, totalBytes: writer.tensors.reduce(0) { $0 + $1.byteCount },
+                      label: String) throws -> (reports: [TensorReport], paths: [String]) {
+        let ranges = try options.split.map { try $0.parts(plan.map(\.info)) } ?? [plan.indices]
+        let paths = options.split == nil ? [path] : ranges.indices.map {
+            GGUFSplitSet.partPath(prefix: SplitLimits.prefix(of: path), number: $0 + 1, count: ranges.count)
+        }
+        let progress = ProgressReporter(label: label, totalItems: plan.count, totalBytes: plan.reduce(0) { $0 + $1.info.byteCount },
                                         quiet: options.quiet)
         var done = 0
         var reports: [TensorReport] = []
+        var writers: [GGUFWriter] = []
+        var committed: [String] = []
         do {
-            for (k, t) in plan.enumerated() {
-                if let raw = t.copyFrom {
-                    try writer.write(tensorNamed: t.info.name, raw.bytes)
-                    done += raw.byteCount
-                    progress.update(items: k, bytes: done)
-                    reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
-                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: QuantizationError(),
+            for (p, range) in ranges.enumerated() {
+                var partMetadata = p == 0 ? metadata : GGUFMetadata()
+                if options.split != nil {
+                    try partMetadata.append(GGUFSplitSet.splitNumberKey, .uint16(UInt16(clamping: p)))
+                    try partMetadata.append(GGUFSplitSet.splitCountKey, .uint16(UInt16(clamping: ranges.count)))
+                    try partMetadata.append(GGUFSplitSet.splitTensorCountKey, .int32(Int32(clamping: plan.count)))
+                }
+                let writer = try GGUFWriter(path: paths[p], metadata: partMetadata, tensors: plan[range].map(\.info),
+                                            checksumKey: BloomGGUFKeys.tensorChecksums)
+                writers.append(writer)
+                for k in range {
+                    let t = plan[k]
+                    if let raw = t.copyFrom {
+                        try writer.write(tensorNamed: t.info.name, raw.bytes)
+                        done += raw.byteCount
+                        progress.update(items: k, bytes: done)
+                        reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
+                                                    byteCount: t.info.byteCount, elementCount: t.info.elementCount,
+                                                    error: QuantizationError(), note: t.note))
+                        continue
+                    }
+                    let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
+                                                        measure: options.measureError) { bytes in
+                        done += bytes
+                        progress.update(items: k, bytes: done)
+                    }
+                    reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type, ne: t.info.ne,
+                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: error,
                                                 note: t.note))
-                    continue
                 }
-                let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
-                                                    measure: options.measureError) { bytes in
-                    done += bytes
-                    progress.update(items: k, bytes: done)
-                }
-                reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type, ne: t.info.ne,
-                                            byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: error, note: t.note))
             }
-            try writer.commit()
+            for writer in writers {
+                try writer.commit()
+                committed.append(writer.path)
+            }
         } catch {
-            writer.abort()
+            for writer in writers { writer.abort() }
+            for path in committed { unlink(path) }
             progress.finish()
             throw error
         }
         progress.finish()
-        return reports
+        return (reports, paths)
     }
 
-    static func fileSize(_ path: String) throws -> Int {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        return (attributes[.size] as? NSNumber)?.intValue ?? 0
+    static func fileSize(_ paths: [String]) throws -> Int {
+        try paths.reduce(0) { total, path in
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return total + ((attributes[.size] as? NSNumber)?.intValue ?? 0)
+        }
     }
 }

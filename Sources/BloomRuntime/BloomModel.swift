@@ -25,11 +25,11 @@ public final class BloomModel: @unchecked Sendable {
     let slopes: [Float]
     let storage: AnyObject
 
-    /// Maps `path` and binds every weight.
-    /// - Throws: the GGUF reader's errors, or `.invalidModel` naming the tensor that is missing, misshapen or of
-    ///   a type the runtime cannot compute with.
+    /// Maps `path` (a GGUF file, or the first part of a gguf-split set and its other parts) and binds every weight.
+    /// - Throws: the GGUF reader's errors (`.ggufSplitSet` for a set with a missing or foreign part), or
+    ///   `.invalidModel` naming the tensor that is missing, misshapen or of a type the runtime cannot compute with.
     public convenience init(path: String) throws {
-        let file = try GGUFFile(path: path)
+        let file = try GGUFSplitSet(path: path)
         do {
             try self.init(source: file)
         } catch let error as BloomError {

@@ -33,6 +33,8 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var split: SplitOptions
+
     @OptionGroup var templates: TemplateOptions
 
     @Option(name: .customLong("metadata"), help: ArgumentHelp(
@@ -49,6 +51,7 @@ struct ConvertCommand: ParsableCommand {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            options.split = split.limits
             options.separateOutput = separateOutput
             let input = try ConvertInput(folder: source, adapters: adapters, template: templates.choice,
                                          metadataFile: metadataFile, name: name)
