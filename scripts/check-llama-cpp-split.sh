@@ -36,7 +36,7 @@ per_part=$(( (tensors + 3) / 4 ))
 ls -l "$out"/split-*.gguf | awk '{print "  " $5 "  " $9}'
 first="$out/split-00001-of-00004.gguf"
 [ -f "$first" ] || { echo "FAIL: expected 4 parts named split-0000I-of-00004.gguf" >&2; exit 1; }
-"$bin/llama-gguf-split" --merge "$first" "$out/merged.gguf" >/dev/null
+"$bin/llama-gguf-split" --merge "$first" "$out/merged.gguf" >/dev/null 2>&1
 failures=0
 "$python" - "$gguf_py" "$out/single.gguf" "$out/merged.gguf" <<'PY' || failures=$((failures + 1))
 import sys
@@ -63,7 +63,8 @@ else echo "bloomkit generate DIFF: '$a' vs '$b'"; failures=$((failures + 1)); fi
 if [ -n "${BENCH:-}" ]; then
   for round in 1 2; do
     for f in "$out/single.gguf" "$first"; do
-      echo "bench round $round $(basename "$f"): $("$bloomkit" bench "$f" -p 64 -n 16 --threads 2 2>/dev/null | tail -2 | tr '\n' ' ')"
+      result=$("$bloomkit" bench "$f" -p 64 -n 16 --threads 2 2>/dev/null | tail -2 | tr '\n' ' ')
+      echo "bench round $round $(basename "$f"): $result"
     done
   done
 fi

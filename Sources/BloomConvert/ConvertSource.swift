@@ -33,7 +33,8 @@ extension ConvertInput {
             warnings = merged.warnings
             provenance = zip(merged.adapters, adapterPaths).map { a, path in
                 let scales = Set(a.updates.map(\.scaling)).sorted().map { "\($0)" }.joined(separator: ",")
-                return "\(HubCache.publicName(of: path)) scale=\(scales.isEmpty ? "none" : scales)"
+                let name = HubCache.publicName(of: (try? HubCache.resolve(path)) ?? path)  // a hub id: its snapshot
+                return "\(name) scale=\(scales.isEmpty ? "none" : scales)"
             }
         }
         let config = try BloomConfig(json: model.config, path: model.configPath)
@@ -49,8 +50,8 @@ extension ConvertInput {
         }
         self.init(publishing: try Self.publishing(model: model, adapters: adapterPaths, metadataFile: metadataFile,
                                                   name: modelName),
-                  source: model.path, adapters: provenance, template: try template.resolve(folder: model.path),
-                  hyperParameters: hyper, tiedOutput: tied,
+                  source: model.path, sourceName: HubCache.publicName(of: model.path), adapters: provenance,
+                  template: try template.resolve(folder: model.path), hyperParameters: hyper, tiedOutput: tied,
                   vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize, config: model.config),
                   tensors: tensors)
         self.warnings = warnings + [self.template.warning].compactMap { $0 }
@@ -74,10 +75,13 @@ extension ConvertInput {
         var card = try ModelCard.header(inFolder: folder.path)
         if PublishMetadata.firstPresent(card, ["base_model", "base_models", "base_model_sources"]) == nil,
            let base = folder.config.baseModelNameOrPath, !base.isEmpty, case .object(var pairs) = card {
-            pairs.append(("base_model", .string(base.hasPrefix("/") ? HubCache.publicName(of: base) : base)))
+            // A hub id as it is; a local path (the adapter was trained on a folder) only by its folder's name.
+            let isPath = base.hasPrefix("/") || base.hasPrefix(".") || base.hasPrefix("~")
+                || base.filter { $0 == "/" }.count != 1
+            pairs.append(("base_model", .string(isPath ? HubCache.publicName(of: base) : base)))
             card = .object(pairs)
         }
-        return PublishMetadata.Source(card: card, config: model.config, folderName: HubCache.publicName(of: adapter),
-                                      override: override, name: name)
+        return PublishMetadata.Source(card: card, config: model.config,
+                                      folderName: HubCache.publicName(of: folder.path), override: override, name: name)
     }
 }

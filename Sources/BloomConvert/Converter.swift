@@ -11,6 +11,8 @@ public struct ConvertInput: Sendable {
     public var publishing: PublishMetadata.Source
     /// Where the weights came from on this machine (errors name it; never written into the file).
     public var source: String
+    /// `bloomkit.source`: the base model's public name (`HubCache.publicName`), never a path.
+    public var sourceName: String
     /// `bloomkit.adapters`: "NAME scale=S" per merged adapter, in merge order.
     public var adapters: [String]
     /// The prompt templates stored (`tokenizer.chat_template`, `bloomkit.prompt_template.*`).
@@ -23,12 +25,14 @@ public struct ConvertInput: Sendable {
     /// Things the user should know that do not stop the conversion (e.g. an adapter made for another base).
     public var warnings: [String] = []
 
-    public init(publishing: PublishMetadata.Source, source: String, adapters: [String] = [],
+    public init(publishing: PublishMetadata.Source, source: String, sourceName: String? = nil,
+                adapters: [String] = [],
                 template: TemplateChoice.Resolved = TemplateChoice.Resolved(),
                 hyperParameters: BloomHyperParameters, tiedOutput: Bool, vocabulary: ConvertVocabulary,
                 tensors: [SourceTensor]) {
         self.publishing = publishing
         self.source = source
+        self.sourceName = sourceName ?? publishing.folderName
         self.adapters = adapters
         self.template = template
         self.hyperParameters = hyperParameters
@@ -113,13 +117,14 @@ public enum Converter {
         }
         let parameters = plan.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
         let metadata = try metadata(publishing: PublishMetadata(input.publishing, totalParameters: parameters),
-                                    source: input.publishing.folderName, adapters: input.adapters,
+                                    source: input.sourceName, adapters: input.adapters,
                                     template: input.template,
                                     fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
         let written = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
         return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try fileSize(written.paths),
-                             seconds: ProgressReporter.now() - start, measured: options.measureError, parts: written.paths)
+                             seconds: ProgressReporter.now() - start, measured: options.measureError,
+                             parts: written.paths)
     }
 
     /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a
@@ -132,8 +137,8 @@ public enum Converter {
         let paths = options.split == nil ? [path] : ranges.indices.map {
             GGUFSplitSet.partPath(prefix: SplitLimits.prefix(of: path), number: $0 + 1, count: ranges.count)
         }
-        let progress = ProgressReporter(label: label, totalItems: plan.count, totalBytes: plan.reduce(0) { $0 + $1.info.byteCount },
-                                        quiet: options.quiet)
+        let progress = ProgressReporter(label: label, totalItems: plan.count,
+                                        totalBytes: plan.reduce(0) { $0 + $1.info.byteCount }, quiet: options.quiet)
         var done = 0
         var reports: [TensorReport] = []
         var writers: [GGUFWriter] = []
@@ -155,19 +160,21 @@ public enum Converter {
                         try writer.write(tensorNamed: t.info.name, raw.bytes)
                         done += raw.byteCount
                         progress.update(items: k, bytes: done)
-                        reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
-                                                    byteCount: t.info.byteCount, elementCount: t.info.elementCount,
-                                                    error: QuantizationError(), note: t.note))
+                        reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type,
+                                                    ne: t.info.ne, byteCount: t.info.byteCount,
+                                                    elementCount: t.info.elementCount, error: QuantizationError(),
+                                                    note: t.note))
                         continue
                     }
-                    let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
+                    let error = try ConvertStream.write(t, to: writer, threads: options.threads,
+                                                        chunkElements: options.chunkElements,
                                                         measure: options.measureError) { bytes in
                         done += bytes
                         progress.update(items: k, bytes: done)
                     }
-                    reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type, ne: t.info.ne,
-                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: error,
-                                                note: t.note))
+                    reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type,
+                                                ne: t.info.ne, byteCount: t.info.byteCount,
+                                                elementCount: t.info.elementCount, error: error, note: t.note))
                 }
             }
             for writer in writers {

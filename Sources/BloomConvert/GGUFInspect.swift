@@ -60,7 +60,8 @@ public enum GGUFInspect {
         for (k, part) in set.parts.enumerated() {
             for t in part.tensors {
                 tensors.append(.object([("name", .string(t.name)), ("type", .string(t.type.name)),
-                                        ("ne", .array(t.ne.map { .int($0) })), ("shape", .array(t.shape.map { .int($0) })),
+                                        ("ne", .array(t.ne.map { .int($0) })),
+                                        ("shape", .array(t.shape.map { .int($0) })),
                                         ("part", .int(k + 1)), ("offset", .int(t.fileOffset)),
                                         ("nbytes", .int(t.byteCount))]))
             }

@@ -142,7 +142,8 @@ struct ModelIDComponents: Equatable {
         let lower = s.lowercased()
         if ["small", "mini", "medium", "large", "xl", "xxl"].contains(lower) { return true }
         let c = Array(lower)
-        // Every split of the optional prefix "a" or digits+"x", then digits, optional [._]digits, [kmbt], optional digit.
+        // Every split of the optional prefix "a" or digits+"x", then digits, optional [._]digits, [kmbt],
+        // optional digit.
         var starts = [0]
         if c.first == "a" { starts.append(1) }
         var i = 0

@@ -68,9 +68,11 @@ public struct PublishMetadata: Sendable, Equatable {
     }
 
     /// The keys of a base model or dataset entry, in the order gguf-py writes them.
-    static let entryKeys = ["name", "author", "version", "organization", "description", "url", "doi", "uuid", "repo_url"]
+    static let entryKeys = ["name", "author", "version", "organization", "description", "url", "doi", "uuid",
+                            "repo_url"]
 
-    /// The metadata for a model folder, as `convert_hf_to_gguf.py MODEL [--metadata FILE] [--model-name NAME]` finds it.
+    /// The metadata for a model folder, as `convert_hf_to_gguf.py MODEL [--metadata FILE] [--model-name NAME]`
+    /// finds it.
     /// - Parameters:
     ///   - card: the model card's header (`ModelCard.header`).
     ///   - config: config.json.
@@ -199,7 +201,9 @@ public struct PublishMetadata: Sendable, Equatable {
             entry["name"] = c.fullName.map(titled)
             entry["organization"] = c.organization.map(titled)
             entry["version"] = c.version
-            if let org = c.organization, let full = c.fullName { entry["repo_url"] = "https://huggingface.co/\(org)/\(full)" }
+            if let org = c.organization, let full = c.fullName {
+                entry["repo_url"] = "https://huggingface.co/\(org)/\(full)"
+            }
             return entry
         }
     }

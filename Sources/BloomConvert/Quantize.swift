@@ -53,8 +53,9 @@ public enum GGUFQuantizer {
             metadata.set(BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64))
         }
         let written = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
-        return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try Converter.fileSize(written.paths),
-                             seconds: ProgressReporter.now() - start, measured: options.measureError, parts: written.paths)
+        return ConvertReport(path: written.paths[0], tensors: written.reports,
+                             fileSize: try Converter.fileSize(written.paths), seconds: ProgressReporter.now() - start,
+                             measured: options.measureError, parts: written.paths)
     }
 }
 

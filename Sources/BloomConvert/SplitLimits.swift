@@ -19,7 +19,9 @@ public struct SplitLimits: Sendable, Equatable {
     /// The tensor ranges of each part.
     /// - Throws: `.invalidArgument` for a limit below 1, or a set of more parts than `split.count` (UINT16) holds.
     func parts(_ tensors: [GGUFTensorInfo]) throws -> [Range<Int>] {
-        if let maxBytes, maxBytes < 1 { throw BloomError(.invalidArgument, "the split size \(maxBytes) is below 1 byte") }
+        if let maxBytes, maxBytes < 1 {
+            throw BloomError(.invalidArgument, "the split size \(maxBytes) is below 1 byte")
+        }
         if let maxTensors, maxTensors < 1 {
             throw BloomError(.invalidArgument, "the split tensor count \(maxTensors) is below 1")
         }

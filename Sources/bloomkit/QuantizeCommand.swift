@@ -111,8 +111,9 @@ struct TypeOptions: ParsableArguments {
             ]), pretty: true))
         } else if !quiet {
             let what = report.parts.count > 1 ? "\(report.path) (part 1 of \(report.parts.count))" : report.path
-            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", what, report.tensors.count,
-                               ByteCount.format(report.fileSize), report.bitsPerWeight, report.seconds))
+            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", what,
+                               report.tensors.count, ByteCount.format(report.fileSize), report.bitsPerWeight,
+                               report.seconds))
         }
     }
 }

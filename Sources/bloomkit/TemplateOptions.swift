@@ -23,6 +23,7 @@ struct TemplateOptions: ParsableArguments {
     }
 
     var choice: TemplateChoice {
-        TemplateChoice(style: template.flatMap(AlpacaTemplate.Style.init(rawValue:)), chatTemplateFile: chatTemplateFile)
+        TemplateChoice(style: template.flatMap(AlpacaTemplate.Style.init(rawValue:)),
+                       chatTemplateFile: chatTemplateFile)
     }
 }

@@ -129,6 +129,26 @@ final class PublishMetadataTests: XCTestCase {
         try assertNoPath(of: tmp.path, in: output)
     }
 
+    /// With --lora the file is the adapter's fine-tune: named from the adapter's folder (and card); bloomkit.source
+    /// and bloomkit.adapters hold names, not paths.
+    func testConvertWithAdapterNamesTheFineTune() throws {
+        let root = try ConvertFixtures.root()
+        let base = tmp.appendingPathComponent("bloom-base").path
+        let adapter = tmp.appendingPathComponent("my-alpaca-lora").path
+        try FileManager.default.copyItem(atPath: root.appendingPathComponent("models/tiny-b/st-f16").path, toPath: base)
+        try FileManager.default.copyItem(atPath: root.appendingPathComponent("adapters/alpaca-b").path, toPath: adapter)
+        try FileManager.default.removeItem(atPath: adapter + "/README.md")
+        let input = try ConvertInput(folder: base, adapters: [adapter])
+        let output = tmp.appendingPathComponent("lora.gguf").path
+        _ = try Converter.convert(input, to: output, options: ConvertOptions())
+        let m = try GGUFFile(path: output).metadata
+        XCTAssertEqual(try m.string(BloomGGUFKeys.source), "bloom-base")
+        let adapters = try m.stringArray(BloomGGUFKeys.adapters)
+        XCTAssertEqual(adapters.map { $0.split(separator: " ").first }, ["my-alpaca-lora"])
+        XCTAssertEqual(try m.string("general.name"), "My Alpaca Lora")
+        try assertNoPath(of: tmp.path, in: output)
+    }
+
     /// Neither the whole temporary path nor any of its distinctive components is in the file.
     func assertNoPath(of folder: String, in file: String, line: UInt = #line) throws {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: file))

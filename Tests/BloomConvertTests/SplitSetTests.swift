@@ -6,7 +6,8 @@ import Foundation
 import XCTest
 
 /// `convert`/`quantize` with split limits write llama.cpp's gguf-split layout; GGUFSplitSet reads it back as one model
-/// and refuses a set with a missing or foreign part. (llama.cpp itself on these sets: scripts/check-llama-cpp-split.sh.)
+/// and refuses a set with a missing or foreign part. (llama.cpp itself on these sets:
+/// scripts/check-llama-cpp-split.sh.)
 final class SplitSetTests: XCTestCase {
     var tmp: URL!
 
@@ -15,9 +16,11 @@ final class SplitSetTests: XCTestCase {
 
     func path(_ name: String) -> String { tmp.appendingPathComponent(name).path }
 
+    func tinyB() throws -> String { try ConvertFixtures.root().appendingPathComponent("models/tiny-b/st-f16").path }
+
     /// The tiny fixture model as one F32 file and as a set of `maxTensors` tensors per part.
     func convertBoth(maxTensors: Int) throws -> (single: String, report: ConvertReport) {
-        let input = try ConvertInput(folder: try ConvertFixtures.root().appendingPathComponent("models/tiny-b/st-f16").path)
+        let input = try ConvertInput(folder: try tinyB())
         var options = ConvertOptions()
         options.type = .F32
         _ = try Converter.convert(input, to: path("single.gguf"), options: options)
@@ -63,7 +66,8 @@ final class SplitSetTests: XCTestCase {
         let (single, _) = try convertBoth(maxTensors: 20)
         var options = ConvertOptions()
         options.type = .Q8_0
-        _ = try GGUFQuantizer.quantize(input: single, output: path("q-single.gguf"), options: options, allowRequantize: false)
+        _ = try GGUFQuantizer.quantize(input: single, output: path("q-single.gguf"), options: options,
+                                       allowRequantize: false)
         _ = try GGUFQuantizer.quantize(input: path("split-00001-of-00003.gguf"), output: path("q-from-set.gguf"),
                                        options: options, allowRequantize: false)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("q-single.gguf"))),
@@ -97,7 +101,7 @@ final class SplitSetTests: XCTestCase {
             XCTAssertTrue((error as? BloomError)?.message.contains("part 2 of 4") ?? false)
         }
         // A part of another set (3 parts) put in place of part 3.
-        let input = try ConvertInput(folder: try ConvertFixtures.root().appendingPathComponent("models/tiny-b/st-f16").path)
+        let input = try ConvertInput(folder: try tinyB())
         var options = ConvertOptions()
         options.type = .F32
         options.split = SplitLimits(maxTensors: 20)

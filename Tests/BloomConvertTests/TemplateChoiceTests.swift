@@ -46,7 +46,8 @@ final class TemplateChoiceTests: XCTestCase {
         let resolved = try TemplateChoice().resolve(folder: folder)
         XCTAssertEqual(resolved.chatTemplate, "{{ messages[0]['content'] }}")
         XCTAssertEqual(resolved.style, .card)
-        XCTAssertEqual(resolved.warning?.contains("from chat_template.jinja is not one of bloomkit's Alpaca forms"), true)
+        XCTAssertEqual(resolved.warning?.contains("from chat_template.jinja is not one of bloomkit's Alpaca forms"),
+                       true)
     }
 
     func testMalformedSourceTemplateIsRefusedNamingTheFile() throws {
@@ -62,7 +63,8 @@ final class TemplateChoiceTests: XCTestCase {
     }
 
     func testMergedConfigNamesTheArchitecture() throws {
-        let bare = try MergeWriter.config(.object([("model_type", .string("bloom"))]), dtype: nil, untiedEmbeddings: false)
+        let bare = try MergeWriter.config(.object([("model_type", .string("bloom"))]), dtype: nil,
+                                          untiedEmbeddings: false)
         XCTAssertEqual(bare["architectures"], .array([.string("BloomForCausalLM")]))
         let named = JSONValue.object([("architectures", .array([.string("BloomModel")]))])
         XCTAssertEqual(try MergeWriter.config(named, dtype: nil, untiedEmbeddings: false)["architectures"],

@@ -33,7 +33,8 @@ final class ChatTemplateCLITests: XCTestCase {
         for (style, template) in expected.templates {
             let merged = scratch.path + "/merged-" + style
             let model = scratch.path + "/\(style).gguf"
-            var r = try CLI.run(["merge", base, adapter, "-o", merged, "--template", style, "--quiet"], in: scratch.path)
+            var r = try CLI.run(["merge", base, adapter, "-o", merged, "--template", style, "--quiet"],
+                                in: scratch.path)
             XCTAssertEqual(r.status, 0, r.stderr)
             let tokenizerConfig = try JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: merged + "/tokenizer_config.json"))) as? [String: Any]
@@ -63,7 +64,8 @@ final class ChatTemplateCLITests: XCTestCase {
             Expected.self, from: Data(contentsOf: URL(fileURLWithPath: CLI.fixture("chat-template/expected.json"))))
         let base = try CLI.fixture("models/tiny-b/st-f16")
         let scratch = try Scratch()
-        var r = try CLI.run(["convert", base, "-o", scratch.path + "/s.gguf", "--template", "stanford"], in: scratch.path)
+        var r = try CLI.run(["convert", base, "-o", scratch.path + "/s.gguf", "--template", "stanford"],
+                            in: scratch.path)
         XCTAssertEqual(r.status, 0, r.stderr)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: scratch.path + "/s.gguf"))
         XCTAssertNotNil(bytes.range(of: Data(try XCTUnwrap(expected.templates["stanford"]).utf8)))
