@@ -4,19 +4,21 @@ import BloomCore
 @testable import BloomConvert
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// The general.* keys bloomkit writes equal those llama.cpp's converter writes (gguf-py's Metadata, through
 /// Tests/Fixtures/publish/generate.py) for the same folders; model id parsing and size labels equal gguf-py's; no
 /// output holds any part of the paths it was made from.
 final class PublishMetadataTests: XCTestCase {
-    var tmp: URL!
+    var dir: TempDir!
+    var tmp: URL { dir.url }
 
-    override func setUpWithError() throws { tmp = try ConvertFixtures.temporaryFolder() }
-    override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
+    override func setUpWithError() throws { dir = try TempDir("publish") }
+    override func tearDown() { dir = nil }
 
     func expected() throws -> [String: Any] {
-        let url = try ConvertFixtures.root().appendingPathComponent("publish/expected.json")
+        let url = try Fixtures.url("publish/expected.json")
         return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 
@@ -25,7 +27,7 @@ final class PublishMetadataTests: XCTestCase {
         let path = tmp.appendingPathComponent(name).path
         try FileManager.default.copyItem(atPath: merged, toPath: path)
         if let card {
-            try FileManager.default.copyItem(atPath: try ConvertFixtures.root().appendingPathComponent(card).path,
+            try FileManager.default.copyItem(atPath: try Fixtures.path(card),
                                              toPath: path + "/README.md")
         }
         return path
@@ -48,10 +50,9 @@ final class PublishMetadataTests: XCTestCase {
 
     func testGeneralKeysEqualLlamaCppConverters() throws {
         let cases = try XCTUnwrap(try expected()["cases"] as? [String: [String: Any]])
-        let root = try ConvertFixtures.root()
         let merged = tmp.appendingPathComponent("merged").path
-        _ = try MergePipeline.run(base: root.appendingPathComponent("models/tiny-b/st-f16").path,
-                                  adapters: [root.appendingPathComponent("adapters/alpaca-b").path], output: merged,
+        _ = try MergePipeline.run(base: try Fixtures.path("models/tiny-b/st-f16"),
+                                  adapters: [try Fixtures.path("adapters/alpaca-b")], output: merged,
                                   options: MergeOptions(quiet: true))
         let layouts: [String: (folder: String, card: String?, override: String?, name: String?)] = [
             "card": ("Alpacoom-7B", "publish/alpacoom-card.md", nil, nil),
@@ -62,9 +63,8 @@ final class PublishMetadataTests: XCTestCase {
         XCTAssertEqual(Set(cases.keys), Set(layouts.keys))
         for (name, layout) in layouts {
             let path = try folder(layout.folder, card: layout.card, merged: merged)
-            let input = try ConvertInput(folder: path, metadataFile: layout.override.map {
-                root.appendingPathComponent($0).path
-            }, name: layout.name)
+            let input = try ConvertInput(folder: path, metadataFile: try layout.override.map(Fixtures.path),
+                                         name: layout.name)
             let output = tmp.appendingPathComponent("\(name).gguf").path
             var options = ConvertOptions()
             options.type = .F16
@@ -108,12 +108,11 @@ final class PublishMetadataTests: XCTestCase {
 
     /// A Hub-cache snapshot is named by its repository id; neither the hash nor any local path reaches the file.
     func testHubCacheSnapshotIsNamedByRepositoryID() throws {
-        let root = try ConvertFixtures.root()
         let hash = "0123456789abcdef0123456789abcdef01234567"
         let snapshot = tmp.appendingPathComponent("hub/models--bigscience--bloom-7b1/snapshots/\(hash)").path
         try FileManager.default.createDirectory(atPath: (snapshot as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: root.appendingPathComponent("models/tiny-b/st-f16").path,
+        try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-b/st-f16"),
                                          toPath: snapshot)
         XCTAssertEqual(HubCache.publicName(of: snapshot), "bigscience/bloom-7b1")
         XCTAssertEqual(HubCache.publicName(of: snapshot + "/"), "bigscience/bloom-7b1")
@@ -132,11 +131,10 @@ final class PublishMetadataTests: XCTestCase {
     /// With --lora the file is the adapter's fine-tune: named from the adapter's folder (and card); bloomkit.source
     /// and bloomkit.adapters hold names, not paths.
     func testConvertWithAdapterNamesTheFineTune() throws {
-        let root = try ConvertFixtures.root()
         let base = tmp.appendingPathComponent("bloom-base").path
         let adapter = tmp.appendingPathComponent("my-alpaca-lora").path
-        try FileManager.default.copyItem(atPath: root.appendingPathComponent("models/tiny-b/st-f16").path, toPath: base)
-        try FileManager.default.copyItem(atPath: root.appendingPathComponent("adapters/alpaca-b").path, toPath: adapter)
+        try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-b/st-f16"), toPath: base)
+        try FileManager.default.copyItem(atPath: try Fixtures.path("adapters/alpaca-b"), toPath: adapter)
         try FileManager.default.removeItem(atPath: adapter + "/README.md")
         let input = try ConvertInput(folder: base, adapters: [adapter])
         let output = tmp.appendingPathComponent("lora.gguf").path

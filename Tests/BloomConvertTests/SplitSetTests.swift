@@ -3,20 +3,22 @@ import BloomCore
 @testable import BloomConvert
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// `convert`/`quantize` with split limits write llama.cpp's gguf-split layout; GGUFSplitSet reads it back as one model
 /// and refuses a set with a missing or foreign part. (llama.cpp itself on these sets:
 /// scripts/check-llama-cpp-split.sh.)
 final class SplitSetTests: XCTestCase {
-    var tmp: URL!
+    var dir: TempDir!
+    var tmp: URL { dir.url }
 
-    override func setUpWithError() throws { tmp = try ConvertFixtures.temporaryFolder() }
-    override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
+    override func setUpWithError() throws { dir = try TempDir("publish") }
+    override func tearDown() { dir = nil }
 
     func path(_ name: String) -> String { tmp.appendingPathComponent(name).path }
 
-    func tinyB() throws -> String { try ConvertFixtures.root().appendingPathComponent("models/tiny-b/st-f16").path }
+    func tinyB() throws -> String { try Fixtures.path("models/tiny-b/st-f16") }
 
     /// The tiny fixture model as one F32 file and as a set of `maxTensors` tensors per part.
     func convertBoth(maxTensors: Int) throws -> (single: String, report: ConvertReport) {

@@ -2,18 +2,17 @@ import BloomArch
 import BloomCore
 @testable import BloomConvert
 import Foundation
+import TestSupport
 import XCTest
 
 /// Which template a file carries: an explicit style or file first, then the source folder's own (chat_template.jinja,
 /// then tokenizer_config.json's string or "default" named template), then bloomkit's default style.
 final class TemplateChoiceTests: XCTestCase {
-    var folder = ""
+    var dir: TempDir!
+    var folder: String { dir.path }
 
-    override func setUpWithError() throws {
-        folder = try ConvertFixtures.temporaryFolder().path
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+    override func setUpWithError() throws { dir = try TempDir("template") }
+    override func tearDown() { dir = nil }
 
     func write(_ name: String, _ text: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: folder + "/" + name))

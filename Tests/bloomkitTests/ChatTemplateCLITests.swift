@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The Alpaca chat template, end to end: `merge --template STYLE` writes it into tokenizer_config.json, `convert` of
@@ -25,10 +26,10 @@ final class ChatTemplateCLITests: XCTestCase {
 
     func testMergeConvertGenerateMatchTransformersChatTemplate() throws {
         let expected = try JSONDecoder().decode(
-            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: CLI.fixture("chat-template/expected.json"))))
-        let base = try CLI.fixture("models/tiny-b/st-f16")
-        let adapter = try CLI.fixture("adapters/alpaca-b")
-        let scratch = try Scratch()
+            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("chat-template/expected.json"))))
+        let base = try Fixtures.path("models/tiny-b/st-f16")
+        let adapter = try Fixtures.path("adapters/alpaca-b")
+        let scratch = try TempDir("cli")
         XCTAssertEqual(Set(expected.templates.keys), ["card", "stanford"])
         for (style, template) in expected.templates {
             let merged = scratch.path + "/merged-" + style
@@ -61,9 +62,9 @@ final class ChatTemplateCLITests: XCTestCase {
     /// warning that generate keeps the Alpaca form).
     func testConvertTemplateOptions() throws {
         let expected = try JSONDecoder().decode(
-            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: CLI.fixture("chat-template/expected.json"))))
-        let base = try CLI.fixture("models/tiny-b/st-f16")
-        let scratch = try Scratch()
+            Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("chat-template/expected.json"))))
+        let base = try Fixtures.path("models/tiny-b/st-f16")
+        let scratch = try TempDir("cli")
         var r = try CLI.run(["convert", base, "-o", scratch.path + "/s.gguf", "--template", "stanford"],
                             in: scratch.path)
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `convert --split-max-tensors` / `--split-max-size`, then every reading command on the first part of the set:
@@ -11,8 +12,8 @@ final class SplitCLITests: XCTestCase {
     }
 
     func testEveryCommandAcceptsTheFirstPart() throws {
-        let base = try CLI.fixture("models/tiny-b/st-f16")
-        let scratch = try Scratch()
+        let base = try Fixtures.path("models/tiny-b/st-f16")
+        let scratch = try TempDir("cli")
         let single = scratch.path + "/m.gguf"
         let first = scratch.path + "/s-00001-of-00004.gguf"
         var r = try CLI.run(["convert", base, "-o", single, "--type", "f32", "--quiet"], in: scratch.path)
@@ -73,7 +74,7 @@ final class SplitCLITests: XCTestCase {
     }
 
     /// The number of parts of the set `prefix-*` in the scratch folder.
-    func parts(_ prefix: String, _ scratch: Scratch) throws -> Int {
+    func parts(_ prefix: String, _ scratch: TempDir) throws -> Int {
         try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasPrefix(prefix + "-0") }.count
     }
 }

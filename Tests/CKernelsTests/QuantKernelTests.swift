@@ -1,9 +1,10 @@
 import BloomCore
 import CKernels
+import TestSupport
 import XCTest
 
-/// The C kernels: block layouts, and every dispatching (AVX2) routine against its scalar *_ref twin.
-final class KernelTests: XCTestCase {
+/// bk_quant.h: block layouts, and every dispatching (AVX2) quantizer and dequantizer against its scalar *_ref twin.
+final class QuantKernelTests: XCTestCase {
     typealias Quantize = (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
     typealias Dequantize = (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
 
@@ -14,7 +15,7 @@ final class KernelTests: XCTestCase {
     ] }
 
     override func setUp() {
-        if bk_cpu_has_avx2_fma_f16c() == 0 { print("note: no AVX2/FMA/F16C here, the dispatching kernels are the *_ref loops") }
+        if bk_simd_level() < Int32(BK_SIMD_AVX2) { print("note: no AVX2/FMA/F16C here, the dispatching kernels are the *_ref loops") }
     }
 
     func testBlockLayoutsMatchGGML() {
