@@ -1,6 +1,7 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 11: a tiny torch file cannot make the reader allocate past its storage (views that repeat elements are

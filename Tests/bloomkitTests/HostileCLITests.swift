@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -9,8 +10,8 @@ import Glibc
 /// files that would hang a reader, sizes that would trap, memory sized by a small input, nonsense accepted silently,
 /// usage edges. Each case states the class it pins.
 final class HostileCLITests: XCTestCase {
-    var scratch: Scratch!
-    override func setUpWithError() throws { scratch = try Scratch() }
+    var scratch: TempDir!
+    override func setUpWithError() throws { scratch = try TempDir("cli") }
     override func tearDown() { scratch = nil }
 
     /// Runs `bloomkit` and kills it after `seconds` (a hang is a failure, not a stuck test run).
@@ -27,8 +28,8 @@ final class HostileCLITests: XCTestCase {
 
     /// A copy of the tiny-b f16 model folder (never the fixture itself: some cases point outputs into it).
     func modelCopy(_ name: String = "model") throws -> String {
-        let folder = try scratch.sub(name)
-        let source = try CLI.fixture("models/tiny-b/st-f16")
+        let folder = try scratch.folder(name)
+        let source = try Fixtures.path("models/tiny-b/st-f16")
         for file in try FileManager.default.contentsOfDirectory(atPath: source) {
             try FileManager.default.copyItem(atPath: source + "/" + file, toPath: folder + "/" + file)
         }
@@ -53,7 +54,7 @@ final class HostileCLITests: XCTestCase {
                            "convert -o \(output)")
         }
         XCTAssertEqual(bytes(weights), before, "the source weights were replaced")
-        XCTAssertTrue(Scratch.temporaries(model).isEmpty)
+        XCTAssertTrue(TempDir.temporaries(model).isEmpty)
     }
 
     func testQuantizeOntoItsInputByPathSymlinkOrHardLinkIsRefused() throws {
@@ -92,7 +93,7 @@ final class HostileCLITests: XCTestCase {
         let result = try run(["convert", model, "-o", scratch.path + "/" + name, "--quiet"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.path + "/" + name))
-        XCTAssertTrue(Scratch.temporaries(scratch.path).isEmpty)
+        XCTAssertTrue(TempDir.temporaries(scratch.path).isEmpty)
     }
 
     // MARK: special files that hang readers
@@ -111,14 +112,14 @@ final class HostileCLITests: XCTestCase {
             XCTAssertEqual(mkfifo(model + "/" + file, 0o600), 0)
             assertBadInput(try run(arguments(model), seconds: 30), mentions: [file, "FIFO"], "\(file): \(arguments(model))")
         }
-        let adapter = try scratch.sub("adapter")
+        let adapter = try scratch.folder("adapter")
         XCTAssertEqual(mkfifo(adapter + "/adapter_config.json", 0o600), 0)
         XCTAssertTrue(FileManager.default.createFile(atPath: adapter + "/adapter_model.safetensors", contents: Data()))
         assertBadInput(try run(["merge", try modelCopy("base"), adapter, "-o", scratch.path + "/merged"], seconds: 30),
                        mentions: ["adapter_config.json", "FIFO"], "adapter_config.json FIFO")
         let text = scratch.path + "/text.txt"
         XCTAssertEqual(mkfifo(text, 0o600), 0)
-        assertBadInput(try run(["tokenize", try CLI.fixture("tokenizer/tokenizer.json"), "--file", text], seconds: 30),
+        assertBadInput(try run(["tokenize", try Fixtures.path("tokenizer/tokenizer.json"), "--file", text], seconds: 30),
                        mentions: [text, "FIFO"], "tokenize --file FIFO")
     }
 
@@ -137,7 +138,7 @@ final class HostileCLITests: XCTestCase {
         let fd = open(text, O_WRONLY | O_CREAT, 0o644)
         XCTAssertEqual(ftruncate(fd, 1_200_000_000), 0)  // sparse 1.2 GB
         close(fd)
-        let tokenizer = try CLI.fixture("tokenizer/tokenizer.json")
+        let tokenizer = try Fixtures.path("tokenizer/tokenizer.json")
         assertBadInput(try run(["tokenize", tokenizer, "--file", text], seconds: 30),
                        mentions: [text, "past the limit of 33554432"], "tokenize --file of 1.2 GB")
         assertBadInput(try run(["perplexity", "/nonexistent.gguf", text], seconds: 30),
@@ -145,7 +146,7 @@ final class HostileCLITests: XCTestCase {
     }
 
     func testTokenizeJSONIsStreamedAndUnchanged() throws {
-        let tokenizer = try CLI.fixture("tokenizer/tokenizer.json")
+        let tokenizer = try Fixtures.path("tokenizer/tokenizer.json")
         let text = scratch.path + "/t.txt"
         try Data(String(repeating: "Hello \"world\"\n\t東京 ", count: 5000).utf8).write(to: URL(fileURLWithPath: text))
         let json = try run(["tokenize", tokenizer, "--file", text, "--json"])
@@ -172,8 +173,8 @@ final class HostileCLITests: XCTestCase {
     }
 
     func testAbsurdLoraAlphaIsRefused() throws {
-        let adapter = try scratch.sub("adapter")
-        let source = try CLI.fixture("adapters/alpaca-b")
+        let adapter = try scratch.folder("adapter")
+        let source = try Fixtures.path("adapters/alpaca-b")
         try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors",
                                          toPath: adapter + "/adapter_model.safetensors")
         let config = try String(contentsOfFile: source + "/adapter_config.json", encoding: .utf8)
