@@ -128,8 +128,9 @@ public enum Converter {
     }
 
     /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a
-    /// gguf-split set (`SplitLimits`), each part carrying the checksums of its own tensors. Every file stays under a
-    /// temporary name until all are complete; on any error none is left.
+    /// gguf-split set (`SplitLimits`), each part carrying the checksums of its own tensors. Each part is renamed into
+    /// place when it is complete, the first part (the one readers open) last, so an interrupted run leaves no set that
+    /// opens; only two parts are open at a time, whatever the number of parts. On an error no part is left.
     /// - Returns: the reports and the files written (the first part first).
     static func write(_ plan: [PlannedTensor], metadata: GGUFMetadata, to path: String, options: ConvertOptions,
                       label: String) throws -> (reports: [TensorReport], paths: [String]) {
@@ -141,7 +142,7 @@ public enum Converter {
                                         totalBytes: plan.reduce(0) { $0 + $1.info.byteCount }, quiet: options.quiet)
         var done = 0
         var reports: [TensorReport] = []
-        var writers: [GGUFWriter] = []
+        var open: [GGUFWriter] = []
         var committed: [String] = []
         do {
             for (p, range) in ranges.enumerated() {
@@ -153,7 +154,7 @@ public enum Converter {
                 }
                 let writer = try GGUFWriter(path: paths[p], metadata: partMetadata, tensors: plan[range].map(\.info),
                                             checksumKey: BloomGGUFKeys.tensorChecksums)
-                writers.append(writer)
+                open.append(writer)
                 for k in range {
                     let t = plan[k]
                     if let raw = t.copyFrom {
@@ -176,13 +177,16 @@ public enum Converter {
                                                 ne: t.info.ne, byteCount: t.info.byteCount,
                                                 elementCount: t.info.elementCount, error: error, note: t.note))
                 }
+                if p > 0 {
+                    try writer.commit()
+                    committed.append(writer.path)
+                    open.removeLast()
+                }
             }
-            for writer in writers {
-                try writer.commit()
-                committed.append(writer.path)
-            }
+            try open.first?.commit()
+            open.removeAll()
         } catch {
-            for writer in writers { writer.abort() }
+            for writer in open { writer.abort() }
             for path in committed { unlink(path) }
             progress.finish()
             throw error
