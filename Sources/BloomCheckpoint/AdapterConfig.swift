@@ -159,7 +159,8 @@ public struct AdapterConfig: Sendable {
             }
         }
         rankPattern = try pattern("rank_pattern", { $0.int }, { $0 > 0 }).map { (pattern: $0.0, rank: $0.1) }
-        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite && abs($0) <= Self.maxAlpha }).map { (pattern: $0.0, alpha: $0.1) }
+        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite && abs($0) <= Self.maxAlpha })
+            .map { (pattern: $0.0, alpha: $0.1) }
     }
 
     /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the start.

@@ -178,7 +178,8 @@ public struct TorchArchive: Sendable {
         if !canGather {
             // Header-only storage: the view keeps its size; its bytes are never read.
             return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
-                              range: range.lowerBound..<(range.lowerBound + byteCount), file: file, fileOffset: offsetInFile)
+                              range: range.lowerBound..<(range.lowerBound + byteCount), file: file,
+                              fileOffset: offsetInFile)
         }
         let gathered = gather(t, elementSize: elementSize, byteCount: byteCount,
                               source: UnsafeRawBufferPointer(rebasing: storage.bytes[range]))

@@ -219,7 +219,8 @@ struct ZipArchive {
             return Contents(storage: mappedStorage, range: offset..<(offset + entry.compressedSize), fileOffset: offset, inPlace: true)
         case 8:
             let input = try file.slice(offset: offset, length: entry.compressedSize, what: "entry '\(entry.name)'")
-            let storage = inflate ? try self.inflate(input, entry: entry) : try ByteStorage(unreadable: entry.uncompressedSize)
+            let storage = inflate ? try self.inflate(input, entry: entry)
+                : try ByteStorage(unreadable: entry.uncompressedSize)
             return Contents(storage: storage, range: 0..<entry.uncompressedSize, fileOffset: offset, inPlace: false)
         default:
             throw BloomError(.zipUnsupported, "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflated (8) are read",

@@ -51,7 +51,8 @@ public enum InputFiles {
         -> (fd: Int32, size: Int, identity: Identity) {
         var before = stat()
         guard stat(path, &before) == 0 else {
-            throw BloomError(.io, "cannot open the \(what) for reading: \(String(cString: strerror(errno)))", path: path)
+            throw BloomError(.io, "cannot open the \(what) for reading: \(String(cString: strerror(errno)))",
+                             path: path)
         }
         try requireRegular(before, path: path, what: what)
         if let maxBytes, Int(before.st_size) > maxBytes {
@@ -60,7 +61,8 @@ public enum InputFiles {
         }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
-            throw BloomError(.io, "cannot open the \(what) for reading: \(String(cString: strerror(errno)))", path: path)
+            throw BloomError(.io, "cannot open the \(what) for reading: \(String(cString: strerror(errno)))",
+                             path: path)
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

@@ -64,7 +64,8 @@ public struct JSONParser {
     }
 
     public func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var state = State(bytes: bytes, maxDepth: maxDepth, maxValues: maxValues, allowDuplicateKeys: allowDuplicateKeys)
+        var state = State(bytes: bytes, maxDepth: maxDepth, maxValues: maxValues,
+                          allowDuplicateKeys: allowDuplicateKeys)
         state.skipWhitespace()
         let value = try state.parseValue(depth: 0)
         state.skipWhitespace()

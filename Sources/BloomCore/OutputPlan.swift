@@ -22,8 +22,8 @@ public enum OutputPlan {
             throw BloomError(.invalidArgument, "the output names a folder, not a file", path: destination)
         }
         guard name.utf8.count <= nameMax else {
-            throw BloomError(.invalidArgument, "the output's name is \(name.utf8.count) bytes, past the \(nameMax) a file "
-                             + "name can have", path: destination)
+            throw BloomError(.invalidArgument, "the output's name is \(name.utf8.count) bytes, past the \(nameMax) "
+                             + "a file name can have", path: destination)
         }
         var st = stat()
         guard stat(destination, &st) == 0 else { return }
@@ -32,8 +32,8 @@ public enum OutputPlan {
             throw BloomError(.invalidArgument, "output is a directory", path: destination)
         }
         guard kind == S_IFREG else {
-            throw BloomError(.invalidArgument, "the output is \(InputFiles.describe(kind)), not a regular file; bloomkit "
-                             + "writes only regular files and leaves it as it is", path: destination)
+            throw BloomError(.invalidArgument, "the output is \(InputFiles.describe(kind)), not a regular file; "
+                             + "bloomkit writes only regular files and leaves it as it is", path: destination)
         }
         if let input = InputFiles.input(matching: st) {
             let via = input == destination ? "" : " ('\(input)', the same file)"

@@ -10,8 +10,8 @@ extension BloomModel {
         do {
             let tokenizer = try BloomTokenizer(ggufMetadata: metadata)
             guard tokenizer.vocabularySize <= hyperParameters.vocabSize else {
-                throw BloomError(.invalidModel, "the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd has "
-                                 + "\(hyperParameters.vocabSize) rows: ids past them have no embedding",
+                throw BloomError(.invalidModel, "the tokenizer has \(tokenizer.vocabularySize) tokens but token_embd "
+                                 + "has \(hyperParameters.vocabSize) rows: ids past them have no embedding",
                                  location: BloomGGUFKeys.tokens)
             }
             return tokenizer
@@ -38,7 +38,9 @@ extension BloomModel {
     }
 
     static func holdsNonFinite(_ type: GGMLType, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        func halfNonFinite(_ at: Int) -> Bool { bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self) & 0x7C00 == 0x7C00 }
+        func halfNonFinite(_ at: Int) -> Bool {
+            bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self) & 0x7C00 == 0x7C00
+        }
         switch type {
         case .F32:
             for k in stride(from: 0, to: bytes.count - 3, by: 4)

@@ -9,7 +9,8 @@ public struct PromptTemplate: Sendable, Equatable {
     public var withInput: String
 
     /// Stanford Alpaca's templates (`AlpacaTemplate`, the one copy).
-    public static let stanfordAlpaca = PromptTemplate(noInput: AlpacaTemplate.noInput, withInput: AlpacaTemplate.withInput)
+    public static let stanfordAlpaca = PromptTemplate(noInput: AlpacaTemplate.noInput,
+                                                      withInput: AlpacaTemplate.withInput)
 
     /// Where an answer ends if the model starts a new template section.
     public static let sectionStop = "### Instruction:"
@@ -33,8 +34,8 @@ public struct PromptTemplate: Sendable, Equatable {
                       (BloomGGUFKeys.promptTemplateWithInput, withInput, ["{instruction}", "{input}"])]
         for (key, template, placeholders) in checks {
             for p in placeholders where !template.contains(p) {
-                throw BloomError(.invalidModel, "the prompt template has no \(p) placeholder: the text would be dropped",
-                                 location: key)
+                throw BloomError(.invalidModel, "the prompt template has no \(p) placeholder: the text would be "
+                                 + "dropped", location: key)
             }
         }
     }

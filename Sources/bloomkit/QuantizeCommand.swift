@@ -46,10 +46,10 @@ struct QuantizeCommand: ParsableCommand {
 
 /// Flags `convert` and `quantize` share: type policy and the report.
 struct TypeOptions: ParsableArguments {
-    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Type for tensors whose GGUF name matches REGEX (first match wins; may repeat). "
-                                                                 + "REGEX is matched in linear time: literals, . [] \\d \\w \\s ^ $ "
-                                                                 + "( | ) * + ? {n,m}; no backreferences or lookaround.",
-                                                                 valueName: "REGEX=TYPE"))
+    @Option(name: .customLong("tensor-type"),
+            help: ArgumentHelp("Type for tensors whose GGUF name matches REGEX (first match wins; may repeat). REGEX "
+                               + "is matched in linear time: literals, . [] \\d \\w \\s ^ $ ( | ) * + ? {n,m}; no "
+                               + "backreferences or lookaround.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
     @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")

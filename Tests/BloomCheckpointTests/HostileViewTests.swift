@@ -14,7 +14,8 @@ final class HostileViewTests: XCTestCase {
     func testViewsThatRepeatElementsAreRefusedNotGathered() throws {
         let cases: [(HostileTensor, String)] = [
             // 4 elements viewed with zero strides as 2^20 × 2^20 (4 TiB if gathered).
-            (HostileTensor(numel: 4, shape: [1 << 20, 1 << 20], stride: [0, 0]), "stride-0 broadcast of a 16-byte storage"),
+            (HostileTensor(numel: 4, shape: [1 << 20, 1 << 20], stride: [0, 0]),
+             "stride-0 broadcast of a 16-byte storage"),
             (HostileTensor(numel: 4, shape: [4, 4], stride: [1, 0]), "a stride-0 column"),
             (HostileTensor(numel: 4, shape: [3, 2], stride: [1, 1]), "overlapping rows"),
         ]

@@ -16,8 +16,10 @@ final class HostileRuntimeTests: XCTestCase {
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
         let at = file.dataOffset + t.info.offset
         switch t.type {
-        case .F32: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { bytes.replaceSubrange(at..<at + 4, with: $0) }
-        case .F16, .Q8_0, .Q4_0, .Q4_1: bytes.replaceSubrange(at..<at + 2, with: [0x00, 0x7E])  // f16 NaN (a block's scale)
+        case .F32:
+            withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { bytes.replaceSubrange(at..<at + 4, with: $0) }
+        case .F16, .Q8_0, .Q4_0, .Q4_1:
+            bytes.replaceSubrange(at..<at + 2, with: [0x00, 0x7E])  // f16 NaN (a block's scale)
         default: throw XCTSkip("tensor type \(t.type.name)")
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-nan-\(UUID().uuidString)")
@@ -35,7 +37,8 @@ final class HostileRuntimeTests: XCTestCase {
             XCTAssertEqual(e?.location, "tensor '\(target)'", "\(error)")
         }
         // The untouched file evaluates.
-        let clean = try InferenceContext(model: try BloomModel(path: source), pool: try ThreadPool(threads: 1), capacity: 16)
+        let clean = try InferenceContext(model: try BloomModel(path: source), pool: try ThreadPool(threads: 1),
+                                         capacity: 16)
         XCTAssertNoThrow(try clean.evaluate([1, 2, 3]))
     }
 
@@ -46,7 +49,9 @@ final class HostileRuntimeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("{instruction}"), "\(error)")
         }
         let noInput = try GGUFMetadata([(BloomGGUFKeys.promptTemplateWithInput, .string("{instruction} only"))])
-        XCTAssertThrowsError(try PromptTemplate(metadata: noInput)) { XCTAssertTrue("\($0)".contains("{input}"), "\($0)") }
+        XCTAssertThrowsError(try PromptTemplate(metadata: noInput)) {
+            XCTAssertTrue("\($0)".contains("{input}"), "\($0)")
+        }
         let fallback = try PromptTemplate(metadata: GGUFMetadata())
         XCTAssertEqual(fallback, PromptTemplate.stanfordAlpaca)
         XCTAssertEqual(fallback.noInput, AlpacaTemplate.noInput)

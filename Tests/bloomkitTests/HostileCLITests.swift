@@ -50,8 +50,8 @@ final class HostileCLITests: XCTestCase {
         let weights = model + "/model.safetensors", config = model + "/config.json"
         let before = bytes(weights)
         for output in [weights, config, model + "/tokenizer.json"] {
-            assertBadInput(try run(["convert", model, "-o", output, "--quiet"]), mentions: [output, "one of the inputs"],
-                           "convert -o \(output)")
+            assertBadInput(try run(["convert", model, "-o", output, "--quiet"]),
+                           mentions: [output, "one of the inputs"], "convert -o \(output)")
         }
         XCTAssertEqual(bytes(weights), before, "the source weights were replaced")
         XCTAssertTrue(TempDir.temporaries(model).isEmpty)
@@ -110,7 +110,8 @@ final class HostileCLITests: XCTestCase {
             let model = try modelCopy("fifo-\(k)")
             XCTAssertEqual(unlink(model + "/" + file), 0)
             XCTAssertEqual(mkfifo(model + "/" + file, 0o600), 0)
-            assertBadInput(try run(arguments(model), seconds: 30), mentions: [file, "FIFO"], "\(file): \(arguments(model))")
+            assertBadInput(try run(arguments(model), seconds: 30), mentions: [file, "FIFO"],
+                           "\(file): \(arguments(model))")
         }
         let adapter = try scratch.folder("adapter")
         XCTAssertEqual(mkfifo(adapter + "/adapter_config.json", 0o600), 0)

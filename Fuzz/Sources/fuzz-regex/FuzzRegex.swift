@@ -10,7 +10,8 @@ enum FuzzRegex {
         runFuzzer { input in
             let split = input.firstIndex(of: 0) ?? input.endIndex
             let pattern = String(decoding: input[..<split], as: UTF8.self)
-            let tail = split < input.endIndex ? String(decoding: input[(split + 1)...], as: UTF8.self) : "blk.0.attn_qkv"
+            let tail = split < input.endIndex
+                ? String(decoding: input[(split + 1)...], as: UTF8.self) : "blk.0.attn_qkv"
             let text = tail.isEmpty ? "" : String(repeating: tail, count: max(1, 4096 / max(tail.utf8.count, 1)))
             expectCleanFailure(namesFile: false) {
                 let regex = try LinearRegex(pattern)

@@ -16,7 +16,8 @@ enum FuzzTorchZip {
             expectCleanFailure {
                 for view in try Checkpoint.open(path, headersOnly: true).tensors {
                     guard view.range.lowerBound >= 0, view.range.upperBound <= view.storage.count else {
-                        fail("header-only tensor '\(view.name)' range \(view.range) is outside \(view.storage.count) bytes")
+                        fail("header-only tensor '\(view.name)' range \(view.range) is outside "
+                             + "\(view.storage.count) bytes")
                     }
                 }
             }
