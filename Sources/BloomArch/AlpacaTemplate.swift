@@ -55,10 +55,10 @@ public enum AlpacaTemplate {
         + "further context. Write a response that appropriately completes the request.\n### Instruction:\n"
         + "{instruction}\n### Input:\n{input}\n### Response:"
 
-    /// The prompt for `instruction` (and `input`, if not nil or empty) from the given templates (by default, the
-    /// default style's).
-    public static func render(instruction: String, input: String?, noInput: String = defaultStyle.noInput,
-                              withInput: String = defaultStyle.withInput) -> String {
+    /// The prompt for `instruction` (and `input`, if not nil or empty) from the given templates (by default,
+    /// Stanford Alpaca's, the training text).
+    public static func render(instruction: String, input: String?, noInput: String = noInput,
+                              withInput: String = withInput) -> String {
         if let input, !input.isEmpty {
             // {input} first: the template's {instruction} precedes it, so neither text is re-expanded.
             return withInput.replacingFirst("{input}", with: input).replacingFirst("{instruction}", with: instruction)
