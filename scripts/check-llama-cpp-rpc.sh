@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${LLAMA_RPC_BIN:-$root/.tools/llama.cpp/build-rpc/bin}"
 [ -x "$bin/ggml-rpc-server" ] || bin=/work/main/.tools/llama.cpp/build-rpc/bin
-[ -x "$bin/ggml-rpc-server" ] || { echo "no ggml-rpc-server: build llama.cpp with -DGGML_RPC=ON (see above)" >&2; exit 2; }
+[ -x "$bin/ggml-rpc-server" ] || { echo "no ggml-rpc-server: build llama.cpp with -DGGML_RPC=ON" >&2; exit 2; }
 bloomkit="${BLOOMKIT:-$root/.build/release/bloomkit}"
 [ -x "$bloomkit" ] || bloomkit="$root/.build/debug/bloomkit"
 model="${1:-$root/Tests/Fixtures/models/tiny-b/st-f16}"
