@@ -17,13 +17,17 @@ public struct MergeOptions: Sendable {
     public var quiet: Bool
     /// Replace an output folder that already holds files (the new folder is complete before the old one goes).
     public var replaceExisting = false
+    /// The chat template written into tokenizer_config.json (the one `convert` would store for the same choice).
+    public var template: TemplateChoice
 
     public static let defaultMaxShardSize = 5_000_000_000
 
-    public init(dtype: MergeDType = .auto, maxShardSize: Int = MergeOptions.defaultMaxShardSize, quiet: Bool = false) {
+    public init(dtype: MergeDType = .auto, maxShardSize: Int = MergeOptions.defaultMaxShardSize, quiet: Bool = false,
+                template: TemplateChoice = TemplateChoice()) {
         self.dtype = dtype
         self.maxShardSize = maxShardSize
         self.quiet = quiet
+        self.template = template
     }
 }
 
@@ -72,7 +76,9 @@ public enum MergePipeline {
         try MergeOutput.refuseInputs(output, inputs: [base] + adapters)
         let (folder, merged) = try open(base: base, adapters: adapters)
         try MergeOutput.refuseInputs(output, inputs: [folder.path])  // a hub id resolved to its snapshot folder
+        let template = try options.template.resolve(folder: folder.path)
         merged.warnings.forEach(warn)
+        template.warning.map(warn)
         let replacing = options.replaceExisting && MergeOutput.isNonEmptyFolder(output)
         if replacing { try MergeOutput.refuseInputsInside(output, inputs: [base, folder.path] + adapters) }
         let target = replacing ? try MergeOutput.stagingFolder(for: output) : output
@@ -80,7 +86,8 @@ public enum MergePipeline {
         let written: (files: [String], bytes: Int)
         do {
             written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: target,
-                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet)
+                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet,
+                                            chatTemplate: template.chatTemplate)
             if replacing { try MergeOutput.replace(output, with: target) }
         } catch {
             if replacing { MergeOutput.removeTree(target) }

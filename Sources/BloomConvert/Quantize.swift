@@ -15,7 +15,7 @@ public enum GGUFQuantizer {
         guard ConvertCodec.isSupported(options.type) else {
             throw BloomError(.invalidArgument, "cannot quantize to \(options.type.name)")
         }
-        let file = try GGUFFile(path: input)
+        let file = try GGUFSplitSet(path: input)
         let patterns = try ConvertPlan.compile(options.tensorTypes)
         var plan: [PlannedTensor] = []
         for t in file.tensors {
@@ -44,14 +44,18 @@ public enum GGUFQuantizer {
         }
         var metadata = file.metadata
         metadata.remove(BloomGGUFKeys.tensorChecksums)
+        for key in [GGUFSplitSet.splitNumberKey, GGUFSplitSet.splitCountKey, GGUFSplitSet.splitTensorCountKey] {
+            metadata.remove(key)
+        }
         metadata.set(BloomGGUFKeys.fileType, .uint32(ConvertCodec.fileType(of: options.type)))
         metadata.set(BloomGGUFKeys.quantizationVersion, .uint32(2))
         if !metadata.contains(BloomGGUFKeys.checksumAlgorithm) {
             metadata.set(BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64))
         }
-        let reports = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
-        return ConvertReport(path: output, tensors: reports, fileSize: try Converter.fileSize(output),
-                             seconds: ProgressReporter.now() - start, measured: options.measureError)
+        let written = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
+        return ConvertReport(path: written.paths[0], tensors: written.reports,
+                             fileSize: try Converter.fileSize(written.paths), seconds: ProgressReporter.now() - start,
+                             measured: options.measureError, parts: written.paths)
     }
 }
 

@@ -38,6 +38,8 @@ struct MergeCommand: ParsableCommand {
           help: "Replace an output folder that holds files (once the merge is complete; never one holding an input).")
     var force = false
 
+    @OptionGroup var templates: TemplateOptions
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -55,7 +57,7 @@ struct MergeCommand: ParsableCommand {
         try runReportingErrors(common) {
             var options = MergeOptions(dtype: MergeDType(rawValue: dtype) ?? .auto,
                                        maxShardSize: ByteCount.parse(maxShardSize) ?? MergeOptions.defaultMaxShardSize,
-                                       quiet: quiet)
+                                       quiet: quiet, template: templates.choice)
             options.replaceExisting = force
             let summary = try MergePipeline.run(base: base, adapters: adapters, output: output, options: options) { warning in
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))

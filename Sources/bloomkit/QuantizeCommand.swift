@@ -41,6 +41,8 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var split: SplitOptions
+
     func validate() throws {
         guard !UsageChecks.deferred else { return }
         switch (positional.count, outputOption, typeOption) {
@@ -56,6 +58,7 @@ struct QuantizeCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             try ModelPathHint.requireFile(input)
+            options.split = split.limits
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
             types.print(report)
         }
@@ -128,8 +131,10 @@ struct TypeOptions: ParsableArguments {
                 ("bits_per_weight", .float(report.bitsPerWeight)), ("seconds", .float(report.seconds)),
             ]), pretty: true))
         } else if !quiet {
-            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", report.path, report.tensors.count,
-                               ByteCount.format(report.fileSize), report.bitsPerWeight, report.seconds))
+            let what = report.parts.count > 1 ? "\(report.path) (part 1 of \(report.parts.count))" : report.path
+            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", what,
+                               report.tensors.count, ByteCount.format(report.fileSize), report.bitsPerWeight,
+                               report.seconds))
         }
     }
 }
