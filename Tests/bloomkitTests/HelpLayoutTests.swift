@@ -7,7 +7,7 @@ import XCTest
 /// it (the sign of help text wrapped by hand and wrapped again by the parser).
 final class HelpLayoutTests: XCTestCase {
     static let verbs = ["inspect", "merge", "convert", "quantize", "verify", "generate", "tokenize", "perplexity",
-                        "bench", "demo", "pack", "unpack"]
+                        "bench", "demo", "pack", "unpack", "chat"]
 
     func testEveryHelpFitsEightyColumnsWithoutRaggedLines() throws {
         let scratch = try TempDir("cli")
