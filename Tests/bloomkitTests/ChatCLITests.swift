@@ -78,10 +78,16 @@ final class ChatCLITests: XCTestCase {
         XCTAssertEqual(try CLI.run(["chat", gguf, "-n", "0"], in: scratch.path).status, 2)
     }
 
-    /// Through `script` (a pseudo-terminal): an endless sampled answer, Ctrl-C, then a command the chat still reads.
+    /// Through `script` (a pseudo-terminal): a long answer, Ctrl-C, then a command the chat still reads.
     func testCtrlCStopsTheAnswerNotTheChat() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { throw XCTSkip("no script(1)") }
-        let command = "'\(CLI.binary)' chat '\(gguf)' -n 60000 -c 61000 --temp 1.5 --top-k 0 -s 1 -t 1"
+        // Random weights: greedy decoding runs to -n without meeting EOS, long past the Ctrl-C.
+        let folder = try scratch.folder("random")
+        try Inputs.bigModel(in: folder, hidden: 256, layers: 2)
+        let model = scratch.path + "/random.gguf"
+        let converted = try CLI.run(["convert", folder, "-o", model, "--quiet"], in: scratch.path)
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        let command = "'\(CLI.binary)' chat '\(model)' -n 20000 -c 20100 -t 1"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
         process.arguments = ["-qfec", command, "/dev/null"]
@@ -100,13 +106,13 @@ final class ChatCLITests: XCTestCase {
             }
             return false
         }
-        XCTAssertTrue(waitFor("seed 1", seconds: 20), collected.text)
+        XCTAssertTrue(waitFor("> ", seconds: 20), collected.text)
         input.fileHandleForWriting.write(Data("Say hi\n".utf8))
         usleep(1_500_000)  // the answer streams
         input.fileHandleForWriting.write(Data([0x03]))  // Ctrl-C, turned into SIGINT by the terminal
         XCTAssertTrue(waitFor("(answer stopped)", seconds: 20), collected.text)
         input.fileHandleForWriting.write(Data("/show\n".utf8))
-        XCTAssertTrue(waitFor("temperature 1.5", seconds: 20), collected.text)
+        XCTAssertTrue(waitFor("temperature 0.0", seconds: 20), collected.text)
         input.fileHandleForWriting.write(Data("/quit\n".utf8))
         let end = Date().addingTimeInterval(20)
         while process.isRunning && Date() < end { usleep(50_000) }
