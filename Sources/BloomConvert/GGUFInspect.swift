@@ -77,7 +77,8 @@ public enum GGUFInspect {
                 }
             }
             lines.append("tensors by type:")
-            lines += table(byType.map { [$0.type, "\($0.count) tensors", ByteCount.format($0.bytes)] }, rightAligned: [1, 2])
+            lines += table(byType.map { [$0.type, "\($0.count) tensors", ByteCount.format($0.bytes)] },
+                           rightAligned: [1, 2])
         }
         return lines.joined(separator: "\n") + "\n"
     }

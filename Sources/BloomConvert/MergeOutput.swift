@@ -123,7 +123,8 @@ struct MergeOutput {
     static func replace(_ output: String, with staging: String) throws {
         let aside = staging + "-old"
         guard rename(output, aside) == 0 else {
-            throw BloomError(.io, "cannot move the old output folder aside: \(String(cString: strerror(errno)))", path: output)
+            throw BloomError(.io, "cannot move the old output folder aside: \(String(cString: strerror(errno)))",
+                             path: output)
         }
         guard rename(staging, output) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -86,8 +86,8 @@ public enum MergePipeline {
         let written: (files: [String], bytes: Int)
         do {
             written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: target,
-                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet,
-                                            chatTemplate: template.chatTemplate)
+                                            dtype: options.dtype, maxShardSize: options.maxShardSize,
+                                            quiet: options.quiet, chatTemplate: template.chatTemplate)
             if replacing { try MergeOutput.replace(output, with: target) }
         } catch {
             if replacing { MergeOutput.removeTree(target) }

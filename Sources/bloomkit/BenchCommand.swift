@@ -31,7 +31,8 @@ struct BenchCommand: ParsableCommand {
 
     /// A comma list of token counts, each 0 or more.
     static func counts(_ list: String, _ flag: String) throws -> [Int] {
-        let values = list.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let values = list.split(separator: ",", omittingEmptySubsequences: false)
+            .map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ ($0 ?? -1) >= 0 }) else {
             throw ValidationError("\(flag) '\(list)' is not a comma list of token counts (0 or more), such as 128,512")
         }
@@ -55,7 +56,8 @@ struct BenchCommand: ParsableCommand {
             let pool = try ThreadPool(threads: threads)
             // One run of both tests as before when there is one of each; else one run per test, as llama-bench's rows.
             let single = paths.count == 1 && ps.count == 1 && ns.count == 1
-            let tests = single ? [(ps[0], ns[0])] : ps.filter { $0 > 0 }.map { ($0, 0) } + ns.filter { $0 > 0 }.map { (0, $0) }
+            let tests = single ? [(ps[0], ns[0])]
+                : ps.filter { $0 > 0 }.map { ($0, 0) } + ns.filter { $0 > 0 }.map { (0, $0) }
             let mean = BenchResult.mean, sd = BenchResult.standardDeviation
             var objects: [JSONValue] = []
             if !json {
@@ -69,10 +71,12 @@ struct BenchCommand: ParsableCommand {
                 let name = (path as NSString).lastPathComponent
                 var firstTokenShown = false
                 for (p, n) in tests {
-                    let r = try Bench.run(model: m, pool: pool, promptTokens: p, generatedTokens: n, repetitions: repetitions)
+                    let r = try Bench.run(model: m, pool: pool, promptTokens: p, generatedTokens: n,
+                                          repetitions: repetitions)
                     objects.append(.object([
                         ("model", .string(path)), ("type", .string(m.blockWeightType.name)), ("size_bytes", .int(size)),
-                        ("threads", .int(r.threads)), ("n_prompt", .int(r.promptTokens)), ("n_gen", .int(r.generatedTokens)),
+                        ("threads", .int(r.threads)), ("n_prompt", .int(r.promptTokens)),
+                        ("n_gen", .int(r.generatedTokens)),
                         ("prompt_tokens_per_s", .float(mean(r.promptRates))),
                         ("prompt_tokens_per_s_stddev", .float(sd(r.promptRates))),
                         ("generated_tokens_per_s", .float(mean(r.generationRates))),

@@ -35,7 +35,9 @@ struct ChatCommand: ParsableCommand {
     func validate() throws {
         guard !UsageChecks.deferred else { return }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
-        guard context.map({ $0 > maxTokens }) ?? true else { throw ValidationError("-c must be more than --max-tokens") }
+        guard context.map({ $0 > maxTokens }) ?? true else {
+            throw ValidationError("-c must be more than --max-tokens")
+        }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -46,7 +48,8 @@ struct ChatCommand: ParsableCommand {
         try runReportingErrors(common) {
             try ModelPathHint.requireFile(self.model)
             let model = try BloomModel(path: self.model, adapters: lora.requests)
-            let generator = Generator(model: model, tokenizer: try model.loadTokenizer(), pool: try ThreadPool(threads: threads))
+            let generator = Generator(model: model, tokenizer: try model.loadTokenizer(),
+                                      pool: try ThreadPool(threads: threads))
             var session = ChatSession(template: try model.promptTemplate(), sampling: sampling.parameters(),
                                       maxTokens: maxTokens, context: context ?? model.hyperParameters.contextLength)
             Self.catchInterrupts()
@@ -71,7 +74,8 @@ struct ChatCommand: ParsableCommand {
                 do {
                     let (prompt, dropped, budget) = try session.prompt(for: text, tokenizer: generator.tokenizer)
                     if dropped > 0 {
-                        err.write(Data("(history truncated: dropped the \(dropped) oldest turn(s) to fit the context of \(session.context) tokens)\n".utf8))
+                        err.write(Data(("(history truncated: dropped the \(dropped) oldest turn(s) to fit the context "
+                                        + "of \(session.context) tokens)\n").utf8))
                     }
                     let request = GenerationRequest(prompt: prompt, maxTokens: budget, sampling: session.sampling,
                                                     stops: [PromptTemplate.sectionStop],
@@ -148,7 +152,9 @@ struct ChatSession {
             case "top-p": next.topP = try Self.number(value, name)
             case "repeat-penalty": next.repeatPenalty = try Self.number(value, name)
             case "seed":
-                guard let seed = UInt64(value) else { throw BloomError(.invalidArgument, "seed '\(value)' is not a number") }
+                guard let seed = UInt64(value) else {
+                    throw BloomError(.invalidArgument, "seed '\(value)' is not a number")
+                }
                 next.seed = seed
             case "max-tokens":
                 guard let n = Int(value), n >= 1, n < context else {
@@ -168,7 +174,9 @@ struct ChatSession {
     }
 
     private static func number(_ text: String, _ name: String) throws -> Float {
-        guard let v = Float(text), v.isFinite else { throw BloomError(.invalidArgument, "\(name) '\(text)' is not a number") }
+        guard let v = Float(text), v.isFinite else {
+            throw BloomError(.invalidArgument, "\(name) '\(text)' is not a number")
+        }
         return v
     }
 }

@@ -21,7 +21,9 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).", completion: .file(extensions: ["gguf"])) var model: String
+    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).",
+              completion: .file(extensions: ["gguf"]))
+    var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
     @Option(name: [.customShort("p"), .long], help: "A raw prompt, used as it is.") var prompt: String?
@@ -61,7 +63,8 @@ struct GenerateCommand: ParsableCommand {
             }
             let sampling = self.sampling.parameters()
             if !sampling.isGreedy && !json {
-                FileHandle.standardError.write(Data("seed \(sampling.seed) (--seed \(sampling.seed) repeats this answer)\n".utf8))
+                let line = "seed \(sampling.seed) (--seed \(sampling.seed) repeats this answer)\n"
+                FileHandle.standardError.write(Data(line.utf8))
             }
             let request = GenerationRequest(prompt: text, maxTokens: maxTokens, sampling: sampling, beams: beams, stops: stops)
             let generator = Generator(model: model, tokenizer: tokenizer, pool: pool)

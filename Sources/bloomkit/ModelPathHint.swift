@@ -7,8 +7,12 @@ enum ModelPathHint {
     /// adapter folder (the GGUF commands take one converted file); anything else is left to the GGUF reader.
     static func requireFile(_ path: String) throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return }
-        let has = { (name: String) in FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return
+        }
+        let has = { (name: String) in
+            FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(name))
+        }
         if has("adapter_config.json") {
             throw BloomError(.invalidArgument, "this is a LoRA adapter folder, not a GGUF file: convert it first "
                              + "(bloomkit convert \(path) -o adapter.gguf) and give it with --lora", path: path)

@@ -7,7 +7,8 @@ struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
-        usage: "bloomkit quantize <input> <output> <type> [<options>]\nbloomkit quantize <input> -o <output> --type <type> [<options>]",
+        usage: "bloomkit quantize <input> <output> <type> [<options>]\n"
+            + "bloomkit quantize <input> -o <output> --type <type> [<options>]",
         discussion: """
         Types: \(ConvertOptions.typeTable)
 

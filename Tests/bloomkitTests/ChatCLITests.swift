@@ -46,8 +46,8 @@ final class ChatCLITests: XCTestCase {
         let greedy = try generate(["--instruction", "Say hi", "-n", "6"])
         let sampled = try generate(["--instruction", "Say hi", "-n", "6", "--temp", "0.9", "-s", "3"])
         XCTAssertNotEqual(greedy, sampled)
-        let result = try chat("Say hi\n/reset\nSay hi\n/set temperature 0.9\n/set seed 3\n/reset\nSay hi\n/quit\nSay hi\n",
-                              ["-n", "6"])
+        let script = "Say hi\n/reset\nSay hi\n/set temperature 0.9\n/set seed 3\n/reset\nSay hi\n/quit\nSay hi\n"
+        let result = try chat(script, ["-n", "6"])
         XCTAssertEqual(result.status, 0, result.stderr)
         // First turns after /reset see no history: the same prompt as generate's, the same answer.
         XCTAssertEqual(result.stdout, greedy + greedy + sampled, result.stderr)

@@ -102,7 +102,8 @@ final class LlamaCppHabitsTests: XCTestCase {
         let adapter = try Fixtures.path("adapters/rslora-a")
         let out = try scratch.folder("out")
         try Data("old".utf8).write(to: URL(fileURLWithPath: out + "/stale.txt"))
-        assertBadInput(try run(["merge", base, adapter, "-o", out, "--quiet"]), mentions: [out, "not empty"], "no --force")
+        assertBadInput(try run(["merge", base, adapter, "-o", out, "--quiet"]), mentions: [out, "not empty"],
+                       "no --force")
         let forced = try run(["merge", base, adapter, "-o", out, "--quiet", "--force"])
         XCTAssertEqual(forced.status, 0, forced.stderr)
         let names = TempDir.names(out)
@@ -126,16 +127,16 @@ final class LlamaCppHabitsTests: XCTestCase {
         XCTAssertEqual(plain.stdout, "[" + (ids ?? []).map(String.init).joined(separator: ", ") + "]\n")
         let input = scratch.path + "/in.txt"
         try Data("Hello world".utf8).write(to: URL(fileURLWithPath: input))
-        let piped = try run(["sh", "-c", "\"$0\" tokenize \"$1\" --stdin --ids < \"$2\"", CLI.binary, gguf, input],
-                            shell: true)
+        let piped = try shell("\"$0\" tokenize \"$1\" --stdin --ids < \"$2\"", [CLI.binary, gguf, input])
         XCTAssertEqual(piped.stdout, plain.stdout, piped.stderr)
         XCTAssertEqual(try run(["tokenize", gguf, "x", "--stdin"]).status, 2)
     }
 
-    func run(_ arguments: [String], shell: Bool) throws -> CLI.Result {
+    /// `sh -c script arguments…`, its output through pipes.
+    func shell(_ script: String, _ arguments: [String]) throws -> CLI.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = Array(arguments.dropFirst())
+        process.arguments = ["-c", script] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -143,7 +144,8 @@ final class LlamaCppHabitsTests: XCTestCase {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, signal: nil, stdout: String(decoding: stdout, as: UTF8.self),
+        return CLI.Result(status: process.terminationStatus, signal: nil,
+                          stdout: String(decoding: stdout, as: UTF8.self),
                           stderr: String(decoding: stderr, as: UTF8.self))
     }
 
@@ -151,7 +153,8 @@ final class LlamaCppHabitsTests: XCTestCase {
         let positional = scratch.path + "/pos.gguf", options = scratch.path + "/opt.gguf"
         XCTAssertEqual(try run(["quantize", gguf, positional, "q8_0", "--quiet"]).status, 0)
         XCTAssertEqual(try run(["quantize", gguf, "-o", options, "--type", "q8_0", "--quiet"]).status, 0)
-        let a = try Data(contentsOf: URL(fileURLWithPath: positional)), b = try Data(contentsOf: URL(fileURLWithPath: options))
+        let a = try Data(contentsOf: URL(fileURLWithPath: positional))
+        let b = try Data(contentsOf: URL(fileURLWithPath: options))
         XCTAssertEqual(a.count, b.count)
         XCTAssertEqual(try run(["quantize", gguf, positional, "q8_0", "-o", options]).status, 2)
         XCTAssertEqual(try run(["quantize", gguf, positional]).status, 2)
@@ -174,7 +177,8 @@ final class LlamaCppHabitsTests: XCTestCase {
         try Data(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 30).utf8)
             .write(to: URL(fileURLWithPath: text))
         // Fewer than 2 × 512 tokens: refused as llama-perplexity refuses it, naming the need.
-        assertBadInput(try run(["perplexity", gguf, text]), mentions: ["context 512", "needs at least 1024"], "short text")
+        assertBadInput(try run(["perplexity", gguf, text]), mentions: ["context 512", "needs at least 1024"],
+                       "short text")
         XCTAssertEqual(try run(["perplexity", gguf, text, "-c", "64", "--threads", "1"]).status, 0)
     }
 
