@@ -51,16 +51,47 @@ public enum BloomTensorNames {
     /// The Hugging Face name (`transformer.`-prefixed, as BloomForCausalLM stores it) of a GGUF BLOOM tensor.
     public static func hfName(forGGUF name: String) -> String? {
         if name == output { return hfOutput }
+        guard let parts = split(gguf: name) else { return nil }
+        if let n = parts.layer {
+            guard let p = perLayer.first(where: { $0.gguf == parts.stem }) else { return nil }
+            return "transformer.h.\(n).\(p.hf).\(parts.suffix)"
+        }
+        guard let g = global.first(where: { $0.gguf == parts.stem }) else { return nil }
+        return "transformer.\(g.hf).\(parts.suffix)"
+    }
+
+    /// What a weight does, for rules that treat tensors by role (llama-quantize's type mixes).
+    public enum Role: Sendable, Equatable {
+        case tokenEmbedding, output, attentionQKV, attentionOutput, feedForwardUp, feedForwardDown
+        /// Norms, biases, and names BLOOM does not have.
+        case other
+    }
+
+    /// The role and block index of a GGUF BLOOM tensor: `blk.3.ffn_down.weight` is (.feedForwardDown, 3),
+    /// `token_embd.weight` (.tokenEmbedding, nil); anything else (.other, its block if it has one).
+    public static func role(ofGGUF name: String) -> (role: Role, layer: Int?) {
+        if name == tokenEmbedding { return (.tokenEmbedding, nil) }
+        if name == output { return (.output, nil) }
+        guard let parts = split(gguf: name) else { return (.other, nil) }
+        guard let layer = parts.layer, parts.suffix == "weight" else { return (.other, parts.layer) }
+        switch parts.stem {
+        case "attn_qkv": return (.attentionQKV, layer)
+        case "attn_output": return (.attentionOutput, layer)
+        case "ffn_up": return (.feedForwardUp, layer)
+        case "ffn_down": return (.feedForwardDown, layer)
+        default: return (.other, layer)
+        }
+    }
+
+    /// `blk.N.<stem>.<suffix>` → (N, stem, suffix); `<stem>.<suffix>` → (nil, stem, suffix).
+    private static func split(gguf name: String) -> (layer: Int?, stem: Substring, suffix: Substring)? {
         guard let dot = name.lastIndex(of: ".") else { return nil }
         let suffix = name[name.index(after: dot)...]
         let stem = name[..<dot]
-        if let g = global.first(where: { $0.gguf == stem }) { return "transformer.\(g.hf).\(suffix)" }
-        guard stem.hasPrefix("blk.") else { return nil }
+        guard stem.hasPrefix("blk.") else { return (nil, stem, suffix) }
         let afterBlk = stem.dropFirst(4)
-        guard let dot2 = afterBlk.firstIndex(of: "."), let n = Int(afterBlk[..<dot2]) else { return nil }
-        let inner = afterBlk[afterBlk.index(after: dot2)...]
-        guard let p = perLayer.first(where: { $0.gguf == inner }) else { return nil }
-        return "transformer.h.\(n).\(p.hf).\(suffix)"
+        guard let dot2 = afterBlk.firstIndex(of: "."), let n = Int(afterBlk[..<dot2]), n >= 0 else { return nil }
+        return (n, afterBlk[afterBlk.index(after: dot2)...], suffix)
     }
 
     /// Every tensor of a BLOOM GGUF in bloomkit's file order, with the `ne` llama.cpp's loader requires

@@ -54,6 +54,8 @@ public struct ConvertReport: Sendable {
     public var seconds: Double
     /// Whether `error` fields were measured.
     public var measured: Bool
+    /// Things the user should know that did not stop the job (a `--tensor-type` pattern that matched nothing).
+    public var warnings: [String] = []
 
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
     public var elementCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
@@ -90,17 +92,14 @@ public enum Converter {
     ///   nothing is left at `path` then.
     public static func convert(_ input: ConvertInput, to path: String, options: ConvertOptions) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        guard ConvertCodec.isSupported(options.type) else {
-            throw BloomError(.invalidArgument, "cannot convert to \(options.type.name)")
-        }
         let plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
                                         tiedOutput: input.tiedOutput, options: options)
         let metadata = try metadata(name: input.name, source: input.source, adapters: input.adapters,
-                                    fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
+                                    fileType: options.type.number, hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
-        let reports = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
+        let reports = try write(plan.tensors, metadata: metadata, to: path, options: options, label: "convert")
         return ConvertReport(path: path, tensors: reports, fileSize: try fileSize(path), seconds: ProgressReporter.now() - start,
-                             measured: options.measureError)
+                             measured: options.measureError, warnings: plan.warnings)
     }
 
     /// Streams `plan` into a new GGUF file with per-tensor checksums.

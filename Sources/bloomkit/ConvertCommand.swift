@@ -8,9 +8,11 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-        2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
-        --separate-output (or the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
+        2-D weights get the type llama-quantize gives them for --type (its mixes: attn_qkv, ffn_down, the \
+        head); norms and biases stay f32. The output head is tied to token_embd unless --separate-output (or \
+        the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -21,7 +23,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .long, help: "File type (see the list below; case-insensitive).")
     var type = "f16"
 
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",

@@ -8,9 +8,11 @@ struct QuantizeCommand: ParsableCommand {
         commandName: "quantize",
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-        Quantizable tensors are 2-D weights; norms and biases are copied. A quantized source is refused unless \
-        --allow-requantize (its error adds to the new one).
+        Quantizable tensors are 2-D weights; norms and biases are copied. Each gets the type llama-quantize \
+        gives it for the file type (its mixes: attn_qkv, ffn_down, the head). A quantized source is refused \
+        unless --allow-requantize (its error adds to the new one).
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -21,7 +23,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .long, help: "Target file type (see the list below; case-insensitive).")
     var type: String
 
     @Flag(name: .customLong("allow-requantize"), help: "Accept tensors that are already quantized.")
@@ -47,8 +49,16 @@ struct TypeOptions: ParsableArguments {
                                                                  valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
-    @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")
+    @Option(name: .customLong("embedding-type"), help: ArgumentHelp("Type of token_embd.", valueName: "TYPE"))
     var embeddingType: String?
+
+    @Option(name: .customLong("output-tensor-type"),
+            help: ArgumentHelp("Type of the output head (of token_embd when the head is tied to it and no --embedding-type).",
+                               valueName: "TYPE"))
+    var outputTensorType: String?
+
+    @Flag(help: "No type mix: every quantizable tensor gets the base type (like llama-quantize --pure).")
+    var pure = false
 
     @Flag(help: "Print per-tensor error (RMSE, max abs, SNR dB) and totals (file size, bits per weight).")
     var report = false
@@ -73,13 +83,15 @@ struct TypeOptions: ParsableArguments {
     }
 
     func apply(to options: inout ConvertOptions, type: String) throws {
-        options.type = try ConvertOptions.type(named: type)
-        options.embeddingType = try embeddingType.map(ConvertOptions.type(named:))
-        options.tensorTypes = try tensorTypes.map { spec in
+        options.type = try FileType.named(type)
+        options.overrides.embeddingType = try embeddingType.map(FileType.tensorType(named:))
+        options.overrides.outputType = try outputTensorType.map(FileType.tensorType(named:))
+        options.overrides.pure = pure
+        options.overrides.patterns = try tensorTypes.map { spec in
             guard let eq = spec.lastIndex(of: "=") else {
                 throw BloomError(.invalidArgument, "--tensor-type '\(spec)' is not REGEX=TYPE")
             }
-            return (String(spec[..<eq]), try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
+            return (String(spec[..<eq]), try FileType.tensorType(named: String(spec[spec.index(after: eq)...])))
         }
         options.measureError = report
         options.quiet = quiet
@@ -89,8 +101,13 @@ struct TypeOptions: ParsableArguments {
         }
     }
 
-    /// Prints the report (table or JSON) with --report, else one summary line (or a small JSON object).
+    /// The file types, one per line, for --help.
+    static var typeHelp: String { "Types (--type, case-insensitive):\n\(FileType.helpTable)" }
+
+    /// Prints the warnings on stderr, then the report (table or JSON) with --report, else one summary line
+    /// (or a small JSON object).
     func print(_ report: ConvertReport) {
+        for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         if self.report {
             Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(), terminator: json ? "\n" : "")
         } else if json {
