@@ -55,7 +55,7 @@ final class FixtureModels: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let out = folder.appendingPathComponent(key + ".gguf").path
         var options = ConvertOptions()
-        options.type = type
+        options.type = try FileType.named(type.name)
         let input = try ConvertInput(folder: root.appendingPathComponent(source.folder).path,
                                      adapters: source.adapters.map { root.appendingPathComponent($0).path })
         _ = try Converter.convert(input, to: out, options: options)
