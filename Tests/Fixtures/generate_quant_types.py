@@ -2,7 +2,8 @@
 """expected/quant-types/*.json: the type (and, for the tiny models, the bytes) llama-quantize gives every tensor of
 a BLOOM GGUF, for every file type `bloomkit convert/quantize --type` offers.
 
-Needs only gguf-py and numpy (no torch): `python3 -m venv V && V/bin/pip install gguf==0.19.0 numpy`, a built
+Needs only gguf-py, numpy and xxhash (no torch):
+`python3 -m venv V && V/bin/pip install gguf==0.19.0 numpy xxhash==4.1.0`, a built
 llama-quantize (scripts/build-llama-cpp.sh) and a built bloomkit (`swift build`).
 
     V/bin/python Tests/Fixtures/generate_quant_types.py \
@@ -10,9 +11,9 @@ llama-quantize (scripts/build-llama-cpp.sh) and a built bloomkit (`swift build`)
 
 1. Tiny models (rows of 64/96/384 values exercise llama-quantize's fallbacks for rows that are not a multiple of
    256): the input is the F16 file (the BF16 file for the bf16 checkpoint) that `bloomkit convert --type f16|bf16`
-   writes; its quantizable tensors' sha256 are recorded so a test can check it made the same input.
+   writes; its quantizable tensors' xxh64 are recorded so a test can check it made the same input.
    For every file type, `llama-quantize IN OUT TYPE 1` (one thread) runs on it; per quantizable tensor (2-D
-   weights) the JSON holds [ggml type, sha256 of its bytes]. Every other tensor is checked here to be copied
+   weights) the JSON holds [ggml type, xxh64 of its bytes]. Every other tensor is checked here to be copied
    unchanged, and general.file_type is recorded.
 2. Real shapes (BLOOM-560M: 24 layers of 1024; BLOOM-7b1: 30 layers of 4096; vocabulary 250880): a GGUF with
    the real tensor list and an all-zero sparse data section (no weights are read), quantized with `--dry-run`;
@@ -21,7 +22,6 @@ llama-quantize (scripts/build-llama-cpp.sh) and a built bloomkit (`swift build`)
    --token-embedding-type, an untied head) are recorded the same way.
 """
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import gguf
+import xxhash
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -67,8 +68,9 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def sha(b):
-    return hashlib.sha256(bytes(b)).hexdigest()
+def xxh64(b):
+    # bloomkit's tensor checksum (BloomGGUF XXHash64, seed 0), so the Swift tests need no SHA-256.
+    return xxhash.xxh64(bytes(b)).hexdigest()
 
 
 def quantizable(t):
@@ -81,9 +83,16 @@ def tensors_of(path):
     return r, {t.name: t for t in r.tensors}
 
 
-def version(llama_quantize):
-    p = subprocess.run([llama_quantize, "--version"], capture_output=True, text=True)
-    return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else "unknown"
+def quantize(args, flags):
+    """Runs llama-quantize; returns its log and keeps the version line it prints first."""
+    p = subprocess.run([args.llama_quantize] + flags, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("llama-quantize %s failed:\n%s" % (" ".join(flags), p.stderr[-2000:]))
+    out = p.stdout + p.stderr
+    m = re.search(r"^version: (.*)$", out, re.M)
+    if m:
+        args.version = m.group(1).strip()
+    return out
 
 
 def tiny(args, tmp):
@@ -96,13 +105,13 @@ def tiny(args, tmp):
         doc = {
             "input": {
                 "made_by": "bloomkit convert %s --type %s%s" % (folder, in_type, "".join(" " + f for f in flags)),
-                "tensors": {n: [t.tensor_type.name, sha(t.data.tobytes())] for n, t in inp.items() if quantizable(t)},
+                "tensors": {n: [t.tensor_type.name, xxh64(t.data.tobytes())] for n, t in inp.items() if quantizable(t)},
             },
             "outputs": {},
         }
         for ftype in FILE_TYPES:
             dst = tmp / ("%s-%s.gguf" % (name, ftype))
-            subprocess.run([args.llama_quantize, str(src), str(dst), ftype, "1"], check=True, capture_output=True)
+            quantize(args, [str(src), str(dst), ftype, "1"])
             r, out = tensors_of(dst)
             assert sorted(out) == sorted(inp), name
             for n, t in out.items():
@@ -110,7 +119,7 @@ def tiny(args, tmp):
                     assert t.tensor_type == inp[n].tensor_type and t.data.tobytes() == inp[n].data.tobytes(), n
             doc["outputs"][ftype] = {
                 "file_type": int(r.fields["general.file_type"].contents()),
-                "tensors": {n: [t.tensor_type.name, sha(t.data.tobytes())] for n, t in out.items() if quantizable(t)},
+                "tensors": {n: [t.tensor_type.name, xxh64(t.data.tobytes())] for n, t in out.items() if quantizable(t)},
             }
             dst.unlink()
         write(name, doc, args)
@@ -161,10 +170,8 @@ LINE = re.compile(r"\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s+(\S+), si
 
 
 def dry_run(args, path, ftype, flags, weights):
-    p = subprocess.run([args.llama_quantize, "--dry-run"] + flags + [str(path), ftype],
-                       check=True, capture_output=True, text=True)
     types = {}
-    for line in (p.stdout + p.stderr).splitlines():
+    for line in quantize(args, ["--dry-run"] + flags + [str(path), ftype]).splitlines():
         m = LINE.search(line)
         if m:
             types[m.group(1)] = (m.group(3) or m.group(2)).upper()
@@ -202,11 +209,12 @@ def base_type(ftype):
 
 
 def write(name, doc, args):
-    doc = {"llama_quantize": args.version, "gguf_py": gguf.__version__ if hasattr(gguf, "__version__") else "0.19.0",
-           **doc}
+    doc = {"llama_quantize": args.version, **doc}
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / (name + ".json")
-    path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    text = json.dumps(doc, indent=1)
+    text = re.sub(r'\[\s*("[^"]*")\s*,\s*("[^"]*")\s*\]', r"[\1, \2]", text)  # [type, hash] on one line
+    path.write_text(text + "\n")
     log("wrote", path.relative_to(REPO), path.stat().st_size, "bytes")
 
 
@@ -217,7 +225,7 @@ def main():
     ap.add_argument("--bloomkit", default=str(REPO / ".build/debug/bloomkit"))
     ap.add_argument("--stages", default="tiny,shapes")
     args = ap.parse_args()
-    args.version = version(args.llama_quantize)
+    args.version = "unknown"
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         if "tiny" in args.stages:
