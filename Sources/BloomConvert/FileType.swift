@@ -60,7 +60,8 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
             return t
         }
         if let n = UInt32(name), let t = all.first(where: { $0.number == n }) { return t }
-        throw BloomError(.invalidArgument, "unknown type '\(name)'; choose one of \(all.map(\.name).joined(separator: ", "))")
+        let names = all.map(\.name).joined(separator: ", ")
+        throw BloomError(.invalidArgument, "unknown type '\(name)'; choose one of \(names)")
     }
 
     /// The ggml types a tensor override (`--tensor-type`, `--embedding-type`, `--output-tensor-type`) may name.
@@ -72,7 +73,8 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: `.invalidArgument` naming the choices.
     public static func tensorType(named name: String) throws -> GGMLType {
         guard let t = tensorTypes.first(where: { $0.name == name.lowercased() }) else {
-            throw BloomError(.invalidArgument, "unknown tensor type '\(name)'; choose one of \(tensorTypes.map(\.name).joined(separator: ", "))")
+            let names = tensorTypes.map(\.name).joined(separator: ", ")
+            throw BloomError(.invalidArgument, "unknown tensor type '\(name)'; choose one of \(names)")
         }
         return t
     }
@@ -141,8 +143,8 @@ extension FileType {
     /// Rules for BLOOM (one KV head per query head, no experts, not Falcon), quantized file types only:
     /// - the head (output.weight, or token_embd when the head is tied to it): Q8_0 when its rows do not fit the
     ///   base type's blocks, else Q6_K unless the base type is Q8_0;
-    /// - attn_qkv, counted in block order (i of n): Q2_K → Q3_K; Q3_K_M → Q5_K for i < 2, else Q4_K; Q3_K_L → Q5_K;
-    ///   Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < 4;
+    /// - attn_qkv, counted in block order (i of n): Q2_K → Q3_K; Q3_K_M → Q5_K for i < 2, else Q4_K;
+    ///   Q3_K_L → Q5_K; Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < 4;
     /// - ffn_down, counted in block order (i of the block count): Q2_K → Q3_K; Q3_K_M → Q5_K for i < n/16, else
     ///   Q4_K; Q3_K_L → Q5_K; Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < n/8;
     /// - attn_output: Q2_K → Q3_K; Q3_K_M → Q4_K; Q3_K_L → Q5_K;
@@ -163,7 +165,8 @@ extension FileType {
         throws -> (choices: [TensorTypeChoice?], unmatchedPatterns: [String]) {
         let patterns = try overrides.patterns.map { p in
             do { return (regex: try Regex(p.pattern), type: p.type) } catch {
-                throw BloomError(.invalidArgument, "--tensor-type pattern '\(p.pattern)' is not a regular expression: \(error)")
+                throw BloomError(.invalidArgument,
+                                 "--tensor-type pattern '\(p.pattern)' is not a regular expression: \(error)")
             }
         }
         let roles = tensors.map { BloomTensorNames.role(ofGGUF: $0.name) }
@@ -217,7 +220,8 @@ extension FileType {
             }
             choices[k] = Self.fallback(type, rowLength)
         }
-        let unmatched = overrides.patterns.indices.filter { !matched.contains($0) }.map { overrides.patterns[$0].pattern }
+        let unmatched = overrides.patterns.indices.filter { !matched.contains($0) }
+            .map { overrides.patterns[$0].pattern }
         return (choices, unmatched)
     }
 
@@ -269,8 +273,8 @@ extension FileType {
         default: smaller = type
         }
         if smaller != type, rowLength % smaller.blockLayout.elements == 0 {
-            return TensorTypeChoice(type: smaller, note: "ne[0] = \(rowLength) is not a multiple of \(type.name)'s block of "
-                                        + "\(type.blockLayout.elements); stored as \(smaller.name)")
+            return TensorTypeChoice(type: smaller, note: "ne[0] = \(rowLength) is not a multiple of \(type.name)'s "
+                                        + "block of \(type.blockLayout.elements); stored as \(smaller.name)")
         }
         return fitted(type, rowLength)
     }

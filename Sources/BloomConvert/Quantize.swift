@@ -22,7 +22,8 @@ public enum GGUFQuantizer {
         for (t, choice) in zip(file.tensors, types.choices) {
             let target = choice?.type ?? t.type
             if target == t.type {
-                plan.append(PlannedTensor(info: t.info, source: SourceTensor(gguf: t), qkv: nil, note: choice?.note, copyFrom: t))
+                plan.append(PlannedTensor(info: t.info, source: SourceTensor(gguf: t), qkv: nil, note: choice?.note,
+                                          copyFrom: t))
                 continue
             }
             guard Quantizer.supportedTypes.contains(t.type) else {

@@ -53,8 +53,8 @@ struct TypeOptions: ParsableArguments {
     var embeddingType: String?
 
     @Option(name: .customLong("output-tensor-type"),
-            help: ArgumentHelp("Type of the output head (of token_embd when the head is tied to it and no --embedding-type).",
-                               valueName: "TYPE"))
+            help: ArgumentHelp("Type of the output head (of token_embd when the head is tied to it and no "
+                               + "--embedding-type).", valueName: "TYPE"))
     var outputTensorType: String?
 
     @Flag(help: "No type mix: every quantizable tensor gets the base type (like llama-quantize --pure).")

@@ -13,7 +13,8 @@ final class ConvertTests: XCTestCase {
     override func setUpWithError() throws { tmp = try ConvertFixtures.temporaryFolder() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
-    func convert(_ input: ConvertInput, type: FileType = .F32, _ configure: (inout ConvertOptions) -> Void = { _ in }) throws -> (GGUFFile, ConvertReport) {
+    func convert(_ input: ConvertInput, type: FileType = .F32, _ configure: (inout ConvertOptions) -> Void = { _ in })
+        throws -> (GGUFFile, ConvertReport) {
         var options = ConvertOptions()
         options.type = type
         options.chunkElements = 1000  // many chunks per tensor, QKV chunks that split heads

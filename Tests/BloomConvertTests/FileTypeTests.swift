@@ -53,8 +53,10 @@ final class FileTypeTests: XCTestCase {
         while let flag = rest.popFirst() {
             switch flag {
             case "--pure": o.pure = true
-            case "--output-tensor-type": o.outputType = try FileType.tensorType(named: try XCTUnwrap(rest.popFirst()))
-            case "--token-embedding-type": o.embeddingType = try FileType.tensorType(named: try XCTUnwrap(rest.popFirst()))
+            case "--output-tensor-type":
+                o.outputType = try FileType.tensorType(named: try XCTUnwrap(rest.popFirst()))
+            case "--token-embedding-type":
+                o.embeddingType = try FileType.tensorType(named: try XCTUnwrap(rest.popFirst()))
             case "--tensor-type":
                 let spec = try XCTUnwrap(rest.popFirst()).split(separator: "=")
                 o.patterns.append((String(spec[0]), try FileType.tensorType(named: String(spec[1]))))
@@ -67,16 +69,17 @@ final class FileTypeTests: XCTestCase {
     func testRealShapesGetLlamaQuantizesTypes() throws {
         for name in ["bloom-560m", "bloom-7b1"] {
             let doc = try Self.load(name, as: Shaped.self)
-            let h = try BloomHyperParameters(vocabSize: doc.vocab, contextLength: doc.hidden, embeddingLength: doc.hidden,
-                                             feedForwardLength: 4 * doc.hidden, blockCount: doc.layers,
-                                             headCount: doc.heads, layerNormEpsilon: 1e-5)
+            let h = try BloomHyperParameters(vocabSize: doc.vocab, contextLength: doc.hidden,
+                                             embeddingLength: doc.hidden, feedForwardLength: 4 * doc.hidden,
+                                             blockCount: doc.layers, headCount: doc.heads, layerNormEpsilon: 1e-5)
             var cases = doc.outputs.map { (ftype: $0.key, label: $0.key, types: $0.value) }
             cases += doc.variants.map { (ftype: $0.value.file_type ?? "", label: $0.key, types: $0.value) }
             XCTAssertEqual(doc.outputs.count, 14)
             for c in cases {
                 let tensors = BloomTensorNames.expected(h, separateOutput: c.types.untied ?? false)
                 let overrides = try Self.overrides(c.types.flags ?? [])
-                let chosen = try FileType.named(c.ftype).tensorTypes(tensors, blockCount: h.blockCount, overrides: overrides)
+                let chosen = try FileType.named(c.ftype).tensorTypes(tensors, blockCount: h.blockCount,
+                                                                     overrides: overrides)
                 let base = try Self.ggmlType(c.types.base)
                 var quantizable = 0
                 for (t, choice) in zip(tensors, chosen.choices) {
@@ -144,7 +147,8 @@ final class FileTypeTests: XCTestCase {
                 let direct = tmp.appendingPathComponent("\(name)-\(ftype).gguf").path
                 let quantized = tmp.appendingPathComponent("\(name)-\(ftype)-q.gguf").path
                 _ = try Converter.convert(input, to: direct, options: options)
-                _ = try GGUFQuantizer.quantize(input: source, output: quantized, options: options, allowRequantize: false)
+                _ = try GGUFQuantizer.quantize(input: source, output: quantized, options: options,
+                                               allowRequantize: false)
                 for path in [direct, quantized] {
                     let file = try GGUFFile(path: path)
                     try assertTensors(file, expected.tensors, "\(name) \(ftype) \(path)")

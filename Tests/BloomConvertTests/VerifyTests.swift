@@ -117,7 +117,8 @@ final class VerifyTests: XCTestCase {
             let a = try GGUFFile(path: direct), b = try GGUFFile(path: viaQuantize)
             XCTAssertEqual(a.tensors.map(\.info), b.tensors.map(\.info))
             for (x, y) in zip(a.tensors, b.tensors) { XCTAssertEqual(Array(x.bytes), Array(y.bytes), "\(type.name) \(x.name)") }
-            XCTAssertEqual(a.tensor(named: "token_embd.weight")?.type, .Q8_0, "the tied head: q6_k, which 64 columns turn into q8_0")
+            XCTAssertEqual(a.tensor(named: "token_embd.weight")?.type, .Q8_0,
+                           "the tied head: q6_k, which 64 columns turn into q8_0")
             XCTAssertEqual(a.tensor(named: "blk.0.attn_qkv.weight")?.type, type.baseType)
             XCTAssertEqual(a.tensor(named: "blk.0.attn_qkv.bias")?.type, .F32)
             XCTAssertEqual(try a.metadata.uint32(BloomGGUFKeys.fileType), type.number)

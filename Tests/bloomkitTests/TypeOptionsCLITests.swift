@@ -48,7 +48,8 @@ final class TypeOptionsCLITests: XCTestCase {
     func testAPatternThatMatchesNothingIsAWarning() throws {
         let run = try quantize(["--type", "q8_0", "--tensor-type", "attn_qkv=q4_1", "--tensor-type", "no_such=q4_0"])
         XCTAssertEqual(run.result.status, 0, run.result.stderr)
-        XCTAssertEqual(run.result.errorLines, ["warning: --tensor-type pattern 'no_such' matches no quantizable tensor"])
+        XCTAssertEqual(run.result.errorLines,
+                       ["warning: --tensor-type pattern 'no_such' matches no quantizable tensor"])
         XCTAssertEqual(run.types["blk.2.attn_qkv.weight"], "q4_1")
     }
 
@@ -61,9 +62,10 @@ final class TypeOptionsCLITests: XCTestCase {
         for verb in ["convert", "quantize"] {
             let help = try CLI.run([verb, "--help"], in: scratch.path)
             let lines = help.stdout.split(separator: "\n").map(String.init)
-            for name in ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_1", "Q5_0", "Q5_K_M", "Q5_K_S", "Q4_1", "Q4_0", "Q4_K_M",
-                         "Q4_K_S", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K"] {
-                XCTAssertEqual(lines.filter { $0.hasPrefix("  \(name) ") && $0.contains(".") }.count, 1, "\(verb) \(name)")
+            for name in ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_1", "Q5_0", "Q5_K_M", "Q5_K_S", "Q4_1", "Q4_0",
+                         "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K"] {
+                let rows = lines.filter { $0.hasPrefix("  \(name) ") && $0.contains(".") }
+                XCTAssertEqual(rows.count, 1, "\(verb) \(name)")
             }
         }
     }
