@@ -53,7 +53,7 @@ func rowsOut(_ type: GGMLType) -> UnsafeMutableRawBufferPointer {
 }
 
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_cpu_has_avx2_fma_f16c() == 1 ? "yes" : "no"), " +
+print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_simd_level() >= Int32(BK_SIMD_AVX2) ? "yes" : "no"), " +
       "\((n * 4) >> 10) KiB of f32 in rows of \(rowLength), best of \(reps), load average \(load)")
 line("memcpy f32, 1 thread", n * 4, best { memcpy(copy.baseAddress!, x.baseAddress!, n * 4) })
 
@@ -95,7 +95,12 @@ line("memcpy f16, 1 thread", n * 2, best { memcpy(copy.baseAddress!, f16.baseAdd
 for type in [GGMLType.Q4_0, .Q8_0] {
     for threads in [1, 2] {
         line("f16 -> \(type.name) via SourceTensor, \(threads) thread\(threads > 1 ? "s" : "")", n * 2, try best {
-            try Quantizer.quantize(type, tensor: tensor, into: rowsOut(type), threads: threads)
+            var at = 0
+            let dst = rowsOut(type)
+            try Quantizer.quantize(type, tensor: tensor, threads: threads) { bytes in
+                dst.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                at += bytes.count
+            }
         })
     }
 }

@@ -3,37 +3,6 @@
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_simd.h"
 #include <math.h>
-#include <stdatomic.h>
-
-// ---- instruction sets ----------------------------------------------------------------------------------------------
-
-static _Atomic int simd_limit = BK_SIMD_AVX512_VNNI;
-
-static int cpu_level(void) {
-    static _Atomic int cached = -1;
-    int level = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (level < 0) {
-        level = BK_SIMD_NONE;
-#if BK_X86
-        if (bk_cpu_has_avx2_fma_f16c()) {
-            __builtin_cpu_init();
-            level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
-                        ? BK_SIMD_AVX512_VNNI
-                        : BK_SIMD_AVX2;
-        }
-#endif
-        atomic_store_explicit(&cached, level, memory_order_relaxed);
-    }
-    return level;
-}
-
-int bk_simd_level(void) {
-    int cpu = cpu_level(), limit = atomic_load_explicit(&simd_limit, memory_order_relaxed);
-    return cpu < limit ? cpu : limit;
-}
-
-void bk_set_simd_limit(int level) { atomic_store_explicit(&simd_limit, level, memory_order_relaxed); }
 
 size_t bk_row_bytes(int32_t type, int64_t cols) {
     if (cols < 0) return 0;

@@ -15,6 +15,7 @@
 #define BLOOMKIT_MATMUL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "bk_cpu.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,16 +36,6 @@ int bk_pool_size(const bk_pool *pool);
 /// Runs fn on the caller and every worker that joins before the caller finishes its share; returns when all are done.
 /// Not reentrant.
 void bk_pool_run(bk_pool *pool, bk_task_fn fn, void *ctx);
-
-// ---- instruction sets ----------------------------------------------------------------------------------------------
-
-/// What the kernels use: BK_SIMD_NONE runs the scalar twins; AVX2 (with FMA and F16C) everything else; AVX-512 VNNI
-/// only the 8-bit matrix-matrix products (same results: integer sums are exact).
-enum { BK_SIMD_NONE = 0, BK_SIMD_AVX2 = 1, BK_SIMD_AVX512_VNNI = 2 };
-/// The level in use: the CPU's, capped by bk_set_simd_limit.
-int bk_simd_level(void);
-/// Caps the level (tests compare the paths; benchmarks measure them). Affects calls made after it returns.
-void bk_set_simd_limit(int level);
 
 // ---- weights -------------------------------------------------------------------------------------------------------
 
