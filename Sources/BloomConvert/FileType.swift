@@ -29,18 +29,20 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
     public static let BF16 = FileType("BF16", 32, .BF16, "16-bit bfloat")
     public static let Q8_0 = FileType("Q8_0", 7, .Q8_0, "8-bit blocks of 32, fp16 scale")
     public static let Q6_K = FileType("Q6_K", 18, .Q6_K, "6-bit super-blocks of 256")
-    public static let Q5_1 = FileType("Q5_1", 9, .Q5_1, "5-bit blocks of 32, fp16 scale and min")
-    public static let Q5_0 = FileType("Q5_0", 8, .Q5_0, "5-bit blocks of 32, fp16 scale")
-    public static let Q5_K_M = FileType("Q5_K_M", 17, .Q5_K, "Q5_K; Q6_K attn_qkv and ffn_down in some layers")
+    public static let Q5_1 = FileType("Q5_1", 9, .Q5_1, "5-bit blocks of 32, fp16 scale and min; Q6_K head")
+    public static let Q5_0 = FileType("Q5_0", 8, .Q5_0, "5-bit blocks of 32, fp16 scale; Q6_K head")
+    public static let Q5_K_M = FileType("Q5_K_M", 17, .Q5_K,
+                                        "Q5_K; Q6_K head, attn_qkv, ffn_down in half the layers")
     public static let Q5_K_S = FileType("Q5_K_S", 16, .Q5_K, "Q5_K; Q6_K head")
     public static let Q4_1 = FileType("Q4_1", 3, .Q4_1, "4-bit blocks of 32, fp16 scale and min; Q6_K head")
     public static let Q4_0 = FileType("Q4_0", 2, .Q4_0, "4-bit blocks of 32, fp16 scale; Q6_K head")
-    public static let Q4_K_M = FileType("Q4_K_M", 15, .Q4_K, "Q4_K; Q6_K attn_qkv and ffn_down in some layers")
-    public static let Q4_K_S = FileType("Q4_K_S", 14, .Q4_K, "Q4_K; Q5_K attn_qkv and ffn_down in first layers")
-    public static let Q3_K_L = FileType("Q3_K_L", 13, .Q3_K, "Q3_K; Q5_K attn_qkv, attn_output, ffn_down")
-    public static let Q3_K_M = FileType("Q3_K_M", 12, .Q3_K, "Q3_K; Q4_K/Q5_K attn_qkv, attn_output, ffn_down")
+    public static let Q4_K_M = FileType("Q4_K_M", 15, .Q4_K,
+                                        "Q4_K; Q6_K head, attn_qkv, ffn_down in half the layers")
+    public static let Q4_K_S = FileType("Q4_K_S", 14, .Q4_K, "Q4_K; Q6_K head; Q5_K first attn_qkv and ffn_down")
+    public static let Q3_K_L = FileType("Q3_K_L", 13, .Q3_K, "Q3_K; Q6_K head; Q5_K attn_qkv, attn_output, ffn_down")
+    public static let Q3_K_M = FileType("Q3_K_M", 12, .Q3_K, "Q3_K; Q6_K head; Q4/5_K attn_qkv, attn_output, ffn_down")
     public static let Q3_K_S = FileType("Q3_K_S", 11, .Q3_K, "Q3_K; Q6_K head")
-    public static let Q2_K = FileType("Q2_K", 10, .Q2_K, "Q2_K; Q3_K attn_qkv, attn_output, ffn_down")
+    public static let Q2_K = FileType("Q2_K", 10, .Q2_K, "Q2_K; Q6_K head; Q3_K attn_qkv, attn_output, ffn_down")
 
     /// Every file type, largest first (the order of --help).
     public static let all: [FileType] = [
