@@ -33,12 +33,11 @@ let package = Package(
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
         ]),
         .target(name: "BloomRuntime", dependencies: [
-            "BloomCore", "BloomGGUF", "BloomQuant", "BloomArch", "BloomTokenizer", "CKernels",
+            "BloomCore", "BloomGGUF", "BloomArch", "BloomTokenizer", "CKernels",
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
-            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
         ]),
 
         .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "CKernels"]),
@@ -49,12 +48,14 @@ let package = Package(
         .testTarget(name: "BloomLoRATests", dependencies: ["BloomLoRA", "BloomCheckpoint", "BloomCore"]),
         .testTarget(name: "BloomTokenizerTests", dependencies: ["BloomTokenizer", "BloomGGUF", "BloomArch", "BloomCore"]),
         .testTarget(name: "BloomConvertTests", dependencies: [
-            "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomCore",
+            "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
+            "BloomCore",
         ]),
         .testTarget(name: "BloomRuntimeTests", dependencies: [
-            "BloomRuntime", "BloomGGUF", "BloomQuant", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
+            "BloomRuntime", "BloomGGUF", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
             "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
         ]),
+        // Imports nothing: runs the built bloomkit executable, which this dependency builds first.
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
     ],
     swiftLanguageModes: [.v6]

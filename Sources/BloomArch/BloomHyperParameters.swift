@@ -51,7 +51,8 @@ public struct BloomHyperParameters: Sendable, Equatable {
             layerNormEpsilon: try m.float32(BloomGGUFKeys.layerNormEpsilon))
     }
 
-    /// The `bloom.*` KVs, in llama.cpp's converter order (general.architecture goes first in a file; see `BloomProfile`).
+    /// The `bloom.*` KVs, in llama.cpp's converter order (general.architecture goes first
+    /// in a file; see `Converter.metadata` and Formats/gguf-bloom-profile.md).
     public var metadataEntries: [(String, GGUFValue)] {
         [
             (BloomGGUFKeys.contextLength, .uint32(UInt32(contextLength))),

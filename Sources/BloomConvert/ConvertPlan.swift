@@ -81,7 +81,7 @@ enum ConvertPlan {
                                  location: source.name)
             }
             let type = BloomTensorNames.mustBeF32(name, ne: ne) ? .F32 : choice?.type ?? .F32
-            let isQKV = name.hasPrefix("blk.") && name.contains(".attn_qkv.")
+            let isQKV = BloomTensorName(gguf: name)?.kind == .attentionQKV
             planned.append(PlannedTensor(info: try GGUFTensorInfo(name: name, type: type, ne: ne), source: source,
                                          qkv: isQKV ? layout : nil, note: choice?.note))
         }
@@ -89,5 +89,6 @@ enum ConvertPlan {
     }
 
     static func unmatchedWarning(_ pattern: String) -> String {
-        "--tensor-type pattern '\(pattern)' matches no quantizable tensor"    }
+        "--tensor-type pattern '\(pattern)' matches no quantizable tensor"
+    }
 }

@@ -42,7 +42,8 @@ extension ConvertInput {
         let name = URL(fileURLWithPath: model.path).lastPathComponent
         self.init(name: model.config["_name_or_path"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? name,
                   source: model.path, adapters: provenance, hyperParameters: hyper, tiedOutput: tied,
-                  vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize), tensors: tensors)
+                  vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize, config: model.config),
+                  tensors: tensors)
         self.warnings = warnings
     }
 }

@@ -1,10 +1,13 @@
 import BloomArch
 import BloomCore
 import BloomGGUF
+import BloomTokenizer
 import Foundation
 
-/// The tokenizer as llama.cpp's converter writes it for BLOOM (`_set_vocab_gpt2`): tokens by id padded to the
-/// model's vocab_size with `[PAD{id}]` (UNUSED), token types, merges "a b", special ids.
+/// The tokenizer as llama.cpp's converter writes it for BLOOM (`_set_vocab_gpt2` and gguf-py's `SpecialVocab`):
+/// tokens by id padded to the model's vocab_size with `[PAD{id}]` (UNUSED), token types, merges "a b", special ids.
+/// tokenizer.json is read by BloomTokenizer's one reader (`TokenizerJSON`), so the converter writes only what the
+/// runtime's tokenizer accepts, with the ids Hugging Face tokenizers gives.
 public struct ConvertVocabulary: Sendable, Equatable {
     public var tokens: [String]
     public var tokenTypes: [Int32]
@@ -14,89 +17,60 @@ public struct ConvertVocabulary: Sendable, Equatable {
     public var unknownID: UInt32?
     public var paddingID: UInt32?
 
-    /// Reads `tokenizer.json` (BPE model), `tokenizer_config.json` and `config.json` from `folder`.
-    /// - Parameter vocabSize: the model's vocab_size (rows of the embedding); the token list is padded to it.
-    /// - Throws: `.invalidArgument` when the tokenizer is not BPE, has an id at or past `vocabSize`, or is malformed.
-    public init(folder: String, vocabSize: Int) throws {
+    /// Reads `tokenizer.json` and the special tokens `special_tokens_map.json` / `tokenizer_config.json` name from
+    /// `folder`.
+    /// - Parameters:
+    ///   - vocabSize: the model's vocab_size (rows of the embedding); the token list is padded to it.
+    ///   - config: the model's config.json, whose `*_token_id` give the roles the tokenizer files leave out
+    ///     (as gguf-py's SpecialVocab falls back on them).
+    /// - Throws: the tokenizer reader's errors (`.unsupported` for a pipeline other than BLOOM's, `.invalidTokenizer`),
+    ///   `.invalidArgument` when the tokenizer has an id at or past `vocabSize`; with the path.
+    public init(folder: String, vocabSize: Int, config: JSONValue = .object([])) throws {
         let path = folder + "/tokenizer.json"
-        let json = try Self.readJSON(path)
-        guard let model = json["model"], model["type"]?.string == "BPE" else {
-            throw BloomError(.invalidArgument, "tokenizer model is \(json["model"]?["type"]?.string ?? "missing"), expected BPE", path: path)
+        let parts = try TokenizerJSON(path: path)
+        let tokenizer: BloomTokenizer
+        do {
+            tokenizer = try BloomTokenizer(parts)
+        } catch let error as BloomError {
+            throw error.at(path: path)
         }
-        guard let vocab = model["vocab"]?.object else {
-            throw BloomError(.invalidArgument, "tokenizer has no model.vocab object", path: path)
+        func token(_ id: Int) -> String? { TokenID(exactly: id).flatMap(tokenizer.token(for:)) }
+        guard tokenizer.vocabularySize <= vocabSize else {
+            let last = tokenizer.vocabularySize - 1
+            let message = "token '\(token(last) ?? "")' has id \(last), past the model's vocab_size \(vocabSize)"
+            throw BloomError(.invalidArgument, message, path: path)
         }
-        var byID = [String?](repeating: nil, count: vocabSize)
-        var ids: [String: Int] = [:]
-        for (token, idValue) in vocab {
-            guard let id = idValue.int, id >= 0 else {
-                throw BloomError(.invalidArgument, "token '\(token)' has id \(idValue), not a non-negative integer", path: path)
+        var special: [TokenID: Bool] = [:]
+        for added in tokenizer.addedTokens { special[added.id] = added.special || Self.looksSpecial(added.content) }
+        tokens = (0..<vocabSize).map { token($0) ?? "[PAD\($0)]" }
+        tokenTypes = (0..<vocabSize).map { id -> Int32 in
+            guard token(id) != nil else { return GGUFTokenType.unused.rawValue }
+            switch TokenID(exactly: id).flatMap({ special[$0] }) {
+            case true?: return GGUFTokenType.control.rawValue
+            case false?: return GGUFTokenType.userDefined.rawValue
+            case nil: return GGUFTokenType.normal.rawValue
             }
-            guard id < vocabSize else {
-                throw BloomError(.invalidArgument, "token '\(token)' has id \(id), past the model's vocab_size \(vocabSize)", path: path)
-            }
-            byID[id] = token
-            ids[token] = id
         }
-        var special = Set<Int>()
-        var added = Set<Int>()
-        for entry in json["added_tokens"]?.array ?? [] {
-            guard let id = entry["id"]?.int, let content = entry["content"]?.string, id >= 0 else {
-                throw BloomError(.invalidArgument, "an added token has no id or content", path: path)
-            }
-            guard id < vocabSize else {
-                throw BloomError(.invalidArgument, "added token '\(content)' has id \(id), past the model's vocab_size \(vocabSize)", path: path)
-            }
-            byID[id] = content
-            ids[content] = id
-            added.insert(id)
-            if entry["special"]?.bool == true || Self.looksSpecial(content) { special.insert(id) }
+        // Spaces inside a part (tokenizer.json's pair form) become U+0120, as llama.cpp's converter writes them.
+        merges = parts.merges.map { pair in
+            [pair.0, pair.1].map { $0.replacingOccurrences(of: " ", with: "\u{0120}") }.joined(separator: " ")
         }
-        tokens = byID.enumerated().map { $1 ?? "[PAD\($0)]" }
-        tokenTypes = byID.indices.map { id -> Int32 in
-            if byID[id] == nil { return GGUFTokenType.unused.rawValue }
-            if special.contains(id) { return GGUFTokenType.control.rawValue }
-            if added.contains(id) { return GGUFTokenType.userDefined.rawValue }
-            return GGUFTokenType.normal.rawValue
+        let named = try tokenizer.specialTokens(inModelFolder: folder)
+        func specialID(_ id: TokenID?, _ role: String) -> UInt32? {
+            if let id { return UInt32(exactly: id) }
+            guard let id = config["\(role)_token_id"]?.int, id >= 0, id < vocabSize else { return nil }
+            return UInt32(exactly: id)
         }
-        merges = try (model["merges"]?.array ?? []).map { m -> String in
-            if let s = m.string { return s }
-            // The newer pair form: spaces inside a part become U+0120, as llama.cpp's converter writes them.
-            guard let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string else {
-                throw BloomError(.invalidArgument, "a merge is neither \"a b\" nor a pair of strings", path: path)
-            }
-            return [a, b].map { $0.replacingOccurrences(of: " ", with: "\u{0120}") }.joined(separator: " ")
-        }
-        // Special ids as gguf-py's SpecialVocab finds them: tokenizer_config.json's tokens, then config.json's ids.
-        let tokenizerConfig = FileManager.default.fileExists(atPath: folder + "/tokenizer_config.json")
-            ? try Self.readJSON(folder + "/tokenizer_config.json") : JSONValue.object([])
-        let config = FileManager.default.fileExists(atPath: folder + "/config.json")
-            ? try Self.readJSON(folder + "/config.json") : JSONValue.object([])
-        func specialID(_ kind: String) -> UInt32? {
-            let entry = tokenizerConfig["\(kind)_token"]
-            if let content = entry?.string ?? entry?["content"]?.string, let id = ids[content] { return UInt32(id) }
-            if let id = config["\(kind)_token_id"]?.int, id >= 0, id < vocabSize { return UInt32(id) }
-            return nil
-        }
-        bosID = specialID("bos")
-        eosID = specialID("eos")
-        unknownID = specialID("unk")
-        paddingID = specialID("pad")
+        bosID = specialID(named.bos, "bos")
+        eosID = specialID(named.eos, "eos")
+        unknownID = specialID(named.unknown, "unk")
+        paddingID = specialID(named.padding, "pad")
     }
 
     /// gguf-py's `does_token_look_special`.
     static func looksSpecial(_ t: String) -> Bool {
         ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (t.hasPrefix("<|") && t.hasSuffix("|>"))
             || (t.hasPrefix("<｜") && t.hasSuffix("｜>")) || (t.hasPrefix("<unused") && t.hasSuffix(">"))
-    }
-
-    static func readJSON(_ path: String) throws -> JSONValue {
-        let file = try MappedFile(path: path)
-        do {
-            return try JSONParser().parse(file.bytes)
-        } catch let error as BloomError {
-            throw error.at(path: path)
-        }
     }
 
     /// The tokenizer.ggml.* KVs with llama.cpp's value types.

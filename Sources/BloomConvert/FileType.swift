@@ -171,11 +171,14 @@ extension FileType {
                                  "--tensor-type pattern '\(p.pattern)' is not a regular expression: \(error)")
             }
         }
-        let roles = tensors.map { BloomTensorNames.role(ofGGUF: $0.name) }
-        let tied = !roles.contains { $0.role == .output }
-        let qkvCount = roles.filter { $0.role == .attentionQKV }.count
+        // Weights only (llama-quantize's categories match "attn_qkv.weight", …); biases and foreign names: nil.
+        let roles = tensors.map { t in
+            BloomTensorName(gguf: t.name).flatMap { $0.isBias ? nil : (kind: $0.kind, layer: $0.layer) }
+        }
+        let tied = !roles.contains { $0?.kind == .output }
+        let qkvCount = roles.filter { $0?.kind == .attentionQKV }.count
         let order = tensors.indices.sorted { a, b in
-            let (la, lb) = (roles[a].layer ?? -1, roles[b].layer ?? -1)
+            let (la, lb) = (layer(tensors[a].name), layer(tensors[b].name))
             return la != lb ? la < lb : tensors[a].name < tensors[b].name
         }
         var qkvSeen = 0, ffnDownSeen = 0
@@ -184,7 +187,7 @@ extension FileType {
         for k in order {
             let (name, ne) = tensors[k]
             guard BloomTensorNames.isQuantizable(name, ne: ne), let rowLength = ne.first else { continue }
-            let role = roles[k].role
+            let role = roles[k]?.kind
             let pattern = patterns.indices.first { name.contains(patterns[$0].regex) }
             if let pattern { matched.insert(pattern) }
             if role == .tokenEmbedding, let t = overrides.embeddingType {
@@ -211,7 +214,7 @@ extension FileType {
                 case .attentionQKV:
                     type = attentionQKVType(qkvSeen, of: qkvCount) ?? type
                     qkvSeen += 1
-                case .feedForwardDown:
+                case .ffnDown:
                     type = feedForwardDownType(ffnDownSeen, of: blockCount) ?? type
                     ffnDownSeen += 1
                 case .attentionOutput:
@@ -225,6 +228,13 @@ extension FileType {
         let unmatched = overrides.patterns.indices.filter { !matched.contains($0) }
             .map { overrides.patterns[$0].pattern }
         return (choices, unmatched)
+    }
+
+    /// The block of `blk.N.…` names, -1 for others: llama.cpp's order of tensors (`weight_name_comparer`).
+    private func layer(_ name: String) -> Int {
+        guard name.hasPrefix("blk."), let dot = name.dropFirst(4).firstIndex(of: "."),
+              let n = Int(name[name.index(name.startIndex, offsetBy: 4)..<dot]) else { return -1 }
+        return n
     }
 
     /// llama-quantize's `use_more_bits`: the first and last eighth of the layers, and every third one between.

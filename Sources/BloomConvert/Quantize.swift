@@ -15,7 +15,7 @@ public enum GGUFQuantizer {
         let start = ProgressReporter.now()
         let file = try GGUFFile(path: input)
         let blockCount = try file.metadata.optional(BloomGGUFKeys.blockCount, GGUFMetadata.uint32).map(Int.init)
-            ?? file.tensors.compactMap { BloomTensorNames.role(ofGGUF: $0.name).layer }.max().map { $0 + 1 } ?? 0
+            ?? file.tensors.compactMap { BloomTensorName(gguf: $0.name)?.layer }.max().map { $0 + 1 } ?? 0
         let types = try options.type.tensorTypes(file.tensors.map { ($0.name, $0.ne) }, blockCount: blockCount,
                                                  overrides: options.overrides)
         var plan: [PlannedTensor] = []

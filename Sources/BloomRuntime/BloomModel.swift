@@ -4,7 +4,8 @@ import BloomGGUF
 import CKernels
 
 /// A BLOOM model whose weights are views into a memory-mapped GGUF file (no copies): llama.cpp's BLOOM graph
-/// (reference gguf-bloom.md §5), which is transformers' `BloomForCausalLM` with `[all Q; all K; all V]` rows.
+/// (src/models/bloom.cpp; tensors as Formats/gguf-bloom-profile.md lists them), which is transformers'
+/// `BloomForCausalLM` with `[all Q; all K; all V]` rows.
 ///
 /// The loader requires every tensor with the `ne` and a type the kernels compute with, and refuses any other
 /// tensor, as llama.cpp's loader does.
@@ -43,20 +44,21 @@ public final class BloomModel: @unchecked Sendable {
         path = source.path
         storage = source.storage
         var loader = try WeightLoader(source: source, hyperParameters: hp)
-        tokenEmbedding = try loader.weight(BloomTensorNames.tokenEmbedding)
-        embeddingNorm = try loader.norm("token_embd_norm.weight", "token_embd_norm.bias")
-        blocks = try (0..<hp.blockCount).map { n in
-            func linear(_ stem: String) throws -> Linear {
-                try loader.linear(BloomTensorNames.layer(stem, n), BloomTensorNames.layer(stem, n, "bias"))
-            }
-            func norm(_ stem: String) throws -> Norm {
-                try loader.norm(BloomTensorNames.layer(stem, n), BloomTensorNames.layer(stem, n, "bias"))
-            }
-            return Block(attnNorm: try norm("attn_norm"), qkv: try linear("attn_qkv"), attnOutput: try linear("attn_output"),
-                         ffnNorm: try norm("ffn_norm"), up: try linear("ffn_up"), down: try linear("ffn_down"))
+        func linear(_ kind: BloomTensorKind, _ n: Int) throws -> Linear {
+            try loader.linear(kind.ggufName(layer: n), kind.ggufName(layer: n, bias: true))
         }
-        outputNorm = try loader.norm("output_norm.weight", "output_norm.bias")
-        output = loader.hasSeparateOutput ? try loader.weight(BloomTensorNames.output) : tokenEmbedding
+        func norm(_ kind: BloomTensorKind, _ n: Int? = nil) throws -> Norm {
+            try loader.norm(kind.ggufName(layer: n), kind.ggufName(layer: n, bias: true))
+        }
+        tokenEmbedding = try loader.weight(BloomTensorKind.tokenEmbedding.ggufName())
+        embeddingNorm = try norm(.tokenEmbeddingNorm)
+        blocks = try (0..<hp.blockCount).map { n in
+            Block(attnNorm: try norm(.attentionNorm, n), qkv: try linear(.attentionQKV, n),
+                  attnOutput: try linear(.attentionOutput, n), ffnNorm: try norm(.ffnNorm, n),
+                  up: try linear(.ffnUp, n), down: try linear(.ffnDown, n))
+        }
+        outputNorm = try norm(.outputNorm)
+        output = loader.hasSeparateOutput ? try loader.weight(BloomTensorKind.output.ggufName()) : tokenEmbedding
         try loader.refuseUnread()
         var s = [Float](repeating: 0, count: hp.headCount)
         bk_alibi_slopes(Int32(hp.headCount), &s)

@@ -15,38 +15,74 @@ extension BloomTokenizer {
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (tokenizer.json itself does not say which token is which).
     /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`), with `path`.
     public convenience init(tokenizerJSONPath path: String, specialTokens: SpecialTokens = SpecialTokens()) throws {
-        let root = try Self.parseJSONFile(path)
+        let parts = try TokenizerJSON(path: path)
         do {
-            try self.init(tokenizerJSON: root, specialTokens: specialTokens)
+            try self.init(parts, specialTokens: specialTokens)
         } catch let error as BloomError {
             throw error.at(path: path)
         }
     }
 
-    /// Loads a model folder's tokenizer: `tokenizer.json`, with the special tokens named in
-    /// `special_tokens_map.json` (or else `tokenizer_config.json`) when present.
+    /// Loads a model folder's tokenizer: `tokenizer.json`, with the special tokens `specialTokens(inModelFolder:)`
+    /// finds.
     ///
     /// - Throws: `BloomError`, with the path of the file at fault.
     public convenience init(modelFolder: String) throws {
-        let base = modelFolder.hasSuffix("/") ? modelFolder : modelFolder + "/"
+        let loaded = try BloomTokenizer(tokenizerJSONPath: Self.folderPath(modelFolder, "tokenizer.json"))
+        self.init(copying: loaded, specialTokens: try loaded.specialTokens(inModelFolder: modelFolder))
+    }
+
+    /// The special tokens a model folder names, as transformers loads them: `special_tokens_map.json`, then
+    /// `tokenizer_config.json` for the roles it leaves out (a plain string or an AddedToken object with "content"),
+    /// each resolved to this tokenizer's id for that content. A role no file names, or whose content this tokenizer
+    /// lacks, is nil.
+    ///
+    /// - Throws: `BloomError` for a file that is there but cannot be read, with its path.
+    public func specialTokens(inModelFolder folder: String) throws -> SpecialTokens {
         var names: [String: String] = [:]
-        for file in ["special_tokens_map.json", "tokenizer_config.json"] where FileManager.default.fileExists(atPath: base + file) {
-            let root = try Self.parseJSONFile(base + file)
+        for file in ["special_tokens_map.json", "tokenizer_config.json"] {
+            let path = Self.folderPath(folder, file)
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let root = try Self.parseJSONFile(path)
             for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
-                // A plain string, or an AddedToken object with "content".
                 if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
             }
         }
-        let loaded = try BloomTokenizer(tokenizerJSONPath: base + "tokenizer.json")
-        func id(_ key: String) -> TokenID? { names[key].flatMap { loaded.id(for: $0) } }
-        self.init(copying: loaded, specialTokens: SpecialTokens(bos: id("bos_token"), eos: id("eos_token"),
-                                                                 unknown: id("unk_token"), padding: id("pad_token")))
+        func id(_ key: String) -> TokenID? { names[key].flatMap { self.id(for: $0) } }
+        return SpecialTokens(bos: id("bos_token"), eos: id("eos_token"), unknown: id("unk_token"),
+                             padding: id("pad_token"))
+    }
+
+    private static func folderPath(_ folder: String, _ file: String) -> String {
+        folder.hasSuffix("/") ? folder + file : folder + "/" + file
     }
 
     /// Builds the tokenizer from a parsed tokenizer.json.
     ///
     /// - Throws: `BloomError` (`.invalidTokenizer`, `.unsupported`, `.limitExceeded`) with the JSON key at fault.
     public convenience init(tokenizerJSON root: JSONValue, specialTokens: SpecialTokens = SpecialTokens()) throws {
+        try self.init(TokenizerJSON(root), specialTokens: specialTokens)
+    }
+
+    /// Builds the tokenizer from a tokenizer.json taken apart by `TokenizerJSON`.
+    ///
+    /// - Throws: `BloomError` (`.invalidTokenizer`, `.limitExceeded`) for an inconsistent vocabulary or merge,
+    ///   located at "model".
+    public convenience init(_ parts: TokenizerJSON, specialTokens: SpecialTokens = SpecialTokens()) throws {
+        do {
+            try self.init(vocabulary: parts.vocabulary, addedTokens: parts.addedTokens, merges: parts.merges,
+                          unknownToken: parts.unknownToken, fuseUnknown: parts.fuseUnknown,
+                          specialTokens: specialTokens)
+        } catch var error as BloomError {
+            if error.location == nil { error.location = "model" }
+            throw error
+        }
+    }
+
+    /// The one reader of tokenizer.json: checks BLOOM's pipeline and takes the BPE model and added tokens apart.
+    ///
+    /// - Throws: `BloomError` (`.invalidTokenizer`, `.unsupported`, `.limitExceeded`) with the JSON key at fault.
+    static func read(tokenizerJSON root: JSONValue) throws -> TokenizerJSON {
         guard root.object != nil else { throw Self.invalid("the top level is not an object", at: "") }
         if let version = root["version"], version.string != "1.0" {
             throw BloomError(.unsupported, "tokenizer.json version \(Self.describe(version)), not \"1.0\"", location: "version")
@@ -159,17 +195,12 @@ extension BloomTokenizer {
             added.removeAll { $0.id == id }
             added.append(token)
         }
-        do {
-            try self.init(vocabulary: vocabulary, addedTokens: added, merges: merges, unknownToken: unknownToken,
-                          fuseUnknown: fuseUnknown, specialTokens: specialTokens)
-        } catch var error as BloomError {
-            if error.location == nil { error.location = "model" }
-            throw error
-        }
+        return TokenizerJSON(vocabulary: vocabulary, addedTokens: added, merges: merges, unknownToken: unknownToken,
+                             fuseUnknown: fuseUnknown)
     }
 
     /// Parses a JSON file of at most `TokenizerLimits.maxJSONBytes`; errors carry the path.
-    private static func parseJSONFile(_ path: String) throws -> JSONValue {
+    static func parseJSONFile(_ path: String) throws -> JSONValue {
         do {
             let file = try MappedFile(path: path)
             guard file.count <= TokenizerLimits.maxJSONBytes else {
