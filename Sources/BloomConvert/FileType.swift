@@ -154,7 +154,7 @@ extension FileType {
     ///   Q6_K → Q8_0, and F16 when even that does not fit.
     /// A tensor a `--tensor-type` pattern names skips the rules (and does not count in i), as does every tensor
     /// with `pure`; the fallback still applies. `--embedding-type`/`--output-tensor-type` are taken as given
-    /// (F16 when rows do not fit their blocks, where llama-quantize would fail). Unlike llama-quantize, patterns
+    /// (F16 when rows do not fit their blocks; llama-quantize has no fallback there). Unlike llama-quantize, patterns
     /// also apply to F32/F16/BF16 files.
     ///
     /// - Parameters:
@@ -172,11 +172,9 @@ extension FileType {
             }
         }
         // Weights only (llama-quantize's categories match "attn_qkv.weight", …); biases and foreign names: nil.
-        let roles = tensors.map { t in
-            BloomTensorName(gguf: t.name).flatMap { $0.isBias ? nil : (kind: $0.kind, layer: $0.layer) }
-        }
-        let tied = !roles.contains { $0?.kind == .output }
-        let qkvCount = roles.filter { $0?.kind == .attentionQKV }.count
+        let kinds = tensors.map { t in BloomTensorName(gguf: t.name).flatMap { $0.isBias ? nil : $0.kind } }
+        let tied = !kinds.contains(.output)
+        let qkvCount = kinds.filter { $0 == .attentionQKV }.count
         let order = tensors.indices.sorted { a, b in
             let (la, lb) = (layer(tensors[a].name), layer(tensors[b].name))
             return la != lb ? la < lb : tensors[a].name < tensors[b].name
@@ -187,14 +185,14 @@ extension FileType {
         for k in order {
             let (name, ne) = tensors[k]
             guard BloomTensorNames.isQuantizable(name, ne: ne), let rowLength = ne.first else { continue }
-            let role = roles[k]?.kind
+            let kind = kinds[k]
             let pattern = patterns.indices.first { name.contains(patterns[$0].regex) }
             if let pattern { matched.insert(pattern) }
-            if role == .tokenEmbedding, let t = overrides.embeddingType {
+            if kind == .tokenEmbedding, let t = overrides.embeddingType {
                 choices[k] = Self.fitted(t, rowLength)
                 continue
             }
-            if role == .output, let t = overrides.outputType {
+            if kind == .output, let t = overrides.outputType {
                 choices[k] = Self.fitted(t, rowLength)
                 continue
             }
@@ -202,10 +200,10 @@ extension FileType {
             if let pattern {
                 type = patterns[pattern].type
             } else if !overrides.pure && baseType.isBlockType {
-                switch role {
+                switch kind {
                 case .output, .tokenEmbedding:
                     // token_embd is the head when the file has no output.weight; untied, no rule touches it.
-                    guard role == .output || tied else { break }
+                    guard kind == .output || tied else { break }
                     if let t = overrides.outputType {
                         type = t
                     } else {
