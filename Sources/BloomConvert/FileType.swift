@@ -34,6 +34,8 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
     public static let Q5_K_M = FileType("Q5_K_M", 17, .Q5_K,
                                         "Q5_K; Q6_K head, attn_qkv, ffn_down in half the layers")
     public static let Q5_K_S = FileType("Q5_K_S", 16, .Q5_K, "Q5_K; Q6_K head")
+    // Q4_1/Q4_0 follow llama-quantize's rules like every file type: a tied BLOOM's token_embd is Q6_K (Q8_0 when
+    // its rows do not fit 256-blocks, as in the tiny fixtures); `--embedding-type q8_0` gives bloomkit's former choice.
     public static let Q4_1 = FileType("Q4_1", 3, .Q4_1, "4-bit blocks of 32, fp16 scale and min; Q6_K head")
     public static let Q4_0 = FileType("Q4_0", 2, .Q4_0, "4-bit blocks of 32, fp16 scale; Q6_K head")
     public static let Q4_K_M = FileType("Q4_K_M", 15, .Q4_K,
