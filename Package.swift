@@ -40,23 +40,30 @@ let package = Package(
             "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
         ]),
 
-        .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "CKernels"]),
-        .testTarget(name: "BloomCheckpointTests", dependencies: ["BloomCheckpoint", "BloomCore"]),
-        .testTarget(name: "BloomGGUFTests", dependencies: ["BloomGGUF", "BloomCore"]),
-        .testTarget(name: "BloomQuantTests", dependencies: ["BloomQuant", "BloomCore", "CKernels"]),
-        .testTarget(name: "BloomArchTests", dependencies: ["BloomArch", "BloomGGUF", "BloomCore"]),
-        .testTarget(name: "BloomLoRATests", dependencies: ["BloomLoRA", "BloomCheckpoint", "BloomCore"]),
-        .testTarget(name: "BloomTokenizerTests", dependencies: ["BloomTokenizer", "BloomGGUF", "BloomArch", "BloomCore"]),
+        // Test support shared by the test targets: fixture lookup, scratch folders, seeded random values, the
+        // BloomError assertion. A regular target under Tests/, so only test targets depend on it.
+        .target(name: "TestSupport", dependencies: ["BloomCore"], path: "Tests/TestSupport"),
+
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomCoreTests", dependencies: ["BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomCheckpointTests", dependencies: ["BloomCheckpoint", "BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomGGUFTests", dependencies: ["BloomGGUF", "BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomQuantTests", dependencies: ["BloomQuant", "BloomCore", "CKernels", "TestSupport"]),
+        .testTarget(name: "BloomArchTests", dependencies: ["BloomArch", "BloomGGUF", "BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomLoRATests", dependencies: ["BloomLoRA", "BloomCheckpoint", "BloomCore", "TestSupport"]),
+        .testTarget(name: "BloomTokenizerTests", dependencies: [
+            "BloomTokenizer", "BloomGGUF", "BloomArch", "BloomCore", "TestSupport",
+        ]),
         .testTarget(name: "BloomConvertTests", dependencies: [
             "BloomConvert", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
-            "BloomCore",
+            "BloomCore", "TestSupport",
         ]),
         .testTarget(name: "BloomRuntimeTests", dependencies: [
-            "BloomRuntime", "BloomGGUF", "BloomTokenizer", "BloomArch", "BloomCore", "CKernels",
+            "BloomRuntime", "BloomGGUF", "BloomTokenizer", "BloomArch", "BloomCore", "TestSupport",
             "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
         ]),
-        // Imports nothing: runs the built bloomkit executable, which this dependency builds first.
-        .testTarget(name: "bloomkitTests", dependencies: ["bloomkit"]),
+        // Runs the built bloomkit executable, which this dependency builds first; TestSupport finds the fixtures.
+        .testTarget(name: "bloomkitTests", dependencies: ["bloomkit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,7 +11,8 @@ enum ConvertStream {
     static func write(_ t: PlannedTensor, to writer: GGUFWriter, threads: Int, chunkElements: Int, measure: Bool,
                       progress: (_ bytes: Int) -> Void) throws -> QuantizationError {
         guard t.source.rowCount > 0, t.source.rowLength > 0 else { return QuantizationError() }
-        let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), measuringError: measure && t.info.type != .F32,
+        let measuring = measure && t.info.type != .F32
+        let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), measuringError: measuring,
                                            threads: threads, chunkValues: chunkElements) { bytes in
             try writer.write(bytes)
             progress(bytes.count)

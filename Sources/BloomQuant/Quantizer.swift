@@ -94,9 +94,9 @@ public enum Quantizer {
                                 write: (UnsafeRawBufferPointer) throws -> Void) throws -> QuantizationError? {
         let rowLength = tensor.rowLength
         let count = try Checked.multiply(tensor.rowCount, rowLength, "value count of '\(tensor.name)'")
-        let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength,
-                                     byteCount: try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
-                                                                     "bytes of '\(tensor.name)'"))
+        let byteCount = try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
+                                             "bytes of '\(tensor.name)'")
+        let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: byteCount)
         let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength, chunkValues: chunkValues)
         guard count > 0 else { return measuringError ? QuantizationError() : nil }
         let round = Swift.min(Swift.max(1, threads), chunks.chunkCount)
@@ -113,7 +113,8 @@ public enum Quantizer {
             quantizeChunk(type, input.baseAddress!, base + slot * slotBytes, rows * rowLength,
                           roundTrip: measuringError ? scratch.baseAddress! + chunks.chunkValues : nil, &error)
         } emit: { chunk, slot in
-            try write(UnsafeRawBufferPointer(start: base + slot * slotBytes, count: chunks.rows(of: chunk).count * rowBytes))
+            let bytes = chunks.rows(of: chunk).count * rowBytes
+            try write(UnsafeRawBufferPointer(start: base + slot * slotBytes, count: bytes))
         }
     }
 
@@ -228,7 +229,8 @@ struct RowChunks: Sendable {
 
     /// Runs `body` once per chunk on up to `threads` workers, each with its own scratch of `scratchValues` floats.
     /// Chunks go in rounds of `roundChunks` (default: one round of every chunk): `slot` is the chunk's place in its
-    /// round, and after each round `emit` gets its chunks in order on the calling thread (output written in order). Stops after a failure and rethrows the error of the lowest chunk that failed.
+    /// round, and after each round `emit` gets its chunks in order on the calling thread (output written in order).
+    /// Stops after a failure and rethrows the error of the lowest chunk that failed.
     /// - Returns: the chunks' errors merged in chunk order when `measuring`, else nil.
     func run(threads: Int, scratchValues: Int, measuring: Bool, roundChunks: Int? = nil, _ body: Body,
              emit: (_ chunk: Int, _ slot: Int) throws -> Void = { _, _ in }) throws -> QuantizationError? {

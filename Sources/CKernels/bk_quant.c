@@ -226,6 +226,11 @@ void bk_quant_error_accumulate_ref(const float *x, const float *y, size_t n, bk_
 void bk_quantize_row_q8_0(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q8_0, x, y, k); }
 void bk_quantize_row_q4_0(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q4_0, x, y, k); }
 void bk_quantize_row_q4_1(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q4_1, x, y, k); }
+void bk_quantize_row_q2_K(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q2_K, x, y, k); }
+void bk_quantize_row_q3_K(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q3_K, x, y, k); }
+void bk_quantize_row_q4_K(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q4_K, x, y, k); }
+void bk_quantize_row_q5_K(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q5_K, x, y, k); }
+void bk_quantize_row_q6_K(const float *x, void *y, size_t k) { BK_DISPATCH(bk_quantize_row_q6_K, x, y, k); }
 void bk_dequantize_row_q8_0(const void *x, float *y, size_t k) { BK_DISPATCH(bk_dequantize_row_q8_0, x, y, k); }
 void bk_dequantize_row_q4_0(const void *x, float *y, size_t k) { BK_DISPATCH(bk_dequantize_row_q4_0, x, y, k); }
 void bk_dequantize_row_q4_1(const void *x, float *y, size_t k) { BK_DISPATCH(bk_dequantize_row_q4_1, x, y, k); }
@@ -233,14 +238,10 @@ void bk_quant_error_accumulate(const float *x, const float *y, size_t n, bk_quan
     BK_DISPATCH(bk_quant_error_accumulate, x, y, n, acc);
 }
 
-// No SIMD twin yet (cheap next to the K-quant searches, or rare): the reference loop is the fast path.
+// No SIMD twin yet (Q5_0/Q5_1 are cheap next to the K-quant searches; the dequantizers are not on a hot path):
+// the reference loop is the fast path.
 void bk_quantize_row_q5_0(const float *x, void *y, size_t k) { bk_quantize_row_q5_0_ref(x, y, k); }
 void bk_quantize_row_q5_1(const float *x, void *y, size_t k) { bk_quantize_row_q5_1_ref(x, y, k); }
-void bk_quantize_row_q2_K(const float *x, void *y, size_t k) { bk_quantize_row_q2_K_ref(x, y, k); }
-void bk_quantize_row_q3_K(const float *x, void *y, size_t k) { bk_quantize_row_q3_K_ref(x, y, k); }
-void bk_quantize_row_q4_K(const float *x, void *y, size_t k) { bk_quantize_row_q4_K_ref(x, y, k); }
-void bk_quantize_row_q5_K(const float *x, void *y, size_t k) { bk_quantize_row_q5_K_ref(x, y, k); }
-void bk_quantize_row_q6_K(const float *x, void *y, size_t k) { bk_quantize_row_q6_K_ref(x, y, k); }
 void bk_dequantize_row_q5_0(const void *x, float *y, size_t k) { bk_dequantize_row_q5_0_ref(x, y, k); }
 void bk_dequantize_row_q5_1(const void *x, float *y, size_t k) { bk_dequantize_row_q5_1_ref(x, y, k); }
 void bk_dequantize_row_q2_K(const void *x, float *y, size_t k) { bk_dequantize_row_q2_K_ref(x, y, k); }

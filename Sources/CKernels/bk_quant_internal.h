@@ -1,4 +1,5 @@
-// Shared between bk_quant.c (reference loops, dispatch) and bk_quant_avx2.c (SIMD).
+// Shared between bk_quant.c (legacy reference loops, every dispatch), bk_quant_k.c (K-quant reference loops) and
+// their SIMD twins in bk_quant_avx2.c and bk_quant_k_avx2.c.
 #ifndef BLOOMKIT_QUANT_INTERNAL_H
 #define BLOOMKIT_QUANT_INTERNAL_H
 
@@ -39,19 +40,32 @@ typedef struct {
     int use_mad;
 } bk_kq_search;
 
-/// make_qkx2_quants: quants of x (weights w) into L[0..n), returns the scale, stores -min at the_min.
-typedef float (*bk_kq_qkx2_fn)(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *the_min);
-float bk_kq_qkx2_quants_ref(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *the_min);
+/// make_qkx2_quants on 8·groups sub-blocks of s->n values (groups 1 or 2; sub-block j at x + j·n, w + j·n,
+/// L + j·n): quants into L, scales[j] the scale, mins[j] minus the min. The SIMD twin runs a group of 8 in the lanes
+/// of one register: each lane does its sub-block's sums in the reference's order, so the results are the same bit
+/// for bit.
+typedef void (*bk_kq_qkx2_fn)(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                              float *scales, float *mins);
+void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                           float *scales, float *mins);
+/// make_qx_quants (rmse_type 1, nmax 32) on 8 sub-blocks of 16 (Q6_K): quants + 32 into L, scales[j]. Twin as above.
+typedef void (*bk_kq_qx_fn)(const float *x, int8_t *L, float *scales);
+void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales);
+/// make_q3_quants (nmax 4, with its refinement passes) on 16 sub-blocks of 16 (Q3_K): quants + 4 into L, scales[j].
+typedef void (*bk_kq_q3_fn)(const float *x, int8_t *L, float *scales);
+void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales);
 
-/// One super-block, the search passed in (the reference or its SIMD twin, same results).
-void bk_kq_q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search);
-/// Q4_K (nmax 15) and Q5_K (nmax 31): scales, d, dmin and the final quants L[256] (before packing).
-void bk_kq_q45_K_block(const float *x, uint8_t *scales, uint16_t *d, uint16_t *dmin, uint8_t *L, int nmax,
-                       bk_kq_qkx2_fn search);
-void bk_kq_pack_q4_K(const uint8_t *L, block_q4_K *y);
-void bk_kq_pack_q5_K(const uint8_t *L, block_q5_K *y);
-/// Q6_K after the 16 sub-block searches: scales of the sub-blocks in, the whole block out (L is updated).
-void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales);
+#if defined(__x86_64__)
+void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales);
+void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k);
+void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                            float *scales, float *mins);
+void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales);
+void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k);
+void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k);
+void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k);
+#endif
 
 #if defined(__x86_64__)
 void bk_quantize_row_q8_0_avx2(const float *x, void *y, size_t k);

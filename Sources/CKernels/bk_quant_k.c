@@ -103,7 +103,7 @@ static float q3_quants(int n, int nmax, const float *x, int8_t *L) {
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-float bk_kq_qkx2_quants_ref(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *the_min) {
+static float qkx2_quants(const bk_kq_search *s, const float *x, const float *w, uint8_t *L, float *the_min) {
     const int n = s->n, nmax = s->nmax;
     uint8_t Laux[32];
     float min = x[0], max = x[0];
@@ -165,6 +165,15 @@ float bk_kq_qkx2_quants_ref(const bk_kq_search *s, const float *x, const float *
     return scale;
 }
 
+void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                           float *scales, float *mins) {
+    for (int j = 0; j < 8 * groups; j++) scales[j] = qkx2_quants(s, x + j * s->n, w + j * s->n, L + j * s->n, &mins[j]);
+}
+
+void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales) {
+    for (int j = 0; j < 8; j++) scales[j] = qx_quants(16, 32, x + 16 * j, L + 16 * j);
+}
+
 /// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (ggml's get_scale_min_k4).
 static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {
@@ -176,14 +185,14 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
     }
 }
 
-void bk_kq_q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
+static void q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     static const bk_kq_search s = {16, 3, -0.5f, 0.1f, 15, 1};
     uint8_t L[BK_QK_K];
-    float weights[16], mins[16], scales[16];
+    float weights[BK_QK_K], mins[16], scales[16];
+    for (int l = 0; l < BK_QK_K; l++) weights[l] = fabsf(x[l]);
+    search(&s, 2, x, weights, L, scales, mins);
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 16; j++) {
-        for (int l = 0; l < 16; l++) weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = search(&s, x + 16 * j, weights, L + 16 * j, &mins[j]);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -217,12 +226,16 @@ void bk_kq_q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     }
 }
 
-static void q3_K_block(const float *x, block_q3_K *y) {
+void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales) {
+    for (int j = 0; j < 16; j++) scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
+}
+
+static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
     int8_t L[BK_QK_K];
     float scales[16];
     float max_scale = 0.0f, amax = 0.0f;
+    search(x, L, scales);
     for (int j = 0; j < 16; j++) {
-        scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
         const float a = fabsf(scales[j]);
         if (a > amax) { amax = a; max_scale = scales[j]; }
     }
@@ -264,18 +277,23 @@ static void q3_K_block(const float *x, block_q3_K *y) {
     }
 }
 
-void bk_kq_q45_K_block(const float *x, uint8_t *scales_out, uint16_t *d_out, uint16_t *dmin_out, uint8_t *L,
-                       int nmax, bk_kq_qkx2_fn search) {
-    const bk_kq_search s = {32, nmax, nmax == 15 ? -1.0f : -0.5f, 0.1f, nmax == 15 ? 20 : 15, 0};
-    float weights[32], mins[8], scales[8];
-    float max_scale = 0.0f, max_min = 0.0f;
+/// Q4_K/Q5_K's search weights of one super-block: rms of the sub-block + |x|.
+static void q45_K_weights(const float *x, float *weights) {
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
         float sum_x2 = 0.0f;
         for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
         const float av_x = sqrtf(sum_x2 / 32.0f);
-        for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(xs[l]);
-        scales[j] = search(&s, xs, weights, L + 32 * j, &mins[j]);
+        for (int l = 0; l < 32; l++) weights[32 * j + l] = av_x + fabsf(xs[l]);
+    }
+}
+
+/// Q4_K (nmax 15) and Q5_K (nmax 31) after the search of the 8 sub-blocks: scales, d, dmin and the final quants
+/// L[256] (before packing).
+static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *scales_out,
+                         uint16_t *d_out, uint16_t *dmin_out, uint8_t *L, int nmax) {
+    float max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -309,13 +327,13 @@ void bk_kq_q45_K_block(const float *x, uint8_t *scales_out, uint16_t *d_out, uin
     }
 }
 
-void bk_kq_pack_q4_K(const uint8_t *L, block_q4_K *y) {
+static void pack_q4_K(const uint8_t *L, block_q4_K *y) {
     for (int j = 0; j < BK_QK_K; j += 64) {
         for (int l = 0; l < 32; l++) y->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
 
-void bk_kq_pack_q5_K(const uint8_t *L, block_q5_K *y) {
+static void pack_q5_K(const uint8_t *L, block_q5_K *y) {
     memset(y->qh, 0, sizeof y->qh);
     for (int n = 0, pair = 0; n < BK_QK_K; n += 64, pair++) {
         for (int j = 0; j < 32; j++) {
@@ -327,7 +345,8 @@ void bk_kq_pack_q5_K(const uint8_t *L, block_q5_K *y) {
     }
 }
 
-void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales) {
+/// Q6_K after the 16 sub-block searches: the whole block from their scales (L is updated).
+static void q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales) {
     float max_scale = 0.0f, max_abs_scale = 0.0f;
     for (int ib = 0; ib < 16; ib++) {
         const float a = fabsf(scales[ib]);
@@ -358,60 +377,83 @@ void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *sc
     }
 }
 
-// ---- reference entries ----------------------------------------------------------------------------------------
+// ---- row entries: the reference searches, or their SIMD twins -------------------------------------------------
 
-void bk_quantize_row_q2_K_ref(const float *x, void *vy, size_t k) {
+static void q2_K_row(const float *x, void *vy, size_t k, bk_kq_qkx2_fn search) {
     block_q2_K *y = vy;
     for (size_t b = 0; b < k / BK_QK_K; b++) {
         block_q2_K blk;
-        bk_kq_q2_K_block(x + b * BK_QK_K, &blk, bk_kq_qkx2_quants_ref);
+        q2_K_block(x + b * BK_QK_K, &blk, search);
         memcpy(y + b, &blk, sizeof blk);
     }
 }
 
-void bk_quantize_row_q3_K_ref(const float *x, void *vy, size_t k) {
-    block_q3_K *y = vy;
-    for (size_t b = 0; b < k / BK_QK_K; b++) {
-        block_q3_K blk;
-        q3_K_block(x + b * BK_QK_K, &blk);
-        memcpy(y + b, &blk, sizeof blk);
+/// Q4_K (nmax 15) and Q5_K (nmax 31) rows: super-blocks searched two at a time, then finished and packed.
+static void q45_K_row(const float *x, uint8_t *y, size_t k, int nmax, bk_kq_qkx2_fn search) {
+    const bk_kq_search s = {32, nmax, nmax == 15 ? -1.0f : -0.5f, 0.1f, nmax == 15 ? 20 : 15, 0};
+    const size_t blocks = k / BK_QK_K;
+    for (size_t b = 0; b < blocks; b += 2) {
+        const int groups = b + 1 < blocks ? 2 : 1;
+        const float *xb = x + b * BK_QK_K;
+        float weights[2 * BK_QK_K], scales[16], mins[16];
+        uint8_t L[2 * BK_QK_K];
+        for (int g = 0; g < groups; g++) q45_K_weights(xb + g * BK_QK_K, weights + g * BK_QK_K);
+        search(&s, groups, xb, weights, L, scales, mins);
+        for (int g = 0; g < groups; g++) {
+            uint8_t *L1 = L + g * BK_QK_K;
+            if (nmax == 15) {
+                block_q4_K blk;
+                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 15);
+                pack_q4_K(L1, &blk);
+                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
+            } else {
+                block_q5_K blk;
+                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 31);
+                pack_q5_K(L1, &blk);
+                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
+            }
+        }
     }
 }
 
-void bk_quantize_row_q4_K_ref(const float *x, void *vy, size_t k) {
-    block_q4_K *y = vy;
-    for (size_t b = 0; b < k / BK_QK_K; b++) {
-        block_q4_K blk;
-        uint8_t L[BK_QK_K];
-        bk_kq_q45_K_block(x + b * BK_QK_K, blk.scales, &blk.d, &blk.dmin, L, 15, bk_kq_qkx2_quants_ref);
-        bk_kq_pack_q4_K(L, &blk);
-        memcpy(y + b, &blk, sizeof blk);
-    }
-}
-
-void bk_quantize_row_q5_K_ref(const float *x, void *vy, size_t k) {
-    block_q5_K *y = vy;
-    for (size_t b = 0; b < k / BK_QK_K; b++) {
-        block_q5_K blk;
-        uint8_t L[BK_QK_K];
-        bk_kq_q45_K_block(x + b * BK_QK_K, blk.scales, &blk.d, &blk.dmin, L, 31, bk_kq_qkx2_quants_ref);
-        bk_kq_pack_q5_K(L, &blk);
-        memcpy(y + b, &blk, sizeof blk);
-    }
-}
-
-void bk_quantize_row_q6_K_ref(const float *x, void *vy, size_t k) {
+static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
     block_q6_K *y = vy;
     for (size_t b = 0; b < k / BK_QK_K; b++) {
         const float *xb = x + b * BK_QK_K;
         block_q6_K blk;
         int8_t L[BK_QK_K];
         float scales[16];
-        for (int ib = 0; ib < 16; ib++) scales[ib] = qx_quants(16, 32, xb + 16 * ib, L + 16 * ib);
-        bk_kq_q6_K_finish(xb, &blk, L, scales);
+        search(xb, L, scales);
+        search(xb + 128, L + 128, scales + 8);
+        q6_K_finish(xb, &blk, L, scales);
         memcpy(y + b, &blk, sizeof blk);
     }
 }
+
+void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_ref); }
+void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_ref); }
+void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_ref); }
+void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_ref); }
+#if defined(__x86_64__)
+void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_avx2); }
+void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_avx2); }
+void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_avx2); }
+void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_avx2); }
+#endif
+
+static void q3_K_row(const float *x, void *vy, size_t k, bk_kq_q3_fn search) {
+    block_q3_K *y = vy;
+    for (size_t b = 0; b < k / BK_QK_K; b++) {
+        block_q3_K blk;
+        q3_K_block(x + b * BK_QK_K, &blk, search);
+        memcpy(y + b, &blk, sizeof blk);
+    }
+}
+
+void bk_quantize_row_q3_K_ref(const float *x, void *y, size_t k) { q3_K_row(x, y, k, bk_kq_q3_quants16_ref); }
+#if defined(__x86_64__)
+void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k) { q3_K_row(x, y, k, bk_kq_q3_quants16_avx2); }
+#endif
 
 // ---- dequantizers ----------------------------------------------------------------------------------------------
 

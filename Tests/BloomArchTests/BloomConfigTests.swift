@@ -1,23 +1,17 @@
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomArch
 
 final class BloomConfigTests: XCTestCase {
-    private static let fixtures: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures").path
-    }()
-
     /// The fixtures' config.json files, written by transformers' BloomConfig.save_pretrained.
     func testReadsTheFixtureConfigs() throws {
         for (relative, hidden, layers, heads, dtype) in [
             ("models/tiny-a/st-bf16-sharded/config.json", 64, 2, 4, "bfloat16" as String?),
             ("models/tiny-b/bin-f32-lmhead/config.json", 96, 3, 6, nil),
         ] {
-            let path = Self.fixtures + "/" + relative
-            try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture \(relative) is not present")
+            let path = try Fixtures.path(relative)
             let config = try BloomConfig(path: path)
             let json = try JSONParser().parse(try String(contentsOfFile: path, encoding: .utf8))
             XCTAssertEqual(config.hiddenSize, json["hidden_size"]?.int)

@@ -1,22 +1,15 @@
 import BloomCore
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomArch
 
 /// The one name table against files the reference libraries wrote: llama.cpp's convert_hf_to_gguf.py output for
 /// tiny-a (expected/gguf/llama-cpp-tiny-a-q8_0.gguf) and transformers' safetensors index of the same model.
 final class BloomTensorKindTests: XCTestCase {
-    private static let fixtures: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures").path
-    }()
-
     private func llamaCppFile() throws -> GGUFFile {
-        let path = Self.fixtures + "/expected/gguf/llama-cpp-tiny-a-q8_0.gguf"
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture \(path) is not present")
-        return try GGUFFile(path: path)
+        try GGUFFile(path: Fixtures.path("expected/gguf/llama-cpp-tiny-a-q8_0.gguf"))
     }
 
     /// `expected()` names exactly the tensors llama.cpp's converter wrote, with the same `ne`.
@@ -73,8 +66,7 @@ final class BloomTensorKindTests: XCTestCase {
     /// The Hugging Face names transformers saved for tiny-a map onto llama.cpp's names, one to one.
     func testHuggingFaceNamesMapOntoLlamaCppNames() throws {
         let file = try llamaCppFile()
-        let index = Self.fixtures + "/models/tiny-a/st-bf16-sharded/model.safetensors.index.json"
-        let json = try JSONParser().parse(try String(contentsOfFile: index, encoding: .utf8))
+        let json = try Fixtures.json("models/tiny-a/st-bf16-sharded/model.safetensors.index.json")
         let hfNames = try XCTUnwrap(json["weight_map"]?.object).map { $0.0 }
         let mapped = try hfNames.map { try XCTUnwrap(BloomTensorNames.ggufName(forHF: $0), $0) }
         XCTAssertEqual(Set(mapped), Set(file.tensors.map(\.name)))

@@ -1,15 +1,15 @@
 import BloomArch
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// config.json values a stranger's file can hold that BloomConfigTests does not: numbers past every integer type,
 /// infinities, deep nesting; each refused with its code and the path, never trapping on a conversion.
 final class HostileConfigTests: XCTestCase {
     func expect(_ code: BloomError.Code, _ text: String, _ what: String, line: UInt = #line) throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-hostile-config-\(UUID().uuidString).json")
-        try Data(text.utf8).write(to: url)
-        defer { try? FileManager.default.removeItem(at: url) }
+        let folder = try TempDir("hostile-config")
+        let url = URL(fileURLWithPath: try folder.write("config.json", text))
         XCTAssertThrowsError(try BloomConfig(path: url.path), what, line: line) { error in
             let e = error as? BloomError
             XCTAssertEqual(e?.code, code, "\(what): \(error)", line: line)

@@ -1,5 +1,6 @@
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomCheckpoint
 

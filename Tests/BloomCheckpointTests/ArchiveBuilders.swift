@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Writes zip archives the way torch.save does (stored entries, 64-byte aligned data, optionally ZIP64 everywhere),
 /// plus deflated entries made of deflate "stored" blocks (a valid raw deflate stream zlib must inflate).
@@ -91,19 +92,29 @@ struct ZipBuilder {
     }
 }
 
+/// The pickle opcodes both pickle builders of this target (PickleWriter, HostilePickle) write the same way.
+protocol PickleOpcodes {
+    var bytes: [UInt8] { get set }
+}
+
+extension PickleOpcodes {
+    mutating func op(_ code: UInt8) { bytes.append(code) }
+    /// GLOBAL `module.name`.
+    mutating func global(_ module: String, _ name: String) { bytes += [0x63] + Array("\(module)\n\(name)\n".utf8) }
+    /// BINUNICODE.
+    mutating func string(_ s: String) { bytes.append(0x58); bytes.le(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
+    mutating func mark() { op(0x28) }
+}
+
 /// Protocol-2 pickle opcodes, written the way CPython's pickler writes a torch state dict.
-struct PickleWriter {
+struct PickleWriter: PickleOpcodes {
     var bytes: [UInt8] = [0x80, 2]
 
-    mutating func op(_ code: UInt8) { bytes.append(code) }
-    mutating func global(_ module: String, _ name: String) { bytes += [0x63] + Array("\(module)\n\(name)\n".utf8) }
-    mutating func string(_ s: String) { bytes.append(0x58); bytes.le(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
     mutating func int(_ v: Int) {
         if v >= 0, v < 256 { bytes += [0x4B, UInt8(v)] } else if v >= 0, v < 65536 { bytes.append(0x4D); bytes.le(UInt16(v)) } else {
             bytes.append(0x4A); bytes.le(Int32(v))
         }
     }
-    mutating func mark() { op(0x28) }
     mutating func tuple(_ items: [Int]) { mark(); items.forEach { int($0) }; op(0x74) }
     mutating func emptyOrderedDict() { global("collections", "OrderedDict"); op(0x29); op(0x52) }
 

@@ -1,6 +1,7 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// The malformed-file matrix of the checkpoint readers: safetensors (Tests/Fixtures/hostile and files made here), torch zip

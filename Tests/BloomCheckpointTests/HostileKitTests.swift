@@ -1,34 +1,28 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Helpers of the hostile-input suites of this target (HostilePickleTests, HostileArchiveTests): an assertion on the
 /// error every refused file must give, and byte builders for zip archives and pickles made in the tests (fixture
-/// lookup and the scratch folder are this target's `Fixtures` and `TempDir`).
+/// lookup and the scratch folder are TestSupport's `Fixtures` and `TempDir`).
 enum HostileKit {
     /// Asserts that `body` fails with a `BloomError` of `code` whose line names `file` (when given), says where
     /// (when `located`), and is one line. Returns the error.
     @discardableResult
     static func expect<T>(_ code: BloomError.Code, file path: String? = nil, located: Bool = true,
                           _ what: String = "", line: UInt = #line, _ body: () throws -> T) -> BloomError? {
-        do {
-            _ = try body()
-            XCTFail("\(what): expected \(code), but it was accepted", line: line)
-        } catch let error as BloomError {
-            XCTAssertEqual(error.code, code, "\(what): \(error.description)", line: line)
-            XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): not one line: \(error.description)", line: line)
-            if let path {
-                XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)", line: line)
-            }
-            if located {
-                XCTAssertNotNil(error.location, "\(what): the error does not say where: \(error.description)", line: line)
-            }
-            return error
-        } catch {
-            XCTFail("\(what): expected BloomError \(code), got \(error)", line: line)
+        guard let error = assertBloomError(code, what, line: line, body) else { return nil }
+        XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): not one line: \(error.description)",
+                       line: line)
+        if let path {
+            XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)", line: line)
         }
-        return nil
+        if located {
+            XCTAssertNotNil(error.location, "\(what): the error does not say where: \(error.description)", line: line)
+        }
+        return error
     }
 }
 
@@ -117,12 +111,9 @@ struct HostileZip {
 // MARK: pickles
 
 /// Protocol-2 pickle opcodes, written one by one.
-struct HostilePickle {
+struct HostilePickle: PickleOpcodes {
     var bytes: [UInt8] = [0x80, 0x02]
 
-    mutating func op(_ b: UInt8) { bytes.append(b) }
-    mutating func global(_ module: String, _ name: String) { bytes += [0x63] + Array("\(module)\n\(name)\n".utf8) }
-    mutating func string(_ s: String) { bytes.append(0x58); bytes.le(UInt32(s.utf8.count)); bytes += Array(s.utf8) }
     /// BININT, or LONG1 of 8 bytes when `v` does not fit 32 bits.
     mutating func int(_ v: Int) {
         if let small = Int32(exactly: v) {
@@ -131,7 +122,6 @@ struct HostilePickle {
             bytes += [0x8A, 8]; bytes.le(Int64(v))
         }
     }
-    mutating func mark() { op(0x28) }
     mutating func tuple() { op(0x74) }
     mutating func emptyTuple() { op(0x29) }
     mutating func emptyDict() { op(0x7D) }

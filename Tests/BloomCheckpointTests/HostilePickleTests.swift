@@ -1,6 +1,7 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Pickles that try to run code or exhaust the reader (Tests/Fixtures/hostile/*.bin, described by its manifest.json, plus

@@ -1,37 +1,17 @@
 import BloomArch
 import BloomCore
 @testable import BloomConvert
+import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
-/// Synthetic BLOOM checkpoints (seeded values, Hugging Face names and layout) and fixture lookup for the
-/// convert/quantize/verify tests.
+/// Synthetic BLOOM checkpoints (seeded values, Hugging Face names and layout) for the convert/quantize/verify tests.
 enum ConvertFixtures {
-    static func root() throws -> URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
-        let fixtures = url.appendingPathComponent("Fixtures")
-        guard FileManager.default.fileExists(atPath: fixtures.path) else { throw XCTSkip("Tests/Fixtures is not in this checkout") }
-        return fixtures
-    }
-
-    static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-convert-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), different per `seed`.
-    static func values(_ n: Int, seed: UInt64) -> [Float] {
-        var s = seed &* 6364136223846793005 &+ 1442695040888963407
-        return (0..<n).map { _ in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: s >> 11) % (1 << 24)) / Float(1 << 24) * 2 - 1
-        }
-    }
-
+    /// A tensor of seeded values in (-1, 1), different per `seed`.
     static func tensor(_ name: String, _ shape: [Int], seed: UInt64) -> (SourceTensor, [Float]) {
-        let data = values(shape.reduce(1, *), seed: seed)
+        var rng = SplitMix64(seed: seed)
+        let data = rng.uniforms(shape.reduce(1, *), scale: 1)
         let rowLength = shape.count <= 1 ? 1 : shape.dropFirst().reduce(1, *)
         let t = SourceTensor(name: name, dtype: .F32, shape: shape) { start, count, dst in
             for i in 0..<(count * rowLength) { dst[i] = data[start * rowLength + i] }
@@ -74,7 +54,7 @@ enum ConvertFixtures {
     static func input(lmHead: Bool = false, tied: Bool = true) throws -> (ConvertInput, [String: [Float]]) {
         let h = try hyperParameters()
         let (tensors, values) = model(h, lmHead: lmHead)
-        let vocabulary = try ConvertVocabulary(folder: root().appendingPathComponent("tokenizer").path, vocabSize: h.vocabSize)
+        let vocabulary = try ConvertVocabulary(folder: Fixtures.path("tokenizer"), vocabSize: h.vocabSize)
         return (ConvertInput(name: "synthetic", source: "memory", adapters: ["a scale=2.0"], hyperParameters: h, tiedOutput: tied,
                              vocabulary: vocabulary, tensors: tensors), values)
     }
@@ -85,36 +65,4 @@ enum ConvertFixtures {
         try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, rowLength: t.info.rowLength, into: $0) }
         return out
     }
-
-    /// llama.cpp's QKV reorder (reshape (n_head, 3, head_dim, n_embd), concatenate q, k, v) of Hugging Face values.
-    static func llamaCppQKV(_ w: [Float], heads: Int, headDim: Int, rowLength: Int) -> [Float] {
-        var out: [Float] = []
-        for t in 0..<3 {
-            for h in 0..<heads {
-                for d in 0..<headDim {
-                    let row = (h * 3 + t) * headDim + d
-                    out += w[(row * rowLength)..<((row + 1) * rowLength)]
-                }
-            }
-        }
-        return out
-    }
-}
-
-import BloomGGUF
-
-/// Asserts that `body` throws a `BloomError` with `code`; returns its message.
-@discardableResult
-func assertThrowsCode<T>(_ code: BloomError.Code, file: StaticString = #filePath, line: UInt = #line,
-                         _ body: () throws -> T) -> String? {
-    do {
-        _ = try body()
-        XCTFail("expected error \(code), got success", file: file, line: line)
-    } catch let error as BloomError {
-        XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
-        return error.description
-    } catch {
-        XCTFail("expected BloomError \(code), got \(error)", file: file, line: line)
-    }
-    return nil
 }

@@ -4,14 +4,15 @@ import BloomCore
 import BloomGGUF
 import BloomQuant
 import Foundation
+import TestSupport
 import XCTest
 
 /// convert on a synthetic checkpoint: values (QKV re-laid as llama.cpp does), keys and value types llama.cpp
 /// requires, type policy, tied and separate heads, streaming in small chunks on several threads.
 final class ConvertTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws { tmp = try ConvertFixtures.temporaryFolder() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    var tmp: TempDir!
+    override func setUpWithError() throws { tmp = try TempDir("convert-tests") }
+    override func tearDown() { tmp = nil }
 
     func convert(_ input: ConvertInput, type: FileType = .F32, _ configure: (inout ConvertOptions) -> Void = { _ in })
         throws -> (GGUFFile, ConvertReport) {
@@ -20,7 +21,7 @@ final class ConvertTests: XCTestCase {
         options.chunkElements = 1000  // many chunks per tensor, QKV chunks that split heads
         options.threads = 3
         configure(&options)
-        let path = tmp.appendingPathComponent("out-\(UUID().uuidString).gguf").path
+        let path = tmp.file("out-\(UUID().uuidString).gguf")
         let report = try Converter.convert(input, to: path, options: options)
         return (try GGUFFile(path: path), report)
     }
@@ -36,8 +37,8 @@ final class ConvertTests: XCTestCase {
             let hf = try XCTUnwrap(BloomTensorNames.hfName(forGGUF: t.name))
             var expected = try XCTUnwrap(values[hf], hf)
             if t.name.contains("attn_qkv") {
-                expected = ConvertFixtures.llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
-                                                       rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
+                expected = llamaCppQKV(expected, heads: h.headCount, headDim: h.headDim,
+                                       rowLength: t.ne.count == 2 ? h.embeddingLength : 1)
             }
             XCTAssertEqual(t.type, .F32, t.name)
             XCTAssertEqual(try ConvertFixtures.floats(t), expected, t.name)
@@ -105,7 +106,7 @@ final class ConvertTests: XCTestCase {
         XCTAssertEqual(try ConvertFixtures.floats(try untied.requireTensor(named: "output.weight")), values["lm_head.weight"])
         XCTAssertNoThrow(try GGUFVerifier.verify(path: untied.path))
         let (noHead, _) = try ConvertFixtures.input(lmHead: false, tied: false)
-        assertThrowsCode(.invalidArgument) { try self.convert(noHead) }
+        assertBloomError(.invalidArgument) { try self.convert(noHead) }
     }
 
     func testTypePolicy() throws {
@@ -119,25 +120,25 @@ final class ConvertTests: XCTestCase {
         XCTAssertEqual(file.tensor(named: "blk.0.ffn_up.weight")?.type, .F16)
         XCTAssertEqual(file.tensor(named: "token_embd.weight")?.type, .F32)
         XCTAssertEqual(report.warnings, ["--tensor-type pattern 'attn_norm' matches no quantizable tensor"])
-        assertThrowsCode(.invalidArgument) { try self.convert(input) { $0.overrides.patterns = [("(", .F16)] } }
+        assertBloomError(.invalidArgument) { try self.convert(input) { $0.overrides.patterns = [("(", .F16)] } }
     }
 
     func testMisfitCheckpointsAreRefusedAndLeaveNothing() throws {
         var (input, _) = try ConvertFixtures.input()
         let full = input.tensors
         input.tensors = full.filter { $0.name != "transformer.h.1.mlp.dense_4h_to_h.bias" }
-        let message = assertThrowsCode(.invalidArgument) { try self.convert(input) }
+        let message = assertBloomError(.invalidArgument) { try self.convert(input) }?.description
         XCTAssertTrue(message?.contains("transformer.h.1.mlp.dense_4h_to_h.bias") ?? false, message ?? "")
         input.tensors = full + [ConvertFixtures.tensor("transformer.h.0.extra.weight", [2], seed: 9).0]
-        assertThrowsCode(.invalidArgument) { try self.convert(input) }
+        assertBloomError(.invalidArgument) { try self.convert(input) }
         input.tensors = full.map { $0.name == "transformer.ln_f.bias" ? ConvertFixtures.tensor($0.name, [63], seed: 1).0 : $0 }
-        assertThrowsCode(.invalidArgument) { try self.convert(input) }
+        assertBloomError(.invalidArgument) { try self.convert(input) }
         // A read error mid-stream aborts the file.
         input.tensors = full.map { t in
             guard t.name == "transformer.h.1.self_attention.dense.weight" else { return t }
             return SourceTensor(name: t.name, dtype: .F32, shape: t.shape) { _, _, _ in throw BloomError(.io, "disk gone") }
         }
-        assertThrowsCode(.io) { try self.convert(input) }
+        assertBloomError(.io) { try self.convert(input) }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [])
     }
 

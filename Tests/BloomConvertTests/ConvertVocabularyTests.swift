@@ -3,6 +3,7 @@ import BloomCore
 import BloomGGUF
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomConvert
 
@@ -10,7 +11,7 @@ import XCTest
 /// on tiny-a) and against the runtime's tokenizer reading it back.
 final class ConvertVocabularyTests: XCTestCase {
     private func tinyA() throws -> (folder: String, config: JSONValue, vocabSize: Int) {
-        let folder = try ConvertFixtures.root().appendingPathComponent("models/tiny-a/st-bf16-sharded").path
+        let folder = try Fixtures.path("models/tiny-a/st-bf16-sharded")
         let config = try JSONParser().parse(try String(contentsOfFile: folder + "/config.json", encoding: .utf8))
         return (folder, config, try XCTUnwrap(config["vocab_size"]?.int))
     }
@@ -18,7 +19,7 @@ final class ConvertVocabularyTests: XCTestCase {
     func testVocabularyIsWhatLlamaCppWrites() throws {
         let (folder, config, vocabSize) = try tinyA()
         let vocabulary = try ConvertVocabulary(folder: folder, vocabSize: vocabSize, config: config)
-        let path = try ConvertFixtures.root().appendingPathComponent("expected/gguf/llama-cpp-tiny-a-q8_0.gguf").path
+        let path = try Fixtures.path("expected/gguf/llama-cpp-tiny-a-q8_0.gguf")
         let m = try GGUFFile(path: path).metadata
         XCTAssertEqual(vocabulary.tokens, try m.stringArray(BloomGGUFKeys.tokens))
         XCTAssertEqual(vocabulary.tokenTypes, try m.int32Array(BloomGGUFKeys.tokenType))
@@ -36,8 +37,7 @@ final class ConvertVocabularyTests: XCTestCase {
         let fromGGUF = try BloomTokenizer(ggufMetadata: GGUFMetadata(vocabulary.metadataEntries))
         let fromFolder = try BloomTokenizer(modelFolder: folder)
         XCTAssertEqual(fromGGUF.specialTokens, fromFolder.specialTokens)
-        let cases = try JSONParser().parse(try String(contentsOfFile: try ConvertFixtures.root()
-            .appendingPathComponent("expected/tokens.json").path, encoding: .utf8))
+        let cases = try Fixtures.json("expected/tokens.json")
         let texts = try XCTUnwrap(cases["texts"]?.array?.compactMap(\.string))
         XCTAssertFalse(texts.isEmpty)
         for text in texts + ["<s>Hello</s> <pad>world<unk>"] {
@@ -49,12 +49,11 @@ final class ConvertVocabularyTests: XCTestCase {
     /// leaves out, config.json's ids the rest (as gguf-py's SpecialVocab falls back on them).
     func testSpecialTokenPrecedence() throws {
         let (source, config, vocabSize) = try tinyA()
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try TempDir("convert-vocabulary")
         try FileManager.default.copyItem(atPath: source + "/tokenizer.json", toPath: folder.path + "/tokenizer.json")
-        try Data(#"{"eos_token": "<pad>"}"#.utf8).write(to: folder.appendingPathComponent("special_tokens_map.json"))
+        try Data(#"{"eos_token": "<pad>"}"#.utf8).write(to: folder.url.appendingPathComponent("special_tokens_map.json"))
         try Data(#"{"eos_token": "</s>", "bos_token": {"content": "</s>"}}"#.utf8)
-            .write(to: folder.appendingPathComponent("tokenizer_config.json"))
+            .write(to: folder.url.appendingPathComponent("tokenizer_config.json"))
         let tokenizer = try BloomTokenizer(tokenizerJSONPath: folder.path + "/tokenizer.json")
         let vocabulary = try ConvertVocabulary(folder: folder.path, vocabSize: vocabSize, config: config)
         func id(_ token: String) -> UInt32? { tokenizer.id(for: token).flatMap { UInt32(exactly: $0) } }
@@ -73,22 +72,21 @@ final class ConvertVocabularyTests: XCTestCase {
 
     func testRefusesWhatTheRuntimeWouldRefuse() throws {
         let (source, _, vocabSize) = try tinyA()
-        let folder = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try TempDir("convert-vocabulary")
         let json = try JSONParser().parse(try String(contentsOfFile: source + "/tokenizer.json", encoding: .utf8))
         func write(_ value: JSONValue) throws {
-            try Data(JSONWriter.string(value).utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
+            try Data(JSONWriter.string(value).utf8).write(to: folder.url.appendingPathComponent("tokenizer.json"))
         }
         guard case .object(var pairs) = json, let i = pairs.firstIndex(where: { $0.0 == "normalizer" }) else {
             return XCTFail("the fixture tokenizer.json has no normalizer key")
         }
         pairs[i].1 = .object([("type", .string("NFC"))])
         try write(.object(pairs))
-        assertThrowsCode(.unsupported) { try ConvertVocabulary(folder: folder.path, vocabSize: vocabSize) }
+        assertBloomError(.unsupported) { try ConvertVocabulary(folder: folder.path, vocabSize: vocabSize) }
         try write(json)
         XCTAssertNoThrow(try ConvertVocabulary(folder: folder.path, vocabSize: vocabSize))
         let ids = try BloomTokenizer(tokenizerJSONPath: folder.path + "/tokenizer.json").vocabularySize
         XCTAssertNoThrow(try ConvertVocabulary(folder: folder.path, vocabSize: ids))
-        assertThrowsCode(.invalidArgument) { try ConvertVocabulary(folder: folder.path, vocabSize: ids - 1) }
+        assertBloomError(.invalidArgument) { try ConvertVocabulary(folder: folder.path, vocabSize: ids - 1) }
     }
 }

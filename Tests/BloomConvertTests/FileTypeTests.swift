@@ -3,6 +3,7 @@ import BloomCore
 @testable import BloomConvert
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// Each tensor gets the type llama-quantize gives it, for every file type: expected/quant-types/*.json, written by
@@ -37,8 +38,7 @@ final class FileTypeTests: XCTestCase {
     }
 
     static func load<T: Decodable>(_ name: String, as: T.Type) throws -> T {
-        let url = try ConvertFixtures.root().appendingPathComponent("expected/quant-types/\(name).json")
-        return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: try Fixtures.url("expected/quant-types/\(name).json")))
     }
 
     static func ggmlType(_ name: String) throws -> GGMLType {
@@ -106,9 +106,9 @@ final class FileTypeTests: XCTestCase {
             XCTAssertEqual(try FileType.named(String(t.number)), t, "by number, as llama-quantize takes it")
         }
         XCTAssertEqual(try FileType.named("q4_k"), .Q4_K_M)
-        assertThrowsCode(.invalidArgument) { try FileType.named("q4_k_x") }
+        assertBloomError(.invalidArgument) { try FileType.named("q4_k_x") }
         XCTAssertEqual(try FileType.tensorType(named: "q6_K"), .Q6_K)
-        assertThrowsCode(.invalidArgument) { try FileType.tensorType(named: "q8_1") }
+        assertBloomError(.invalidArgument) { try FileType.tensorType(named: "q8_1") }
         XCTAssertTrue(FileType.helpTable.split(separator: "\n").allSatisfy { $0.count <= 80 })
         XCTAssertEqual(FileType.helpTable.split(separator: "\n").count, FileType.all.count + 2)
     }
@@ -116,20 +116,18 @@ final class FileTypeTests: XCTestCase {
     /// Tiny models (rows of 64, 96, 256 and 384 values: llama-quantize's fallbacks): bloomkit's types and bytes for
     /// every file type, from the checkpoint (convert) and from the F16/BF16 file (quantize).
     func testTinyModelsGetLlamaQuantizesTypesAndBytes() throws {
-        let root = try ConvertFixtures.root()
-        let tmp = try ConvertFixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: tmp) }
+        let tmp = try TempDir("file-type-tests")
         let inputs = [("tiny-a-bf16", "models/tiny-a/st-bf16-sharded", FileType.BF16, false),
                       ("tiny-b-f16", "models/tiny-b/st-f16", .F16, false),
                       ("tiny-b-f16-separate-output", "models/tiny-b/st-f16", .F16, true)]
         var compared = 0
         for (name, folder, inputType, separate) in inputs {
             let doc = try Self.load(name, as: Tiny.self)
-            let input = try ConvertInput(folder: root.appendingPathComponent(folder).path)
+            let input = try ConvertInput(folder: try Fixtures.path(folder))
             var options = ConvertOptions()
             options.type = inputType
             options.separateOutput = separate
-            let source = tmp.appendingPathComponent("\(name).gguf").path
+            let source = tmp.file("\(name).gguf")
             _ = try Converter.convert(input, to: source, options: options)
             try assertTensors(try GGUFFile(path: source), doc.input.tensors, "\(name) input")
             for (ftype, expected) in doc.outputs.sorted(by: { $0.key < $1.key }) {
@@ -141,8 +139,8 @@ final class FileTypeTests: XCTestCase {
                                    "\(name) \(ftype) \(t.info.name)")
                 }
                 XCTAssertEqual(plan.filter { expected.tensors[$0.info.name] != nil }.count, expected.tensors.count)
-                let direct = tmp.appendingPathComponent("\(name)-\(ftype).gguf").path
-                let quantized = tmp.appendingPathComponent("\(name)-\(ftype)-q.gguf").path
+                let direct = tmp.file("\(name)-\(ftype).gguf")
+                let quantized = tmp.file("\(name)-\(ftype)-q.gguf")
                 _ = try Converter.convert(input, to: direct, options: options)
                 _ = try GGUFQuantizer.quantize(input: source, output: quantized, options: options,
                                                allowRequantize: false)

@@ -1,16 +1,11 @@
 import BloomCheckpoint
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomConvert
 
 final class InspectTests: XCTestCase {
-    private static let fixtures: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures").path
-    }()
-
     /// Every key of `expected` is in `actual` with an equal value (objects recursively, arrays element by element).
     private func assertSubset(_ expected: JSONValue, _ actual: JSONValue?, _ where_: String, file: StaticString = #filePath, line: UInt = #line) {
         switch expected {
@@ -29,14 +24,14 @@ final class InspectTests: XCTestCase {
 
     /// `inspect --json` agrees with what safetensors/torch/PEFT reported for every fixture (expected/inspect/*.json).
     func testJSONMatchesTheReferenceForEveryFixture() throws {
-        let folder = Self.fixtures + "/expected/inspect"
+        let folder = Fixtures.root + "/expected/inspect"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: folder), "expected/inspect fixtures are not present")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted()
         XCTAssertGreaterThanOrEqual(names.count, 8)
         for name in names {
             let expected = try JSONParser().parse(try String(contentsOfFile: folder + "/" + name, encoding: .utf8))
             let relative = try XCTUnwrap(expected["path"]?.string, name)
-            let report = try InspectReport.open(Self.fixtures + "/" + relative)
+            let report = try InspectReport.open(Fixtures.root + "/" + relative)
             let actual = report.json()
             // Through the writer and back, as the command prints it.
             let printed = try JSONParser().parse(JSONWriter.string(actual, pretty: true))
@@ -54,7 +49,7 @@ final class InspectTests: XCTestCase {
 
     /// Tied heads stored twice count once in parameters and bytes; the table lists every stored name.
     func testHumanReportListsEveryTensorAndTheArchitecture() throws {
-        let path = Self.fixtures + "/models/tiny-b/bin-f32-lmhead"
+        let path = Fixtures.root + "/models/tiny-b/bin-f32-lmhead"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture not present")
         let report = try InspectReport.open(path)
         let text = report.text()
@@ -75,19 +70,19 @@ final class InspectTests: XCTestCase {
     }
 
     func testAdapterReportAndRefusals() throws {
-        let path = Self.fixtures + "/adapters/lora-2023-a"
+        let path = Fixtures.root + "/adapters/lora-2023-a"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture not present")
         let text = try InspectReport.open(path).text()
         XCTAssertTrue(text.contains("LoRA r 16, alpha 32"), text)
         XCTAssertTrue(text.contains("2023-merged-linear (enable_lora [true, false, true])"), text)
 
-        let gguf = Self.fixtures + "/expected/gguf/sample.gguf"
+        let gguf = Fixtures.root + "/expected/gguf/sample.gguf"
         if FileManager.default.fileExists(atPath: gguf) {
             XCTAssertThrowsError(try InspectReport.open(gguf)) { XCTAssertEqual(($0 as? BloomError)?.code, .inspectUnsupported) }
         }
-        let empty = NSTemporaryDirectory() + "bloomkit-inspect-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: empty) }
-        XCTAssertThrowsError(try InspectReport.open(empty)) { XCTAssertEqual(($0 as? BloomError)?.code, .missingFile) }
+        let empty = try TempDir("inspect")
+        XCTAssertThrowsError(try InspectReport.open(empty.path)) {
+            XCTAssertEqual(($0 as? BloomError)?.code, .missingFile)
+        }
     }
 }

@@ -2,13 +2,12 @@ import BloomCheckpoint
 @testable import BloomConvert
 @testable import BloomCore
 import BloomLoRA
+import TestSupport
 import XCTest
 
 /// `bloomkit merge` end to end: the written folder, re-read by our readers, holds PEFT's merged weights.
 final class MergePipelineTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func fixture(_ relative: String) -> String { fixtures + "/" + relative }
+    static func fixture(_ relative: String) -> String { Fixtures.root + "/" + relative }
 
     /// The f32 base folder each adapter was merged into by the fixture script.
     static let bases = [
@@ -16,16 +15,12 @@ final class MergePipelineTests: XCTestCase {
         "rslora-a": "models/tiny-a/bin-f32", "lora-2023-a": "models/tiny-a/bin-f32",
     ]
 
-    var scratch = ""
+    private var folder: TempDir!
+    var scratch: String { folder.path }
 
-    override func setUpWithError() throws {
-        scratch = NSTemporaryDirectory() + "bloomkit-merge-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-    }
+    override func setUpWithError() throws { folder = try TempDir("merge") }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: scratch)
-    }
+    override func tearDown() { folder = nil }
 
     func merge(_ adapters: [String], base: String, output: String = "out", dtype: MergeDType = .f32,
                maxShardSize: Int = MergeOptions.defaultMaxShardSize, warnings: inout [String]) throws -> (String, MergeSummary) {

@@ -1,32 +1,26 @@
 import BloomCheckpoint
 import BloomCore
+import TestSupport
 import XCTest
 
 /// SafetensorsWriter against files the safetensors library wrote (the fixtures), and round trips through our reader.
 final class MergeSafetensorsWriterTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-
-    var folder = ""
+    private var scratch: TempDir!
+    var folder: String { scratch.path }
 
     static func contents(_ path: String) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         return withExtendedLifetime(file) { Array(file.bytes) }
     }
 
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "bloomkit-stwriter-\(getpid())-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
+    override func setUpWithError() throws { scratch = try TempDir("stwriter") }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: folder)
-    }
+    override func tearDown() { scratch = nil }
 
     /// `safetensors.torch.save_file` output, re-written from its own tensors in its own order, comes out byte for byte
     /// (header JSON, `__metadata__` first, space padding, offsets, data) — in one chunk or in chunks of 7 elements.
     func testReproducesTheLibrarysBytes() throws {
-        let path = Self.fixtures + "/expected/merged/alpaca-b.safetensors"
+        let path = Fixtures.root + "/expected/merged/alpaca-b.safetensors"
         let original = try SafetensorsFile(path: path)
         let entries = original.tensors.map { SafetensorsWriter.Entry(SourceTensor($0), as: $0.dtype) }
         for chunk in [SafetensorsWriter.defaultChunkElements, 7] {
@@ -40,7 +34,7 @@ final class MergeSafetensorsWriterTests: XCTestCase {
 
     /// Header laid out as the format says, values stored in the dtype asked for and read back by our reader.
     func testHeaderAndDTypesRoundTrip() throws {
-        let source = try Checkpoint.open(Self.fixtures + "/models/tiny-a/bin-f32/pytorch_model.bin").tensors
+        let source = try Checkpoint.open(Fixtures.root + "/models/tiny-a/bin-f32/pytorch_model.bin").tensors
         for dtype in [DType.F32, .F16, .BF16] {
             let out = folder + "/tiny-\(dtype.rawValue).safetensors"
             try SafetensorsWriter.write(source.map { SafetensorsWriter.Entry(SourceTensor($0), as: dtype) }, toPath: out)
@@ -71,7 +65,7 @@ final class MergeSafetensorsWriterTests: XCTestCase {
     }
 
     func testRefusesDuplicateNamesAndNonFloatDTypes() throws {
-        let view = try Checkpoint.open(Self.fixtures + "/models/tiny-a/bin-f32/pytorch_model.bin").tensors[0]
+        let view = try Checkpoint.open(Fixtures.root + "/models/tiny-a/bin-f32/pytorch_model.bin").tensors[0]
         let entry = SafetensorsWriter.Entry(SourceTensor(view), as: .F32)
         XCTAssertThrowsError(try SafetensorsWriter.header(for: [entry, entry]))
         XCTAssertThrowsError(try SafetensorsWriter.header(for: [SafetensorsWriter.Entry(SourceTensor(view), as: .I64)]))

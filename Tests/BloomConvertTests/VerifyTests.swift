@@ -3,21 +3,22 @@ import BloomCore
 @testable import BloomConvert
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// verify catches a flipped byte in any tensor, a truncated file, trailing bytes and a broken profile;
 /// quantize keeps values and metadata.
 final class VerifyTests: XCTestCase {
-    var tmp: URL!
+    var tmp: TempDir!
     var path: String!
     override func setUpWithError() throws {
-        tmp = try ConvertFixtures.temporaryFolder()
-        path = tmp.appendingPathComponent("m.gguf").path
+        tmp = try TempDir("convert-tests")
+        path = tmp.file("m.gguf")
         var options = ConvertOptions()
         options.type = .F16
         _ = try Converter.convert(try ConvertFixtures.input().0, to: path, options: options)
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    override func tearDown() { tmp = nil }
 
     func testCleanFilePasses() throws {
         let report = try GGUFVerifier.verify(path: path)
@@ -32,9 +33,11 @@ final class VerifyTests: XCTestCase {
             for offset in [t.fileOffset, t.fileOffset + t.byteCount / 2, t.fileOffset + t.byteCount - 1] {
                 var bytes = original
                 bytes[offset] ^= 0x10
-                let flipped = tmp.appendingPathComponent("flip.gguf")
+                let flipped = tmp.url.appendingPathComponent("flip.gguf")
                 try bytes.write(to: flipped)
-                let message = assertThrowsCode(.verifyChecksum) { try GGUFVerifier.verify(path: flipped.path) }
+                let message = assertBloomError(.verifyChecksum) {
+                    try GGUFVerifier.verify(path: flipped.path)
+                }?.description
                 XCTAssertTrue(message?.contains("'\(t.name)'") ?? false, message ?? "")
             }
         }
@@ -42,19 +45,19 @@ final class VerifyTests: XCTestCase {
 
     func testTruncationAndTrailingBytesAreCaught() throws {
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
-        let cut = tmp.appendingPathComponent("cut.gguf")
+        let cut = tmp.url.appendingPathComponent("cut.gguf")
         let last = try XCTUnwrap(GGUFFile(path: path).tensors.last)
         try original.prefix(original.count - 1).write(to: cut)
         // One byte less: of the last tensor's padding if it has some (the data is intact), else of its data.
-        assertThrowsCode(last.fileOffset + last.byteCount < original.count ? .verifySize : .ggufDataPastEnd) {
+        assertBloomError(last.fileOffset + last.byteCount < original.count ? .verifySize : .ggufDataPastEnd) {
             try GGUFVerifier.verify(path: cut.path)
         }
         try original.prefix(original.count - 100).write(to: cut)
-        assertThrowsCode(.ggufDataPastEnd) { try GGUFVerifier.verify(path: cut.path) }
+        assertBloomError(.ggufDataPastEnd) { try GGUFVerifier.verify(path: cut.path) }
         try original.prefix(original.count / 3).write(to: cut)
-        assertThrowsCode(.ggufDataPastEnd) { try GGUFVerifier.verify(path: cut.path) }
+        assertBloomError(.ggufDataPastEnd) { try GGUFVerifier.verify(path: cut.path) }
         try (original + Data([0])).write(to: cut)
-        assertThrowsCode(.verifySize) { try GGUFVerifier.verify(path: cut.path) }
+        assertBloomError(.verifySize) { try GGUFVerifier.verify(path: cut.path) }
     }
 
     func testProfileAndMissingChecksums() throws {
@@ -62,21 +65,21 @@ final class VerifyTests: XCTestCase {
         // Same tensors, metadata without checksums.
         var metadata = file.metadata
         metadata.remove(BloomGGUFKeys.tensorChecksums)
-        let bare = tmp.appendingPathComponent("bare.gguf").path
+        let bare = tmp.file("bare.gguf")
         try rewrite(file, metadata: metadata, to: bare)
-        assertThrowsCode(.verifyNoChecksums) { try GGUFVerifier.verify(path: bare) }
+        assertBloomError(.verifyNoChecksums) { try GGUFVerifier.verify(path: bare) }
         XCTAssertEqual(try GGUFVerifier.verify(path: bare, requireChecksums: false).checkedChecksums, 0)
         // A key with the wrong type for llama.cpp.
         metadata.set(BloomGGUFKeys.blockCount, .int32(2))
-        let wrong = tmp.appendingPathComponent("wrong.gguf").path
+        let wrong = tmp.file("wrong.gguf")
         try rewrite(file, metadata: metadata, to: wrong)
-        assertThrowsCode(.verifyProfile) { try GGUFVerifier.verify(path: wrong, requireChecksums: false) }
+        assertBloomError(.verifyProfile) { try GGUFVerifier.verify(path: wrong, requireChecksums: false) }
     }
 
     func testQuantizeToF32KeepsValuesAndMetadata() throws {
         var options = ConvertOptions()
         options.type = .F32
-        let out = tmp.appendingPathComponent("f32.gguf").path
+        let out = tmp.file("f32.gguf")
         let report = try GGUFQuantizer.quantize(input: path, output: out, options: options, allowRequantize: false)
         let a = try GGUFFile(path: path), b = try GGUFFile(path: out)
         XCTAssertEqual(report.tensors.count, a.tensors.count)
@@ -89,7 +92,7 @@ final class VerifyTests: XCTestCase {
         XCTAssertNoThrow(try GGUFVerifier.verify(path: out))
         // And back to F16: byte-identical tensors to the original.
         options.type = .F16
-        let back = tmp.appendingPathComponent("f16.gguf").path
+        let back = tmp.file("f16.gguf")
         _ = try GGUFQuantizer.quantize(input: out, output: back, options: options, allowRequantize: false)
         let c = try GGUFFile(path: back)
         for (x, z) in zip(a.tensors, c.tensors) { XCTAssertEqual(Array(x.bytes), Array(z.bytes), x.name) }
@@ -106,12 +109,12 @@ final class VerifyTests: XCTestCase {
         let (input, _) = try ConvertFixtures.input()
         var options = ConvertOptions()
         options.type = .F32
-        let f32 = tmp.appendingPathComponent("src-f32.gguf").path
+        let f32 = tmp.file("src-f32.gguf")
         _ = try Converter.convert(input, to: f32, options: options)
         for type in [FileType.Q8_0, .Q4_0, .Q4_1] {
             options.type = type
-            let direct = tmp.appendingPathComponent("direct.gguf").path
-            let viaQuantize = tmp.appendingPathComponent("quantized.gguf").path
+            let direct = tmp.file("direct.gguf")
+            let viaQuantize = tmp.file("quantized.gguf")
             _ = try Converter.convert(input, to: direct, options: options)
             _ = try GGUFQuantizer.quantize(input: f32, output: viaQuantize, options: options, allowRequantize: false)
             let a = try GGUFFile(path: direct), b = try GGUFFile(path: viaQuantize)
@@ -124,9 +127,11 @@ final class VerifyTests: XCTestCase {
             XCTAssertEqual(try a.metadata.uint32(BloomGGUFKeys.fileType), type.number)
             XCTAssertNoThrow(try GGUFVerifier.verify(path: viaQuantize))
             options.type = .Q4_0
-            let again = tmp.appendingPathComponent("again.gguf").path
+            let again = tmp.file("again.gguf")
             if type != .Q4_0 {
-                assertThrowsCode(.invalidArgument) { try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false) }
+                assertBloomError(.invalidArgument) {
+                    try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false)
+                }
                 XCTAssertNoThrow(try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: true))
                 XCTAssertEqual(try GGUFFile(path: again).tensor(named: "blk.1.ffn_up.weight")?.type, .Q4_0)
             }

@@ -1,14 +1,13 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomCore
 
 final class AtomicFileTests: XCTestCase {
-    var dir: String!
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "bloomkit-atomic-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+    private var scratch: TempDir!
+    var dir: String { scratch.path }
+    override func setUpWithError() throws { scratch = try TempDir("atomic") }
+    override func tearDown() { scratch = nil }
 
     func testCommitRenamesAndAbortLeavesNothing() throws {
         let dest = dir + "/out.bin"

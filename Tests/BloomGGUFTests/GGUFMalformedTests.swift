@@ -1,14 +1,15 @@
 import BloomCore
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// The malformed-GGUF matrix: one hand-made file per way a header can lie, each refused with its own code
 /// before anything is allocated or read out of bounds.
 final class GGUFMalformedTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws { tmp = try TestFiles.temporaryFolder() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    var tmp: TempDir!
+    override func setUpWithError() throws { tmp = try TempDir("gguf-tests") }
+    override func tearDown() { tmp = nil }
 
     /// One KV record.
     struct KV {
@@ -51,13 +52,13 @@ final class GGUFMalformedTests: XCTestCase {
 
     @discardableResult
     func expect(_ code: BloomError.Code, _ bytes: [UInt8], line: UInt = #line) -> String? {
-        let url = tmp.appendingPathComponent("f\(line).gguf")
+        let url = tmp.url.appendingPathComponent("f\(line).gguf")
         XCTAssertNoThrow(try Data(bytes).write(to: url))
-        return assertThrowsCode(code, line: line) { try GGUFFile(path: url.path) }
+        return assertBloomError(code, line: line) { try GGUFFile(path: url.path) }?.description
     }
 
     func testTheValidBaseFileReads() throws {
-        let url = tmp.appendingPathComponent("ok.gguf")
+        let url = tmp.url.appendingPathComponent("ok.gguf")
         try Data(make()).write(to: url)
         let f = try GGUFFile(path: url.path)
         XCTAssertEqual(f.tensors.map(\.name), ["a", "b"])
@@ -133,7 +134,7 @@ final class GGUFMalformedTests: XCTestCase {
     }
 
     func testHeaderOnlyFileWithNoTensors() throws {
-        let url = tmp.appendingPathComponent("empty.gguf")
+        let url = tmp.url.appendingPathComponent("empty.gguf")
         try Data(make(infos: [], dataBytes: 0)).write(to: url)
         XCTAssertEqual(try GGUFFile(path: url.path).tensors.count, 0)
     }

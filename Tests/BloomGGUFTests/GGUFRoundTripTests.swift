@@ -1,14 +1,15 @@
 @testable import BloomGGUF
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Writer → reader round trips: every value type, typed getters, tensor layout and padding, chunked streaming,
 /// checksums, and the writer's refusals.
 final class GGUFRoundTripTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws { tmp = try TestFiles.temporaryFolder() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    var tmp: TempDir!
+    override func setUpWithError() throws { tmp = try TempDir("gguf-tests") }
+    override func tearDown() { tmp = nil }
 
     static func allTypesMetadata() throws -> GGUFMetadata {
         try GGUFMetadata([
@@ -34,7 +35,7 @@ final class GGUFRoundTripTests: XCTestCase {
             GGUFTensorInfo(name: "v", type: .F16, ne: [5]),
             GGUFTensorInfo(name: String(repeating: "n", count: 63), type: .BF16, ne: [1, 1, 1, 3]),
         ]
-        let path = tmp.appendingPathComponent("rt.gguf").path
+        let path = tmp.url.appendingPathComponent("rt.gguf").path
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: infos, checksumKey: "x.checksums")
         var payloads: [[UInt8]] = []
         for (k, t) in writer.tensors.enumerated() {
@@ -68,14 +69,14 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertEqual(file.file.count, file.dataOffset + 256 + 32 + 32, "the last tensor is padded too")
         XCTAssertEqual(file.tensor(named: "q")?.shape, [3, 64])
         XCTAssertNil(file.tensor(named: "nope"))
-        assertThrowsCode(.ggufMissingTensor) { try file.requireTensor(named: "nope") }
+        assertBloomError(.ggufMissingTensor) { try file.requireTensor(named: "nope") }
         XCTAssertEqual(writer.checksums, try file.metadata.uint64Array("x.checksums"))
     }
 
     func testCustomAlignment() throws {
         var metadata = GGUFMetadata()
         metadata.set("general.alignment", .uint32(64))
-        let path = tmp.appendingPathComponent("a64.gguf").path
+        let path = tmp.url.appendingPathComponent("a64.gguf").path
         let writer = try GGUFWriter(path: path, metadata: metadata,
                                     tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [3]), GGUFTensorInfo(name: "b", type: .F32, ne: [20])])
         try writer.write([UInt8](repeating: 1, count: 12))
@@ -96,33 +97,35 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertEqual(try m.string("t.string"), "héllo ✓")
         XCTAssertEqual(try m.stringArray("a.string"), ["a", "", "Ġb"])
         XCTAssertEqual(try m.int32Array("a.i32"), [-7, 7])
-        let message = assertThrowsCode(.ggufWrongType) { try m.uint32("t.i32") }
+        let message = assertBloomError(.ggufWrongType) { try m.uint32("t.i32") }?.description
         XCTAssertEqual(message, "key 't.i32' has type INT32, expected UINT32")
-        XCTAssertEqual(assertThrowsCode(.ggufWrongType) { try m.stringArray("a.i32") },
+        XCTAssertEqual(assertBloomError(.ggufWrongType) { try m.stringArray("a.i32") }?.description,
                        "key 'a.i32' has type ARRAY[INT32], expected ARRAY[STRING]")
-        assertThrowsCode(.ggufMissingKey) { try m.uint32("absent") }
+        assertBloomError(.ggufMissingKey) { try m.uint32("absent") }
         XCTAssertNil(try m.optional("absent", GGUFMetadata.uint32))
-        assertThrowsCode(.ggufWrongType) { try m.optional("t.u8", GGUFMetadata.uint32) }
+        assertBloomError(.ggufWrongType) { try m.optional("t.u8", GGUFMetadata.uint32) }
         var copy = m
-        assertThrowsCode(.ggufDuplicateKey) { try copy.append("t.u8", .uint8(1)) }
+        assertBloomError(.ggufDuplicateKey) { try copy.append("t.u8", .uint8(1)) }
     }
 
     func testWriterRefusesWrongByteCounts() throws {
         let infos = try [GGUFTensorInfo(name: "a", type: .F32, ne: [2]), GGUFTensorInfo(name: "b", type: .F32, ne: [1])]
-        let path = tmp.appendingPathComponent("bad.gguf").path
+        let path = tmp.url.appendingPathComponent("bad.gguf").path
         let writer = try GGUFWriter(path: path, metadata: GGUFMetadata(), tensors: infos)
-        assertThrowsCode(.ggufWriteMismatch) { try writer.write([UInt8](repeating: 0, count: 9)) }
-        assertThrowsCode(.ggufWriteMismatch) { try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.write(tensorNamed: "b", $0) } }
+        assertBloomError(.ggufWriteMismatch) { try writer.write([UInt8](repeating: 0, count: 9)) }
+        assertBloomError(.ggufWriteMismatch) {
+            try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.write(tensorNamed: "b", $0) }
+        }
         try writer.write([UInt8](repeating: 0, count: 8))
-        assertThrowsCode(.ggufWriteMismatch) { try writer.commit() }
+        assertBloomError(.ggufWriteMismatch) { try writer.commit() }
         try writer.write([UInt8](repeating: 0, count: 4))
-        assertThrowsCode(.ggufWriteMismatch) { try writer.write([UInt8](repeating: 0, count: 1)) }
+        assertBloomError(.ggufWriteMismatch) { try writer.write([UInt8](repeating: 0, count: 1)) }
         try writer.commit()
         XCTAssertNoThrow(try GGUFFile(path: path))
     }
 
     func testWriterLeavesNothingOnAbort() throws {
-        let path = tmp.appendingPathComponent("aborted.gguf").path
+        let path = tmp.url.appendingPathComponent("aborted.gguf").path
         do {
             let writer = try GGUFWriter(path: path, metadata: GGUFMetadata(), tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [2])])
             try writer.write([UInt8](repeating: 0, count: 4))
@@ -132,19 +135,21 @@ final class GGUFRoundTripTests: XCTestCase {
     }
 
     func testDeclarationsAreValidated() throws {
-        assertThrowsCode(.ggufNameTooLong) { try GGUFTensorInfo(name: String(repeating: "x", count: 64), type: .F32, ne: [1]) }
-        assertThrowsCode(.ggufTooManyDims) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1, 1, 1, 1, 1]) }
-        assertThrowsCode(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .Q4_0, ne: [48, 2]) }
-        assertThrowsCode(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [-1]) }
-        assertThrowsCode(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1 << 40, 1 << 40]) }
+        assertBloomError(.ggufNameTooLong) {
+            try GGUFTensorInfo(name: String(repeating: "x", count: 64), type: .F32, ne: [1])
+        }
+        assertBloomError(.ggufTooManyDims) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1, 1, 1, 1, 1]) }
+        assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .Q4_0, ne: [48, 2]) }
+        assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [-1]) }
+        assertBloomError(.ggufBadShape) { try GGUFTensorInfo(name: "x", type: .F32, ne: [1 << 40, 1 << 40]) }
         let a = try GGUFTensorInfo(name: "dup", type: .F32, ne: [1])
-        assertThrowsCode(.ggufDuplicateTensor) {
-            try GGUFWriter(path: self.tmp.appendingPathComponent("d.gguf").path, metadata: GGUFMetadata(), tensors: [a, a])
+        assertBloomError(.ggufDuplicateTensor) {
+            try GGUFWriter(path: self.tmp.file("d.gguf"), metadata: GGUFMetadata(), tensors: [a, a])
         }
         var m = GGUFMetadata()
         m.set("general.alignment", .uint32(24))
-        assertThrowsCode(.ggufBadAlignment) {
-            try GGUFWriter(path: self.tmp.appendingPathComponent("al.gguf").path, metadata: m, tensors: [])
+        assertBloomError(.ggufBadAlignment) {
+            try GGUFWriter(path: self.tmp.file("al.gguf"), metadata: m, tensors: [])
         }
     }
 }

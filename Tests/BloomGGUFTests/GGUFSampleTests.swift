@@ -1,14 +1,15 @@
 @testable import BloomGGUF
 import BloomCore
 import Foundation
+import TestSupport
 import XCTest
 
 /// gguf-py-written files (Tests/Fixtures/expected/gguf, described in sample.json) read exactly, and written back
 /// byte for byte by our writer.
 final class GGUFSampleTests: XCTestCase {
     func testSampleFilesMatchGGUFPy() throws {
-        let dir = try TestFiles.fixtures().appendingPathComponent("expected/gguf")
-        let description = try TestFiles.json(dir.appendingPathComponent("sample.json"))
+        let dir = try Fixtures.url("expected/gguf")
+        let description = try Fixtures.json("expected/gguf/sample.json")
         let files = try XCTUnwrap(description["files"]?.array)
         XCTAssertEqual(files.count, 2)
         for expected in files {
@@ -45,12 +46,11 @@ final class GGUFSampleTests: XCTestCase {
 
     /// Our writer, given what our reader read, reproduces gguf-py's bytes exactly (header, padding, data).
     func testWriterReproducesGGUFPyBytes() throws {
-        let dir = try TestFiles.fixtures().appendingPathComponent("expected/gguf")
-        let tmp = try TestFiles.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: tmp) }
+        let dir = try Fixtures.url("expected/gguf")
+        let tmp = try TempDir("gguf-tests")
         for name in ["sample.gguf", "sample-align64.gguf"] {
             let original = try GGUFFile(path: dir.appendingPathComponent(name).path)
-            let out = tmp.appendingPathComponent(name).path
+            let out = tmp.file(name)
             let writer = try GGUFWriter(path: out, metadata: original.metadata, tensors: original.tensors.map(\.info))
             for t in original.tensors { try writer.write(tensorNamed: t.name, original.data(of: t)) }
             try writer.commit()

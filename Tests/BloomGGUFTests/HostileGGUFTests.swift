@@ -1,6 +1,7 @@
 import BloomCore
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// Hostile GGUF files beyond the malformed matrix of GGUFMalformedTests: truncations and header bytes corrupted all
@@ -8,17 +9,17 @@ import XCTest
 /// and lengths that claim gigabytes in a file of bytes (refused before anything is allocated; the address-sanitizer run
 /// with ASAN_OPTIONS=max_allocation_size_mb=512 turns any such allocation into a crash).
 final class HostileGGUFTests: XCTestCase {
-    var folder: URL!
-    override func setUpWithError() throws { folder = try TestFiles.temporaryFolder() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+    var folder: TempDir!
+    override func setUpWithError() throws { folder = try TempDir("hostile-gguf") }
+    override func tearDown() { folder = nil }
 
     func sample() throws -> [UInt8] {
-        Array(try Data(contentsOf: TestFiles.fixtures().appendingPathComponent("expected/gguf/sample.gguf")))
+        try Fixtures.bytes("expected/gguf/sample.gguf")
     }
 
     /// Opens `bytes`; a failure must be a one-line BloomError naming the file. Returns the code, nil on success.
     func open(_ bytes: [UInt8], _ what: String, line: UInt = #line) throws -> BloomError.Code? {
-        let url = folder.appendingPathComponent("f.gguf")
+        let url = folder.url.appendingPathComponent("f.gguf")
         try Data(bytes).write(to: url)
         do {
             let file = try GGUFFile(path: url.path)
@@ -39,7 +40,7 @@ final class HostileGGUFTests: XCTestCase {
 
     func testTruncationsAreRefused() throws {
         let bytes = try sample()
-        let url = try TestFiles.fixtures().appendingPathComponent("expected/gguf/sample.gguf")
+        let url = try Fixtures.url("expected/gguf/sample.gguf")
         let dataEnd = try GGUFFile(path: url.path).tensors.map { $0.fileOffset + $0.byteCount }.max() ?? 0
         var codes = Set<String>()
         for n in positions(bytes.count, stride: 5) {
@@ -55,7 +56,7 @@ final class HostileGGUFTests: XCTestCase {
 
     func testHeaderCorruptionsNeverTrap() throws {
         let bytes = try sample()
-        let header = try GGUFFile(path: TestFiles.fixtures().appendingPathComponent("expected/gguf/sample.gguf").path).dataOffset
+        let header = try GGUFFile(path: Fixtures.path("expected/gguf/sample.gguf")).dataOffset
         var refused = 0
         let tried = positions(header, stride: 3)
         for i in tried {

@@ -1,12 +1,13 @@
 import BloomGGUF
 import Foundation
+import TestSupport
 import XCTest
 
 /// XXH64 against the reference library's values (Formats/test-vectors/xxh64.json, from python xxhash),
 /// one-shot and fed in uneven chunks.
 final class XXHash64Tests: XCTestCase {
     func testReferenceVectors() throws {
-        let json = try TestFiles.json(TestFiles.formats().appendingPathComponent("test-vectors/xxh64.json"))
+        let json = try Fixtures.json(atPath: Fixtures.repositoryPath("Formats/test-vectors/xxh64.json"))
         let vectors = try XCTUnwrap(json["vectors"]?.array)
         XCTAssertGreaterThan(vectors.count, 10)
         for v in vectors {

@@ -2,18 +2,17 @@ import BloomCheckpoint
 import BloomCore
 import BloomLoRA
 import Foundation
+import TestSupport
 import XCTest
 
 /// Hostile adapters (adapter_config.json values and tensor sets written to a folder here): each refused with its code
 /// and a one-line message naming the file or folder, none trapping — a rank that overflows when multiplied, a regex that
 /// does not compile, a layout that contradicts the config.
 final class HostileAdapterTests: XCTestCase {
-    var root: String!
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "bloomkit-hostile-adapter-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+    private var scratch: TempDir!
+    var root: String { scratch.path }
+    override func setUpWithError() throws { scratch = try TempDir("hostile-adapter") }
+    override func tearDown() { scratch = nil }
 
     static let qkv = "base_model.model.transformer.h.0.self_attention.query_key_value"
     /// Current layout, r = 4: lora_A [4, 8], lora_B [24, 4].
@@ -28,13 +27,13 @@ final class HostileAdapterTests: XCTestCase {
         for (name, shape) in tensors {
             let count = shape.reduce(1, &*)
             let begin = data.count
-            for i in 0..<count { withUnsafeBytes(of: (Float(i % 8) / 8).bitPattern.littleEndian) { data += $0 } }
+            for i in 0..<count { data.le((Float(i % 8) / 8).bitPattern) }
             header.append((name, .object([("dtype", .string("F32")), ("shape", .array(shape.map { .int($0) })),
                                           ("data_offsets", .array([.int(begin), .int(data.count)]))])))
         }
         let text = Array(JSONWriter.string(.object(header)).utf8)
         var out: [UInt8] = []
-        withUnsafeBytes(of: UInt64(text.count).littleEndian) { out += $0 }
+        out.le(UInt64(text.count))
         return out + text + data
     }
 
@@ -55,14 +54,11 @@ final class HostileAdapterTests: XCTestCase {
     func expect(_ code: BloomError.Code, _ config: String, _ tensors: [(String, [Int])], _ what: String,
                 line: UInt = #line) throws {
         let path = try folder(config, tensors)
-        do {
-            _ = try LoRAAdapter(folder: AdapterFolder(path: path))
-            XCTFail("\(what): expected \(code), but the adapter was accepted", line: line)
-        } catch let error as BloomError {
-            XCTAssertEqual(error.code, code, "\(what): \(error)", line: line)
-            XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): \(error)", line: line)
-            XCTAssertTrue(error.path?.hasPrefix(path) ?? false, "\(what): the error does not name the adapter: \(error)", line: line)
-        }
+        guard let error = assertBloomError(code, what, line: line, { try LoRAAdapter(folder: AdapterFolder(path: path)) })
+        else { return }
+        XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): \(error)", line: line)
+        XCTAssertTrue(error.path?.hasPrefix(path) ?? false, "\(what): the error does not name the adapter: \(error)",
+                      line: line)
     }
 
     func testTheBaseAdaptersAreAccepted() throws {

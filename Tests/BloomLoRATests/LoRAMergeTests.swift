@@ -1,13 +1,11 @@
 import BloomCheckpoint
 import BloomCore
 @testable import BloomLoRA
+import TestSupport
 import XCTest
 
 /// The merged tensors equal PEFT's `merge_and_unload` (PEFT 0.2.0's layer for the 2023 layout), read from the fixtures.
 final class LoRAMergeTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-
     /// The f32 base each adapter was trained on (what the fixture script merged into).
     static let bases = [
         "alpaca-b": "models/tiny-b/bin-f32-lmhead/pytorch_model.bin.index.json",
@@ -16,7 +14,7 @@ final class LoRAMergeTests: XCTestCase {
         "lora-2023-a": "models/tiny-a/bin-f32/pytorch_model.bin",
     ]
 
-    static func path(_ relative: String) -> String { fixtures + "/" + relative }
+    static func path(_ relative: String) -> String { Fixtures.root + "/" + relative }
 
     static func adapter(_ name: String) throws -> LoRAAdapter {
         try LoRAAdapter(folder: AdapterFolder(path: path("adapters/" + name)))

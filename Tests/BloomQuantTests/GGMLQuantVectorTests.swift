@@ -2,6 +2,7 @@ import BloomCore
 import CKernels
 @testable import BloomQuant
 import Foundation
+import TestSupport
 import XCTest
 
 /// Q5_0, Q5_1 and the K-quants against ggml's own bytes and values: Formats/test-vectors/ggml-quants.json, written by
@@ -12,13 +13,20 @@ final class GGMLQuantVectorTests: XCTestCase {
 
     static var kernels: [(name: String, type: GGMLType, fast: Quantize, ref: Quantize,
                           fastBack: Dequantize, refBack: Dequantize)] { [
-        ("q5_0", .Q5_0, bk_quantize_row_q5_0, bk_quantize_row_q5_0_ref, bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref),
-        ("q5_1", .Q5_1, bk_quantize_row_q5_1, bk_quantize_row_q5_1_ref, bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref),
-        ("q2_K", .Q2_K, bk_quantize_row_q2_K, bk_quantize_row_q2_K_ref, bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref),
-        ("q3_K", .Q3_K, bk_quantize_row_q3_K, bk_quantize_row_q3_K_ref, bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref),
-        ("q4_K", .Q4_K, bk_quantize_row_q4_K, bk_quantize_row_q4_K_ref, bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref),
-        ("q5_K", .Q5_K, bk_quantize_row_q5_K, bk_quantize_row_q5_K_ref, bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref),
-        ("q6_K", .Q6_K, bk_quantize_row_q6_K, bk_quantize_row_q6_K_ref, bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref),
+        ("q5_0", .Q5_0, bk_quantize_row_q5_0, bk_quantize_row_q5_0_ref,
+         bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref),
+        ("q5_1", .Q5_1, bk_quantize_row_q5_1, bk_quantize_row_q5_1_ref,
+         bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref),
+        ("q2_K", .Q2_K, bk_quantize_row_q2_K, bk_quantize_row_q2_K_ref,
+         bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref),
+        ("q3_K", .Q3_K, bk_quantize_row_q3_K, bk_quantize_row_q3_K_ref,
+         bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref),
+        ("q4_K", .Q4_K, bk_quantize_row_q4_K, bk_quantize_row_q4_K_ref,
+         bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref),
+        ("q5_K", .Q5_K, bk_quantize_row_q5_K, bk_quantize_row_q5_K_ref,
+         bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref),
+        ("q6_K", .Q6_K, bk_quantize_row_q6_K, bk_quantize_row_q6_K_ref,
+         bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref),
     ] }
 
     struct Case {
@@ -29,20 +37,22 @@ final class GGMLQuantVectorTests: XCTestCase {
     }
 
     static func vectors() throws -> (cases: [Case], fusedDiffers: [String]) {
-        let path = Fixtures.root + "/../../Formats/test-vectors/ggml-quants.json"
-        let json = try JSONParser().parse(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self))
+        let path = try Fixtures.repositoryPath("Formats/test-vectors/ggml-quants.json")
+        let json = try Fixtures.json(atPath: path)
         func bytes(_ v: JSONValue?) throws -> [UInt8] {
             try XCTUnwrap(v?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, "bad base64 in \(path)")
         }
         func floats(_ v: JSONValue?) throws -> [Float] {
             let b = try bytes(v)
-            return stride(from: 0, to: b.count, by: 4).map {
-                Float(bitPattern: UInt32(b[$0]) | UInt32(b[$0 + 1]) << 8 | UInt32(b[$0 + 2]) << 16 | UInt32(b[$0 + 3]) << 24)
+            return stride(from: 0, to: b.count, by: 4).map { i in
+                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[i + $1]) << (8 * $1) })
             }
         }
         let cases = try XCTUnwrap(json["cases"]?.array).map { c in
             Case(name: try XCTUnwrap(c["name"]?.string), values: try floats(c["values"]),
-                 blocks: try Dictionary(uniqueKeysWithValues: kernels.map { ($0.name, try bytes(c[$0.name]?["blocks"])) }),
+                 blocks: try Dictionary(uniqueKeysWithValues: kernels.map {
+                     ($0.name, try bytes(c[$0.name]?["blocks"]))
+                 }),
                  dequantized: try Dictionary(uniqueKeysWithValues: kernels.map {
                      ($0.name, try floats(c[$0.name]?["dequantized"]))
                  }))
@@ -122,7 +132,7 @@ final class GGMLQuantVectorTests: XCTestCase {
 
     func testDispatchedEqualsReferenceOnRandomRows() {
         var rng = SplitMix64(seed: 12)
-        let n = 256 * 48
+        let n = 256 * 49  // odd: the last super-block is searched alone
         for scale: Float in [0.02, 1, 3e-5, 700] {
             var x = rng.gaussians(n, scale: scale)
             for i in stride(from: 0, to: n, by: 997) { x[i] *= 40 }  // outliers
@@ -140,6 +150,16 @@ final class GGMLQuantVectorTests: XCTestCase {
         }
     }
 
+    /// One dispatch for every kernel: the cap that the runtime's tests use also routes the quantizers.
+    func testSIMDLimitCapsTheLevel() {
+        let cpu = bk_simd_level()
+        defer { bk_set_simd_limit(Int32(BK_SIMD_AVX512_VNNI)) }
+        bk_set_simd_limit(Int32(BK_SIMD_NONE))
+        XCTAssertEqual(bk_simd_level(), Int32(BK_SIMD_NONE))
+        bk_set_simd_limit(Int32(BK_SIMD_AVX2))
+        XCTAssertEqual(bk_simd_level(), Swift.min(cpu, Int32(BK_SIMD_AVX2)))
+    }
+
     func testRowsOfPartialBlocksAreRefused() {
         for k in Self.kernels {
             let length = k.type.blockLayout.elements + 32 * (k.type.blockLayout.elements == 256 ? 1 : 0) + 16
@@ -148,7 +168,9 @@ final class GGMLQuantVectorTests: XCTestCase {
             var out = [UInt8](repeating: 0, count: 4096)
             assertBloomError(.quantShape) {
                 try x.withUnsafeBufferPointer { src in
-                    try out.withUnsafeMutableBytes { try Quantizer.quantize(k.type, rows: src, rowLength: length, into: $0) }
+                    try out.withUnsafeMutableBytes {
+                        try Quantizer.quantize(k.type, rows: src, rowLength: length, into: $0)
+                    }
                 }
             }
         }

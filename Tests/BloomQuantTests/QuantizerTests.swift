@@ -1,4 +1,5 @@
 import BloomCore
+import TestSupport
 import XCTest
 @testable import BloomQuant
 

@@ -4,6 +4,7 @@ import BloomCore
 import BloomGGUF
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 @testable import BloomRuntime
 
@@ -22,27 +23,7 @@ final class FixtureModels: @unchecked Sendable {
     private let lock = NSLock()
     private var files: [String: String] = [:]
     private var models: [String: BloomModel] = [:]
-    private let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-runtime-tests-\(UUID().uuidString)")
-
-    deinit { try? FileManager.default.removeItem(at: folder) }
-
-    static func root() throws -> URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures")
-    }
-
-    static func json(_ relative: String) throws -> JSONValue {
-        let url = try root().appendingPathComponent(relative)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw XCTSkip("\(relative) is not in this checkout") }
-        return try data.withUnsafeBytes { try JSONParser().parse($0) }
-    }
-
-    static func text(_ relative: String) throws -> String {
-        let url = try root().appendingPathComponent(relative)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw XCTSkip("\(relative) is not in this checkout") }
-        return String(decoding: data, as: UTF8.self)
-    }
+    private var scratch: TempDir?
 
     /// The GGUF file of fixture `name` with its 2-D weights in `type` (convert's default embedding type).
     func path(_ name: String, _ type: GGMLType) throws -> String {
@@ -51,13 +32,12 @@ final class FixtureModels: @unchecked Sendable {
         let key = "\(name)-\(type.name)"
         if let p = files[key] { return p }
         guard let source = Self.sources[name] else { throw XCTSkip("no fixture model \(name)") }
-        let root = try Self.root()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let out = folder.appendingPathComponent(key + ".gguf").path
+        let scratch = try self.scratch ?? TempDir("runtime-tests")
+        self.scratch = scratch
+        let out = scratch.file(key + ".gguf")
         var options = ConvertOptions()
         options.type = try FileType.named(type.name)
-        let input = try ConvertInput(folder: root.appendingPathComponent(source.folder).path,
-                                     adapters: source.adapters.map { root.appendingPathComponent($0).path })
+        let input = try ConvertInput(folder: Fixtures.path(source.folder), adapters: source.adapters.map(Fixtures.path))
         _ = try Converter.convert(input, to: out, options: options)
         files[key] = out
         return out
@@ -83,7 +63,7 @@ struct GenerationCase {
     let lastLogits: [Float]?
 
     static func load(_ model: String) throws -> [GenerationCase] {
-        let root = try FixtureModels.json("expected/generate/\(model).json")
+        let root = try Fixtures.json("expected/generate/\(model).json")
         return try XCTUnwrap(root["cases"]?.array).map { c in
             func ids(_ key: String) throws -> [TokenID] { try XCTUnwrap(c[key]?.array).map { TokenID(try XCTUnwrap($0.int)) } }
             return GenerationCase(prompt: try XCTUnwrap(c["prompt"]?.string), promptIDs: try ids("prompt_ids"),

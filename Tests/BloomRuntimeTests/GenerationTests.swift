@@ -1,5 +1,6 @@
 import BloomCore
 import BloomTokenizer
+import TestSupport
 import XCTest
 @testable import BloomRuntime
 

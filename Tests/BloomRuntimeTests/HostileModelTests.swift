@@ -4,23 +4,14 @@ import BloomGGUF
 import BloomRuntime
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 
 /// A GGUF file is a download too: the runtime's loader and the GGUF tokenizer must refuse lying metadata without trapping
 /// or allocating by its numbers. Inputs: Fuzz/corpus/fuzz-gguf/tiny-bloom.gguf (a complete 1-block BLOOM made by
 /// Fuzz/make_corpus.py with gguf-py) and the fuzzer's crash inputs in Fuzz/regressions/fuzz-gguf/.
 final class HostileModelTests: XCTestCase {
-    static let repository: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent()
-    }()
-
-    static func fuzzFile(_ relative: String) throws -> String {
-        let path = repository.appendingPathComponent("Fuzz/" + relative).path
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "\(relative) is not in this checkout")
-        return path
-    }
+    static func fuzzFile(_ relative: String) throws -> String { try Fixtures.repositoryPath("Fuzz/" + relative) }
 
     /// Found by fuzz-gguf: block_count 2^24 in a 6 KB file made the loader build a tensor list of 200 million names
     /// (out of memory) before looking for a single block tensor.
@@ -41,10 +32,8 @@ final class HostileModelTests: XCTestCase {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let header = try GGUFFile(path: path).dataOffset
 
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-hostile-model-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let copyPath = folder.appendingPathComponent("m.gguf").path
+        let folder = try TempDir("hostile-model")
+        let copyPath = folder.file("m.gguf")
         var loaded = 0
         for i in stride(from: 0, to: header, by: 5) {  // every 5th byte: debug builds load slowly; fuzz-gguf does the rest
             var copy = bytes

@@ -1,5 +1,6 @@
 import BloomCore
 import BloomTokenizer
+import TestSupport
 import XCTest
 @testable import BloomRuntime
 
@@ -8,14 +9,14 @@ import XCTest
 final class PerplexityTests: XCTestCase {
     private func perplexity(_ type: GGMLType) throws -> PerplexityResult {
         let model = try FixtureModels.shared.model("tiny-b", type)
-        let text = try FixtureModels.text("expected/perplexity/heldout.txt")
+        let text = try Fixtures.text("expected/perplexity/heldout.txt")
         return try Perplexity.compute(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata), text: text,
                                       context: 64, pool: try ThreadPool(threads: 2))
     }
 
     /// The F32 file reproduces transformers' number (same chunks, same scored positions) to 1e-5 relative.
     func testF32PerplexityEqualsTransformers() throws {
-        let expected = try FixtureModels.json("expected/perplexity/tiny-b.json")
+        let expected = try Fixtures.json("expected/perplexity/tiny-b.json")
         let r = try perplexity(.F32)
         XCTAssertEqual(r.chunkCount, expected["n_chunks"]?.int)
         XCTAssertEqual(r.scoredTokens, expected["count_second_half"]?.int)

@@ -2,6 +2,7 @@ import BloomArch
 import BloomCore
 import BloomGGUF
 @testable import BloomTokenizer
+import TestSupport
 import XCTest
 
 /// Ids and decoded text against Hugging Face tokenizers' output for the fixture tokenizer (expected/tokens*.json).
@@ -33,7 +34,7 @@ final class FixtureTokenTests: XCTestCase {
 
     func testModelFolderNamesTheSpecialTokens() throws {
         let tokenizer = try BloomTokenizer(modelFolder: Fixtures.tokenizerFolder)
-        let map = try Fixtures.json(Fixtures.tokenizerFolder + "/special_tokens_map.json")
+        let map = try Fixtures.json(atPath: Fixtures.tokenizerFolder + "/special_tokens_map.json")
         let expected: [TokenID?] = try ["bos_token", "eos_token", "unk_token", "pad_token"].map { key in
             tokenizer.id(for: try XCTUnwrap(map[key]?.string ?? map[key]?["content"]?.string))
         }
@@ -63,7 +64,7 @@ final class FixtureTokenTests: XCTestCase {
                 types.append(GGUFTokenType.unused.rawValue)
             }
         }
-        let json = try Fixtures.json(Fixtures.tokenizerJSON)
+        let json = try Fixtures.json(atPath: Fixtures.tokenizerJSON)
         let merges = try XCTUnwrap(json["model"]?["merges"]?.array).map { m -> String in
             if let line = m.string { return line }
             return try XCTUnwrap(m.array).map { try XCTUnwrap($0.string) }.joined(separator: " ")
@@ -76,9 +77,8 @@ final class FixtureTokenTests: XCTestCase {
             (BloomGGUFKeys.bosTokenID, .uint32(UInt32(try XCTUnwrap(special.bos)))),
             (BloomGGUFKeys.eosTokenID, .uint32(UInt32(try XCTUnwrap(special.eos)))),
         ])
-        let folder = try Fixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("tokenizer.gguf").path
+        let folder = try TempDir("tokenizer-tests")
+        let path = folder.file("tokenizer.gguf")
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: [])
         try writer.commit()
 

@@ -1,31 +1,26 @@
 import BloomCore
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 
 /// tokenizer.json files whose size or shape is the attack (LoaderTests covers the malformed pipelines and vocabularies):
 /// refused with the limit and the path before the parsed tree could take memory in proportion.
 final class HostileTokenizerTests: XCTestCase {
-    var folder: URL!
-    override func setUpWithError() throws { folder = try Fixtures.temporaryFolder() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+    var folder: TempDir!
+    override func setUpWithError() throws { folder = try TempDir("hostile-tokenizer") }
+    override func tearDown() { folder = nil }
 
     func expect(_ code: BloomError.Code, _ path: String, _ what: String, line: UInt = #line) {
-        do {
-            _ = try BloomTokenizer(tokenizerJSONPath: path)
-            XCTFail("\(what): accepted", line: line)
-        } catch let error as BloomError {
-            XCTAssertEqual(error.code, code, "\(what): \(error)", line: line)
-            XCTAssertEqual(error.path, path, "\(what): \(error)", line: line)
-            XCTAssertFalse(error.description.contains(where: \.isNewline), line: line)
-        } catch {
-            XCTFail("\(what): \(error)", line: line)
-        }
+        guard let error = assertBloomError(code, what, line: line, { try BloomTokenizer(tokenizerJSONPath: path) })
+        else { return }
+        XCTAssertEqual(error.path, path, "\(what): \(error)", line: line)
+        XCTAssertFalse(error.description.contains(where: \.isNewline), line: line)
     }
 
     func testAFileOverTheSizeLimitIsRefusedBeforeParsing() throws {
         // Sparse: 1 GiB on paper, no disk used; parsing it would take far longer than this test runs.
-        let path = folder.appendingPathComponent("tokenizer.json").path
+        let path = folder.file("tokenizer.json")
         _ = FileManager.default.createFile(atPath: path, contents: Data("{".utf8))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: 1 << 30)
@@ -34,17 +29,17 @@ final class HostileTokenizerTests: XCTestCase {
     }
 
     func testDeepNestingIsRefusedWithThePath() throws {
-        let path = folder.appendingPathComponent("tokenizer.json").path
+        let path = folder.file("tokenizer.json")
         try Data(("{\"model\":" + String(repeating: "[", count: 200_000)).utf8).write(to: URL(fileURLWithPath: path))
         expect(.limitExceeded, path, "200000 nested arrays")
     }
 
     func testATokenLongerThanTheLimitIsRefused() throws {
-        var json = try Fixtures.json(Fixtures.tokenizerJSON)
+        var json = try Fixtures.json(atPath: Fixtures.tokenizerJSON)
         let long = String(repeating: "a", count: 70_000)
         let vocab = try XCTUnwrap(json["model"]?["vocab"]?.object)
         json = json.setting(["model", "vocab"], to: .object(vocab + [(long, .int(vocab.count))]))
-        let path = folder.appendingPathComponent("tokenizer.json").path
+        let path = folder.file("tokenizer.json")
         try Data(JSONWriter.string(json).utf8).write(to: URL(fileURLWithPath: path))
         expect(.limitExceeded, path, "a 70000-byte token")
     }

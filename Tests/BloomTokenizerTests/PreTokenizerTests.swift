@@ -1,4 +1,5 @@
 @testable import BloomTokenizer
+import TestSupport
 import XCTest
 
 /// BLOOM's Split regex, matched by hand: its `\s` and its pieces.
@@ -17,7 +18,8 @@ final class PreTokenizerTests: XCTestCase {
     /// literals and the brackets are not.
     func testExcludedClassIsThePatternsClass() throws {
         let pattern = BloomPreTokenizer.pattern
-        XCTAssertEqual(try Fixtures.json(Fixtures.tokenizerJSON)["pre_tokenizer"]?["pretokenizers"]?.array?.first?["pattern"]?["Regex"]?.string, pattern)
+        let preTokenizer = try Fixtures.json(atPath: Fixtures.tokenizerJSON)["pre_tokenizer"]
+        XCTAssertEqual(preTokenizer?["pretokenizers"]?.array?.first?["pattern"]?["Regex"]?.string, pattern)
         let body = try XCTUnwrap(pattern.split(separator: "[^", maxSplits: 1).last?.dropLast(2))  // drop the outer "]+"
         XCTAssertTrue(body.contains("\\s"))
         let literals = Set(body.replacingOccurrences(of: "\\s", with: "").unicodeScalars.filter { $0 != "[" && $0 != "]" }.map(\.value))

@@ -1,4 +1,5 @@
 @testable import BloomTokenizer
+import TestSupport
 import XCTest
 
 /// The streaming decoder never splits a character and always adds up to the full decode.

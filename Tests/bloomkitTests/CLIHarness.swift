@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -9,24 +10,12 @@ import Glibc
 /// and exit status or signal. Also builds the inputs the CLI tests need (a model large enough to interrupt, an adapter
 /// for it) with plain file writes — no Python, no library calls.
 enum CLI {
-    static let repository: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        return url.deletingLastPathComponent()
-    }()
-
-    static func fixture(_ relative: String) throws -> String {
-        let path = repository.appendingPathComponent("Tests/Fixtures/" + relative).path
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "fixture \(relative) is not present")
-        return path
-    }
-
     /// The `bloomkit` executable next to the test bundle (SwiftPM builds it first: this target depends on it).
     static let binary: String = {
         let candidates = [
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bloomkit").path,
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("bloomkit").path,
-            repository.appendingPathComponent(".build/debug/bloomkit").path,
+            Fixtures.repository.appendingPathComponent(".build/debug/bloomkit").path,
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
     }()
@@ -83,21 +72,8 @@ enum CLI {
     }
 }
 
-/// A scratch folder removed when the value goes away.
-final class Scratch {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "bloomkit-cli-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func sub(_ name: String) throws -> String {
-        let p = path + "/" + name
-        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-
+/// What a command left in a folder.
+extension TempDir {
     /// Names in `folder` (temporaries included), sorted.
     static func names(_ folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".cli-") }.sorted()
@@ -153,7 +129,8 @@ enum Inputs {
         """
         try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/config.json"))
         for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-            try FileManager.default.copyItem(atPath: try CLI.fixture("models/tiny-a/st-bf16-sharded/" + name), toPath: folder + "/" + name)
+            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/st-bf16-sharded/" + name),
+                                             toPath: folder + "/" + name)
         }
         let h = hidden
         var tensors: [(String, [Int])] = [("transformer.word_embeddings.weight", [vocab, h]),

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The CLI's error contract on hostile and malformed inputs: exit status 1 and one `error:` line naming the file, the
 /// place and the reason; `--verbose` adds the cause chain; bad usage exits 2.
 final class ErrorContractTests: XCTestCase {
-    var scratch: Scratch!
-    override func setUpWithError() throws { scratch = try Scratch() }
+    var scratch: TempDir!
+    override func setUpWithError() throws { scratch = try TempDir("cli") }
     override func tearDown() { scratch = nil }
 
     func testHostileFixturesGiveOneLineNamingTheFileAndThePlace() throws {
@@ -18,7 +19,7 @@ final class ErrorContractTests: XCTestCase {
         ]
         var ran = 0
         for (file, place) in cases {
-            let path = CLI.repository.appendingPathComponent("Tests/Fixtures/hostile/" + file).path
+            let path = Fixtures.root + "/hostile/" + file
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let result = try CLI.run(["inspect", path], in: scratch.path)
             assertBadInput(result, mentions: [path, place], file)
@@ -30,14 +31,15 @@ final class ErrorContractTests: XCTestCase {
 
     func testNoPayloadRunsThroughTheCLI() throws {
         for name in ["os_system", "builtins_eval", "subprocess_popen", "inst", "obj", "newobj"] {
-            let path = CLI.repository.appendingPathComponent("Tests/Fixtures/hostile/\(name).bin").path
+            let path = Fixtures.root + "/hostile/\(name).bin"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             let canary = "/tmp/bloomkit-canary-\(name)"
             unlink(canary)
             assertBadInput(try CLI.run(["inspect", path], in: scratch.path), mentions: [path], name)
             // A model folder whose weights are the payload goes through convert's reader too.
-            let folder = try scratch.sub("model-\(name)")
-            try FileManager.default.copyItem(atPath: try CLI.fixture("models/tiny-a/bin-f32/config.json"), toPath: folder + "/config.json")
+            let folder = try scratch.folder("model-\(name)")
+            try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-a/bin-f32/config.json"),
+                                             toPath: folder + "/config.json")
             try FileManager.default.copyItem(atPath: path, toPath: folder + "/pytorch_model.bin")
             let out = scratch.path + "/\(name).gguf"
             assertBadInput(try CLI.run(["convert", folder, "-o", out, "--quiet"], in: scratch.path), mentions: ["pytorch_model.bin"],
@@ -54,20 +56,21 @@ final class ErrorContractTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: empty, contents: Data())
         assertBadInput(try CLI.run(["inspect", empty], in: scratch.path), mentions: [empty], "an empty file")
         assertBadInput(try CLI.run(["verify", empty], in: scratch.path), mentions: [empty], "verify of an empty file")
-        let folder = try scratch.sub("not-a-model")
+        let folder = try scratch.folder("not-a-model")
         assertBadInput(try CLI.run(["convert", folder, "-o", scratch.path + "/x.gguf"], in: scratch.path), mentions: [folder],
                        "convert of an empty folder")
     }
 
     func testAnOutputFolderThatDoesNotExistIsNamed() throws {
         let output = scratch.path + "/no/such/folder/x.gguf"
-        let line = assertBadInput(try CLI.run(["convert", try CLI.fixture("models/tiny-a/bin-f32"), "-o", output, "--quiet"],
-                                              in: scratch.path), mentions: [output], "output in a missing folder")
+        let model = try Fixtures.path("models/tiny-a/bin-f32")
+        let line = assertBadInput(try CLI.run(["convert", model, "-o", output, "--quiet"], in: scratch.path),
+                                  mentions: [output], "output in a missing folder")
         XCTAssertFalse(line.contains("bloomkit-tmp"), "the message names a temporary file, not the output: \(line)")
     }
 
     func testVerboseAddsTheCauseChain() throws {
-        let path = try CLI.fixture("hostile/bad_json.safetensors")
+        let path = try Fixtures.path("hostile/bad_json.safetensors")
         let plain = try CLI.run(["inspect", path], in: scratch.path)
         assertBadInput(plain, mentions: [path], "without --verbose")
         let verbose = try CLI.run(["inspect", path, "--verbose"], in: scratch.path)
@@ -78,8 +81,8 @@ final class ErrorContractTests: XCTestCase {
     }
 
     func testBadUsageExitsTwo() throws {
-        let model = try CLI.fixture("models/tiny-a/bin-f32")
-        let adapter = try CLI.fixture("adapters/alpaca-b")
+        let model = try Fixtures.path("models/tiny-a/bin-f32")
+        let adapter = try Fixtures.path("adapters/alpaca-b")
         let out = scratch.path + "/x.gguf"
         let cases: [(String, [String])] = [
             ("no argument", ["inspect"]),
@@ -99,6 +102,6 @@ final class ErrorContractTests: XCTestCase {
             XCTAssertEqual(result.status, 2, "\(what): \(result.stderr)")
             XCTAssertFalse(result.stderr.isEmpty, "\(what): no message")
         }
-        XCTAssertEqual(Scratch.names(scratch.path), [], "bad usage wrote something")
+        XCTAssertEqual(TempDir.names(scratch.path), [], "bad usage wrote something")
     }
 }

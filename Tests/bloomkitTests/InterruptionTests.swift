@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -11,15 +12,15 @@ import Glibc
 /// Nothing may exist under the final name before a run completes, temporaries must be gone after the next run (SIGKILL)
 /// or at once (SIGINT/SIGTERM), and inputs are never modified.
 final class InterruptionTests: XCTestCase {
-    var scratch: Scratch!
+    var scratch: TempDir!
     var model = ""
     var inputs: [String: Data] = [:]
 
     override func setUpWithError() throws {
-        scratch = try Scratch()
-        model = try scratch.sub("model")
+        scratch = try TempDir("cli")
+        model = try scratch.folder("model")
         try Inputs.bigModel(in: model)
-        for name in Scratch.names(model) {
+        for name in TempDir.names(model) {
             inputs[name] = try Data(contentsOf: URL(fileURLWithPath: model + "/" + name))
         }
     }
@@ -28,7 +29,7 @@ final class InterruptionTests: XCTestCase {
         for (name, bytes) in inputs {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model + "/" + name)), bytes, "input \(name) was modified")
         }
-        XCTAssertEqual(Scratch.names(model), inputs.keys.sorted(), "files appeared in the input folder")
+        XCTAssertEqual(TempDir.names(model), inputs.keys.sorted(), "files appeared in the input folder")
         scratch = nil
     }
 
@@ -40,7 +41,7 @@ final class InterruptionTests: XCTestCase {
         let marker = ".bloomkit-tmp-\(run.pid)"
         var sent = false
         while run.process.isRunning {
-            let temporaries = Scratch.names(folder).filter { $0.hasSuffix(marker) }
+            let temporaries = TempDir.names(folder).filter { $0.hasSuffix(marker) }
             let size = temporaries.reduce(0) { total, name in
                 total + ((try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int) ?? 0)
             }
@@ -55,7 +56,7 @@ final class InterruptionTests: XCTestCase {
     }
 
     func testConvertKilledAtSeveralPointsLeavesNothingUnderTheFinalName() throws {
-        let out = try scratch.sub("out")
+        let out = try scratch.folder("out")
         let gguf = out + "/model.gguf"
         let arguments = ["convert", model, "-o", gguf, "--type", "f32", "--threads", "1", "--quiet"]
         var kills = 0
@@ -66,7 +67,7 @@ final class InterruptionTests: XCTestCase {
                 XCTAssertEqual(result.signal, SIGKILL, "killed at \(point) bytes")
                 XCTAssertFalse(FileManager.default.fileExists(atPath: gguf), "killed at \(point) bytes: a file under the final name")
                 // SIGKILL cannot be caught: the temporary stays until the next run (which removes it below).
-                XCTAssertEqual(Scratch.temporaries(out).count, 1, "\(Scratch.names(out))")
+                XCTAssertEqual(TempDir.temporaries(out).count, 1, "\(TempDir.names(out))")
             } else {
                 XCTAssertEqual(result.status, 0, "finished before \(point) bytes: \(result.stderr)")
                 try FileManager.default.removeItem(atPath: gguf)
@@ -76,41 +77,41 @@ final class InterruptionTests: XCTestCase {
         // The next run removes the temporaries the killed ones left, and completes.
         let result = try CLI.run(arguments, in: scratch.path)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(Scratch.names(out), ["model.gguf"], "stray files after the next run")
+        XCTAssertEqual(TempDir.names(out), ["model.gguf"], "stray files after the next run")
         XCTAssertEqual(try CLI.run(["verify", gguf, "--quiet"], in: scratch.path).status, 0)
     }
 
     func testSIGINTAndSIGTERMRemoveTheTemporaryAtOnce() throws {
-        let out = try scratch.sub("out")
+        let out = try scratch.folder("out")
         let gguf = out + "/model.gguf"
         for signal in [SIGINT, SIGTERM] {
             let (result, sent) = try interrupt(["convert", model, "-o", gguf, "--type", "f32", "--threads", "1", "--quiet"],
                                                folder: out, atBytes: 4 << 20, with: signal)
             try XCTSkipUnless(sent, "the conversion finished before it could be interrupted")
             XCTAssertEqual(result.signal, signal, "the process should die of the signal (status \(String(describing: result.status)))")
-            XCTAssertEqual(Scratch.names(out), [], "signal \(signal): left \(Scratch.names(out)) without another run")
+            XCTAssertEqual(TempDir.names(out), [], "signal \(signal): left \(TempDir.names(out)) without another run")
         }
     }
 
     func testAFullDiskGivesAClearErrorAndNoPartialOutput() throws {
-        let out = try scratch.sub("out")
+        let out = try scratch.folder("out")
         let gguf = out + "/model.gguf"
         let result = try CLI.run(["convert", model, "-o", gguf, "--type", "q8_0", "--quiet"],
                                  environment: ["BLOOMKIT_INJECT_ENOSPC_AFTER": "1000000"], in: scratch.path)
         assertBadInput(result, mentions: [gguf, "no space left"], "ENOSPC after 1 MB")
-        XCTAssertEqual(Scratch.names(out), [], "partial output after a full disk")
+        XCTAssertEqual(TempDir.names(out), [], "partial output after a full disk")
 
         let merged = scratch.path + "/merged"
-        let adapter = try scratch.sub("adapter")
+        let adapter = try scratch.folder("adapter")
         try Inputs.adapter(in: adapter)
         let mergeResult = try CLI.run(["merge", model, adapter, "-o", merged, "--quiet"],
                                       environment: ["BLOOMKIT_INJECT_ENOSPC_AFTER": "2000000"], in: scratch.path)
         assertBadInput(mergeResult, mentions: ["no space left"], "merge with ENOSPC after 2 MB")
-        XCTAssertEqual(Scratch.names(merged), [], "merge left files after a full disk")
+        XCTAssertEqual(TempDir.names(merged), [], "merge left files after a full disk")
     }
 
     func testQuantizeKilledOrInterruptedLeavesNothing() throws {
-        let out = try scratch.sub("out")
+        let out = try scratch.folder("out")
         let source = out + "/f32.gguf"
         XCTAssertEqual(try CLI.run(["convert", model, "-o", source, "--type", "f32", "--quiet"], in: scratch.path).status, 0)
         let before = try Data(contentsOf: URL(fileURLWithPath: source))
@@ -121,15 +122,15 @@ final class InterruptionTests: XCTestCase {
             guard sent else { XCTAssertEqual(result.status, 0); try? FileManager.default.removeItem(atPath: target); continue }
             XCTAssertEqual(result.signal, signal)
             XCTAssertFalse(FileManager.default.fileExists(atPath: target))
-            if signal == SIGINT { XCTAssertEqual(Scratch.temporaries(out), [], "SIGINT left a temporary") }
+            if signal == SIGINT { XCTAssertEqual(TempDir.temporaries(out), [], "SIGINT left a temporary") }
         }
         XCTAssertEqual(try CLI.run(arguments, in: scratch.path).status, 0)
-        XCTAssertEqual(Scratch.names(out), ["f32.gguf", "q4.gguf"])
+        XCTAssertEqual(TempDir.names(out), ["f32.gguf", "q4.gguf"])
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: source)), before, "quantize modified its input")
     }
 
     func testMergeKilledLeavesNoModelAndTheNextRunCleansUp() throws {
-        let adapter = try scratch.sub("adapter")
+        let adapter = try scratch.folder("adapter")
         try Inputs.adapter(in: adapter)
         let adapterBytes = try Data(contentsOf: URL(fileURLWithPath: adapter + "/adapter_model.safetensors"))
         let merged = scratch.path + "/merged"
@@ -141,10 +142,12 @@ final class InterruptionTests: XCTestCase {
             if sent {
                 kills += 1
                 XCTAssertEqual(result.signal, signal)
-                let finals = Scratch.names(merged).filter { !$0.contains(".bloomkit-tmp-") }
+                let finals = TempDir.names(merged).filter { !$0.contains(".bloomkit-tmp-") }
                 XCTAssertEqual(finals, [], "interrupted at \(point) bytes: final files \(finals)")
-                if signal == SIGKILL { XCTAssertFalse(Scratch.temporaries(merged).isEmpty, "SIGKILL at \(point): no temporary left?") }
-                if signal == SIGINT { XCTAssertEqual(Scratch.names(merged), [], "SIGINT left temporaries") }
+                if signal == SIGKILL {
+                    XCTAssertFalse(TempDir.temporaries(merged).isEmpty, "SIGKILL at \(point): no temporary left?")
+                }
+                if signal == SIGINT { XCTAssertEqual(TempDir.names(merged), [], "SIGINT left temporaries") }
             } else {
                 XCTAssertEqual(result.status, 0, result.stderr)
                 try FileManager.default.removeItem(atPath: merged)
@@ -153,8 +156,8 @@ final class InterruptionTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(kills, 2, "the merge finished before most interruption points")
         let result = try CLI.run(arguments, in: scratch.path)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(Scratch.temporaries(merged), [], "stray temporaries after the next run")
-        XCTAssertTrue(Scratch.names(merged).contains("config.json"))
+        XCTAssertEqual(TempDir.temporaries(merged), [], "stray temporaries after the next run")
+        XCTAssertTrue(TempDir.names(merged).contains("config.json"))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: adapter + "/adapter_model.safetensors")), adapterBytes)
     }
 }

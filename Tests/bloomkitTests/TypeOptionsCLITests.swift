@@ -1,16 +1,17 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `--type`, `--output-tensor-type`, `--embedding-type`, `--tensor-type` and `--pure` of `convert` and `quantize`,
 /// as a user types them.
 final class TypeOptionsCLITests: XCTestCase {
-    var scratch: Scratch!
+    var scratch: TempDir!
     var source = ""
 
     override func setUpWithError() throws {
-        scratch = try Scratch()
+        scratch = try TempDir("cli")
         source = scratch.path + "/untied-f16.gguf"
-        let result = try CLI.run(["convert", try CLI.fixture("models/tiny-b/st-f16"), "-o", source, "--type", "f16",
+        let result = try CLI.run(["convert", try Fixtures.path("models/tiny-b/st-f16"), "-o", source, "--type", "f16",
                                   "--separate-output", "--quiet"], in: scratch.path)
         XCTAssertEqual(result.status, 0, result.stderr)
     }

@@ -1,18 +1,19 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `bloomkit verify` catches one flipped byte in any tensor (the per-tensor checksums) and any truncation, with one
 /// line naming the file and the tensor or offset.
 final class VerifyCLITests: XCTestCase {
-    var scratch: Scratch!
+    var scratch: TempDir!
     var gguf = ""
     var bytes = Data()
 
     override func setUpWithError() throws {
-        scratch = try Scratch()
+        scratch = try TempDir("cli")
         gguf = scratch.path + "/tiny.gguf"
-        let result = try CLI.run(["convert", try CLI.fixture("models/tiny-a/bin-f32"), "-o", gguf, "--type", "q8_0", "--quiet"],
-                                 in: scratch.path)
+        let model = try Fixtures.path("models/tiny-a/bin-f32")
+        let result = try CLI.run(["convert", model, "-o", gguf, "--type", "q8_0", "--quiet"], in: scratch.path)
         XCTAssertEqual(result.status, 0, result.stderr)
         bytes = try Data(contentsOf: URL(fileURLWithPath: gguf))
     }

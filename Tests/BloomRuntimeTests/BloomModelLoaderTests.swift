@@ -6,7 +6,7 @@ import XCTest
 
 /// The loader requires every tensor by name with its shape and a computable type, and refuses strays; requests
 /// past the context or outside the vocabulary are errors, not traps.
-final class LoaderTests: XCTestCase {
+final class BloomModelLoaderTests: XCTestCase {
     /// A GGUF file with some tensors dropped, retyped, reshaped or added.
     struct EditedSource: WeightSource {
         let file: GGUFFile

@@ -1,11 +1,12 @@
 import BloomCore
 import CKernels
+import TestSupport
 import XCTest
 @testable import BloomQuant
 
 /// Bytes and values against gguf-py 0.19 (Tests/Fixtures/expected/quant, made by generate.py's `quant` stage):
 /// model rows from tiny-a and edge rows (zeros, rounding ties, Q4_0 clamp, one huge value, subnormals, f16 range edge).
-final class FixtureTests: XCTestCase {
+final class QuantizerFixtureTests: XCTestCase {
     struct Case {
         let type: GGMLType
         let bytes: [UInt8]

@@ -1,24 +1,13 @@
 import BloomCore
 import BloomTokenizer
 import Foundation
+import TestSupport
 import XCTest
 
-/// Fixture lookup and small helpers shared by the tokenizer tests.
-enum Fixtures {
-    /// Tests/Fixtures.
-    static var root: URL {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("Fixtures")
-    }
-
-    static var tokenizerFolder: String { root.appendingPathComponent("tokenizer").path }
+/// The fixture tokenizer and the expected ids of the tokenizer tests.
+extension Fixtures {
+    static var tokenizerFolder: String { root + "/tokenizer" }
     static var tokenizerJSON: String { tokenizerFolder + "/tokenizer.json" }
-
-    static func json(_ path: String) throws -> JSONValue {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return try data.withUnsafeBytes { try JSONParser().parse($0) }
-    }
 
     /// texts, ids and decoded texts from expected/tokens.json or expected/tokens-random.json (HF tokenizers' output).
     struct Corpus {
@@ -29,9 +18,7 @@ enum Fixtures {
 
     /// The corpus, or a skip while the fixture generator's expected ids have not landed in this checkout.
     static func corpus(_ name: String) throws -> Corpus {
-        let path = Self.root.appendingPathComponent("expected/\(name)").path
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("Tests/Fixtures/expected/\(name) is not in this checkout") }
-        let root = try json(path)
+        let root = try json("expected/\(name)")
         let texts = try XCTUnwrap(root["texts"]?.array).map { try XCTUnwrap($0.string) }
         let ids = try XCTUnwrap(root["ids"]?.array).map { list in
             try XCTUnwrap(list.array).map { try XCTUnwrap($0.int.flatMap { TokenID(exactly: $0) }) }
@@ -40,25 +27,6 @@ enum Fixtures {
         XCTAssertEqual(texts.count, ids.count)
         XCTAssertEqual(texts.count, decoded.count)
         return Corpus(texts: texts, ids: ids, decoded: decoded)
-    }
-
-    static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bloomkit-tokenizer-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-}
-
-/// A seeded generator (SplitMix64), so random test inputs are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -86,19 +54,6 @@ func randomTexts(_ count: Int, seed: UInt64) -> [String] {
             }
         }
         return text
-    }
-}
-
-/// Asserts that `body` throws a `BloomError` with `code`.
-func assertThrowsCode<T>(_ code: BloomError.Code, _ message: @autoclosure () -> String = "", file: StaticString = #filePath,
-                         line: UInt = #line, _ body: () throws -> T) {
-    do {
-        _ = try body()
-        XCTFail("expected error \(code), got success. \(message())", file: file, line: line)
-    } catch let error as BloomError {
-        XCTAssertEqual(error.code, code, "\(error) \(message())", file: file, line: line)
-    } catch {
-        XCTFail("expected BloomError \(code), got \(error) \(message())", file: file, line: line)
     }
 }
 

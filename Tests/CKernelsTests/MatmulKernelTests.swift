@@ -1,12 +1,11 @@
-import BloomCore
 import CKernels
 import Foundation
+import TestSupport
 import XCTest
-@testable import BloomRuntime
 
-/// Every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against f64 math, and
-/// the threaded driver against the single-threaded twin for several thread counts.
-final class KernelTests: XCTestCase {
+/// bk_matmul.h: every SIMD kernel against its scalar *_ref twin (bit for bit, on random inputs), the twins against
+/// f64 math, and the threaded driver (bk_pool) against the single-threaded twin for several thread counts.
+final class MatmulKernelTests: XCTestCase {
     /// Every instruction-set level this CPU has (bk_set_simd_limit caps the kernels to one).
     static var levels: [Int32] { [Int32(BK_SIMD_AVX2), Int32(BK_SIMD_AVX512_VNNI)].filter { $0 <= bk_simd_level() } }
 
@@ -23,14 +22,14 @@ final class KernelTests: XCTestCase {
     /// The 8-bit row dots (block weights, 1–4 activation rows): equal to their twin, and a row and column's result
     /// does not depend on how many run together.
     func testDotRowsEqualTheirTwins() {
-        var rng = TestRandom(seed: 1)
+        var rng = SplitMix64(seed: 1)
         bk_set_simd_limit(Int32(BK_SIMD_AVX2))
         for (type, name) in Self.types where !isFloat(type) {
             for k in [32, 96, 352, 1024] {
                 let rows = 5
-                let w = encode(rng.floats(rows * k, scale: 1), type: type, rows: rows)
+                let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows)
                 let rowBytes = bk_row_bytes(type, Int64(k))
-                let x = activations(rng.floats(4 * k, scale: 3), rows: 4, k: k)
+                let x = activations(rng.uniforms(4 * k, scale: 3), rows: 4, k: k)
                 for nc in 1...4 {
                     var simd = [Float](repeating: 0, count: 4 * rows), ref = simd
                     w.withUnsafeBytes { wp in
@@ -53,9 +52,9 @@ final class KernelTests: XCTestCase {
 
     /// ggml's activation quantization: qs = RNE(x·127/max|x|), d = max|x|/127 in f16, s = f16(d·Σqs).
     func testActivationBlocksEqualTheirTwinAndRoundTrip() {
-        var rng = TestRandom(seed: 2)
+        var rng = SplitMix64(seed: 2)
         let k = 1024
-        let x = rng.floats(k, scale: 5)
+        let x = rng.uniforms(k, scale: 5)
         var a = [bk_block_q8x](repeating: bk_block_q8x(), count: k / 32), b = a
         bk_quantize_q8x(x, &a, Int64(k))
         bk_quantize_q8x_ref(x, &b, Int64(k))
@@ -82,23 +81,24 @@ final class KernelTests: XCTestCase {
     }
 
     private func checkLinear(level: Int32) throws {
-        var rng = TestRandom(seed: 3)
-        let pools = try (1...3).map { try ThreadPool(threads: $0) }
+        var rng = SplitMix64(seed: 3)
+        let pools = try (1...3).map { try Pool(threads: $0) }
         for (type, name) in Self.types {
             let k = 96, rows = 37
-            let w = encode(rng.floats(rows * k, scale: 1), type: type, rows: rows)
-            let bias = rng.floats(rows, scale: 1)
+            let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows)
+            let bias = rng.uniforms(rows, scale: 1)
             for m in [1, 3, 7, 8, 13] {
-                let x = rng.floats(m * k, scale: 2)
+                let x = rng.uniforms(m * k, scale: 2)
                 for flags in [0, Int32(BK_EPILOGUE_GELU), Int32(BK_EPILOGUE_ACCUMULATE)] {
-                    let start = rng.floats(m * rows, scale: 1)
+                    let start = rng.uniforms(m * rows, scale: 1)
                     var ref = start
-                    try w.withUnsafeBytes { wp in
+                    w.withUnsafeBytes { wp in
                         var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
                         bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), flags)
                         for pool in pools {
                             var y = start
-                            let scratch = try Scratch(byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
+                            let scratch = AlignedBuffer(
+                                byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
                             bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
                             XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
                                            "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
@@ -128,9 +128,9 @@ final class KernelTests: XCTestCase {
     }
 
     func testElementwiseKernelsEqualTheirTwins() {
-        var rng = TestRandom(seed: 4)
+        var rng = SplitMix64(seed: 4)
         for n in [1, 7, 8, 9, 64, 250, 1000] {
-            let x = rng.floats(n, scale: 30)
+            let x = rng.uniforms(n, scale: 30)
             var a = [Float](repeating: 0, count: n), b = a
             bk_exp(x, &a, Int64(n)); bk_exp_ref(x, &b, Int64(n))
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "exp \(n)")
@@ -138,7 +138,7 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "gelu \(n)")
             XCTAssertEqual(bk_max(x, Int64(n)).bitPattern, bk_max_ref(x, Int64(n)).bitPattern)
             XCTAssertEqual(bk_sum_exp(x, Int64(n), 3).bitPattern, bk_sum_exp_ref(x, Int64(n), 3).bitPattern)
-            let w = rng.floats(n, scale: 1), bias = rng.floats(n, scale: 1)
+            let w = rng.uniforms(n, scale: 1), bias = rng.uniforms(n, scale: 1)
             bk_layernorm(x, w, bias, 1e-5, Int64(n), &a); bk_layernorm_ref(x, w, bias, 1e-5, Int64(n), &b)
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "layernorm \(n)")
         }
@@ -147,27 +147,27 @@ final class KernelTests: XCTestCase {
     /// The twins against f64: exp within 2 ulp, GELU within 1e-6 (relative above 1) of the tanh form, Σ exp within
     /// 1e-6 relative, LayerNorm within 1e-5.
     func testReferenceKernelsAreAccurate() {
-        var rng = TestRandom(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let n = 4000
-        let x = rng.floats(n, scale: 80)
+        let x = rng.uniforms(n, scale: 80)
         var y = [Float](repeating: 0, count: n)
         bk_exp_ref(x, &y, Int64(n))
         for i in 0..<n where x[i] > -87 && x[i] < 88 {
             let e = Foundation.exp(Double(x[i]))
             XCTAssertEqual(Double(y[i]), e, accuracy: e * 2 * 0x1p-23, "exp(\(x[i]))")
         }
-        let g = rng.floats(n, scale: 12)
+        let g = rng.uniforms(n, scale: 12)
         bk_gelu_ref(g, &y, Int64(n))
         for i in 0..<n {
             let v = Double(g[i])
             let exact = v * 0.5 * (1 + tanh(0.79788456 * v * (1 + 0.044715 * v * v)))
             XCTAssertEqual(Double(y[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "gelu(\(v))")
         }
-        let s = rng.floats(300, scale: 10)
+        let s = rng.uniforms(300, scale: 10)
         let m = s.max()!, z = s.map { Foundation.exp(Double($0 - m)) }.reduce(0, +)
         XCTAssertEqual(bk_max_ref(s, 300), m)
         XCTAssertEqual(Double(bk_sum_exp_ref(s, 300, m)), z, accuracy: z * 1e-6)
-        let v = rng.floats(1024, scale: 4), w = rng.floats(1024, scale: 1), b = rng.floats(1024, scale: 1)
+        let v = rng.uniforms(1024, scale: 4), w = rng.uniforms(1024, scale: 1), b = rng.uniforms(1024, scale: 1)
         var out = [Float](repeating: 0, count: 1024)
         bk_layernorm_ref(v, w, b, 1e-5, 1024, &out)
         let mean = v.map(Double.init).reduce(0, +) / 1024
@@ -180,24 +180,24 @@ final class KernelTests: XCTestCase {
 
     /// Threaded attention over slots and positions equals the row twin; the twin equals f64 softmax attention.
     func testAttentionEqualsItsTwin() throws {
-        var rng = TestRandom(seed: 6)
+        var rng = SplitMix64(seed: 6)
         let heads = 6, hd = 24, capacity = 40, slots = 2
-        let k = rng.floats(slots * heads * capacity * hd, scale: 1), v = rng.floats(k.count, scale: 1)
+        let k = rng.uniforms(slots * heads * capacity * hd, scale: 1), v = rng.uniforms(k.count, scale: 1)
         var slopes = [Float](repeating: 0, count: heads)
         bk_alibi_slopes(Int32(heads), &slopes)
         let m = 9
-        let q = rng.floats(m * heads * hd, scale: 1)
+        let q = rng.uniforms(m * heads * hd, scale: 1)
         let positions: [Int64] = (0..<m).map { Int64(3 * $0 + 5) }
         let rowSlots: [Int32] = (0..<m).map { Int32($0 % slots) }
-        let pool = try ThreadPool(threads: 2)
+        let pool = try Pool(threads: 2)
         var out = [Float](repeating: 0, count: m * heads * hd), ref = out
-        try k.withUnsafeBufferPointer { kp in
-            try v.withUnsafeBufferPointer { vp in
-                try slopes.withUnsafeBufferPointer { sp in
+        k.withUnsafeBufferPointer { kp in
+            v.withUnsafeBufferPointer { vp in
+                slopes.withUnsafeBufferPointer { sp in
                     var d = bk_attention_desc(n_head: Int32(heads), head_dim: Int32(hd), scale: 1 / Float(hd).squareRoot(),
                                               slopes: sp.baseAddress, k_cache: kp.baseAddress, v_cache: vp.baseAddress,
                                               head_stride: Int64(capacity * hd), slot_stride: Int64(heads * capacity * hd))
-                    let scratch = try Scratch(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
+                    let scratch = AlignedBuffer(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
                     bk_attention(pool.pool, &d, q, Int64(heads * hd), Int64(m), positions, rowSlots, &out, Int64(heads * hd), scratch.pointer)
                     var scores = [Float](repeating: 0, count: capacity)
                     for i in 0..<m {
@@ -294,19 +294,24 @@ final class KernelTests: XCTestCase {
     }
 }
 
-/// Seeded random numbers for test inputs (splitmix64).
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+/// A `bk_pool` of `threads` threads (the caller included) for one test.
+private final class Pool {
+    let pool: OpaquePointer
+    let threadCount: Int
+
+    init(threads: Int) throws {
+        pool = try XCTUnwrap(bk_pool_create(Int32(threads)), "cannot start \(threads) threads")
+        threadCount = Int(bk_pool_size(pool))
     }
-    /// Uniform in (-scale, scale).
-    mutating func floats(_ n: Int, scale: Float) -> [Float] {
-        (0..<n).map { _ in (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
-    }
+
+    deinit { bk_pool_destroy(pool) }
+}
+
+/// 64-byte aligned scratch memory for the kernels.
+private final class AlignedBuffer {
+    let pointer: UnsafeMutableRawPointer
+
+    init(byteCount: Int) { pointer = .allocate(byteCount: max(64, (byteCount + 63) & ~63), alignment: 64) }
+
+    deinit { pointer.deallocate() }
 }

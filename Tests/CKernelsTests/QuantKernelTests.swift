@@ -1,9 +1,10 @@
 import BloomCore
 import CKernels
+import TestSupport
 import XCTest
 
-/// The C kernels: block layouts, and every dispatching (AVX2) routine against its scalar *_ref twin.
-final class KernelTests: XCTestCase {
+/// bk_quant.h: block layouts, and every dispatching (AVX2) quantizer and dequantizer against its scalar *_ref twin.
+final class QuantKernelTests: XCTestCase {
     typealias Quantize = (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
     typealias Dequantize = (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
 

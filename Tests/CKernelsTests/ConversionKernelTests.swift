@@ -1,16 +1,26 @@
+import BloomCore
 import CKernels
+import TestSupport
 import XCTest
-@testable import BloomCore
 
-final class PrecisionTests: XCTestCase {
+/// bk_convert.h: f16 and bf16 conversions, the bulk (F16C) paths against their scalar *_ref twins and Float16.
+final class ConversionKernelTests: XCTestCase {
+    typealias Convert<Source, Target> = (UnsafePointer<Source>?, UnsafeMutablePointer<Target>?, Int) -> Void
+
+    /// `input` through a bulk conversion and through its scalar twin.
+    static func twins<Source, Target>(_ input: [Source], _ bulk: Convert<Source, Target>,
+                                      _ ref: Convert<Source, Target>, zero: Target) -> (bulk: [Target], ref: [Target]) {
+        var a = [Target](repeating: zero, count: input.count), b = a
+        bulk(input, &a, input.count)
+        ref(input, &b, input.count)
+        return (a, b)
+    }
+
     /// Every f16 bit pattern: the scalar twin equals the hardware's Float16 (an independent implementation),
     /// and the bulk (F16C) path equals the scalar twin bit for bit.
     func testF16ToF32AllPatterns() {
         let all = (0...0xFFFF).map { UInt16($0) }
-        var bulk = [Float](repeating: 0, count: all.count)
-        var ref = [Float](repeating: 0, count: all.count)
-        bk_f16_to_f32(all, &bulk, all.count)
-        bk_f16_to_f32_ref(all, &ref, all.count)
+        let (bulk, ref) = Self.twins(all, bk_f16_to_f32, bk_f16_to_f32_ref, zero: Float(0))
         for (k, h) in all.enumerated() {
             let expected = Float(Float16(bitPattern: h))
             if expected.isNaN {
@@ -28,12 +38,9 @@ final class PrecisionTests: XCTestCase {
                                Float(bitPattern: 0x3880_0000), Float(bitPattern: 0x387F_FFFF), .leastNonzeroMagnitude,
                                1 + Float(bitPattern: 0x3A00_0000), // 1 + 2^-11: a tie, rounds to even (1.0)
                                1 + 3 * Float(bitPattern: 0x3A00_0000)] // 1 + 3*2^-11: tie, rounds up
-        var rng = SystemRandomNumberGenerator()
-        for _ in 0..<200_000 { inputs.append(Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng))) }
-        var bulk = [UInt16](repeating: 0, count: inputs.count)
-        var ref = [UInt16](repeating: 0, count: inputs.count)
-        bk_f32_to_f16(inputs, &bulk, inputs.count)
-        bk_f32_to_f16_ref(inputs, &ref, inputs.count)
+        var rng = SplitMix64(seed: 1)
+        inputs += rng.anyFloats(200_000)
+        let (bulk, ref) = Self.twins(inputs, bk_f32_to_f16, bk_f32_to_f16_ref, zero: UInt16(0))
         for (k, x) in inputs.enumerated() {
             let expected = Float16(x).bitPattern
             if x.isNaN {
@@ -49,20 +56,15 @@ final class PrecisionTests: XCTestCase {
         var inputs: [Float] = [0, -0, 1, .infinity, -.infinity, .nan, Float(bitPattern: 0x7F80_0001),
                                Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x0000_8000),
                                Float(bitPattern: 0x7F7F_FFFF)]
-        for _ in 0..<100_000 { inputs.append(Float(bitPattern: UInt32.random(in: 0...UInt32.max))) }
-        var bulk = [UInt16](repeating: 0, count: inputs.count)
-        var ref = [UInt16](repeating: 0, count: inputs.count)
-        bk_f32_to_bf16(inputs, &bulk, inputs.count)
-        bk_f32_to_bf16_ref(inputs, &ref, inputs.count)
+        var rng = SplitMix64(seed: 2)
+        inputs += rng.anyFloats(100_000)
+        let (bulk, ref) = Self.twins(inputs, bk_f32_to_bf16, bk_f32_to_bf16_ref, zero: UInt16(0))
         XCTAssertEqual(bulk, ref)
         XCTAssertEqual(ref[7], 0x3F80)  // tie to even (down)
         XCTAssertEqual(ref[8], 0x3F82)  // tie to even (up)
         XCTAssertEqual(ref[10], 0x7F80) // max float rounds to Inf, as ggml does
         XCTAssertTrue(Precision.bf16ToFloat(ref[6]).isNaN) // signalling NaN stays NaN
-        var back = [Float](repeating: 0, count: inputs.count)
-        var backRef = [Float](repeating: 0, count: inputs.count)
-        bk_bf16_to_f32(ref, &back, ref.count)
-        bk_bf16_to_f32_ref(ref, &backRef, ref.count)
+        let (back, backRef) = Self.twins(ref, bk_bf16_to_f32, bk_bf16_to_f32_ref, zero: Float(0))
         XCTAssertEqual(back.map(\.bitPattern), backRef.map(\.bitPattern))
     }
 }

@@ -2,11 +2,12 @@ import BloomArch
 import BloomCore
 import BloomGGUF
 @testable import BloomTokenizer
+import TestSupport
 import XCTest
 
 /// tokenizer.json and GGUF loading: both merge formats, and a malformed-input matrix asserting the error code.
-final class LoaderTests: XCTestCase {
-    private func fixtureJSON() throws -> JSONValue { try Fixtures.json(Fixtures.tokenizerJSON) }
+final class BloomTokenizerLoaderTests: XCTestCase {
+    private func fixtureJSON() throws -> JSONValue { try Fixtures.json(atPath: Fixtures.tokenizerJSON) }
 
     /// Legacy "a b" merges give the same tokenizer as the pair format the fixture uses.
     func testLegacyMergeStringsEqualPairs() throws {
@@ -40,12 +41,12 @@ final class LoaderTests: XCTestCase {
             ("prefix", ["model", "continuing_subword_prefix"], .string("##")),
         ]
         for (name, path, value) in cases {
-            assertThrowsCode(.unsupported, name) { try BloomTokenizer(tokenizerJSON: json.setting(path, to: value)) }
+            assertBloomError(.unsupported, name) { try BloomTokenizer(tokenizerJSON: json.setting(path, to: value)) }
         }
         let split = try XCTUnwrap(json["pre_tokenizer"]?["pretokenizers"]?.array?.first)
         let otherRegex = split.setting(["pattern", "Regex"], to: .string(" ?[^\\s]+"))
         let steps = try XCTUnwrap(json["pre_tokenizer"]?["pretokenizers"]?.array)
-        assertThrowsCode(.unsupported) {
+        assertBloomError(.unsupported) {
             try BloomTokenizer(tokenizerJSON: json.setting(["pre_tokenizer", "pretokenizers"], to: .array([otherRegex, steps[1]])))
         }
     }
@@ -71,14 +72,13 @@ final class LoaderTests: XCTestCase {
             ("not an object", .invalidTokenizer, .array([])),
         ]
         for (name, code, value) in cases {
-            assertThrowsCode(code, name) { try BloomTokenizer(tokenizerJSON: value) }
+            assertBloomError(code, name) { try BloomTokenizer(tokenizerJSON: value) }
         }
     }
 
     func testFileErrorsNameThePath() throws {
-        let folder = try Fixtures.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("tokenizer.json").path
+        let folder = try TempDir("tokenizer-tests")
+        let path = folder.file("tokenizer.json")
         let text = try String(contentsOfFile: Fixtures.tokenizerJSON, encoding: .utf8)
         try String(text.prefix(text.count / 2)).write(toFile: path, atomically: true, encoding: .utf8)
         do {
@@ -88,23 +88,23 @@ final class LoaderTests: XCTestCase {
             XCTAssertEqual(error.code, .invalidJSON)
             XCTAssertEqual(error.path, path)
         }
-        assertThrowsCode(.io) { try BloomTokenizer(tokenizerJSONPath: folder.appendingPathComponent("missing.json").path) }
-        assertThrowsCode(.io) { try BloomTokenizer(modelFolder: folder.appendingPathComponent("nowhere").path) }
+        assertBloomError(.io) { try BloomTokenizer(tokenizerJSONPath: folder.file("missing.json")) }
+        assertBloomError(.io) { try BloomTokenizer(modelFolder: folder.file("nowhere")) }
     }
 
     /// The plain-array initializer (the GGUF form) checks what it is given.
     func testArrayInitializerRefusesBadArrays() {
         let tokens = (0..<256).map { ByteLevel.spelling(of: [UInt8($0)]) } + ["<s>"]
-        assertThrowsCode(.invalidTokenizer, "types count") {
+        assertBloomError(.invalidTokenizer, "types count") {
             try BloomTokenizer(tokens: tokens, tokenTypes: [1, 1], merges: [], specialTokens: .init())
         }
-        assertThrowsCode(.invalidTokenizer, "type 9") {
+        assertBloomError(.invalidTokenizer, "type 9") {
             try BloomTokenizer(tokens: tokens, tokenTypes: Array(repeating: 1, count: 256) + [9], merges: [], specialTokens: .init())
         }
-        assertThrowsCode(.invalidTokenizer, "duplicate token") {
+        assertBloomError(.invalidTokenizer, "duplicate token") {
             try BloomTokenizer(tokens: tokens + ["<s>"], tokenTypes: [], merges: [], specialTokens: .init())
         }
-        assertThrowsCode(.invalidTokenizer, "merge result missing") {
+        assertBloomError(.invalidTokenizer, "merge result missing") {
             try BloomTokenizer(tokens: tokens, tokenTypes: [], merges: [("a", "b")], specialTokens: .init())
         }
         // Canonically equivalent but different spellings are different tokens (compared by bytes, as tokenizers does).
@@ -121,22 +121,21 @@ final class LoaderTests: XCTestCase {
         func load(_ change: (inout GGUFMetadata) -> Void) throws -> BloomTokenizer {
             var metadata = try GGUFMetadata(good)
             change(&metadata)
-            let folder = try Fixtures.temporaryFolder()
-            defer { try? FileManager.default.removeItem(at: folder) }
-            let path = folder.appendingPathComponent("t.gguf").path
+            let folder = try TempDir("tokenizer-tests")
+            let path = folder.file("t.gguf")
             try GGUFWriter(path: path, metadata: metadata, tensors: []).commit()
             return try BloomTokenizer(gguf: GGUFFile(path: path))
         }
         let tokenizer = try load { _ in }
         XCTAssertEqual(tokenizer.encode("xaby"), [TokenID(UInt8(ascii: "x")), 256, TokenID(UInt8(ascii: "y"))])
         XCTAssertEqual(tokenizer.specialTokens.eos, 2)
-        assertThrowsCode(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerModel, .string("llama")) } }
-        assertThrowsCode(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerPre, .string("gpt-2")) } }
-        assertThrowsCode(.ggufMissingKey) { try load { $0.remove(BloomGGUFKeys.tokens) } }
-        assertThrowsCode(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.tokens, .array(.int32([1]))) } }
-        assertThrowsCode(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.eosTokenID, .int32(2)) } }
-        assertThrowsCode(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.eosTokenID, .uint32(257)) } }
-        assertThrowsCode(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.merges, .array(.string(["ab"]))) } }
+        assertBloomError(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerModel, .string("llama")) } }
+        assertBloomError(.unsupported) { try load { $0.set(BloomGGUFKeys.tokenizerPre, .string("gpt-2")) } }
+        assertBloomError(.ggufMissingKey) { try load { $0.remove(BloomGGUFKeys.tokens) } }
+        assertBloomError(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.tokens, .array(.int32([1]))) } }
+        assertBloomError(.ggufWrongType) { try load { $0.set(BloomGGUFKeys.eosTokenID, .int32(2)) } }
+        assertBloomError(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.eosTokenID, .uint32(257)) } }
+        assertBloomError(.invalidTokenizer) { try load { $0.set(BloomGGUFKeys.merges, .array(.string(["ab"]))) } }
         XCTAssertNoThrow(try load { $0.remove(BloomGGUFKeys.tokenizerPre) }, "files from before llama.cpp wrote 'pre'")
     }
 }
