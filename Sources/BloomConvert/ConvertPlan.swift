@@ -59,6 +59,14 @@ enum ConvertPlan {
         let layout = QKVLayout(headCount: h.headCount, headDim: h.headDim)
         var planned: [PlannedTensor] = []
         let expected = BloomTensorNames.expected(h, separateOutput: separate)
+        // A tensor the config has no place for (a block past n_layer, a head the config ties) would be dropped
+        // silently: the file would load and compute something else than the checkpoint.
+        let wanted = Set(expected.map(\.name))
+        for (name, s) in byGGUF.sorted(by: { $0.key < $1.key }) where !wanted.contains(name) {
+            guard !(name == BloomTensorNames.output && hasHead) else { continue }
+            throw BloomError(.invalidArgument, "tensor '\(s.name)' has no place in the model config.json describes "
+                             + "(n_layer \(h.blockCount)): the config and the weights disagree", location: s.name)
+        }
         let types = try options.type.tensorTypes(expected, blockCount: h.blockCount, overrides: options.overrides)
         for ((name, ne), choice) in zip(expected, types.choices) {
             let source: SourceTensor

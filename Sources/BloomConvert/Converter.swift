@@ -92,8 +92,13 @@ public enum Converter {
     ///   nothing is left at `path` then.
     public static func convert(_ input: ConvertInput, to path: String, options: ConvertOptions) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        let plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
+        let plan: (tensors: [PlannedTensor], warnings: [String])
+        do {
+            plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
                                         tiedOutput: input.tiedOutput, options: options)
+        } catch let error as BloomError {
+            throw error.at(path: input.source)  // the model folder the tensors and config.json come from
+        }
         let metadata = try metadata(name: input.name, source: input.source, adapters: input.adapters,
                                     fileType: options.type.number, hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)

@@ -167,10 +167,10 @@ extension FileType {
     /// - Throws: `.invalidArgument` for a pattern that is not a regular expression.
     func tensorTypes(_ tensors: [(name: String, ne: [Int])], blockCount: Int, overrides: TensorTypeOverrides)
         throws -> (choices: [TensorTypeChoice?], unmatchedPatterns: [String]) {
+        // LinearRegex: a user's pattern cannot backtrack for minutes.
         let patterns = try overrides.patterns.map { p in
-            do { return (regex: try Regex(p.pattern), type: p.type) } catch {
-                throw BloomError(.invalidArgument,
-                                 "--tensor-type pattern '\(p.pattern)' is not a regular expression: \(error)")
+            do { return (regex: try LinearRegex(p.pattern), type: p.type) } catch let error as BloomError {
+                throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
             }
         }
         // Weights only (llama-quantize's categories match "attn_qkv.weight", …); biases and foreign names: nil.
@@ -188,7 +188,7 @@ extension FileType {
             let (name, ne) = tensors[k]
             guard BloomTensorNames.isQuantizable(name, ne: ne), let rowLength = ne.first else { continue }
             let kind = kinds[k]
-            let pattern = patterns.indices.first { name.contains(patterns[$0].regex) }
+            let pattern = patterns.indices.first { patterns[$0].regex.matches(in: name) }
             if let pattern { matched.insert(pattern) }
             if kind == .tokenEmbedding, let t = overrides.embeddingType {
                 choices[k] = Self.fitted(t, rowLength)

@@ -38,6 +38,7 @@ public final class InferenceContext {
     private let rowPositions: UnsafeMutablePointer<Int64>
     private let rowSlots: UnsafeMutablePointer<Int32>
     private let linearScratch: Scratch
+    private let loraBuffer: FloatBuffer  // [batch][max LoRA rank], x·Aᵀ of one pair
     private let attentionScratch: Scratch
 
     /// - Parameters:
@@ -79,7 +80,9 @@ public final class InferenceContext {
         rowPositions = .allocate(capacity: batchCapacity)
         rowSlots = .allocate(capacity: batchCapacity)
         let threads = Int32(pool.threadCount)
-        linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity), Int64(max(hidden, ffn))))
+        linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity),
+                                                                       Int64(max(hidden, ffn, model.maxLoRARank))))
+        loraBuffer = try FloatBuffer(count: try Checked.multiply(batchCapacity, model.maxLoRARank, "LoRA buffer size"))
         attentionScratch = try Scratch(byteCount: bk_attention_scratch_bytes(threads, Int64(capacity), Int32(headDim)))
     }
 
@@ -125,7 +128,7 @@ public final class InferenceContext {
             lengths[slot] += m
             start += m
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: (tokens.count - first) * vocab)
+        return try finite(UnsafeBufferPointer(start: logits.pointer, count: (tokens.count - first) * vocab))
     }
 
     /// Appends one token to each listed slot (the beams of one beam-search step) and runs them as one batch.
@@ -146,7 +149,20 @@ public final class InferenceContext {
             forward(tokens: t.baseAddress!, rows: tokens.count, logitRows: 0..<tokens.count, logitsOffset: 0)
         }
         for s in slots { lengths[s] += 1 }
-        return UnsafeBufferPointer(start: logits.pointer, count: tokens.count * vocab)
+        return try finite(UnsafeBufferPointer(start: logits.pointer, count: tokens.count * vocab))
+    }
+
+    /// `logits`, or `.invalidModel` when one is NaN or infinite (weights holding NaN/Inf, or an overflow): a sampler
+    /// would otherwise pick token 0 and the run would end "successfully" with nonsense. The error names the first
+    /// tensor of the file holding a non-finite value, when there is one.
+    private func finite(_ logits: UnsafeBufferPointer<Float>) throws -> UnsafeBufferPointer<Float> {
+        var probe: Float = 0
+        for x in logits { probe += x * 0 }  // NaN·0 and Inf·0 are NaN; one pass the compiler vectorizes
+        guard probe.isNaN else { return logits }
+        let culprit = model.firstNonFiniteTensor()
+        throw BloomError(.invalidModel, "the logits are not finite (NaN or Inf)" + (culprit.map {
+            ": tensor '\($0)' holds a NaN or an infinity"
+        } ?? ": the activations overflow"), path: model.path, location: culprit.map { "tensor '\($0)'" })
     }
 
     /// Makes slot `to` hold a copy of slot `from`'s cache (a beam taking over its parent's history).
@@ -231,8 +247,27 @@ public final class InferenceContext {
 
     private func linear(_ layer: Linear, _ src: UnsafeMutablePointer<Float>, ld: Int, rows: Int,
                         into dst: UnsafeMutablePointer<Float>, ldy: Int, flags: Int32) {
+        // With LoRA the GELU waits until every pair's product is added (llama.cpp: build_lora_mm, then the activation).
+        let gelu = Int32(BK_EPILOGUE_GELU)
+        let deferGELU = !layer.lora.isEmpty && flags & gelu != 0
         withUnsafePointer(to: layer.weight.raw) { w in
-            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy), flags, linearScratch.pointer)
+            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy),
+                      deferGELU ? flags & ~gelu : flags, linearScratch.pointer)
+        }
+        for pair in layer.lora {
+            let r = Int64(pair.rank)
+            withUnsafePointer(to: pair.a) { a in
+                bk_linear(pool.pool, a, nil, src, Int64(ld), Int64(rows), loraBuffer.pointer, r, 0,
+                          linearScratch.pointer)
+            }
+            withUnsafePointer(to: pair.b) { b in
+                bk_linear(pool.pool, b, nil, loraBuffer.pointer, r, Int64(rows), dst, Int64(ldy),
+                          Int32(BK_EPILOGUE_ACCUMULATE), linearScratch.pointer)
+            }
+        }
+        if deferGELU {
+            let width = Int64(layer.weight.raw.rows)
+            for i in 0..<rows { bk_gelu(dst + i * ldy, dst + i * ldy, width) }
         }
     }
 

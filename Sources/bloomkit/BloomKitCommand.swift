@@ -35,6 +35,7 @@ struct BloomKitCommand: ParsableCommand {
         subcommands: [
             InspectCommand.self, MergeCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self,
             GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self, DemoCommand.self,
+            PackCommand.self, UnpackCommand.self,
         ]
     )
 }

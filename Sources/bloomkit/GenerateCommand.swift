@@ -19,6 +19,7 @@ struct GenerateCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).") var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
@@ -46,15 +47,15 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
-            let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000
 
             var stops = stop
             let text: String
             if let instruction {
-                text = PromptTemplate(metadata: model.metadata).render(instruction: instruction, input: input)
+                text = try model.promptTemplate().render(instruction: instruction, input: input)
                 stops.append(PromptTemplate.sectionStop)
             } else {
                 text = prompt ?? ""

@@ -16,6 +16,7 @@ struct PerplexityCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
@@ -31,16 +32,10 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+            let text = try TextFile.read(textFile ?? file ?? "")
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
-            let path = textFile ?? file ?? ""
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw BloomError(.io, "cannot read the text file", path: path)
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw BloomError(.invalidArgument, "the text file is not UTF-8", path: path)
-            }
             let start = ProgressReporter.now()
             let err = FileHandle.standardError
             let r = try Perplexity.compute(model: model, tokenizer: tokenizer, text: text, context: context, pool: pool) { i, ppl in
