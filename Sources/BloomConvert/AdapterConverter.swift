@@ -130,7 +130,7 @@ public enum AdapterConverter {
             writer.abort()
             throw error
         }
-        return ConvertReport(path: path, tensors: reports, fileSize: try Converter.fileSize(path),
+        return ConvertReport(path: path, tensors: reports, fileSize: try Converter.fileSize([path]),
                              seconds: ProgressReporter.now() - start, measured: false)
     }
 

@@ -19,6 +19,8 @@ public struct ConvertOptions: Sendable {
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// f32 elements per chunk (memory per worker: 4 bytes each, plus the encoded bytes).
     public var chunkElements = 1 << 20
+    /// `--split-max-size` / `--split-max-tensors`: write llama.cpp's gguf-split layout instead of one file.
+    public var split: SplitLimits?
 
     public init() {}
 }

@@ -13,7 +13,7 @@ public enum GGUFQuantizer {
     /// - Throws: `.invalidArgument` for a quantized source without `allowRequantize`; reader and I/O errors.
     public static func quantize(input: String, output: String, options: ConvertOptions, allowRequantize: Bool) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        let file = try GGUFFile(path: input)
+        let file = try GGUFSplitSet(path: input)
         let blockCount = try file.metadata.optional(BloomGGUFKeys.blockCount, GGUFMetadata.uint32).map(Int.init)
             ?? file.tensors.compactMap { BloomTensorName(gguf: $0.name)?.layer }.max().map { $0 + 1 } ?? 0
         let types = try options.type.tensorTypes(file.tensors.map { ($0.name, $0.ne) }, blockCount: blockCount,
@@ -38,14 +38,18 @@ public enum GGUFQuantizer {
         }
         var metadata = file.metadata
         metadata.remove(BloomGGUFKeys.tensorChecksums)
+        for key in [GGUFSplitSet.splitNumberKey, GGUFSplitSet.splitCountKey, GGUFSplitSet.splitTensorCountKey] {
+            metadata.remove(key)
+        }
         metadata.set(BloomGGUFKeys.fileType, .uint32(options.type.number))
         metadata.set(BloomGGUFKeys.quantizationVersion, .uint32(2))
         if !metadata.contains(BloomGGUFKeys.checksumAlgorithm) {
             metadata.set(BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64))
         }
-        let reports = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
-        return ConvertReport(path: output, tensors: reports, fileSize: try Converter.fileSize(output),
-                             seconds: ProgressReporter.now() - start, measured: options.measureError,
+        let written = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
+        return ConvertReport(path: written.paths[0], tensors: written.reports,
+                             fileSize: try Converter.fileSize(written.paths), seconds: ProgressReporter.now() - start,
+                             measured: options.measureError, parts: written.paths,
                              warnings: types.unmatchedPatterns.map(ConvertPlan.unmatchedWarning))
     }
 }

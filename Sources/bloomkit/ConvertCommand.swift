@@ -43,12 +43,25 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var split: SplitOptions
+
+    @OptionGroup var templates: TemplateOptions
+
+    @Option(name: .customLong("metadata"), help: ArgumentHelp(
+        "A JSON file of general.* keys that override what the model card and config say (convert_hf_to_gguf.py's "
+            + "--metadata format).", valueName: "FILE"))
+    var metadataFile: String?
+
+    @Option(name: .long, help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
+    var name: String?
+
     func validate() throws { try types.validate(type: type) }
 
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            options.split = split.limits
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
                 let o = options.overrides
@@ -65,7 +78,8 @@ struct ConvertCommand: ParsableCommand {
             guard base == nil else {
                 throw BloomError(.invalidArgument, "--base goes with an adapter folder as the source")
             }
-            let input = try ConvertInput(folder: source, adapters: adapters)
+            let input = try ConvertInput(folder: source, adapters: adapters, template: templates.choice,
+                                         metadataFile: metadataFile, name: name)
             for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)
             types.print(report)

@@ -31,12 +31,15 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var split: SplitOptions
+
     func validate() throws { try types.validate(type: type) }
 
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            options.split = split.limits
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
             types.print(report)
         }
@@ -124,8 +127,10 @@ struct TypeOptions: ParsableArguments {
                 ("bits_per_weight", .float(report.bitsPerWeight)), ("seconds", .float(report.seconds)),
             ]), pretty: true))
         } else if !quiet {
-            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", report.path, report.tensors.count,
-                               ByteCount.format(report.fileSize), report.bitsPerWeight, report.seconds))
+            let what = report.parts.count > 1 ? "\(report.path) (part 1 of \(report.parts.count))" : report.path
+            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", what,
+                               report.tensors.count, ByteCount.format(report.fileSize), report.bitsPerWeight,
+                               report.seconds))
         }
     }
 }

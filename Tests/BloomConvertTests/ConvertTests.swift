@@ -71,8 +71,9 @@ final class ConvertTests: XCTestCase {
             XCTAssertEqual(try m.uint32("tokenizer.ggml.\(key)_token_id"), UInt32(id), key)
         }
         XCTAssertEqual(try m.bool("tokenizer.ggml.add_bos_token"), false)
-        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateNoInput), AlpacaTemplate.noInput)
-        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateWithInput), AlpacaTemplate.withInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateNoInput), AlpacaTemplate.defaultStyle.noInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateWithInput), AlpacaTemplate.defaultStyle.withInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.chatTemplate), AlpacaTemplate.defaultStyle.chatTemplate)
         XCTAssertEqual(try m.stringArray(BloomGGUFKeys.adapters), ["a scale=2.0"])
         XCTAssertEqual(try m.uint64Array(BloomGGUFKeys.tensorChecksums).count, file.tensors.count)
         for t in file.tensors {
