@@ -65,6 +65,8 @@ public struct ConvertReport: Sendable {
     public var measured: Bool
     /// The files written: `path` alone, or every part of a split set.
     public var parts: [String] = []
+    /// Things the user should know that did not stop the job (a `--tensor-type` pattern that matched nothing).
+    public var warnings: [String] = []
 
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
     public var elementCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
@@ -105,26 +107,23 @@ public enum Converter {
     ///   nothing is left at `path` then.
     public static func convert(_ input: ConvertInput, to path: String, options: ConvertOptions) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        guard ConvertCodec.isSupported(options.type) else {
-            throw BloomError(.invalidArgument, "cannot convert to \(options.type.name)")
-        }
-        let plan: [PlannedTensor]
+        let plan: (tensors: [PlannedTensor], warnings: [String])
         do {
             plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
                                         tiedOutput: input.tiedOutput, options: options)
         } catch let error as BloomError {
             throw error.at(path: input.source)  // the model folder the tensors and config.json come from
         }
-        let parameters = plan.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
+        let parameters = plan.tensors.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
         let metadata = try metadata(publishing: PublishMetadata(input.publishing, totalParameters: parameters),
                                     source: input.sourceName, adapters: input.adapters,
                                     template: input.template,
-                                    fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
+                                    fileType: options.type.number, hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
-        let written = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
+        let written = try write(plan.tensors, metadata: metadata, to: path, options: options, label: "convert")
         return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try fileSize(written.paths),
                              seconds: ProgressReporter.now() - start, measured: options.measureError,
-                             parts: written.paths)
+                             parts: written.paths, warnings: plan.warnings)
     }
 
     /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a

@@ -9,14 +9,15 @@ struct ConvertCommand: ParsableCommand {
         abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
         usage: "bloomkit convert <source> -o <output> [--type <type>] [<options>]",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-
-        2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
-        --separate-output (or the checkpoint's head is untied). Like llama.cpp's tools, convert replaces an \
-        existing output file (once the new one is complete). The file loads in llama.cpp (architecture "bloom"). \
+        2-D weights get the type llama-quantize gives them for --type (its mixes: attn_qkv, ffn_down, the \
+        head); norms and biases stay f32. The output head is tied to token_embd unless --separate-output (or \
+        the checkpoint's head is untied). Like llama.cpp's tools, convert replaces an existing output file (once \
+        the new one is complete). The file loads in llama.cpp (architecture "bloom"). \
         A PEFT LoRA adapter folder as SOURCE gives a LoRA adapter GGUF instead (llama.cpp's layout, f32/f16/bf16; \
         --base names the base model folder or GGUF when the adapter's base_model_name_or_path is not local), which \
         `generate --lora` and llama.cpp's `--lora` apply at load time.
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -29,8 +30,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.",
-            completion: .list(ConvertOptions.typeNames))
+    @Option(name: .long, help: "File type (see the list below; case-insensitive).",
+            completion: .list(TypeOptions.completionNames))
     var type = "f16"
 
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
@@ -69,12 +70,15 @@ struct ConvertCommand: ParsableCommand {
             options.split = split.limits
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
-                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil
+                let o = options.overrides
+                guard adapters.isEmpty, !separateOutput, o.patterns.isEmpty, o.embeddingType == nil,
+                      o.outputType == nil, !o.pure
                 else {
-                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type and --embedding-type"
-                                     + " apply to a model, not to an adapter folder")
+                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type, --embedding-type, "
+                                     + "--output-tensor-type and --pure apply to a model, not to an adapter folder")
                 }
-                types.print(try AdapterConverter.convert(adapter: source, base: base, to: output, type: options.type))
+                types.print(try AdapterConverter.convert(adapter: source, base: base, to: output,
+                                                         type: options.type.baseType))
                 return
             }
             guard base == nil else {

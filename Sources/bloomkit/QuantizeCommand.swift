@@ -10,11 +10,12 @@ struct QuantizeCommand: ParsableCommand {
         usage: "bloomkit quantize <input> <output> <type> [<options>]\n"
             + "bloomkit quantize <input> -o <output> --type <type> [<options>]",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-
         Usage as llama-quantize's (bloomkit quantize in.gguf out.gguf q4_0) or with options (bloomkit quantize \
-        in.gguf -o out.gguf --type q4_0). Quantizable tensors are 2-D weights; norms and biases are copied. \
-        A quantized source is refused unless --allow-requantize (its error adds to the new one).
+        in.gguf -o out.gguf --type q4_0). Quantizable tensors are 2-D weights; norms and biases are copied. Each \
+        gets the type llama-quantize gives it for the file type (its mixes: attn_qkv, ffn_down, the head). A \
+        quantized source is refused unless --allow-requantize (its error adds to the new one).
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -29,8 +30,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "The GGUF file to write.")
     var outputOption: String?
 
-    @Option(name: .customLong("type"), help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.",
-            completion: .list(ConvertOptions.typeNames))
+    @Option(name: .customLong("type"), help: "Target file type (see the list below; case-insensitive).",
+            completion: .list(TypeOptions.completionNames))
     var typeOption: String?
 
     /// -o and --type, or the positional OUTPUT TYPE (validated: one or the other).
@@ -74,8 +75,16 @@ struct TypeOptions: ParsableArguments {
                                + "backreferences or lookaround.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
-    @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")
+    @Option(name: .customLong("embedding-type"), help: ArgumentHelp("Type of token_embd.", valueName: "TYPE"))
     var embeddingType: String?
+
+    @Option(name: .customLong("output-tensor-type"),
+            help: ArgumentHelp("Type of the output head (of token_embd when the head is tied to it and no "
+                               + "--embedding-type).", valueName: "TYPE"))
+    var outputTensorType: String?
+
+    @Flag(help: "No type mix: every quantizable tensor gets the base type (like llama-quantize --pure).")
+    var pure = false
 
     @Flag(help: "Print per-tensor error (RMSE, max abs, SNR dB) and totals (file size, bits per weight).")
     var report = false
@@ -100,9 +109,11 @@ struct TypeOptions: ParsableArguments {
     }
 
     func apply(to options: inout ConvertOptions, type: String) throws {
-        options.type = try ConvertOptions.type(named: type)
-        options.embeddingType = try embeddingType.map(ConvertOptions.type(named:))
-        options.tensorTypes = try tensorTypes.map { spec in
+        options.type = try FileType.named(type)
+        options.overrides.embeddingType = try embeddingType.map(FileType.tensorType(named:))
+        options.overrides.outputType = try outputTensorType.map(FileType.tensorType(named:))
+        options.overrides.pure = pure
+        options.overrides.patterns = try tensorTypes.map { spec in
             guard let eq = spec.lastIndex(of: "=") else {
                 throw BloomError(.invalidArgument, "--tensor-type '\(spec)' is not REGEX=TYPE")
             }
@@ -112,7 +123,7 @@ struct TypeOptions: ParsableArguments {
             } catch let error as BloomError {
                 throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
             }
-            return (pattern, try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
+            return (pattern, try FileType.tensorType(named: String(spec[spec.index(after: eq)...])))
         }
         options.measureError = report
         options.quiet = quiet
@@ -122,8 +133,16 @@ struct TypeOptions: ParsableArguments {
         }
     }
 
-    /// Prints the report (table or JSON) with --report, else one summary line (or a small JSON object).
+    /// The file types, one per line, for --help.
+    /// What shell completion offers after --type: llama-quantize's names and their lowercase forms.
+    static var completionNames: [String] { FileType.all.map(\.name) + FileType.all.map { $0.name.lowercased() } }
+
+    static var typeHelp: String { "Types (--type, case-insensitive):\n\(FileType.helpTable)" }
+
+    /// Prints the warnings on stderr, then the report (table or JSON) with --report, else one summary line
+    /// (or a small JSON object).
     func print(_ report: ConvertReport) {
+        for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         if self.report {
             Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(), terminator: json ? "\n" : "")
         } else if json {

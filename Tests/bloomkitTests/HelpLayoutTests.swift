@@ -4,7 +4,8 @@ import XCTest
 
 /// Every verb's --help read on an 80-column terminal (COLUMNS=80, which ArgumentParser honours): no line past 80
 /// columns, and no ragged wrap — a paragraph line is never followed by a line whose first word would have fitted on
-/// it (the sign of help text wrapped by hand and wrapped again by the parser).
+/// it (the sign of help text wrapped by hand and wrapped again by the parser); tables (columns two spaces apart) and
+/// examples are laid out by hand.
 final class HelpLayoutTests: XCTestCase {
     static let verbs = ["inspect", "merge", "convert", "quantize", "verify", "generate", "tokenize", "perplexity",
                         "bench", "demo", "pack", "unpack", "chat"]
@@ -26,7 +27,8 @@ final class HelpLayoutTests: XCTestCase {
                 // Same paragraph: same indentation, both text, no list item, example or heading in between.
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty, !word.isEmpty, indent == nextIndent,
                       !line.hasSuffix(":"), !["-", "<", "bloomkit", "#"].contains(where: { word.hasPrefix($0) }),
-                      !line.dropFirst(indent).hasPrefix("-") else { continue }
+                      !line.dropFirst(indent).hasPrefix("-"),
+                      !line.dropFirst(indent).contains("  ") else { continue }  // table rows are laid out by hand
                 XCTAssertGreaterThan(line.count + 1 + word.count, 79,  // ArgumentParser wraps before column 80
                                      "\(verb ?? "bloomkit") help line \(i + 1) is wrapped short of '\(word)': \(line)")
             }
@@ -68,10 +70,17 @@ final class CompletionTests: XCTestCase {
             process.waitUntilExit()
             return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
         }
-        XCTAssertEqual(try complete(["bloomkit", "quantize", "model.gguf", "--type", "q4"], previous: "--type"),
-                       ["q4_0", "q4_1"])
-        XCTAssertEqual(try complete(["bloomkit", "convert", "src", "--type", ""], previous: "--type").sorted(),
-                       ["bf16", "f16", "f32", "q4_0", "q4_1", "q8_0"])
+        // The names come from quantize --help's type list, in llama-quantize's spelling and in lowercase.
+        let help = try CLI.run(["quantize", "--help"], environment: ["COLUMNS": "200"], in: scratch.path).stdout
+        let listed = help.split(separator: "\n").compactMap { line -> String? in
+            let word = line.trimmingCharacters(in: .whitespaces).prefix { $0 != " " }
+            return word.hasPrefix("Q4") ? String(word) : nil
+        }
+        XCTAssertTrue(listed.contains("Q4_0") && listed.contains("Q4_K_M"), help)
+        XCTAssertEqual(try complete(["bloomkit", "quantize", "model.gguf", "--type", "Q4"], previous: "--type").sorted(),
+                       listed.sorted())
+        XCTAssertEqual(try complete(["bloomkit", "convert", "src", "--type", "q4"], previous: "--type").sorted(),
+                       listed.map { $0.lowercased() }.sorted())
         XCTAssertEqual(try complete(["bloomkit", "generate", ""], previous: "generate"), ["model.gguf"])
     }
 }
