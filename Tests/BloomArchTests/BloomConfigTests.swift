@@ -32,8 +32,10 @@ final class BloomConfigTests: XCTestCase {
 
     func testAliasesAndDefaults() throws {
         let config = try BloomConfig(json: JSONParser().parse(
-            #"{"n_embed": 128, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 100, "torch_dtype": "float16", "eos_token_id": [5, 6], "pad_token_id": null}"#))
-        XCTAssertEqual(config, BloomConfig(hiddenSize: 128, layerCount: 3, headCount: 8, vocabSize: 100, eosTokenID: 5, dtype: "float16"))
+            #"{"n_embed": 128, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 100, "# +
+            #""torch_dtype": "float16", "eos_token_id": [5, 6], "pad_token_id": null}"#))
+        XCTAssertEqual(config, BloomConfig(hiddenSize: 128, layerCount: 3, headCount: 8, vocabSize: 100, eosTokenID: 5,
+                                           dtype: "float16"))
         XCTAssertEqual(config.headDim, 16)
         XCTAssertEqual(config.ffnSize, 512)
     }
@@ -47,7 +49,8 @@ final class BloomConfigTests: XCTestCase {
             (#"{"hidden_size": 0, "n_head": 4, \#(base)}"#, "hidden_size"),
             (#"{"hidden_size": "64", "n_head": 4, \#(base)}"#, "hidden_size"),
             (#"{"hidden_size": 64, "n_head": 4, "layer_norm_epsilon": -1, \#(base)}"#, "layer_norm_epsilon"),
-            // positive in f64, zero in f32 (found by fuzz-config: the error came later, from the converter, without the file)
+            // positive in f64, zero in f32 (found by fuzz-config: the error came later, from the converter, without the
+            // file)
             (#"{"hidden_size": 64, "n_head": 4, "layer_norm_epsilon": 1e-95, \#(base)}"#, "layer_norm_epsilon"),
             (#"{"hidden_size": 64, "n_head": 4, "model_type": "llama", \#(base)}"#, "model_type"),
             (#"{"hidden_size": 64, "n_head": 4, "tie_word_embeddings": 1, \#(base)}"#, "tie_word_embeddings"),

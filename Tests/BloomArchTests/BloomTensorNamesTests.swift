@@ -23,8 +23,10 @@ final class BloomTensorNamesTests: XCTestCase {
             let back = BloomTensorNames.hfName(forGGUF: gguf)
             XCTAssertEqual(back.flatMap(BloomTensorNames.ggufName(forHF:)), gguf, gguf)
         }
-        for bad in ["transformer.h.x.input_layernorm.weight", "transformer.h.01.input_layernorm.weight", "transformer.h.0.mlp.gate.weight",
-                    "transformer.ln_f.scale", "lm_head.bias", "model.embed_tokens.weight", "transformer.h.-1.input_layernorm.weight"] {
+        for bad in ["transformer.h.x.input_layernorm.weight", "transformer.h.01.input_layernorm.weight",
+                    "transformer.h.0.mlp.gate.weight",
+                    "transformer.ln_f.scale", "lm_head.bias", "model.embed_tokens.weight",
+                    "transformer.h.-1.input_layernorm.weight"] {
             XCTAssertNil(BloomTensorNames.ggufName(forHF: bad), bad)
         }
     }

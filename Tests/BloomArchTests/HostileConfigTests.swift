@@ -22,7 +22,8 @@ final class HostileConfigTests: XCTestCase {
         try expect(.bloomConfig, #"{"hidden_size": 1e300, \#(sizes)}"#, "hidden_size 1e300")
         try expect(.bloomConfig, #"{"hidden_size": 18446744073709551616, \#(sizes)}"#, "hidden_size 2^64")
         try expect(.bloomConfig, #"{"hidden_size": -9223372036854775808, \#(sizes)}"#, "hidden_size Int.min")
-        try expect(.bloomConfig, #"{"hidden_size": 64, "n_head": 4, "vocab_size": 9223372036854775807, "n_layer": 2}"#, "vocab Int.max")
+        try expect(.bloomConfig, #"{"hidden_size": 64, "n_head": 4, "vocab_size": 9223372036854775807, "n_layer": 2}"#,
+                   "vocab Int.max")
         try expect(.bloomConfig, #"{"hidden_size": 64, "layer_norm_epsilon": 1e999, \#(sizes)}"#, "an infinite epsilon")
         try expect(.bloomConfig, #"{"hidden_size": 64, "bos_token_id": -1, \#(sizes)}"#, "a negative token id")
         try expect(.bloomConfig, #"{"hidden_size": 64, "eos_token_id": [], \#(sizes)}"#, "an empty eos list")

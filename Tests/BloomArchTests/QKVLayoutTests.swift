@@ -14,7 +14,8 @@ final class QKVLayoutTests: XCTestCase {
                 XCTAssertEqual(layout.ggufRow(ofHFRow: layout.hfRow(ofGGUFRow: r)), r)
             }
             // Runs cover any chunk exactly, each run contiguous in both orders.
-            for (start, count) in [(0, layout.rowCount), (3, 7), (headDim - 1, headDim + 2)] where start + count <= layout.rowCount {
+            for (start, count) in [(0, layout.rowCount), (3, 7),
+                                   (headDim - 1, headDim + 2)] where start + count <= layout.rowCount {
                 let runs = layout.hfRuns(ggufRows: start, count: count)
                 XCTAssertEqual(runs.reduce(0) { $0 + $1.length }, count)
                 for run in runs {

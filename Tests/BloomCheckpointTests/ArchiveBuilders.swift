@@ -52,13 +52,15 @@ struct ZipBuilder {
             let name = Array(entry.name.utf8)
             var extra: [UInt8] = []
             if zip64 {
-                extra.le(UInt16(1)); extra.le(UInt16(16)); extra.le(UInt64(entry.data.count)); extra.le(UInt64(payload.count))
+                extra.le(UInt16(1)); extra.le(UInt16(16)); extra.le(UInt64(entry.data.count));
+                extra.le(UInt64(payload.count))
             }
             // torch's "FB" padding field: data starts on a multiple of 64.
             let unpadded = offset + 30 + name.count + extra.count + 4
             let pad = (64 - unpadded % 64) % 64
             extra.le(UInt16(0x4246)); extra.le(UInt16(pad)); extra += [UInt8](repeating: UInt8(ascii: "Z"), count: pad)
-            out.le(UInt32(0x04034b50)); out.le(UInt16(zip64 ? 45 : 20)); out.le(UInt16(0)); out.le(UInt16(entry.deflate ? 8 : 0))
+            out.le(UInt32(0x04034b50)); out.le(UInt16(zip64 ? 45 : 20)); out.le(UInt16(0));
+            out.le(UInt16(entry.deflate ? 8 : 0))
             out.le(UInt32(0)); out.le(Self.crc32(entry.data))
             out.le(zip64 ? UInt32.max : UInt32(payload.count)); out.le(zip64 ? UInt32.max : UInt32(entry.data.count))
             out.le(UInt16(name.count)); out.le(UInt16(extra.count))
@@ -69,10 +71,13 @@ struct ZipBuilder {
                 cdExtra.le(UInt16(1)); cdExtra.le(UInt16(24))
                 cdExtra.le(UInt64(entry.data.count)); cdExtra.le(UInt64(payload.count)); cdExtra.le(UInt64(offset))
             }
-            central.le(UInt32(0x02014b50)); central.le(UInt16(45)); central.le(UInt16(zip64 ? 45 : 20)); central.le(UInt16(0))
+            central.le(UInt32(0x02014b50)); central.le(UInt16(45)); central.le(UInt16(zip64 ? 45 : 20));
+            central.le(UInt16(0))
             central.le(UInt16(entry.deflate ? 8 : 0)); central.le(UInt32(0)); central.le(Self.crc32(entry.data))
-            central.le(zip64 ? UInt32.max : UInt32(payload.count)); central.le(zip64 ? UInt32.max : UInt32(entry.data.count))
-            central.le(UInt16(name.count)); central.le(UInt16(cdExtra.count)); central.le(UInt16(0)); central.le(UInt16(0))
+            central.le(zip64 ? UInt32.max : UInt32(payload.count));
+            central.le(zip64 ? UInt32.max : UInt32(entry.data.count))
+            central.le(UInt16(name.count)); central.le(UInt16(cdExtra.count)); central.le(UInt16(0));
+            central.le(UInt16(0))
             central.le(UInt16(0)); central.le(UInt32(0)); central.le(zip64 ? UInt32.max : UInt32(offset))
             central += name + cdExtra
         }
@@ -87,7 +92,8 @@ struct ZipBuilder {
         }
         out.le(UInt32(0x06054b50)); out.le(UInt16(0)); out.le(UInt16(0))
         out.le(zip64 ? UInt16.max : UInt16(entries.count)); out.le(zip64 ? UInt16.max : UInt16(entries.count))
-        out.le(zip64 ? UInt32.max : UInt32(central.count)); out.le(zip64 ? UInt32.max : UInt32(cdOffset)); out.le(UInt16(0))
+        out.le(zip64 ? UInt32.max : UInt32(central.count)); out.le(zip64 ? UInt32.max : UInt32(cdOffset));
+        out.le(UInt16(0))
         return out
     }
 }
@@ -111,7 +117,8 @@ struct PickleWriter: PickleOpcodes {
     var bytes: [UInt8] = [0x80, 2]
 
     mutating func int(_ v: Int) {
-        if v >= 0, v < 256 { bytes += [0x4B, UInt8(v)] } else if v >= 0, v < 65536 { bytes.append(0x4D); bytes.le(UInt16(v)) } else {
+        if v >= 0, v < 256 { bytes += [0x4B, UInt8(v)] } else if v >= 0,
+            v < 65536 { bytes.append(0x4D); bytes.le(UInt16(v)) } else {
             bytes.append(0x4A); bytes.le(Int32(v))
         }
     }
@@ -137,7 +144,8 @@ struct PickleWriter: PickleOpcodes {
             w.string(t.name)
             w.global("torch._utils", "_rebuild_tensor_v2")
             w.mark()
-            w.mark(); w.string("storage"); w.global("torch", t.storageClass); w.string(t.key); w.string("cpu"); w.int(t.numel); w.op(0x74)
+            w.mark(); w.string("storage"); w.global("torch", t.storageClass); w.string(t.key); w.string("cpu");
+            w.int(t.numel); w.op(0x74)
             w.op(0x51)  // BINPERSID
             w.int(t.offset)
             w.tuple(t.size)
@@ -148,7 +156,8 @@ struct PickleWriter: PickleOpcodes {
             w.op(0x52)
         }
         w.op(0x75)  // SETITEMS
-        w.op(0x7D); w.string("_metadata"); w.emptyOrderedDict(); w.string(""); w.op(0x7D); w.string("version"); w.int(1); w.op(0x73)
+        w.op(0x7D); w.string("_metadata"); w.emptyOrderedDict(); w.string(""); w.op(0x7D); w.string("version");
+        w.int(1); w.op(0x73)
         w.op(0x73); w.op(0x73)  // {'version': 1} into _metadata, _metadata into the state
         w.op(0x62)  // BUILD
         w.op(0x2E)
@@ -176,16 +185,19 @@ func f32Bytes(_ values: [Float]) -> [UInt8] {
 }
 
 /// A valid safetensors file of F32 tensors (values 0, 1, 2, … per tensor), in the given order.
-func safetensorsFile(_ tensors: [(name: String, shape: [Int])], metadata: [String: String] = ["format": "pt"]) -> [UInt8] {
+func safetensorsFile(_ tensors: [(name: String, shape: [Int])],
+                     metadata: [String: String] = ["format": "pt"]) -> [UInt8] {
     var entries: [String] = []
     var data: [UInt8] = []
     for (name, shape) in tensors {
         let count = shape.reduce(1, *)
         let begin = data.count
         data += f32Bytes((0..<count).map(Float.init))
-        entries.append("\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(data.count)]}")
+        entries.append("\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]," +
+                       "\"data_offsets\":[\(begin),\(data.count)]}")
     }
-    let meta = "\"__metadata__\":{" + metadata.sorted(by: { $0.key < $1.key }).map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
+    let meta = "\"__metadata__\":{"
+        + metadata.sorted(by: { $0.key < $1.key }).map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",") + "}"
     var header = Array(("{" + ([meta] + entries).joined(separator: ",") + "}").utf8)
     while header.count % 8 != 0 { header.append(0x20) }
     var out: [UInt8] = []

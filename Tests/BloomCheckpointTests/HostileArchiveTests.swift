@@ -4,9 +4,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The malformed-file matrix of the checkpoint readers: safetensors (Tests/Fixtures/hostile and files made here), torch zip
-/// archives, shard indexes. Each file is refused with its own code, a one-line message naming the file and the place,
-/// and nothing sized by the file's numbers is allocated before the number is checked against the file.
+/// The malformed-file matrix of the checkpoint readers: safetensors (Tests/Fixtures/hostile and files made here), torch
+/// zip archives, shard indexes. Each file is refused with its own code, a one-line message naming the file and the
+/// place, and nothing sized by the file's numbers is allocated before the number is checked against the file.
 final class HostileArchiveTests: XCTestCase {
     var folder: TempDir!
     override func setUpWithError() throws { folder = try TempDir() }
@@ -32,7 +32,8 @@ final class HostileArchiveTests: XCTestCase {
         let cases: [(String, BloomError.Code)] = [
             ("truncated", .safetensorsIncompleteBuffer), ("overlap", .safetensorsOffsets), ("gap", .safetensorsOffsets),
             ("header_too_large", .safetensorsHeaderTooLarge), ("header_past_eof", .safetensorsHeaderLength),
-            ("bad_json", .safetensorsHeader), ("bad_dtype", .safetensorsHeader), ("shape_mismatch", .safetensorsTensorSize),
+            ("bad_json", .safetensorsHeader), ("bad_dtype", .safetensorsHeader),
+            ("shape_mismatch", .safetensorsTensorSize),
             ("offset_overflow", .safetensorsHeader), ("duplicate_key", .safetensorsHeader),
             ("metadata_not_string", .safetensorsHeader),
         ]
@@ -52,13 +53,17 @@ final class HostileArchiveTests: XCTestCase {
     func testSafetensorsHeaderShapes() throws {
         try expect(.safetensorsHeader, safetensors("[]"), "a header that is an array")
         try expect(.safetensorsHeader, safetensors(#"{"a":5}"#), "an entry that is a number")
-        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: 4),
+        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+                                                   data: 4),
                    "a negative dimension")
-        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, data: 4),
+        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#,
+                                                   data: 4),
                    "a fractional dimension")
-        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#, data: 8),
+        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#,
+                                                   data: 8),
                    "three data offsets")
-        try expect(.safetensorsHeader, safetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616]}}"#),
+        try expect(.safetensorsHeader,
+                   safetensors(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616]}}"#),
                    "an offset past u64")
         try expect(.safetensorsHeader, safetensors("{\"a\u{0}\":{}}"), "a control character in a name")
         var badUTF8 = safetensors(#"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 4)
@@ -74,15 +79,18 @@ final class HostileArchiveTests: XCTestCase {
     func testSafetensorsOffsetsAndSizes() throws {
         try expect(.safetensorsOffsets, safetensors(#"{"a":{"dtype":"U8","shape":[0],"data_offsets":[4,0]}}"#, data: 4),
                    "END before BEGIN")
-        try expect(.safetensorsTensorSize, safetensors(#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, data: 2),
+        try expect(.safetensorsTensorSize, safetensors(#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#,
+                                                       data: 2),
                    "3 × F4 is not whole bytes")
         try expect(.safetensorsTensorSize,
                    safetensors(#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}}"#, data: 4),
                    "a shape whose byte count overflows")
-        try expect(.safetensorsIncompleteBuffer, safetensors(#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#, data: 5),
+        try expect(.safetensorsIncompleteBuffer, safetensors(#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#,
+                                                             data: 5),
                    "bytes after the last tensor")
         try expect(.safetensorsIncompleteBuffer,
-                   safetensors(#"{"a":{"dtype":"U8","shape":[1099511627776],"data_offsets":[0,1099511627776]}}"#, data: 1),
+                   safetensors(#"{"a":{"dtype":"U8","shape":[1099511627776],"data_offsets":[0,1099511627776]}}"#,
+                               data: 1),
                    "a 1 TiB tensor in a 1-byte buffer (mapped, never allocated)")
     }
 
@@ -100,7 +108,8 @@ final class HostileArchiveTests: XCTestCase {
 
     func testNotAZipOrASafetensorsFile() throws {
         try expect(.unsupported, Array("hello, this is text".utf8), name: "x.bin", located: false, "plain text")
-        try expect(.unsupported, Array("GGUF\u{3}\0\0\0".utf8), name: "x.bin", located: false, "a GGUF file given as a checkpoint")
+        try expect(.unsupported, Array("GGUF\u{3}\0\0\0".utf8), name: "x.bin", located: false,
+                   "a GGUF file given as a checkpoint")
         try expect(.zipFormat, [0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 0, count: 40), name: "x.bin",
                    "a local header and no end record")
     }
@@ -182,7 +191,8 @@ final class HostileArchiveTests: XCTestCase {
         let pickle = HostilePickle.stateDict([HostileTensor()])
         try expect(.torchMissingRecord, HostileZip([.init("archive/data/0", [UInt8](repeating: 0, count: 16))]).bytes,
                    name: "x.bin", located: false, "no data.pkl")
-        try expect(.torchMissingRecord, HostileZip([.init("archive/data.pkl", pickle)]).bytes, name: "x.bin", located: false,
+        try expect(.torchMissingRecord, HostileZip([.init("archive/data.pkl", pickle)]).bytes, name: "x.bin",
+                   located: false,
                    "no data/0")
         try expect(.torchMissingRecord, HostileZip([]).bytes, name: "x.bin", located: false, "an empty archive")
         try expect(.zipFormat, HostileZip([.init("data.pkl", pickle)]).bytes, name: "x.bin", located: false,
@@ -205,7 +215,8 @@ final class HostileArchiveTests: XCTestCase {
             (#"{"weight_map":[]}"#, .shardIndex, "a weight map that is a list"),
             (#"{"weight_map":{}}"#, .shardIndex, "an empty weight map"),
             (#"{"weight_map":{"a":"model-2.safetensors"}}"#, .missingFile, "a shard that does not exist"),
-            (#"{"weight_map":{"a":"model-1.safetensors","b":"model-1.safetensors"}}"#, .shardIndex, "a tensor the shard lacks"),
+            (#"{"weight_map":{"a":"model-1.safetensors","b":"model-1.safetensors"}}"#, .shardIndex,
+             "a tensor the shard lacks"),
             (#"{"weight_map":{"a":"model-1.safetensors","a":"model-1.safetensors"}}"#, .invalidJSON, "a duplicate key"),
         ]
         for (json, code, what) in cases {

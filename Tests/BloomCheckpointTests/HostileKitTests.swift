@@ -17,7 +17,8 @@ enum HostileKit {
         XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): not one line: \(error.description)",
                        line: line)
         if let path {
-            XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)", line: line)
+            XCTAssertEqual(error.path, path, "\(what): the error does not name the file: \(error.description)",
+                           line: line)
         }
         if located {
             XCTAssertNotNil(error.location, "\(what): the error does not say where: \(error.description)", line: line)
@@ -177,7 +178,8 @@ struct HostileTensor {
 }
 
 /// A torch zip (`archive/…`) holding `pickle` as data.pkl and `storages` (key → byte count) as data/<key>.
-func hostileTorchZip(_ pickle: [UInt8], storages: [(String, Int)] = [("0", 16)], byteorder: String? = "little") -> [UInt8] {
+func hostileTorchZip(_ pickle: [UInt8], storages: [(String, Int)] = [("0", 16)],
+                     byteorder: String? = "little") -> [UInt8] {
     var entries = [HostileZip.Entry("archive/data.pkl", pickle)]
     if let byteorder { entries.append(.init("archive/byteorder", Array(byteorder.utf8))) }
     for (key, count) in storages {

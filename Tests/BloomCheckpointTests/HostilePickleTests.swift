@@ -4,9 +4,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// Pickles that try to run code or exhaust the reader (Tests/Fixtures/hostile/*.bin, described by its manifest.json, plus
-/// pickles made here): every one is refused with its own error code, and none is executed — each payload would create
-/// /tmp/bloomkit-canary-<name>, which must not exist after the attempt.
+/// Pickles that try to run code or exhaust the reader (Tests/Fixtures/hostile/*.bin, described by its manifest.json,
+/// plus pickles made here): every one is refused with its own error code, and none is executed — each payload would
+/// create /tmp/bloomkit-canary-<name>, which must not exist after the attempt.
 final class HostilePickleTests: XCTestCase {
     /// The hostile fixtures, the error each must give, and text its message must contain.
     static let cases: [(name: String, code: BloomError.Code, mentions: String)] = [
@@ -124,14 +124,16 @@ final class HostilePickleTests: XCTestCase {
         try expectPickle(.pickleMalformed, [0x80, 2, 0x2E], "STOP on an empty stack")
         try expectPickle(.truncated, [0x80, 2, 0x7D], "no STOP")
         try expectPickle(.truncated, [0x80, 2, 0x58, 0xFF, 0xFF, 0xFF, 0x7F], "BINUNICODE of 2 GiB in 7 bytes")
-        try expectPickle(.pickleMalformed, [0x80, 2, 0x8A, 9] + [UInt8](repeating: 1, count: 9) + [0x2E], "LONG1 of 9 bytes")
+        try expectPickle(.pickleMalformed, [0x80, 2, 0x8A, 9] + [UInt8](repeating: 1, count: 9) + [0x2E],
+                         "LONG1 of 9 bytes")
 
         var list = HostilePickle()
         list.op(0x5D); list.op(0x71); list.op(0); list.op(0x68); list.op(0); list.op(0x61); list.stop()
         try expectPickle(.pickleMalformed, list.bytes, "a list appended to itself")
 
         var dict = HostilePickle()
-        dict.emptyDict(); dict.op(0x71); dict.op(0); dict.string("self"); dict.op(0x68); dict.op(0); dict.setItem(); dict.stop()
+        dict.emptyDict(); dict.op(0x71); dict.op(0); dict.string("self"); dict.op(0x68); dict.op(0); dict.setItem();
+        dict.stop()
         try expectPickle(.pickleMalformed, dict.bytes, "a dict inserted into itself")
 
         var notDict = HostilePickle()
@@ -154,9 +156,11 @@ final class HostilePickleTests: XCTestCase {
                          "offset + shape past the storage")
         try expectPickle(.torchTensor, HostilePickle.stateDict([HostileTensor(shape: [2, 2], stride: [1, 1 << 40])]),
                          "a stride far past the storage")
-        try expectPickle(.overflow, HostilePickle.stateDict([HostileTensor(shape: [1 << 31, 1 << 31, 1 << 31], stride: [1, 1, 1])]),
+        try expectPickle(.overflow, HostilePickle.stateDict([HostileTensor(shape: [1 << 31, 1 << 31, 1 << 31],
+                                                                           stride: [1, 1, 1])]),
                          located: false, "an element count that overflows")
-        try expectPickle(.torchTensor, HostilePickle.stateDict([HostileTensor(numel: 5)]), "numel disagreeing with data/0")
+        try expectPickle(.torchTensor, HostilePickle.stateDict([HostileTensor(numel: 5)]),
+                         "numel disagreeing with data/0")
         try expectPickle(.overflow, HostilePickle.stateDict([HostileTensor(numel: 1 << 62)]), located: false,
                          "2^62 elements claimed, 16 bytes stored (never allocated)")
         try expectPickle(.torchTensor, HostilePickle.stateDict([
@@ -164,7 +168,8 @@ final class HostilePickleTests: XCTestCase {
         ]), "one storage read as two dtypes")
         try expectPickle(.torchMissingRecord, HostilePickle.stateDict([HostileTensor(key: "9")]), located: false,
                          "a storage with no record")
-        try expectPickle(.pickleMalformed, HostilePickle.stateDict([HostileTensor(key: "../0")]), "a storage key leaving data/")
+        try expectPickle(.pickleMalformed, HostilePickle.stateDict([HostileTensor(key: "../0")]),
+                         "a storage key leaving data/")
         try expectPickle(.pickleMalformed, HostilePickle.stateDict([HostileTensor(shape: [2, 2], stride: [2])]),
                          "sizes and strides of different ranks")
         try expectPickle(.pickleMalformed, HostilePickle.stateDict([HostileTensor(hooks: true)]), "backward hooks")

@@ -13,7 +13,8 @@ final class ModelFolderTests: XCTestCase {
                                       ("word_embeddings_layernorm.bias", [h]), ("ln_f.weight", [h]), ("ln_f.bias", [h])]
         for i in 0..<layers {
             for (name, shape) in [("input_layernorm.weight", [h]), ("input_layernorm.bias", [h]),
-                                  ("self_attention.query_key_value.weight", [3 * h, h]), ("self_attention.query_key_value.bias", [3 * h]),
+                                  ("self_attention.query_key_value.weight", [3 * h, h]),
+                                  ("self_attention.query_key_value.bias", [3 * h]),
                                   ("self_attention.dense.weight", [h, h]), ("self_attention.dense.bias", [h]),
                                   ("post_attention_layernorm.weight", [h]), ("post_attention_layernorm.bias", [h]),
                                   ("mlp.dense_h_to_4h.weight", [4 * h, h]), ("mlp.dense_h_to_4h.bias", [4 * h]),
@@ -54,7 +55,8 @@ final class ModelFolderTests: XCTestCase {
     /// tiny-b's lm_head shares word_embeddings' storage in the .bin: one record, one offset.
     func testSharedStorageGivesTheSameBytesInPlace() throws {
         let folder = try ModelFolder(path: try Fixtures.path("models/tiny-b/bin-f32-lmhead"))
-        let head = try folder.requireTensor("lm_head.weight"), embeddings = try folder.requireTensor("word_embeddings.weight")
+        let head = try folder.requireTensor("lm_head.weight"),
+            embeddings = try folder.requireTensor("word_embeddings.weight")
         XCTAssertEqual(head.fileOffset, embeddings.fileOffset)
         XCTAssertEqual(head.file, embeddings.file)
         XCTAssertTrue(head.storage === embeddings.storage)
@@ -90,10 +92,13 @@ final class ModelFolderTests: XCTestCase {
                        repo + "/snapshots/" + rev)
         assertBloomError(.hubCache, "not downloaded") { try HubCache.resolve("bigscience/bloom-7b1", environment: env) }
         try dir.write("hub/models--bigscience--bloom-560m/refs/main", "ffff")
-        assertBloomError(.hubCache, "refs/main points nowhere") { try HubCache.resolve("bigscience/bloom-560m", environment: env) }
+        assertBloomError(.hubCache, "refs/main points nowhere") { try HubCache.resolve("bigscience/bloom-560m",
+                                                                                       environment: env) }
         try FileManager.default.removeItem(atPath: repo + "/refs/main")
         XCTAssertEqual(try HubCache.resolve("bigscience/bloom-560m", environment: env), repo + "/snapshots/" + rev,
                        "the only snapshot, without refs/main")
-        assertBloomError(.missingFile, "parent paths are not hub ids") { try HubCache.resolve("../bloomkit-absent-\(UUID().uuidString)", environment: env) }
+        assertBloomError(.missingFile, "parent paths are not hub ids") {
+            try HubCache.resolve("../bloomkit-absent-\(UUID().uuidString)", environment: env)
+        }
     }
 }

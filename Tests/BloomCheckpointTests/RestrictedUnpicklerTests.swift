@@ -62,7 +62,8 @@ final class RestrictedUnpicklerTests: XCTestCase {
             let error = assertBloomError(code, name) { try Checkpoint.open(path) }
             XCTAssertEqual(error?.path, path, name)
             let stem = (name as NSString).deletingPathExtension
-            XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/bloomkit-canary-" + stem), "the payload of \(name) ran")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/bloomkit-canary-" + stem),
+                           "the payload of \(name) ran")
         }
     }
 
@@ -104,7 +105,8 @@ final class RestrictedUnpicklerTests: XCTestCase {
             ("a list, not a state dict", [0x80, 2, 0x5D, 0x2E], .pickleMalformed),
             ("a non-tensor value", [0x80, 2, 0x7D, 0x58, 1, 0, 0, 0, 0x61, 0x4B, 1, 0x73, 0x2E], .pickleMalformed),
             ("GLOBAL with a newline-less name", [0x80, 2, 0x63] + Array("collections".utf8), .truncated),
-            ("REDUCE of a storage class", [0x80, 2, 0x63] + Array("torch\nFloatStorage\n".utf8) + [0x29, 0x52, 0x2E], .pickleMalformed),
+            ("REDUCE of a storage class", [0x80, 2, 0x63] + Array("torch\nFloatStorage\n".utf8) + [0x29, 0x52, 0x2E],
+             .pickleMalformed),
             ("persistent id that is not a storage", [0x80, 2, 0x58, 1, 0, 0, 0, 0x61, 0x51, 0x2E], .pickleMalformed),
         ]
         for (what, bytes, code) in cases {

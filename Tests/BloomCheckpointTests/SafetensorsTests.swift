@@ -27,13 +27,15 @@ final class SafetensorsTests: XCTestCase {
         for dtype in DType.allCases {
             let count = dtype.bitSize == 4 ? 2 : dtype.bitSize == 6 ? 4 : 1
             let bytes = try dtype.byteCount(shape: [count])
-            entries.append(#""t_\#(dtype.rawValue)":{"dtype":"\#(dtype.rawValue)","shape":[\#(count)],"data_offsets":[\#(offset),\#(offset + bytes)]}"#)
+            entries.append(#""t_\#(dtype.rawValue)":{"dtype":"\#(dtype.rawValue)","shape":[\#(count)],"# +
+                           #""data_offsets":[\#(offset),\#(offset + bytes)]}"#)
             expected.append(("t_" + dtype.rawValue, dtype, [count], offset))
             offset += bytes
         }
         entries.append(#""empty":{"dtype":"F32","shape":[0,3],"data_offsets":[\#(offset),\#(offset)]}"#)
         entries.append(#""scalar":{"dtype":"F32","shape":[],"data_offsets":[\#(offset),\#(offset + 4)]}"#)
-        let header = "{" + #""__metadata__":{"format":"pt","b":"x"},"# + entries.reversed().joined(separator: ",") + "}  "
+        let header = "{" + #""__metadata__":{"format":"pt","b":"x"},"# + entries.reversed().joined(separator: ",")
+            + "}  "
         let st = try open(file(header, data: offset + 4))
         XCTAssertEqual(st.metadata.map(\.key), ["format", "b"])
         XCTAssertEqual(st.metadata.map(\.value), ["pt", "x"])
@@ -57,35 +59,62 @@ final class SafetensorsTests: XCTestCase {
         let one = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let cases: [(String, [UInt8], BloomError.Code)] = [
             ("shorter than 8 bytes", [1, 0, 0], .safetensorsHeaderLength),
-            ("header length past the bound", file("{}", data: 0, declared: UInt64(SafetensorsFile.maxHeaderLength) + 1), .safetensorsHeaderTooLarge),
+            ("header length past the bound", file("{}", data: 0, declared: UInt64(SafetensorsFile.maxHeaderLength) + 1),
+             .safetensorsHeaderTooLarge),
             ("header length u64 max", file("{}", data: 0, declared: UInt64.max), .safetensorsHeaderTooLarge),
             ("8 + N past the end", file(one, data: 8, declared: 200), .safetensorsHeaderLength),
             ("truncated data", file(one, data: 5), .safetensorsIncompleteBuffer),
             ("trailing bytes", file(one, data: 9), .safetensorsIncompleteBuffer),
             ("not JSON", file("{\"a\":", data: 0), .safetensorsHeader),
             ("not an object", file("[1,2]", data: 0), .safetensorsHeader),
-            ("duplicate key", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8), .safetensorsHeader),
-            ("unknown dtype", file(#"{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}"#, data: 16), .safetensorsHeader),
-            ("negative dimension", file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: 4), .safetensorsHeader),
-            ("fractional offset", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#, data: 4), .safetensorsHeader),
-            ("offsets not a pair", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#, data: 4), .safetensorsHeader),
-            ("offset past u64", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616]}}"#, data: 4), .safetensorsHeader),
+            ("duplicate key",
+             file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"# +
+                  #""a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8),
+             .safetensorsHeader),
+            ("unknown dtype", file(#"{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}"#, data: 16),
+             .safetensorsHeader),
+            ("negative dimension", file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: 4),
+             .safetensorsHeader),
+            ("fractional offset", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#, data: 4),
+             .safetensorsHeader),
+            ("offsets not a pair", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#, data: 4),
+             .safetensorsHeader),
+            ("offset past u64", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616]}}"#,
+                                     data: 4), .safetensorsHeader),
             ("metadata not strings", file(#"{"__metadata__":{"n":1}}"#, data: 0), .safetensorsHeader),
-            ("gap before the first tensor", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8), .safetensorsOffsets),
-            ("gap between tensors", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#, data: 12), .safetensorsOffsets),
-            ("overlap", file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12), .safetensorsOffsets),
-            ("aliasing", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 4), .safetensorsOffsets),
-            ("end before begin", file(#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, data: 4), .safetensorsOffsets),
-            ("size ≠ shape × dtype", file(#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}}"#, data: 8), .safetensorsTensorSize),
-            ("shape product overflows", file(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: 4), .safetensorsTensorSize),
-            ("sub-byte length", file(#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, data: 2), .safetensorsTensorSize),
+            ("gap before the first tensor", file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8),
+             .safetensorsOffsets),
+            ("gap between tensors",
+             file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"# +
+                  #""b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#, data: 12),
+             .safetensorsOffsets),
+            ("overlap",
+             file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"# +
+                  #""b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12),
+             .safetensorsOffsets),
+            ("aliasing",
+             file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"# +
+                  #""b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 4),
+             .safetensorsOffsets),
+            ("end before begin",
+             file(#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"# +
+                  #""b":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}"#, data: 4),
+             .safetensorsOffsets),
+            ("size ≠ shape × dtype", file(#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}}"#, data: 8),
+             .safetensorsTensorSize),
+            ("shape product overflows",
+             file(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: 4),
+             .safetensorsTensorSize),
+            ("sub-byte length", file(#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, data: 2),
+             .safetensorsTensorSize),
         ]
         for (what, bytes, code) in cases {
             let error = assertBloomError(code, what) { try open(bytes) }
             XCTAssertNotNil(error?.path, what)  // every error names the file
         }
         let overlap = assertBloomError(.safetensorsOffsets) {
-            try open(file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12))
+            try open(file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"# +
+                          #""b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12))
         }
         XCTAssertEqual(overlap?.location, "tensor 'b'")
     }
@@ -98,13 +127,16 @@ final class SafetensorsTests: XCTestCase {
         header += String(repeating: " ", count: 0x80 - header.utf8.count)
         let weights = try dir.write("weights.bin", file(header, data: 1))
         XCTAssertEqual(try Checkpoint.open(weights).format, .safetensors)
-        assertBloomError(.unsupported) { try Checkpoint.open(try dir.write("m.gguf", Array("GGUF".utf8) + [3, 0, 0, 0, 0, 0, 0, 0, 0])) }
+        assertBloomError(.unsupported) { try Checkpoint.open(try dir.write("m.gguf",
+                                                                           Array("GGUF".utf8) + [3, 0, 0, 0, 0, 0, 0, 0,
+                                                                                                 0])) }
         assertBloomError(.unsupported) { try Checkpoint.open(try dir.write("x.bin", [UInt8](repeating: 7, count: 40))) }
     }
 
     /// tiny-a was rounded to bf16 before saving: its bf16 shards read as f32 equal the f32 .bin exactly.
     func testBF16ShardsEqualTheF32BinOfTheSameModel() throws {
-        let shards = try Checkpoint.open(try Fixtures.path("models/tiny-a/st-bf16-sharded/model.safetensors.index.json"))
+        let shards = try Checkpoint.open(
+            try Fixtures.path("models/tiny-a/st-bf16-sharded/model.safetensors.index.json"))
         let bin = try Checkpoint.open(try Fixtures.path("models/tiny-a/bin-f32/pytorch_model.bin"))
         XCTAssertEqual(shards.format, .safetensors)
         XCTAssertEqual(shards.files.map { ($0.path as NSString).lastPathComponent },
@@ -141,22 +173,31 @@ final class SafetensorsTests: XCTestCase {
     func testShardIndexMustAgreeWithItsShards() throws {
         let source = try Fixtures.path("models/tiny-a/st-bf16-sharded")
         let dir = try TempDir()
-        let index = try JSONParser().parse(try String(contentsOfFile: source + "/model.safetensors.index.json", encoding: .utf8))
+        let index = try JSONParser().parse(try String(contentsOfFile: source + "/model.safetensors.index.json",
+                                                      encoding: .utf8))
         for k in 1...3 {
             let name = "model-0000\(k)-of-00003.safetensors"
             try FileManager.default.copyItem(atPath: source + "/" + name, toPath: dir.path + "/" + name)
         }
         func write(_ map: [(String, JSONValue)]) throws -> String {
-            try dir.write("model.safetensors.index.json", JSONWriter.string(.object([("metadata", .object([])), ("weight_map", .object(map))])))
+            try dir.write("model.safetensors.index.json", JSONWriter.string(.object([("metadata", .object([])),
+                                                                                     ("weight_map", .object(map))])))
         }
         let map = try XCTUnwrap(index["weight_map"]?.object)
         XCTAssertNoThrow(try Checkpoint.open(try write(map)))
-        assertBloomError(.shardIndex, "tensor missing from the index") { try Checkpoint.open(try write(Array(map.dropFirst()))) }
-        assertBloomError(.shardIndex, "tensor placed in the wrong shard") {
-            try Checkpoint.open(try write(map.map { ($0.0, $0.0 == map[0].0 ? .string("model-00003-of-00003.safetensors") : $0.1) }))
+        assertBloomError(.shardIndex, "tensor missing from the index") {
+            try Checkpoint.open(try write(Array(map.dropFirst())))
         }
-        assertBloomError(.shardIndex, "tensor listed but absent") { try Checkpoint.open(try write(map + [("ghost", map[0].1)])) }
-        assertBloomError(.shardIndex, "shard outside the folder") { try Checkpoint.open(try write([(map[0].0, .string("../x.safetensors"))])) }
-        assertBloomError(.missingFile, "shard absent") { try Checkpoint.open(try write([(map[0].0, .string("nope.safetensors"))])) }
+        assertBloomError(.shardIndex, "tensor placed in the wrong shard") {
+            try Checkpoint.open(try write(map.map {
+                ($0.0, $0.0 == map[0].0 ? .string("model-00003-of-00003.safetensors") : $0.1)
+            }))
+        }
+        assertBloomError(.shardIndex, "tensor listed but absent") { try Checkpoint.open(try write(map + [("ghost",
+                                                                                                          map[0].1)])) }
+        assertBloomError(.shardIndex, "shard outside the folder") { try Checkpoint.open(try write([(map[0].0,
+            .string("../x.safetensors"))])) }
+        assertBloomError(.missingFile, "shard absent") { try Checkpoint.open(try write([(map[0].0,
+            .string("nope.safetensors"))])) }
     }
 }

@@ -23,36 +23,43 @@ final class TorchArchiveTests: XCTestCase {
         return try TorchArchive(path: try dir.write("m.bin", bytes))
     }
 
-    private func checkValues(_ archive: TorchArchive, inPlace: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkValues(_ archive: TorchArchive, inPlace: Bool, file: StaticString = #filePath,
+                             line: UInt = #line) throws {
         let byName = Dictionary(uniqueKeysWithValues: archive.tensors.map { ($0.name, $0) })
         XCTAssertEqual(archive.tensors.map(\.name), tensors.map(\.name), file: file, line: line)
         XCTAssertEqual(try byName["matrix"]?.floats(), storage, file: file, line: line)
         // transposed[i][j] = storage[i + 4j]
-        XCTAssertEqual(try byName["transposed"]?.floats(), (0..<4).flatMap { i in (0..<3).map { j in storage[i + 4 * j] } },
+        XCTAssertEqual(try byName["transposed"]?.floats(),
+                       (0..<4).flatMap { i in (0..<3).map { j in storage[i + 4 * j] } },
                        file: file, line: line)
         XCTAssertEqual(try byName["slice"]?.floats(), Array(storage[5..<7]), file: file, line: line)
         XCTAssertEqual(try byName["column"]?.floats(), [storage[1], storage[5]], file: file, line: line)
         XCTAssertEqual(byName["empty"]?.byteCount, 0, file: file, line: line)
         XCTAssertEqual(byName["half"]?.dtype, .F16, file: file, line: line)
-        XCTAssertEqual(try byName["half"]?.floats(), [Precision.f16ToFloat(0x3C00), Precision.f16ToFloat(0xC000)], file: file, line: line)
+        XCTAssertEqual(try byName["half"]?.floats(), [Precision.f16ToFloat(0x3C00), Precision.f16ToFloat(0xC000)],
+                       file: file, line: line)
         let matrix = try XCTUnwrap(byName["matrix"]), slice = try XCTUnwrap(byName["slice"])
         XCTAssertEqual(slice.fileOffset, matrix.fileOffset + (inPlace ? 5 * 4 : 0), file: file, line: line)
         XCTAssertEqual(matrix.fileOffset % 64, 0, "torch aligns data to 64 bytes", file: file, line: line)
         if inPlace {
-            XCTAssertTrue(matrix.storage === slice.storage, "stored entries are views of one mapping", file: file, line: line)
-            XCTAssertEqual(Array(archive.mapped.bytes[matrix.fileOffset..<(matrix.fileOffset + 48)]), f32Bytes(storage), file: file, line: line)
+            XCTAssertTrue(matrix.storage === slice.storage, "stored entries are views of one mapping", file: file,
+                          line: line)
+            XCTAssertEqual(Array(archive.mapped.bytes[matrix.fileOffset..<(matrix.fileOffset + 48)]), f32Bytes(storage),
+                           file: file, line: line)
         }
     }
 
     func testStridesOffsetsAndSharedStorages() throws {
-        let bytes = torchArchive(pickle: PickleWriter.stateDict(tensors), storages: [("0", f32Bytes(storage)), ("1", halfBytes)])
+        let bytes = torchArchive(pickle: PickleWriter.stateDict(tensors),
+                                 storages: [("0", f32Bytes(storage)), ("1", halfBytes)])
         let archive = try read(bytes)
         XCTAssertEqual(archive.prefix, "archive")
         try checkValues(archive, inPlace: true)
     }
 
     func testDeflatedEntriesAreInflated() throws {
-        let bytes = torchArchive(pickle: PickleWriter.stateDict(tensors), storages: [("0", f32Bytes(storage)), ("1", halfBytes)],
+        let bytes = torchArchive(pickle: PickleWriter.stateDict(tensors),
+                                 storages: [("0", f32Bytes(storage)), ("1", halfBytes)],
                                  deflate: true)
         try checkValues(try read(bytes), inPlace: false)
     }
@@ -96,13 +103,15 @@ final class TorchArchiveTests: XCTestCase {
 
     /// Cutting a real archive anywhere gives a BloomError, never a crash; so does flipping any byte of its headers.
     func testTruncatedAndCorruptedArchivesFailCleanly() throws {
-        let original = Array(try Data(contentsOf: URL(fileURLWithPath: try Fixtures.path("adapters/lora-2023-a/adapter_model.bin"))))
+        let original = Array(try Data(contentsOf: URL(
+            fileURLWithPath: try Fixtures.path("adapters/lora-2023-a/adapter_model.bin"))))
         let dir = try TempDir()
         let path = try dir.write("damaged.bin", original)
         // Shorter and shorter (truncate(2) in place: rewriting the file each time would dominate the test's time).
         for length in stride(from: original.count - 1, through: 0, by: -max(1, original.count / 97)) {
             XCTAssertEqual(truncate(path, off_t(length)), 0)
-            XCTAssertThrowsError(try Checkpoint.open(path), "cut at \(length)") { XCTAssertTrue($0 is BloomError, "\($0)") }
+            XCTAssertThrowsError(try Checkpoint.open(path), "cut at \(length)") { XCTAssertTrue($0 is BloomError,
+                                                                                                "\($0)") }
         }
         // The pickle (the first 800 bytes) and the central directory (the last 900): every byte, flipped in place.
         try dir.write("damaged.bin", original)
@@ -112,7 +121,8 @@ final class TorchArchiveTests: XCTestCase {
         for position in positions {
             var flipped = original[position] ^ 0x5A, restored = original[position]
             XCTAssertEqual(pwrite(fd, &flipped, 1, off_t(position)), 1)
-            do { _ = try Checkpoint.open(path) } catch { XCTAssertTrue(error is BloomError, "flip at \(position): \(error)") }
+            do { _ = try Checkpoint.open(path) } catch { XCTAssertTrue(error is BloomError,
+                                                                       "flip at \(position): \(error)") }
             XCTAssertEqual(pwrite(fd, &restored, 1, off_t(position)), 1)
         }
     }
@@ -129,22 +139,26 @@ final class TorchArchiveTests: XCTestCase {
             try read(archive(.init(name: "x", key: "0", numel: 13, size: [3], stride: [1]), data: data))
         }
         assertBloomError(.torchMissingRecord, "storage record absent") {
-            try read(torchArchive(pickle: PickleWriter.stateDict([.init(name: "x", key: "7", numel: 12, size: [3], stride: [1])]),
+            try read(torchArchive(pickle: PickleWriter.stateDict([.init(name: "x", key: "7", numel: 12, size: [3],
+                                                                        stride: [1])]),
                                   storages: []))
         }
         assertBloomError(.pickleMalformed, "storage key leaving the archive folder") {
             try read(archive(.init(name: "x", key: "../0", numel: 12, size: [3], stride: [1]), data: data))
         }
         assertBloomError(.pickleForbiddenGlobal, "a storage class outside the list") {
-            try read(archive(.init(name: "x", storageClass: "QInt8Storage", key: "0", numel: 12, size: [3], stride: [1]), data: data))
+            try read(archive(.init(name: "x", storageClass: "QInt8Storage", key: "0", numel: 12, size: [3],
+                                   stride: [1]), data: data))
         }
         assertBloomError(.unsupported, "big-endian files") {
-            try read(torchArchive(pickle: PickleWriter.stateDict([.init(name: "x", key: "0", numel: 12, size: [3], stride: [1])]),
+            try read(torchArchive(pickle: PickleWriter.stateDict([.init(name: "x", key: "0", numel: 12, size: [3],
+                                                                        stride: [1])]),
                                   storages: [("0", data)], byteorder: "big"))
         }
         assertBloomError(.torchLegacyFormat, "pre-1.6 files") {
             let dir = try TempDir()
-            return try Checkpoint.open(try dir.write("old.bin", [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]))
+            return try Checkpoint.open(try dir.write("old.bin", [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9,
+                                                                 0x20, 0x6A, 0xA8, 0x50, 0x19]))
         }
     }
 }

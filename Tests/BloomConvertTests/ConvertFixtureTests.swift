@@ -15,7 +15,8 @@ final class ConvertFixtureTests: XCTestCase {
         let tmp = try TempDir("convert-tests")
         var converted = 0
         for model in ["tiny-a", "tiny-b"] {
-            let layouts = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(model).path).sorted()
+            let layouts = try FileManager.default
+                .contentsOfDirectory(atPath: root.appendingPathComponent(model).path).sorted()
             for layout in layouts {
                 let folder = root.appendingPathComponent(model).appendingPathComponent(layout).path
                 let input = try ConvertInput(folder: folder)

@@ -28,7 +28,8 @@ enum ConvertFixtures {
         for n in 0..<h.blockCount {
             let p = "transformer.h.\(n)."
             shapes += [(p + "input_layernorm.weight", [e]), (p + "input_layernorm.bias", [e]),
-                       (p + "self_attention.query_key_value.weight", [3 * e, e]), (p + "self_attention.query_key_value.bias", [3 * e]),
+                       (p + "self_attention.query_key_value.weight", [3 * e, e]),
+                       (p + "self_attention.query_key_value.bias", [3 * e]),
                        (p + "self_attention.dense.weight", [e, e]), (p + "self_attention.dense.bias", [e]),
                        (p + "post_attention_layernorm.weight", [e]), (p + "post_attention_layernorm.bias", [e]),
                        (p + "mlp.dense_h_to_4h.weight", [ff, e]), (p + "mlp.dense_h_to_4h.bias", [ff]),
@@ -47,7 +48,8 @@ enum ConvertFixtures {
     }
 
     static func hyperParameters(vocab: Int = 2048) throws -> BloomHyperParameters {
-        try BloomHyperParameters(vocabSize: vocab, contextLength: 64, embeddingLength: 64, feedForwardLength: 256, blockCount: 2,
+        try BloomHyperParameters(vocabSize: vocab, contextLength: 64, embeddingLength: 64, feedForwardLength: 256,
+                                 blockCount: 2,
                                  headCount: 4, layerNormEpsilon: 1e-5)
     }
 
@@ -63,7 +65,8 @@ enum ConvertFixtures {
     /// A tensor's values read back from a GGUF file as f32.
     static func floats(_ t: GGUFTensor) throws -> [Float] {
         var out = [Float](repeating: 0, count: t.elementCount)
-        try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, rowLength: t.info.rowLength, into: $0) }
+        try out.withUnsafeMutableBufferPointer { try ConvertCodec.decode(t.type, t.bytes, rowLength: t.info.rowLength,
+                                                                         into: $0) }
         return out
     }
 }

@@ -87,11 +87,15 @@ final class ConvertTests: XCTestCase {
             let (file, report) = try convert(input, type: type == .F16 ? .F16 : .BF16) { $0.measureError = true }
             let t = try XCTUnwrap(file.tensor(named: "blk.1.ffn_up.weight"))
             let source = try XCTUnwrap(values["transformer.h.1.mlp.dense_h_to_4h.weight"])
-            let expected = source.map { type == .F16 ? Precision.f16ToFloat(Precision.floatToF16($0)) : Precision.bf16ToFloat(Precision.floatToBF16($0)) }
+            let expected = source.map {
+                type == .F16 ? Precision.f16ToFloat(Precision.floatToF16($0))
+                             : Precision.bf16ToFloat(Precision.floatToBF16($0))
+            }
             XCTAssertEqual(try ConvertFixtures.floats(t), expected)
             let line = try XCTUnwrap(report.tensors.first { $0.name == t.name })
             XCTAssertGreaterThan(line.error.rmse, 0)
-            XCTAssertEqual(line.error.maxAbs, zip(source, expected).map { Double(abs($0 - $1)) }.max()!, accuracy: 1e-12)
+            XCTAssertEqual(line.error.maxAbs, zip(source, expected).map { Double(abs($0 - $1)) }.max()!,
+                           accuracy: 1e-12)
             XCTAssertEqual(report.tensors.first { $0.name == "blk.0.attn_norm.weight" }?.error.rmse, 0)
         }
     }
@@ -101,10 +105,12 @@ final class ConvertTests: XCTestCase {
         let (tied, _) = try convert(input)
         XCTAssertNil(tied.tensor(named: "output.weight"), "a tied checkpoint's lm_head is the embedding: not written")
         let (separate, _) = try convert(input) { $0.separateOutput = true }
-        XCTAssertEqual(try ConvertFixtures.floats(try separate.requireTensor(named: "output.weight")), values["transformer.word_embeddings.weight"])
+        XCTAssertEqual(try ConvertFixtures.floats(try separate.requireTensor(named: "output.weight")),
+                       values["transformer.word_embeddings.weight"])
         let (untiedInput, _) = try ConvertFixtures.input(lmHead: true, tied: false)
         let (untied, _) = try convert(untiedInput)
-        XCTAssertEqual(try ConvertFixtures.floats(try untied.requireTensor(named: "output.weight")), values["lm_head.weight"])
+        XCTAssertEqual(try ConvertFixtures.floats(try untied.requireTensor(named: "output.weight")),
+                       values["lm_head.weight"])
         XCTAssertNoThrow(try GGUFVerifier.verify(path: untied.path))
         let (noHead, _) = try ConvertFixtures.input(lmHead: false, tied: false)
         assertBloomError(.invalidArgument) { try self.convert(noHead) }
@@ -132,12 +138,14 @@ final class ConvertTests: XCTestCase {
         XCTAssertTrue(message?.contains("transformer.h.1.mlp.dense_4h_to_h.bias") ?? false, message ?? "")
         input.tensors = full + [ConvertFixtures.tensor("transformer.h.0.extra.weight", [2], seed: 9).0]
         assertBloomError(.invalidArgument) { try self.convert(input) }
-        input.tensors = full.map { $0.name == "transformer.ln_f.bias" ? ConvertFixtures.tensor($0.name, [63], seed: 1).0 : $0 }
+        input.tensors = full.map { $0.name == "transformer.ln_f.bias" ? ConvertFixtures.tensor($0.name, [63],
+                                                                                               seed: 1).0 : $0 }
         assertBloomError(.invalidArgument) { try self.convert(input) }
         // A read error mid-stream aborts the file.
         input.tensors = full.map { t in
             guard t.name == "transformer.h.1.self_attention.dense.weight" else { return t }
-            return SourceTensor(name: t.name, dtype: .F32, shape: t.shape) { _, _, _ in throw BloomError(.io, "disk gone") }
+            return SourceTensor(name: t.name, dtype: .F32, shape: t.shape) { _, _,
+                                                                            _ in throw BloomError(.io, "disk gone") }
         }
         assertBloomError(.io) { try self.convert(input) }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [])

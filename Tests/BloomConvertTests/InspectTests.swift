@@ -7,16 +7,20 @@ import XCTest
 
 final class InspectTests: XCTestCase {
     /// Every key of `expected` is in `actual` with an equal value (objects recursively, arrays element by element).
-    private func assertSubset(_ expected: JSONValue, _ actual: JSONValue?, _ where_: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertSubset(_ expected: JSONValue, _ actual: JSONValue?, _ where_: String,
+                              file: StaticString = #filePath, line: UInt = #line) {
         switch expected {
         case .object(let pairs):
-            guard let actual, actual.object != nil else { return XCTFail("\(where_): missing object", file: file, line: line) }
+            guard let actual, actual.object != nil else { return XCTFail("\(where_): missing object", file: file,
+                                                                         line: line) }
             for (key, value) in pairs { assertSubset(value, actual[key], where_ + "." + key, file: file, line: line) }
         case .array(let items):
             guard let other = actual?.array, other.count == items.count else {
-                return XCTFail("\(where_): \(actual?.array?.count ?? -1) items, expected \(items.count)", file: file, line: line)
+                return XCTFail("\(where_): \(actual?.array?.count ?? -1) items, expected \(items.count)", file: file,
+                               line: line)
             }
-            for (k, (a, b)) in zip(items, other).enumerated() { assertSubset(a, b, where_ + "[\(k)]", file: file, line: line) }
+            for (k, (a, b)) in zip(items, other).enumerated() { assertSubset(a, b, where_ + "[\(k)]", file: file,
+                                                                             line: line) }
         default:
             XCTAssertEqual(actual, expected, where_, file: file, line: line)
         }
@@ -26,7 +30,8 @@ final class InspectTests: XCTestCase {
     func testJSONMatchesTheReferenceForEveryFixture() throws {
         let folder = Fixtures.root + "/expected/inspect"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: folder), "expected/inspect fixtures are not present")
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+            .filter { $0.hasSuffix(".json") }.sorted()
         XCTAssertGreaterThanOrEqual(names.count, 8)
         for name in names {
             let expected = try JSONParser().parse(try String(contentsOfFile: folder + "/" + name, encoding: .utf8))
@@ -55,9 +60,11 @@ final class InspectTests: XCTestCase {
         let text = report.text()
         let embeddings = try XCTUnwrap(report.checkpoint.tensor(named: "transformer.word_embeddings.weight"))
         XCTAssertEqual(report.sharedTensorCount, 1)
-        XCTAssertEqual(report.parameterCount, report.checkpoint.tensors.reduce(0) { $0 + $1.elementCount } - embeddings.elementCount)
+        XCTAssertEqual(report.parameterCount,
+                       report.checkpoint.tensors.reduce(0) { $0 + $1.elementCount } - embeddings.elementCount)
         let config = try XCTUnwrap(report.bloomConfig)
-        XCTAssertTrue(text.contains("BLOOM, \(config.layerCount) layers, hidden \(config.hiddenSize), \(config.headCount) heads"), text)
+        XCTAssertTrue(text.contains("BLOOM, \(config.layerCount) layers, hidden \(config.hiddenSize), " +
+                                    "\(config.headCount) heads"), text)
         XCTAssertTrue(text.contains("stored lm_head"))
         let rows = text.split(separator: "\n").drop { !$0.hasPrefix("NAME") }.dropFirst()
         XCTAssertEqual(rows.count, report.checkpoint.tensors.count)
@@ -78,7 +85,8 @@ final class InspectTests: XCTestCase {
 
         let gguf = Fixtures.root + "/expected/gguf/sample.gguf"
         if FileManager.default.fileExists(atPath: gguf) {
-            XCTAssertThrowsError(try InspectReport.open(gguf)) { XCTAssertEqual(($0 as? BloomError)?.code, .inspectUnsupported) }
+            XCTAssertThrowsError(try InspectReport.open(gguf)) { XCTAssertEqual(($0 as? BloomError)?.code,
+                                                                                .inspectUnsupported) }
         }
         let empty = try TempDir("inspect")
         XCTAssertThrowsError(try InspectReport.open(empty.path)) {

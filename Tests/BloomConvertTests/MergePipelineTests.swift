@@ -23,11 +23,13 @@ final class MergePipelineTests: XCTestCase {
     override func tearDown() { folder = nil }
 
     func merge(_ adapters: [String], base: String, output: String = "out", dtype: MergeDType = .f32,
-               maxShardSize: Int = MergeOptions.defaultMaxShardSize, warnings: inout [String]) throws -> (String, MergeSummary) {
+               maxShardSize: Int = MergeOptions.defaultMaxShardSize,
+               warnings: inout [String]) throws -> (String, MergeSummary) {
         let out = scratch + "/" + output
         var seen: [String] = []
         let summary = try MergePipeline.run(base: base, adapters: adapters, output: out,
-                                            options: MergeOptions(dtype: dtype, maxShardSize: maxShardSize, quiet: true)) {
+                                            options: MergeOptions(dtype: dtype, maxShardSize: maxShardSize,
+                                                                  quiet: true)) {
             seen.append($0)
         }
         warnings = seen
@@ -65,7 +67,8 @@ final class MergePipelineTests: XCTestCase {
     }
 
     /// Each adapter fixture merged with --dtype f32 equals PEFT's merged tensors; untouched tensors are bit-identical;
-    /// the folder is one transformers loads (config.json with the dtype, tokenizer files, model.safetensors, no tied head).
+    /// the folder is one transformers loads (config.json with the dtype, tokenizer files, model.safetensors, no tied
+    /// head).
     func testEveryAdapterFixtureMatchesPEFT() throws {
         for adapter in ["alpaca-b", "lora-bin-a", "rslora-a", "lora-2023-a"] {
             let (out, summary) = try merge(adapter, output: adapter)
@@ -94,13 +97,16 @@ final class MergePipelineTests: XCTestCase {
             for view in merged.tensors {
                 XCTAssertEqual(view.dtype, .F32)
                 let original = try Self.floats(base.requireTensor(view.name))
-                let want = expected.tensors.first { ModelFolder.canonicalName($0.name) == ModelFolder.canonicalName(view.name) }
+                let want = expected.tensors.first {
+                    ModelFolder.canonicalName($0.name) == ModelFolder.canonicalName(view.name)
+                }
                 if let want {
                     changed += 1
                     let error = Self.worstError(try view.floats(), try want.floats(), base: original)
                     XCTAssertLessThanOrEqual(error, 1e-6, "\(adapter) \(view.name)")
                 } else {
-                    XCTAssertEqual(Self.mismatches(try view.floats(), original), 0, "\(adapter): untouched \(view.name) changed")
+                    XCTAssertEqual(Self.mismatches(try view.floats(), original), 0,
+                                   "\(adapter): untouched \(view.name) changed")
                 }
             }
             XCTAssertEqual(changed, expected.tensors.count, adapter)
@@ -121,7 +127,8 @@ final class MergePipelineTests: XCTestCase {
             let bytes = shard.tensors.reduce(0) { $0 + $1.byteCount }
             XCTAssertTrue(bytes <= limit || shard.tensors.count == 1, "\(name) holds \(bytes) bytes")
         }
-        let index = try JSONParser().parse(String(contentsOfFile: sharded + "/model.safetensors.index.json", encoding: .utf8))
+        let index = try JSONParser().parse(String(contentsOfFile: sharded + "/model.safetensors.index.json",
+                                                  encoding: .utf8))
         XCTAssertEqual(index["metadata"]?["total_size"]?.int, summary.bytes)
 
         let single = try ModelFolder(path: merge("alpaca-b", output: "single").0)
@@ -165,7 +172,8 @@ final class MergePipelineTests: XCTestCase {
         let base = Self.fixture("models/tiny-a/bin-f32")
         let adapter = Self.fixture("adapters/lora-bin-a")
         let before = try MergeOutput.entries(of: base)
-        func expect(_ code: BloomError.Code, _ adapters: [String], base: String, output: String, mentions: String? = nil,
+        func expect(_ code: BloomError.Code, _ adapters: [String], base: String, output: String,
+                    mentions: String? = nil,
                     line: UInt = #line) {
             var warnings: [String] = []
             XCTAssertThrowsError(try MergePipeline.run(base: base, adapters: adapters, output: output,
@@ -200,7 +208,8 @@ final class MergePipelineTests: XCTestCase {
     /// An adapter whose base_model_name_or_path names another model: merged, with a warning.
     func testWarnsWhenTheAdapterNamesAnotherBase() throws {
         let other = scratch + "/some-other-model"
-        try FileManager.default.createSymbolicLink(atPath: other, withDestinationPath: Self.fixture("models/tiny-a/bin-f32"))
+        try FileManager.default.createSymbolicLink(atPath: other,
+                                                   withDestinationPath: Self.fixture("models/tiny-a/bin-f32"))
         var warnings: [String] = []
         _ = try merge([Self.fixture("adapters/lora-bin-a")], base: other, warnings: &warnings)
         XCTAssertEqual(warnings.count, 1)
@@ -211,7 +220,8 @@ final class MergePipelineTests: XCTestCase {
     func testSeveralAdaptersInOrder() throws {
         let basePath = Self.fixture("models/tiny-a/bin-f32")
         var warnings: [String] = []
-        let (out, _) = try merge([Self.fixture("adapters/lora-bin-a"), Self.fixture("adapters/rslora-a")], base: basePath,
+        let (out, _) = try merge([Self.fixture("adapters/lora-bin-a"), Self.fixture("adapters/rslora-a")],
+                                 base: basePath,
                                  warnings: &warnings)
         let merged = try ModelFolder(path: out)
         let base = try ModelFolder(path: basePath)
@@ -239,7 +249,8 @@ final class MergePipelineTests: XCTestCase {
         let source = try Checkpoint.open(Self.fixture("adapters/lora-bin-a/adapter_model.bin")).tensors
         let words = try ModelFolder(path: basePath).requireTensor("word_embeddings.weight")
         // A trained head: the embeddings halved (any tensor of the right shape that differs from them).
-        let head = SourceTensor(name: "base_model.model.lm_head.weight", dtype: .F32, shape: words.shape) { start, count, dst in
+        let head = SourceTensor(name: "base_model.model.lm_head.weight", dtype: .F32, shape: words.shape) { start,
+                                                                                                           count, dst in
             try words.readFloats(into: dst, elementOffset: start * words.shape[1])
             for k in dst.indices { dst[k] *= 0.5 }
         }
@@ -247,7 +258,8 @@ final class MergePipelineTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: false)
         try FileManager.default.copyItem(atPath: Self.fixture("adapters/lora-bin-a/adapter_config.json"),
                                          toPath: adapter + "/adapter_config.json")
-        try SafetensorsWriter.write((source.map(SourceTensor.init) + [head]).map { SafetensorsWriter.Entry($0, as: .F32) },
+        try SafetensorsWriter.write((source.map(SourceTensor.init) + [head]).map { SafetensorsWriter.Entry($0,
+                                                                                                           as: .F32) },
                                     toPath: adapter + "/adapter_model.safetensors")
         var warnings: [String] = []
         let (out, _) = try merge([adapter], base: basePath, warnings: &warnings)
@@ -255,6 +267,7 @@ final class MergePipelineTests: XCTestCase {
         XCTAssertEqual(merged.config["tie_word_embeddings"]?.bool, false)
         let written = try merged.checkpoint.tensor(named: "lm_head.weight").map(Self.floats)
         XCTAssertEqual(Self.mismatches(written ?? [], try head.floats()), 0)
-        XCTAssertEqual(Self.mismatches(try merged.requireTensor("word_embeddings.weight").floats(), try words.floats()), 0)
+        XCTAssertEqual(Self.mismatches(try merged.requireTensor("word_embeddings.weight").floats(), try words.floats()),
+                       0)
     }
 }

@@ -26,7 +26,8 @@ final class MergeSafetensorsWriterTests: XCTestCase {
         for chunk in [SafetensorsWriter.defaultChunkElements, 7] {
             let out = folder + "/copy-\(chunk).safetensors"
             let file = try AtomicFile(destination: out)
-            try SafetensorsWriter.write(entries, to: file, metadata: original.metadata.map { ($0.key, $0.value) }, chunkElements: chunk)
+            try SafetensorsWriter.write(entries, to: file, metadata: original.metadata.map { ($0.key, $0.value) },
+                                        chunkElements: chunk)
             try file.commit()
             XCTAssertEqual(try Self.contents(out), try Self.contents(path), "chunk \(chunk)")
         }
@@ -37,7 +38,8 @@ final class MergeSafetensorsWriterTests: XCTestCase {
         let source = try Checkpoint.open(Fixtures.root + "/models/tiny-a/bin-f32/pytorch_model.bin").tensors
         for dtype in [DType.F32, .F16, .BF16] {
             let out = folder + "/tiny-\(dtype.rawValue).safetensors"
-            try SafetensorsWriter.write(source.map { SafetensorsWriter.Entry(SourceTensor($0), as: dtype) }, toPath: out)
+            try SafetensorsWriter.write(source.map { SafetensorsWriter.Entry(SourceTensor($0), as: dtype) },
+                                        toPath: out)
             let bytes = try Self.contents(out)
             let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
             XCTAssertEqual(n % 8, 0)

@@ -119,7 +119,8 @@ final class VerifyTests: XCTestCase {
             _ = try GGUFQuantizer.quantize(input: f32, output: viaQuantize, options: options, allowRequantize: false)
             let a = try GGUFFile(path: direct), b = try GGUFFile(path: viaQuantize)
             XCTAssertEqual(a.tensors.map(\.info), b.tensors.map(\.info))
-            for (x, y) in zip(a.tensors, b.tensors) { XCTAssertEqual(Array(x.bytes), Array(y.bytes), "\(type.name) \(x.name)") }
+            for (x, y) in zip(a.tensors, b.tensors) { XCTAssertEqual(Array(x.bytes), Array(y.bytes),
+                                                                     "\(type.name) \(x.name)") }
             XCTAssertEqual(a.tensor(named: "token_embd.weight")?.type, .Q8_0,
                            "the tied head: q6_k, which 64 columns turn into q8_0")
             XCTAssertEqual(a.tensor(named: "blk.0.attn_qkv.weight")?.type, type.baseType)
@@ -132,7 +133,8 @@ final class VerifyTests: XCTestCase {
                 assertBloomError(.invalidArgument) {
                     try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: false)
                 }
-                XCTAssertNoThrow(try GGUFQuantizer.quantize(input: direct, output: again, options: options, allowRequantize: true))
+                XCTAssertNoThrow(try GGUFQuantizer.quantize(input: direct, output: again, options: options,
+                                                            allowRequantize: true))
                 XCTAssertEqual(try GGUFFile(path: again).tensor(named: "blk.1.ffn_up.weight")?.type, .Q4_0)
             }
         }

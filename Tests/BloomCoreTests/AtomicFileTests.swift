@@ -37,7 +37,8 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3, 4])))
         let m = try MappedFile(path: path)
         XCTAssertEqual(Array(try m.slice(offset: 1, length: 3)), [2, 3, 4])
-        XCTAssertThrowsError(try m.slice(offset: 2, length: 3)) { XCTAssertEqual(($0 as? BloomError)?.code, .outOfBounds) }
+        XCTAssertThrowsError(try m.slice(offset: 2, length: 3)) { XCTAssertEqual(($0 as? BloomError)?.code,
+                                                                                 .outOfBounds) }
         XCTAssertThrowsError(try m.slice(offset: Int.max, length: 2))
         var r = ByteReader(m.bytes)
         XCTAssertEqual(try r.read(UInt16.self), 0x0201)

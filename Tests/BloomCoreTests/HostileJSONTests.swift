@@ -3,8 +3,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The JSON parser every header, config and index goes through, fed what strangers write: each refused with its code and
-/// a byte offset, depth bounded without recursion blowing the stack, nothing sized by a number in the text. And the
+/// The JSON parser every header, config and index goes through, fed what strangers write: each refused with its code
+/// and a byte offset, depth bounded without recursion blowing the stack, nothing sized by a number in the text. And the
 /// error line itself: control characters from a file cannot break it into several lines or drive the terminal.
 final class HostileJSONTests: XCTestCase {
     func expect(_ code: BloomError.Code, _ text: String, _ what: String, line: UInt = #line) {
@@ -12,7 +12,8 @@ final class HostileJSONTests: XCTestCase {
     }
 
     func expect(_ code: BloomError.Code, _ bytes: [UInt8], _ what: String, line: UInt = #line) {
-        guard let error = assertBloomError(code, what, line: line, { try bytes.withUnsafeBytes { try JSONParser().parse($0) } })
+        guard let error = assertBloomError(code, what, line: line,
+                                           { try bytes.withUnsafeBytes { try JSONParser().parse($0) } })
         else { return }
         XCTAssertNotNil(error.location, "\(what): no byte offset: \(error)", line: line)
     }
@@ -21,7 +22,8 @@ final class HostileJSONTests: XCTestCase {
         let limit = JSONParser.defaultMaxDepth
         let ok = String(repeating: "[", count: limit) + String(repeating: "]", count: limit)
         XCTAssertNoThrow(try JSONParser().parse(ok))
-        expect(.limitExceeded, String(repeating: "[", count: limit + 2) + String(repeating: "]", count: limit + 2), "one past the limit")
+        expect(.limitExceeded, String(repeating: "[", count: limit + 2) + String(repeating: "]", count: limit + 2),
+               "one past the limit")
         expect(.limitExceeded, String(repeating: "[", count: 1_000_000), "a million open brackets")
         expect(.limitExceeded, String(repeating: #"{"a":"#, count: 500_000), "half a million nested objects")
     }
@@ -73,7 +75,8 @@ final class HostileJSONTests: XCTestCase {
     }
 
     func testErrorLinesEscapeControlCharactersFromFiles() {
-        let error = BloomError(.invalidArgument, "tensor 'a\nb\u{1B}[2J\u{202E}c\td' is bad", path: "/m/x\r.bin", location: "offset 3")
+        let error = BloomError(.invalidArgument, "tensor 'a\nb\u{1B}[2J\u{202E}c\td' is bad", path: "/m/x\r.bin",
+                               location: "offset 3")
         let line = error.description
         XCTAssertFalse(line.contains(where: \.isNewline), line)
         XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202E }, line)

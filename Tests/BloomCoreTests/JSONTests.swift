@@ -3,7 +3,8 @@ import XCTest
 
 final class JSONTests: XCTestCase {
     func testParsesNestedValuesInOrder() throws {
-        let v = try JSONParser().parse(#"{"b": [1, 2.5, -3e2], "a": {"x": null, "y": true}, "s": "\u00e9\ud83d\ude00\n"}"#)
+        let v = try JSONParser().parse(
+            #"{"b": [1, 2.5, -3e2], "a": {"x": null, "y": true}, "s": "\u00e9\ud83d\ude00\n"}"#)
         XCTAssertEqual(v.object?.map(\.0), ["b", "a", "s"])
         XCTAssertEqual(v["b"]?.array?.first?.int, 1)
         XCTAssertEqual(v["s"]?.string, "é😀\n")
@@ -19,13 +20,15 @@ final class JSONTests: XCTestCase {
         for text in cases {
             XCTAssertThrowsError(try JSONParser().parse(text), text.prefix(20).description)
         }
-        XCTAssertThrowsError(try JSONParser().parse(String(repeating: "[", count: 200) + String(repeating: "]", count: 200))) {
+        XCTAssertThrowsError(try JSONParser().parse(String(repeating: "[", count: 200) + String(repeating: "]",
+                                                                                                count: 200))) {
             XCTAssertEqual(($0 as? BloomError)?.code, .limitExceeded)
         }
     }
 
     func testWriterRoundTrips() throws {
-        let v: JSONValue = .object([("name", .string("a\"b\\c\u{1}")), ("shape", .array([.int(3), .int(4)])), ("x", .null)])
+        let v: JSONValue = .object([("name", .string("a\"b\\c\u{1}")), ("shape", .array([.int(3), .int(4)])),
+                                    ("x", .null)])
         for pretty in [false, true] {
             XCTAssertEqual(try JSONParser().parse(JSONWriter.string(v, pretty: pretty)), v)
         }

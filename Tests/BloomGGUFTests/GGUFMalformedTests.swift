@@ -28,7 +28,8 @@ final class GGUFMalformedTests: XCTestCase {
     }
 
     /// A GGUF file from parts; every default is valid (two F32 tensors of 3 and 5 elements).
-    func make(magic: [UInt8] = Array("GGUF".utf8), version: UInt32 = 3, tensorCount: UInt64? = nil, kvCount: UInt64? = nil,
+    func make(magic: [UInt8] = Array("GGUF".utf8), version: UInt32 = 3, tensorCount: UInt64? = nil,
+              kvCount: UInt64? = nil,
               kvs: [KV] = [KV.u32("x.n", 1)],
               infos: [Info] = [Info(name: "a", ne: [3], offset: 0), Info(name: "b", ne: [5], offset: 32)],
               alignment: Int = 32, dataBytes: Int? = nil) -> [UInt8] {
@@ -95,7 +96,9 @@ final class GGUFMalformedTests: XCTestCase {
     func testValueTypes() {
         expect(.ggufBadValueType, make(kvs: [KV(key: "v") { $0.u32(13); $0.u32(0) }]))
         expect(.ggufBadValueType, make(kvs: [KV(key: "v") { $0.u32(9); $0.u32(77); $0.u64(0) }]))
-        expect(.ggufNestedArray, make(kvs: [KV(key: "v") { $0.u32(9); $0.u32(9); $0.u64(1); $0.u32(4); $0.u64(1); $0.u32(1) }]))
+        expect(.ggufNestedArray, make(kvs: [KV(key: "v") {
+            $0.u32(9); $0.u32(9); $0.u64(1); $0.u32(4); $0.u64(1); $0.u32(1)
+        }]))
         expect(.ggufBadValue, make(kvs: [KV(key: "v") { $0.u32(7); $0.u8(2) }]))
         expect(.ggufBadAlignment, make(kvs: [KV(key: "general.alignment") { $0.u32(5); $0.u32(32) }]))
         expect(.ggufBadAlignment, make(kvs: [KV.u32("general.alignment", 48)]))
@@ -104,7 +107,8 @@ final class GGUFMalformedTests: XCTestCase {
 
     func testDuplicates() {
         expect(.ggufDuplicateKey, make(kvs: [KV.u32("k", 1), KV.u32("k", 2)]))
-        expect(.ggufDuplicateTensor, make(infos: [Info(name: "a", ne: [3], offset: 0), Info(name: "a", ne: [5], offset: 32)]))
+        expect(.ggufDuplicateTensor, make(infos: [Info(name: "a", ne: [3], offset: 0),
+                                                  Info(name: "a", ne: [5], offset: 32)]))
     }
 
     func testTensorInfos() {
@@ -114,7 +118,8 @@ final class GGUFMalformedTests: XCTestCase {
         expect(.ggufTooManyDims, make(infos: [Info(name: "a", ne: [3], offset: 0, nDims: 1 << 30)]))
         expect(.ggufBadShape, make(infos: [Info(name: "a", ne: [-3], offset: 0)]))
         expect(.ggufBadShape, make(infos: [Info(name: "a", ne: [1 << 40, 1 << 40], offset: 0)]))
-        expect(.ggufBadShape, make(infos: [Info(name: "a", ne: [48], type: 8, offset: 0)]))  // Q8_0 needs ne[0] % 32 == 0
+        expect(.ggufBadShape, make(infos: [Info(name: "a", ne: [48], type: 8,
+                                                offset: 0)]))  // Q8_0 needs ne[0] % 32 == 0
         expect(.ggufBadTensorType, make(infos: [Info(name: "a", ne: [3], type: 4, offset: 0)]))  // removed Q4_2
         expect(.ggufBadTensorType, make(infos: [Info(name: "a", ne: [3], type: 1000, offset: 0)]))
     }

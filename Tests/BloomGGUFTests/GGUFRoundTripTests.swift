@@ -16,7 +16,8 @@ final class GGUFRoundTripTests: XCTestCase {
             ("general.architecture", .string("bloom")),
             ("t.u8", .uint8(255)), ("t.i8", .int8(-128)), ("t.u16", .uint16(65535)), ("t.i16", .int16(-32768)),
             ("t.u32", .uint32(.max)), ("t.i32", .int32(.min)), ("t.f32", .float32(-0.1)), ("t.bool", .bool(true)),
-            ("t.string", .string("héllo ✓")), ("t.empty", .string("")), ("t.u64", .uint64(.max)), ("t.i64", .int64(.min)),
+            ("t.string", .string("héllo ✓")), ("t.empty", .string("")), ("t.u64", .uint64(.max)),
+            ("t.i64", .int64(.min)),
             ("t.f64", .float64(.pi)),
             ("a.u8", .array(.uint8([0, 255]))), ("a.i8", .array(.int8([-1]))), ("a.u16", .array(.uint16([1, 2]))),
             ("a.i16", .array(.int16([-2]))), ("a.u32", .array(.uint32([7]))), ("a.i32", .array(.int32([-7, 7]))),
@@ -78,7 +79,8 @@ final class GGUFRoundTripTests: XCTestCase {
         metadata.set("general.alignment", .uint32(64))
         let path = tmp.url.appendingPathComponent("a64.gguf").path
         let writer = try GGUFWriter(path: path, metadata: metadata,
-                                    tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [3]), GGUFTensorInfo(name: "b", type: .F32, ne: [20])])
+                                    tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [3]),
+                                              GGUFTensorInfo(name: "b", type: .F32, ne: [20])])
         try writer.write([UInt8](repeating: 1, count: 12))
         try writer.write([UInt8](repeating: 2, count: 80))
         try writer.commit()
@@ -127,7 +129,8 @@ final class GGUFRoundTripTests: XCTestCase {
     func testWriterLeavesNothingOnAbort() throws {
         let path = tmp.url.appendingPathComponent("aborted.gguf").path
         do {
-            let writer = try GGUFWriter(path: path, metadata: GGUFMetadata(), tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [2])])
+            let writer = try GGUFWriter(path: path, metadata: GGUFMetadata(),
+                                        tensors: [GGUFTensorInfo(name: "a", type: .F32, ne: [2])])
             try writer.write([UInt8](repeating: 0, count: 4))
             writer.abort()
         }

@@ -54,14 +54,16 @@ final class GGUFSampleTests: XCTestCase {
             let writer = try GGUFWriter(path: out, metadata: original.metadata, tensors: original.tensors.map(\.info))
             for t in original.tensors { try writer.write(tensorNamed: t.name, original.data(of: t)) }
             try writer.commit()
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), try Data(contentsOf: dir.appendingPathComponent(name)), name)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)),
+                           try Data(contentsOf: dir.appendingPathComponent(name)), name)
         }
     }
 
     private func floats(of t: GGUFTensor) throws -> [Float] {
         switch t.type {
         case .F32: return (0..<t.elementCount).map { t.bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
-        case .F16: return (0..<t.elementCount).map { Precision.f16ToFloat(t.bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) }
+        case .F16: return (0..<t.elementCount).map { Precision.f16ToFloat(t.bytes.loadUnaligned(fromByteOffset: $0 * 2,
+                                                                                                as: UInt16.self)) }
         default: throw XCTSkip("no float view for \(t.type)")
         }
     }

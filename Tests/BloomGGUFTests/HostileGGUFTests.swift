@@ -23,7 +23,8 @@ final class HostileGGUFTests: XCTestCase {
         try Data(bytes).write(to: url)
         do {
             let file = try GGUFFile(path: url.path)
-            for t in file.tensors { XCTAssertLessThanOrEqual(t.fileOffset + t.byteCount, bytes.count, what, line: line) }
+            for t in file.tensors { XCTAssertLessThanOrEqual(t.fileOffset + t.byteCount, bytes.count, what,
+                                                             line: line) }
             return nil
         } catch let error as BloomError {
             XCTAssertEqual(error.path, url.path, "\(what): \(error)", line: line)
@@ -35,7 +36,8 @@ final class HostileGGUFTests: XCTestCase {
     /// Positions to try: every one in the first 128 bytes (magic, counts, the first KVs), then every `stride`-th, and
     /// the last 8 (debug builds parse slowly; the fuzzer covers the rest).
     func positions(_ count: Int, stride step: Int) -> [Int] {
-        Array(Set(Array(0..<min(128, count)) + Array(stride(from: 128, to: count, by: step)) + Array(max(0, count - 8)..<count))).sorted()
+        Array(Set(Array(0..<min(128, count)) + Array(stride(from: 128, to: count, by: step)) + Array(max(0,
+            count - 8)..<count))).sorted()
     }
 
     func testTruncationsAreRefused() throws {
@@ -79,12 +81,14 @@ final class HostileGGUFTests: XCTestCase {
 
     func testLengthsClaimingGigabytesInATinyFile() throws {
         // Each would need 1–16 GiB if allocated from its count; the file has under 100 bytes.
-        XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(10); $0.u64(1 << 27) }, "2^27 u64 (1 GiB)"), .ggufCountPastEnd)
+        XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(10); $0.u64(1 << 27) }, "2^27 u64 (1 GiB)"),
+                       .ggufCountPastEnd)
         XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(0); $0.u64(1 << 30) }, "2^30 u8"), .ggufCountPastEnd)
         XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(8); $0.u64(1 << 31) }, "2^31 strings"), .ggufCountPastEnd)
         XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(7); $0.u64(UInt64.max) }, "2^64-1 bools"), .ggufCountPastEnd)
         XCTAssertEqual(try open(oneKV { $0.u32(8); $0.u64(1 << 30) }, "a 1 GiB string"), .ggufStringPastEnd)
-        XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(8); $0.u64(2); $0.u64(1 << 30) }, "a 1 GiB string in an array"),
+        XCTAssertEqual(try open(oneKV { $0.u32(9); $0.u32(8); $0.u64(2); $0.u64(1 << 30) },
+                                "a 1 GiB string in an array"),
                        .ggufStringPastEnd)
         var b = ByteBuilder()
         b.raw(Array("GGUF".utf8)); b.u32(3); b.u64(1 << 26); b.u64(0)

@@ -6,8 +6,8 @@ import TestSupport
 import XCTest
 
 /// Hostile adapters (adapter_config.json values and tensor sets written to a folder here): each refused with its code
-/// and a one-line message naming the file or folder, none trapping — a rank that overflows when multiplied, a regex that
-/// does not compile, a layout that contradicts the config.
+/// and a one-line message naming the file or folder, none trapping — a rank that overflows when multiplied, a regex
+/// that does not compile, a layout that contradicts the config.
 final class HostileAdapterTests: XCTestCase {
     private var scratch: TempDir!
     var root: String { scratch.path }
@@ -46,7 +46,8 @@ final class HostileAdapterTests: XCTestCase {
         return path
     }
 
-    /// Reads the folder and reduces it to its merge; asserts the error's code, one line, and that it names a file in it.
+    /// Reads the folder and reduces it to its merge; asserts the error's code, one line, and that it names a file in
+    /// it.
     func expect(_ code: BloomError.Code, _ config: String, _ what: String, line: UInt = #line) throws {
         try expect(code, config, Self.current, what, line: line)
     }
@@ -54,7 +55,8 @@ final class HostileAdapterTests: XCTestCase {
     func expect(_ code: BloomError.Code, _ config: String, _ tensors: [(String, [Int])], _ what: String,
                 line: UInt = #line) throws {
         let path = try folder(config, tensors)
-        guard let error = assertBloomError(code, what, line: line, { try LoRAAdapter(folder: AdapterFolder(path: path)) })
+        guard let error = assertBloomError(code, what, line: line,
+                                           { try LoRAAdapter(folder: AdapterFolder(path: path)) })
         else { return }
         XCTAssertFalse(error.description.contains(where: \.isNewline), "\(what): \(error)", line: line)
         XCTAssertTrue(error.path?.hasPrefix(path) ?? false, "\(what): the error does not name the adapter: \(error)",
@@ -62,7 +64,8 @@ final class HostileAdapterTests: XCTestCase {
     }
 
     func testTheBaseAdaptersAreAccepted() throws {
-        let current = try LoRAAdapter(folder: AdapterFolder(path: folder(#"{"peft_type":"LORA","r":4,"lora_alpha":8}"#, Self.current)))
+        let current = try LoRAAdapter(folder: AdapterFolder(path: folder(#"{"peft_type":"LORA","r":4,"lora_alpha":8}"#,
+                                                                         Self.current)))
         XCTAssertEqual(current.updates.first?.outFeatures, 24)
         let old = try LoRAAdapter(folder: AdapterFolder(path: folder(
             #"{"peft_type":"LORA","r":4,"lora_alpha":8,"enable_lora":[true,false,true]}"#, Self.layout2023)))
@@ -77,11 +80,15 @@ final class HostileAdapterTests: XCTestCase {
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4.5}"#, "a fractional r")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"lora_alpha":"big"}"#, "lora_alpha as a string")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"lora_alpha":1e400}"#, "an infinite lora_alpha")
-        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"enable_lora":"yes"}"#, Self.layout2023, "enable_lora as a string")
-        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"enable_lora":[]}"#, Self.layout2023, "an empty enable_lora")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"enable_lora":"yes"}"#, Self.layout2023,
+                   "enable_lora as a string")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"enable_lora":[]}"#, Self.layout2023,
+                   "an empty enable_lora")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":[4]}"#, "rank_pattern as a list")
-        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"query_key_value":0}}"#, "a pattern rank of 0")
-        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"(":4}}"#, "a pattern that is not a regex")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"query_key_value":0}}"#,
+                   "a pattern rank of 0")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"(":4}}"#,
+                   "a pattern that is not a regex")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"bias":"some"}"#, "an unknown bias mode")
         try expect(.adapterConfig, #"{"r":4}"#, "no peft_type")
         try expect(.invalidJSON, #"{"peft_type":"LORA","r":4,"r":8}"#, "r twice")
@@ -92,7 +99,8 @@ final class HostileAdapterTests: XCTestCase {
         try expect(.adapterUnsupported, #"{"peft_type":"PREFIX_TUNING","r":4}"#, "another PEFT method")
         try expect(.loraUnsupported, #"{"peft_type":"LORA","r":4,"use_dora":true}"#, "DoRA")
         try expect(.loraUnsupported, #"{"peft_type":"LORA","r":4,"init_lora_weights":"pissa_niter_4"}"#, "PiSSA init")
-        try expect(.loraUnsupported, #"{"peft_type":"LORA","r":4}"#, Self.current + [(Self.qkv + ".lora_magnitude_vector", [24])],
+        try expect(.loraUnsupported, #"{"peft_type":"LORA","r":4}"#,
+                   Self.current + [(Self.qkv + ".lora_magnitude_vector", [24])],
                    "a DoRA magnitude tensor")
     }
 
@@ -108,14 +116,16 @@ final class HostileAdapterTests: XCTestCase {
     func testLoRAUpdateRefusesAnOverflowingRankItself() {
         // The public initializer is reachable without AdapterFolder's checks.
         XCTAssertThrowsError(try LoRAUpdate(weightName: "w", a: [0], aShape: [1, 1], b: [0], bShape: [1, 1, 1],
-                                            rank: 1 << 62, scaling: 1, layout: .fused(enabled: [true, true], groups: 1))) {
+                                            rank: 1 << 62, scaling: 1,
+                                            layout: .fused(enabled: [true, true], groups: 1))) {
             XCTAssertEqual(($0 as? BloomError)?.code, .loraInvalidAdapter)
         }
     }
 
     func testTensorSetsThatContradictTheConfig() throws {
         let config = #"{"peft_type":"LORA","r":4}"#
-        try expect(.adapterEmpty, config, [("base_model.model.transformer.h.0.mlp.dense_4h_to_h.bias", [8])], "no LoRA tensors")
+        try expect(.adapterEmpty, config, [("base_model.model.transformer.h.0.mlp.dense_4h_to_h.bias", [8])],
+                   "no LoRA tensors")
         try expect(.adapterTensors, config, [Self.current[0]], "lora_A without lora_B")
         try expect(.adapterTensors, config, Self.layout2023, "the 2023 shapes without enable_lora")
         try expect(.adapterTensors, #"{"peft_type":"LORA","r":8}"#, "shapes of rank 4, config of rank 8")
@@ -123,9 +133,11 @@ final class HostileAdapterTests: XCTestCase {
                    "enable_lora enabling nothing")
         try expect(.adapterTensors, config, [("base_model.model.lora_A.weight", [4, 8])], "a factor of no module")
         try expect(.adapterTensors, config, [(Self.qkv + ".lora_A.x.y.weight", [4, 8])], "an unknown factor form")
-        try expect(.adapterTensors, config, [(Self.qkv + ".lora_A.one.weight", [4, 8]), (Self.qkv + ".lora_B.two.weight", [24, 4])],
+        try expect(.adapterTensors, config,
+                   [(Self.qkv + ".lora_A.one.weight", [4, 8]), (Self.qkv + ".lora_B.two.weight", [24, 4])],
                    "factors of two adapters in one file")
-        try expect(.loraInvalidAdapter, config, [(Self.qkv + ".lora_A.weight", [4, 0]), (Self.qkv + ".lora_B.weight", [24, 4])],
+        try expect(.loraInvalidAdapter, config, [(Self.qkv + ".lora_A.weight", [4, 0]),
+                                                 (Self.qkv + ".lora_B.weight", [24, 4])],
                    "an empty lora_A")
     }
 }

@@ -26,8 +26,8 @@ final class LoRAMergeTests: XCTestCase {
                          path: (file as NSString).deletingLastPathComponent)
     }
 
-    /// `|got − want| ≤ 1e-6 · max(|want|, |base|, |want − base|)` for every element: 1e-6 relative to the magnitudes the
-    /// sum was made of (an element where W and the delta nearly cancel cannot be closer than the delta's rounding).
+    /// `|got − want| ≤ 1e-6 · max(|want|, |base|, |want − base|)` for every element: 1e-6 relative to the magnitudes
+    /// the sum was made of (an element where W and the delta nearly cancel cannot be closer than the delta's rounding).
     static func assertClose(_ got: [Float], _ want: [Float], base: [Float], _ name: String,
                             file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.count, want.count, name, file: file, line: line)
@@ -55,7 +55,9 @@ final class LoRAMergeTests: XCTestCase {
         XCTAssertFalse(merged.tensors.contains { $0.name == "lm_head.weight" }, "tied lm_head written")
 
         // Expected files name tensors as BloomForCausalLM does; tiny-a's .bin has no `transformer.` prefix.
-        func canonical(_ n: String) -> String { n.hasPrefix("transformer.") || n == "lm_head.weight" ? n : "transformer." + n }
+        func canonical(_ n: String) -> String {
+            n.hasPrefix("transformer.") || n == "lm_head.weight" ? n : "transformer." + n
+        }
         let want = Dictionary(uniqueKeysWithValues: expected.tensors.map { (canonical($0.name), $0) })
         XCTAssertEqual(Set(merged.changedTensors.map(canonical)), Set(want.keys), name)
         let baseByName = Dictionary(uniqueKeysWithValues: base.tensors.map { ($0.name, $0) })

@@ -9,7 +9,8 @@ final class LoRAPatternTests: XCTestCase {
 
     func config(rank: [(String, Int)]) throws -> AdapterConfig {
         let pattern = JSONValue.object(rank.map { ($0.0, .int($0.1)) })
-        return try AdapterConfig(json: .object([("peft_type", .string("LORA")), ("r", .int(8)), ("rank_pattern", pattern)]))
+        return try AdapterConfig(json: .object([("peft_type", .string("LORA")), ("r", .int(8)),
+                                                ("rank_pattern", pattern)]))
     }
 
     func testSuffixOnDotBoundaries() throws {
@@ -29,9 +30,11 @@ final class LoRAPatternTests: XCTestCase {
 
     func testRegexKeysAndConfigOrder() throws {
         XCTAssertEqual(try config(rank: [("dense|query_key_value", 6)]).rank(forModule: qkv0), 6)
-        XCTAssertEqual(try config(rank: [(#"^transformer\.h\.\d+\.self_attention\.query_key_value"#, 6)]).rank(forModule: qkv0), 6)
+        XCTAssertEqual(try config(rank: [(#"^transformer\.h\.\d+\.self_attention\.query_key_value"#,
+                                          6)]).rank(forModule: qkv0), 6)
         XCTAssertEqual(try config(rank: [("^h.0.self_attention.query_key_value", 6)]).rank(forModule: qkv0), 8)
         // The first matching key in config order wins, not the most specific one.
-        XCTAssertEqual(try config(rank: [("query_key_value", 4), ("h.0.self_attention.query_key_value", 6)]).rank(forModule: qkv0), 4)
+        XCTAssertEqual(try config(rank: [("query_key_value", 4),
+                                         ("h.0.self_attention.query_key_value", 6)]).rank(forModule: qkv0), 4)
     }
 }

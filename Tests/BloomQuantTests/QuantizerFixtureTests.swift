@@ -28,7 +28,8 @@ final class QuantizerFixtureTests: XCTestCase {
             XCTAssertEqual(entry["type_size"]?.int, type.blockLayout.bytes)
             cases.append(Case(type: type,
                               bytes: try Fixtures.bytes("expected/quant/" + XCTUnwrap(entry["file"]?.string)),
-                              dequantized: try Fixtures.floats("expected/quant/" + XCTUnwrap(entry["dequantized"]?.string)),
+                              dequantized: try Fixtures.floats(
+                                  "expected/quant/" + XCTUnwrap(entry["dequantized"]?.string)),
                               bytesPerRow: try XCTUnwrap(entry["bytes_per_row"]?.int)))
         }
         return (inputs, rows, cols, descriptions, cases)
@@ -44,7 +45,8 @@ final class QuantizerFixtureTests: XCTestCase {
         let row0 = row * bytesPerRow + block * blockBytes
         let got = a[row0..<row0 + blockBytes].map { String($0, radix: 16) }.joined(separator: " ")
         let want = b[row0..<row0 + blockBytes].map { String($0, radix: 16) }.joined(separator: " ")
-        return "row \(row) (\(row < descriptions.count ? descriptions[row] : "?")) block \(block): got \(got), gguf-py \(want)"
+        return "row \(row) (\(row < descriptions.count ? descriptions[row] : "?")) block \(block): " +
+            "got \(got), gguf-py \(want)"
     }
 
     func testQuantizedBytesEqualGGUFPy() throws {
@@ -54,9 +56,11 @@ final class QuantizerFixtureTests: XCTestCase {
             for threads in [1, 2] {
                 var out = [UInt8](repeating: 0xAA, count: c.bytes.count)
                 try f.inputs.withUnsafeBufferPointer { src in
-                    try out.withUnsafeMutableBytes { try Quantizer.quantize(c.type, rows: src, rowLength: f.cols, into: $0, threads: threads) }
+                    try out.withUnsafeMutableBytes { try Quantizer.quantize(c.type, rows: src, rowLength: f.cols,
+                                                                            into: $0, threads: threads) }
                 }
-                XCTAssertNil(firstDifference(out, c.bytes, bytesPerRow: c.bytesPerRow, blockBytes: c.type.blockLayout.bytes,
+                XCTAssertNil(firstDifference(out, c.bytes, bytesPerRow: c.bytesPerRow,
+                                             blockBytes: c.type.blockLayout.bytes,
                                              descriptions: f.descriptions), "\(c.type.name), \(threads) threads")
             }
         }
@@ -81,10 +85,14 @@ final class QuantizerFixtureTests: XCTestCase {
         for c in f.cases {
             var out = [Float](repeating: .nan, count: f.inputs.count)
             try c.bytes.withUnsafeBytes { src in
-                try out.withUnsafeMutableBufferPointer { try Quantizer.dequantize(c.type, rows: src, rowLength: f.cols, into: $0) }
+                try out.withUnsafeMutableBufferPointer { try Quantizer.dequantize(c.type, rows: src, rowLength: f.cols,
+                                                                                  into: $0) }
             }
             let bad = zip(out, c.dequantized).enumerated().first { !sameFloat($0.element.0, $0.element.1) }
-            XCTAssertNil(bad.map { "\(c.type.name) value \($0.offset) (row \($0.offset / f.cols)): \($0.element.0) vs gguf-py \($0.element.1)" })
+            XCTAssertNil(bad.map {
+                "\(c.type.name) value \($0.offset) (row \($0.offset / f.cols)): " +
+                    "\($0.element.0) vs gguf-py \($0.element.1)"
+            })
         }
     }
 
@@ -100,16 +108,19 @@ final class QuantizerFixtureTests: XCTestCase {
         for (type, expected) in [(GGMLType.F16, f16), (.BF16, bf16)] {
             var bulk = [UInt16](repeating: 0, count: inputs.count)
             try inputs.withUnsafeBufferPointer { src in
-                try bulk.withUnsafeMutableBytes { try Quantizer.quantize(type, rows: src, rowLength: inputs.count, into: $0) }
+                try bulk.withUnsafeMutableBytes { try Quantizer.quantize(type, rows: src, rowLength: inputs.count,
+                                                                         into: $0) }
             }
             for (i, x) in inputs.enumerated() {
                 let scalar = type == .F16 ? Precision.floatToF16(x) : Precision.floatToBF16(x)
                 if x.isNaN {
-                    // NaN payloads differ between numpy (keeps a signalling payload) and F16C (quiets it): sign and NaN-ness only.
+                    // NaN payloads differ between numpy (keeps a signalling payload) and F16C (quiets it): sign and
+                    // NaN-ness only.
                     for got in [bulk[i], scalar] {
                         let asFloat = type == .F16 ? Precision.f16ToFloat(got) : Precision.bf16ToFloat(got)
                         let want = type == .F16 ? Precision.f16ToFloat(expected[i]) : Precision.bf16ToFloat(expected[i])
-                        XCTAssertTrue(asFloat.isNaN && want.isNaN && asFloat.sign == want.sign, "\(type.name) NaN input \(i)")
+                        XCTAssertTrue(asFloat.isNaN && want.isNaN && asFloat.sign == want.sign,
+                                      "\(type.name) NaN input \(i)")
                     }
                 } else {
                     XCTAssertEqual(bulk[i], expected[i], "\(type.name) bulk, input \(i) = \(x)")
@@ -119,10 +130,12 @@ final class QuantizerFixtureTests: XCTestCase {
             // And back: widening is exact, so the stored values come back bit for bit.
             var back = [Float](repeating: 0, count: inputs.count)
             try bulk.withUnsafeBytes { src in
-                try back.withUnsafeMutableBufferPointer { try Quantizer.dequantize(type, rows: src, rowLength: inputs.count, into: $0) }
+                try back.withUnsafeMutableBufferPointer { try Quantizer.dequantize(type, rows: src,
+                                                                                   rowLength: inputs.count, into: $0) }
             }
             for i in inputs.indices {
-                let want = type == .F16 ? Float(Float16(bitPattern: expected[i])) : Float(bitPattern: UInt32(expected[i]) << 16)
+                let want = type == .F16 ? Float(Float16(bitPattern: expected[i]))
+                                        : Float(bitPattern: UInt32(expected[i]) << 16)
                 XCTAssertTrue(sameFloat(back[i], want), "\(type.name) widening of \(expected[i])")
             }
         }

@@ -8,9 +8,11 @@ final class QuantizerTests: XCTestCase {
     static let blockTypes: [GGMLType] = [.Q8_0, .Q4_0, .Q4_1]
 
     private func quantize(_ type: GGMLType, _ x: [Float], rowLength: Int, threads: Int = 2) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: x.count / rowLength * (try Quantizer.bytesPerRow(type, rowLength: rowLength)))
+        var out = [UInt8](repeating: 0, count: x.count / rowLength * (try Quantizer.bytesPerRow(type,
+                                                                                                rowLength: rowLength)))
         try x.withUnsafeBufferPointer { src in
-            try out.withUnsafeMutableBytes { try Quantizer.quantize(type, rows: src, rowLength: rowLength, into: $0, threads: threads) }
+            try out.withUnsafeMutableBytes { try Quantizer.quantize(type, rows: src, rowLength: rowLength, into: $0,
+                                                                    threads: threads) }
         }
         return out
     }
@@ -18,7 +20,8 @@ final class QuantizerTests: XCTestCase {
     private func dequantize(_ type: GGMLType, _ bytes: [UInt8], rowLength: Int, count: Int) throws -> [Float] {
         var out = [Float](repeating: 0, count: count)
         try bytes.withUnsafeBytes { src in
-            try out.withUnsafeMutableBufferPointer { try Quantizer.dequantize(type, rows: src, rowLength: rowLength, into: $0) }
+            try out.withUnsafeMutableBufferPointer { try Quantizer.dequantize(type, rows: src, rowLength: rowLength,
+                                                                              into: $0) }
         }
         return out
     }
@@ -40,19 +43,26 @@ final class QuantizerTests: XCTestCase {
         try x.withUnsafeBufferPointer { src in
             try dst.withUnsafeMutableBytes { all in
                 let q4Row = UnsafeMutableRawBufferPointer(rebasing: all[0..<54])
-                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, rows: src, rowLength: 48, into: q4Row) }  // not whole blocks
-                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, rows: src, rowLength: 64, into: q4Row) }  // 96 is not whole rows of 64
+                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, rows: src, rowLength: 48,
+                                                                       into: q4Row) }  // not whole blocks
+                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, rows: src, rowLength: 64,
+                                                                       into: q4Row) }  // 96 is not whole rows of 64
                 assertBloomError(.quantShape) {
-                    try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<53]))
+                    try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32,
+                                           into: UnsafeMutableRawBufferPointer(rebasing: all[0..<53]))
                 }
                 assertBloomError(.quantShape) {
-                    try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<55]))
+                    try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32,
+                                           into: UnsafeMutableRawBufferPointer(rebasing: all[0..<55]))
                 }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.IQ4_NL, rows: src, rowLength: 32, into: q4Row) }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q8_K, rows: src, rowLength: 256, into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.IQ4_NL, rows: src, rowLength: 32,
+                                                                                 into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q8_K, rows: src, rowLength: 256,
+                                                                                 into: q4Row) }
                 assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_K, rows: src, rowLength: 32, into: q4Row) }
                 try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: q4Row)
-                try Quantizer.quantize(.F16, rows: src, rowLength: 3, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<192]))
+                try Quantizer.quantize(.F16, rows: src, rowLength: 3,
+                                       into: UnsafeMutableRawBufferPointer(rebasing: all[0..<192]))
                 // Nothing to do is not an error.
                 try Quantizer.quantize(.Q8_0, rows: UnsafeBufferPointer(rebasing: src[0..<0]), rowLength: 32,
                                        into: UnsafeMutableRawBufferPointer(rebasing: all[0..<0]))
@@ -63,14 +73,20 @@ final class QuantizerTests: XCTestCase {
         var out = [Float](repeating: 0, count: 64)
         try dst.withUnsafeBytes { src in
             try out.withUnsafeMutableBufferPointer { y in
-                assertBloomError(.quantShape) { try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<67]), rowLength: 64, into: y) }
+                assertBloomError(.quantShape) {
+                    try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<67]), rowLength: 64,
+                                             into: y)
+                }
                 assertBloomError(.quantUnsupportedType) {
-                    try Quantizer.dequantize(.IQ2_XS, rows: UnsafeRawBufferPointer(rebasing: src[0..<74]), rowLength: 256, into: y)
+                    try Quantizer.dequantize(.IQ2_XS, rows: UnsafeRawBufferPointer(rebasing: src[0..<74]),
+                                             rowLength: 256, into: y)
                 }
                 assertBloomError(.quantShape) {
-                    try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64, into: y)
+                    try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64,
+                                             into: y)
                 }
-                try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<68]), rowLength: 64, into: y)
+                try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<68]), rowLength: 64,
+                                         into: y)
             }
         }
     }
@@ -87,7 +103,8 @@ final class QuantizerTests: XCTestCase {
                 var out = [UInt8](repeating: 0, count: rows * (try Quantizer.bytesPerRow(type, rowLength: rowLength)))
                 let error = try x.withUnsafeBufferPointer { src in
                     try out.withUnsafeMutableBytes {
-                        try Quantizer.quantizeMeasuringError(type, rows: src, rowLength: rowLength, into: $0, threads: threads)
+                        try Quantizer.quantizeMeasuringError(type, rows: src, rowLength: rowLength, into: $0,
+                                                             threads: threads)
                     }
                 }
                 results.append((out, error))
@@ -97,7 +114,8 @@ final class QuantizerTests: XCTestCase {
                 XCTAssertEqual(r.1, results[0].1, type.name)
             }
             XCTAssertEqual(results[0].1.count, x.count)
-            XCTAssertEqual(try quantize(type, x, rowLength: rowLength, threads: 1), results[0].0, "\(type.name) without measuring")
+            XCTAssertEqual(try quantize(type, x, rowLength: rowLength, threads: 1), results[0].0,
+                           "\(type.name) without measuring")
         }
     }
 
@@ -110,7 +128,8 @@ final class QuantizerTests: XCTestCase {
             var shifted = [UInt8](repeating: 0, count: aligned.count + 1)
             try x.withUnsafeBufferPointer { src in
                 try shifted.withUnsafeMutableBytes {
-                    try Quantizer.quantize(type, rows: src, rowLength: 128, into: UnsafeMutableRawBufferPointer(rebasing: $0[1...]))
+                    try Quantizer.quantize(type, rows: src, rowLength: 128,
+                                           into: UnsafeMutableRawBufferPointer(rebasing: $0[1...]))
                 }
             }
             XCTAssertEqual(Array(shifted[1...]), aligned, type.name)
@@ -118,7 +137,8 @@ final class QuantizerTests: XCTestCase {
             var fromShifted = [Float](repeating: 0, count: 256)
             try shifted.withUnsafeBytes { src in
                 try fromShifted.withUnsafeMutableBufferPointer {
-                    try Quantizer.dequantize(type, rows: UnsafeRawBufferPointer(rebasing: src[1...]), rowLength: 128, into: $0)
+                    try Quantizer.dequantize(type, rows: UnsafeRawBufferPointer(rebasing: src[1...]), rowLength: 128,
+                                             into: $0)
                 }
             }
             XCTAssertEqual(fromShifted, back, type.name)
@@ -136,12 +156,14 @@ final class QuantizerTests: XCTestCase {
             let expected = try quantize(type, x, rowLength: rowLength)
             let expectedError = try x.withUnsafeBufferPointer { src in
                 var scratch = expected
-                return try scratch.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(type, rows: src, rowLength: rowLength, into: $0) }
+                return try scratch.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(type, rows: src,
+                    rowLength: rowLength, into: $0) }
             }
             for measuring in [false, true] {
                 for threads in [1, 2, 3] {
                     var out: [UInt8] = []
-                    let error = try Quantizer.quantize(type, tensor: tensor, measuringError: measuring, threads: threads) {
+                    let error = try Quantizer.quantize(type, tensor: tensor, measuringError: measuring,
+                                                       threads: threads) {
                         out += $0
                     }
                     XCTAssertEqual(out, expected, type.name)
@@ -178,7 +200,8 @@ final class QuantizerTests: XCTestCase {
             for i in stride(from: 7, to: x.count, by: 97) { x[i] += 3 * scale }  // skew some blocks (Q4_1's min ≠ -max)
             let u = Float(1) / 2048
             for type in Self.blockTypes {
-                let y = try dequantize(type, try quantize(type, x, rowLength: rowLength), rowLength: rowLength, count: x.count)
+                let y = try dequantize(type, try quantize(type, x, rowLength: rowLength), rowLength: rowLength,
+                                       count: x.count)
                 for b in 0..<x.count / 32 {
                     let block = x[b * 32..<b * 32 + 32]
                     let amax = block.map(abs).max()!, lo = block.min()!, hi = block.max()!
@@ -189,7 +212,8 @@ final class QuantizerTests: XCTestCase {
                     default: bound = (hi - lo) / 15 * (0.5 + 15 * u) + abs(lo) * u
                     }
                     for j in block.indices {
-                        XCTAssertLessThanOrEqual(abs(x[j] - y[j]), bound * 1.0001, "\(type.name) × \(scale), block \(b), value \(j)")
+                        XCTAssertLessThanOrEqual(abs(x[j] - y[j]), bound * 1.0001,
+                                                 "\(type.name) × \(scale), block \(b), value \(j)")
                     }
                 }
             }
@@ -202,7 +226,8 @@ final class QuantizerTests: XCTestCase {
         let x = rng.gaussians(4096, scale: 2)
         var bytes = [UInt8](repeating: 0, count: 4096 / 32 * 18)
         let measured = try x.withUnsafeBufferPointer { src in
-            try bytes.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(.Q4_0, rows: src, rowLength: 512, into: $0) }
+            try bytes.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(.Q4_0, rows: src, rowLength: 512,
+                                                                                    into: $0) }
         }
         let y = try dequantize(.Q4_0, bytes, rowLength: 512, count: x.count)
         var sse = 0.0, ssx = 0.0, maxAbs = 0.0
@@ -221,7 +246,8 @@ final class QuantizerTests: XCTestCase {
         let halves = x.withUnsafeBufferPointer { xs in
             y.withUnsafeBufferPointer { ys in
                 [0..<2048, 2048..<4096].map {
-                    QuantizationError.measure(original: UnsafeBufferPointer(rebasing: xs[$0]), roundTrip: UnsafeBufferPointer(rebasing: ys[$0]))
+                    QuantizationError.measure(original: UnsafeBufferPointer(rebasing: xs[$0]),
+                                              roundTrip: UnsafeBufferPointer(rebasing: ys[$0]))
                 }
             }
         }

@@ -16,7 +16,10 @@ final class BloomModelLoaderTests: XCTestCase {
         var path: String { file.path }
         var metadata: GGUFMetadata { file.metadata }
         var storage: AnyObject { file }
-        var tensorNames: [String] { file.tensors.map(\.name).filter { !dropped.contains($0) } + edits.keys.filter { file.tensor(named: $0) == nil } }
+        var tensorNames: [String] {
+            file.tensors.map(\.name).filter { !dropped.contains($0) }
+                + edits.keys.filter { file.tensor(named: $0) == nil }
+        }
         func rawTensor(named name: String) -> (type: GGMLType, ne: [Int], bytes: UnsafeRawBufferPointer)? {
             if dropped.contains(name) { return nil }
             return edits[name] ?? file.rawTensor(named: name)
@@ -51,14 +54,16 @@ final class BloomModelLoaderTests: XCTestCase {
     func testMisshapenTensorIsNamed() throws {
         var s = try source()
         let t = try XCTUnwrap(s.file.rawTensor(named: "blk.0.attn_qkv.weight"))
-        s.edits["blk.0.attn_qkv.weight"] = (t.type, [t.ne[0], t.ne[1] - 1], UnsafeRawBufferPointer(rebasing: t.bytes.dropLast(t.ne[0] * 4)))
+        s.edits["blk.0.attn_qkv.weight"] = (t.type, [t.ne[0], t.ne[1] - 1],
+                                            UnsafeRawBufferPointer(rebasing: t.bytes.dropLast(t.ne[0] * 4)))
         assertRefused(s, "blk.0.attn_qkv.weight", "ne")
     }
 
     func testNormsMustBeF32AndMatricesComputable() throws {
         var s = try source()
         let norm = try XCTUnwrap(s.file.rawTensor(named: "output_norm.weight"))
-        s.edits["output_norm.weight"] = (.F16, norm.ne, UnsafeRawBufferPointer(rebasing: norm.bytes.prefix(norm.bytes.count / 2)))
+        s.edits["output_norm.weight"] = (.F16, norm.ne,
+                                         UnsafeRawBufferPointer(rebasing: norm.bytes.prefix(norm.bytes.count / 2)))
         assertRefused(s, "output_norm.weight", "f16")
         s = try source()
         let w = try XCTUnwrap(s.file.rawTensor(named: "blk.1.ffn_down.weight"))
@@ -92,8 +97,11 @@ final class BloomModelLoaderTests: XCTestCase {
     func testBadRequestsThrow() throws {
         let model = try FixtureModels.shared.model("tiny-a", .F32)
         let ctx = try InferenceContext(model: model, pool: try ThreadPool(threads: 1), capacity: 4)
-        XCTAssertThrowsError(try ctx.evaluate([1, 2, 3, 4, 5])) { XCTAssertEqual(($0 as? BloomError)?.code, .invalidRequest) }
-        XCTAssertThrowsError(try ctx.evaluate([TokenID(model.hyperParameters.vocabSize)])) { XCTAssertEqual(($0 as? BloomError)?.code, .invalidRequest) }
+        XCTAssertThrowsError(try ctx.evaluate([1, 2, 3, 4, 5])) { XCTAssertEqual(($0 as? BloomError)?.code,
+                                                                                 .invalidRequest) }
+        XCTAssertThrowsError(try ctx.evaluate([TokenID(model.hyperParameters.vocabSize)])) {
+            XCTAssertEqual(($0 as? BloomError)?.code, .invalidRequest)
+        }
         XCTAssertThrowsError(try ctx.evaluate([-1])) { XCTAssertEqual(($0 as? BloomError)?.code, .invalidRequest) }
         XCTAssertThrowsError(try ctx.evaluate([])) { XCTAssertEqual(($0 as? BloomError)?.code, .invalidRequest) }
         try ctx.evaluate([1, 2, 3, 4])

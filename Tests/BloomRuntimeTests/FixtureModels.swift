@@ -65,7 +65,9 @@ struct GenerationCase {
     static func load(_ model: String) throws -> [GenerationCase] {
         let root = try Fixtures.json("expected/generate/\(model).json")
         return try XCTUnwrap(root["cases"]?.array).map { c in
-            func ids(_ key: String) throws -> [TokenID] { try XCTUnwrap(c[key]?.array).map { TokenID(try XCTUnwrap($0.int)) } }
+            func ids(_ key: String) throws -> [TokenID] {
+                try XCTUnwrap(c[key]?.array).map { TokenID(try XCTUnwrap($0.int)) }
+            }
             return GenerationCase(prompt: try XCTUnwrap(c["prompt"]?.string), promptIDs: try ids("prompt_ids"),
                                   greedy: try ids("greedy_ids"), beam4: try ids("beam4_ids"),
                                   lastLogits: c["last_logits"]?.array?.compactMap { $0.double.map(Float.init) })

@@ -11,7 +11,8 @@ final class GenerationTests: XCTestCase {
 
     private func generator(_ name: String, _ type: GGMLType, threads: Int = 2) throws -> Generator {
         let model = try FixtureModels.shared.model(name, type)
-        return Generator(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata), pool: try ThreadPool(threads: threads))
+        return Generator(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata),
+                         pool: try ThreadPool(threads: threads))
     }
 
     /// F32 files: greedy (24 tokens) and beam-4 (16 tokens, length penalty 1, early stopping off) ids equal
@@ -20,10 +21,12 @@ final class GenerationTests: XCTestCase {
         for name in Self.models {
             let g = try generator(name, .F32)
             for c in try GenerationCase.load(name) {
-                XCTAssertEqual(g.tokenizer.encode(c.prompt), c.promptIDs, "\(name): tokens of \(c.prompt.debugDescription)")
+                XCTAssertEqual(g.tokenizer.encode(c.prompt), c.promptIDs,
+                               "\(name): tokens of \(c.prompt.debugDescription)")
                 let greedy = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 24))
                 XCTAssertEqual(greedy.idsWithEOS, c.greedy, "\(name) greedy: \(c.prompt.debugDescription)")
-                let beam = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 16, beams: 4))
+                let beam = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 16,
+                                                                                 beams: 4))
                 XCTAssertEqual(beam.idsWithEOS, c.beam4, "\(name) beam-4: \(c.prompt.debugDescription)")
             }
         }
@@ -58,13 +61,16 @@ final class GenerationTests: XCTestCase {
                         let diff = try maxLogitDifference(model, c.promptIDs, expected)
                         XCTAssertLessThan(diff, bound, "\(name) \(type.name): \(c.prompt.debugDescription)")
                     }
-                    let ids = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 24)).idsWithEOS
-                    guard let split = (0..<min(ids.count, c.greedy.count)).first(where: { ids[$0] != c.greedy[$0] }) else {
+                    let ids = try g.generate(tokens: c.promptIDs,
+                                             GenerationRequest(prompt: c.prompt, maxTokens: 24)).idsWithEOS
+                    guard let split = (0..<min(ids.count,
+                                               c.greedy.count)).first(where: { ids[$0] != c.greedy[$0] }) else {
                         XCTAssertTrue(ids.count == c.greedy.count || ids.count == 24, "\(name) \(type.name) length")
                         continue
                     }
                     let margin = try topTwoMargin(reference, c.promptIDs + c.greedy[..<split])
-                    XCTAssertLessThan(margin, 2 * bound, "\(name) \(type.name): step \(split) differs with a clear margin \(margin)")
+                    XCTAssertLessThan(margin, 2 * bound,
+                                      "\(name) \(type.name): step \(split) differs with a clear margin \(margin)")
                 }
             }
         }
@@ -77,7 +83,8 @@ final class GenerationTests: XCTestCase {
         let request = GenerationRequest(prompt: prompt.prompt, maxTokens: 24, sampling: sampling)
         var outputs: [[TokenID]] = []
         for threads in [1, 2, 3, 2] {
-            outputs.append(try generator("tiny-b", .Q8_0, threads: threads).generate(tokens: prompt.promptIDs, request).tokens)
+            outputs.append(try generator("tiny-b", .Q8_0, threads: threads).generate(tokens: prompt.promptIDs,
+                                                                                     request).tokens)
         }
         XCTAssertEqual(Set(outputs.map { $0.map(String.init).joined(separator: ",") }).count, 1, "\(outputs)")
         var others: [[TokenID]] = []
@@ -97,7 +104,8 @@ final class GenerationTests: XCTestCase {
         let stop = String(full.suffix(4))
         let expected = String(full[..<full.range(of: stop)!.lowerBound])
         var streamed = ""
-        let r = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 24, stops: [stop])) { streamed += $0 }
+        let r = try g.generate(tokens: c.promptIDs, GenerationRequest(prompt: c.prompt, maxTokens: 24,
+                                                                      stops: [stop])) { streamed += $0 }
         XCTAssertEqual(r.stopReason, .stop)
         XCTAssertEqual(r.text, expected)
         XCTAssertEqual(streamed, expected)

@@ -7,9 +7,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// A GGUF file is a download too: the runtime's loader and the GGUF tokenizer must refuse lying metadata without trapping
-/// or allocating by its numbers. Inputs: Fuzz/corpus/fuzz-gguf/tiny-bloom.gguf (a complete 1-block BLOOM made by
-/// Fuzz/make_corpus.py with gguf-py) and the fuzzer's crash inputs in Fuzz/regressions/fuzz-gguf/.
+/// A GGUF file is a download too: the runtime's loader and the GGUF tokenizer must refuse lying metadata without
+/// trapping or allocating by its numbers. Inputs: Fuzz/corpus/fuzz-gguf/tiny-bloom.gguf (a complete 1-block BLOOM made
+/// by Fuzz/make_corpus.py with gguf-py) and the fuzzer's crash inputs in Fuzz/regressions/fuzz-gguf/.
 final class HostileModelTests: XCTestCase {
     static func fuzzFile(_ relative: String) throws -> String { try Fixtures.repositoryPath("Fuzz/" + relative) }
 
@@ -35,7 +35,8 @@ final class HostileModelTests: XCTestCase {
         let folder = try TempDir("hostile-model")
         let copyPath = folder.file("m.gguf")
         var loaded = 0
-        for i in stride(from: 0, to: header, by: 5) {  // every 5th byte: debug builds load slowly; fuzz-gguf does the rest
+        // every 5th byte: debug builds load slowly; fuzz-gguf does the rest
+        for i in stride(from: 0, to: header, by: 5) {
             var copy = bytes
             copy[i] ^= 0xFF
             try Data(copy).write(to: URL(fileURLWithPath: copyPath))

@@ -10,7 +10,8 @@ final class PerplexityTests: XCTestCase {
     private func perplexity(_ type: GGMLType) throws -> PerplexityResult {
         let model = try FixtureModels.shared.model("tiny-b", type)
         let text = try Fixtures.text("expected/perplexity/heldout.txt")
-        return try Perplexity.compute(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata), text: text,
+        return try Perplexity.compute(model: model, tokenizer: try BloomTokenizer(ggufMetadata: model.metadata),
+                                      text: text,
                                       context: 64, pool: try ThreadPool(threads: 2))
     }
 

@@ -17,7 +17,8 @@ final class BloomTokenizerLoaderTests: XCTestCase {
             let parts = try XCTUnwrap(m.array).map { try XCTUnwrap($0.string) }
             return .string(parts.joined(separator: " "))
         }
-        let legacy = try BloomTokenizer(tokenizerJSON: json.setting(["model", "merges"], to: .array([.string("#version: 0.2")] + strings)))
+        let legacy = try BloomTokenizer(tokenizerJSON: json.setting(["model", "merges"],
+                                                                    to: .array([.string("#version: 0.2")] + strings)))
         let current = try BloomTokenizer(tokenizerJSON: json)
         for text in randomTexts(500, seed: 17) {
             XCTAssertEqual(legacy.encode(text), current.encode(text), text)
@@ -47,7 +48,8 @@ final class BloomTokenizerLoaderTests: XCTestCase {
         let otherRegex = split.setting(["pattern", "Regex"], to: .string(" ?[^\\s]+"))
         let steps = try XCTUnwrap(json["pre_tokenizer"]?["pretokenizers"]?.array)
         assertBloomError(.unsupported) {
-            try BloomTokenizer(tokenizerJSON: json.setting(["pre_tokenizer", "pretokenizers"], to: .array([otherRegex, steps[1]])))
+            try BloomTokenizer(tokenizerJSON: json.setting(["pre_tokenizer", "pretokenizers"],
+                                                           to: .array([otherRegex, steps[1]])))
         }
     }
 
@@ -57,18 +59,23 @@ final class BloomTokenizerLoaderTests: XCTestCase {
         let merges = try XCTUnwrap(json["model"]?["merges"]?.array)
         let cases: [(String, BloomError.Code, JSONValue)] = [
             ("merge of a missing token", .invalidTokenizer,
-             json.setting(["model", "merges"], to: .array(merges + [.array([.string("Ġ"), .string("no-such-token")])]))),
+             json.setting(["model", "merges"],
+                          to: .array(merges + [.array([.string("Ġ"), .string("no-such-token")])]))),
             ("merged token missing", .invalidTokenizer,
              json.setting(["model", "merges"], to: .array(merges + [.array([.string("a"), .string("<s>")])]))),
-            ("merge of three parts", .invalidTokenizer, json.setting(["model", "merges"], to: .array([.string("a b c")]))),
-            ("merge of one string in an array", .invalidTokenizer, json.setting(["model", "merges"], to: .array([.array([.string("a")])]))),
+            ("merge of three parts", .invalidTokenizer,
+             json.setting(["model", "merges"], to: .array([.string("a b c")]))),
+            ("merge of one string in an array", .invalidTokenizer,
+             json.setting(["model", "merges"], to: .array([.array([.string("a")])]))),
             ("fractional id", .invalidTokenizer, json.setting(["model", "vocab", vocab[5].0], to: .number("5.5"))),
             ("negative id", .limitExceeded, json.setting(["model", "vocab", vocab[5].0], to: .int(-1))),
             ("huge id", .limitExceeded, json.setting(["model", "vocab", vocab[5].0], to: .int(1 << 30))),
             ("duplicate id", .invalidTokenizer, json.setting(["model", "vocab", vocab[5].0], to: vocab[6].1)),
             ("no vocab", .invalidTokenizer, json.setting(["model", "vocab"], to: nil)),
-            ("unknown token not in vocab", .invalidTokenizer, json.setting(["model", "unk_token"], to: .string("<nope>"))),
-            ("added token without content", .invalidTokenizer, json.setting(["added_tokens"], to: .array([.object([("id", .int(0))])]))),
+            ("unknown token not in vocab", .invalidTokenizer,
+             json.setting(["model", "unk_token"], to: .string("<nope>"))),
+            ("added token without content", .invalidTokenizer,
+             json.setting(["added_tokens"], to: .array([.object([("id", .int(0))])]))),
             ("not an object", .invalidTokenizer, .array([])),
         ]
         for (name, code, value) in cases {
@@ -99,7 +106,8 @@ final class BloomTokenizerLoaderTests: XCTestCase {
             try BloomTokenizer(tokens: tokens, tokenTypes: [1, 1], merges: [], specialTokens: .init())
         }
         assertBloomError(.invalidTokenizer, "type 9") {
-            try BloomTokenizer(tokens: tokens, tokenTypes: Array(repeating: 1, count: 256) + [9], merges: [], specialTokens: .init())
+            try BloomTokenizer(tokens: tokens, tokenTypes: Array(repeating: 1, count: 256) + [9], merges: [],
+                               specialTokens: .init())
         }
         assertBloomError(.invalidTokenizer, "duplicate token") {
             try BloomTokenizer(tokens: tokens + ["<s>"], tokenTypes: [], merges: [], specialTokens: .init())
@@ -108,7 +116,8 @@ final class BloomTokenizerLoaderTests: XCTestCase {
             try BloomTokenizer(tokens: tokens, tokenTypes: [], merges: [("a", "b")], specialTokens: .init())
         }
         // Canonically equivalent but different spellings are different tokens (compared by bytes, as tokenizers does).
-        XCTAssertNoThrow(try BloomTokenizer(tokens: tokens + ["\u{E9}x", "e\u{301}x"], tokenTypes: [], merges: [], specialTokens: .init()))
+        XCTAssertNoThrow(try BloomTokenizer(tokens: tokens + ["\u{E9}x", "e\u{301}x"], tokenTypes: [], merges: [],
+                                            specialTokens: .init()))
     }
 
     func testGGUFMetadataErrors() throws {

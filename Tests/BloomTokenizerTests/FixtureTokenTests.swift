@@ -23,10 +23,12 @@ final class FixtureTokenTests: XCTestCase {
             if ids != corpus.ids[index] {
                 mismatches += 1
                 if mismatches <= 5 {
-                    XCTFail("text \(index) \(text.debugDescription): \(ids) != \(corpus.ids[index])", file: file, line: line)
+                    XCTFail("text \(index) \(text.debugDescription): \(ids) != \(corpus.ids[index])", file: file,
+                            line: line)
                 }
             }
-            XCTAssertEqual(tokenizer.decode(corpus.ids[index]), corpus.decoded[index], "text \(index)", file: file, line: line)
+            XCTAssertEqual(tokenizer.decode(corpus.ids[index]), corpus.decoded[index], "text \(index)", file: file,
+                           line: line)
             XCTAssertEqual(tokenizer.decode(ids), text, "round trip of text \(index)", file: file, line: line)
         }
         XCTAssertEqual(mismatches, 0, "\(mismatches) of \(corpus.texts.count) texts differ", file: file, line: line)

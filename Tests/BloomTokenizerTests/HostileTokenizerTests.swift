@@ -4,8 +4,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// tokenizer.json files whose size or shape is the attack (LoaderTests covers the malformed pipelines and vocabularies):
-/// refused with the limit and the path before the parsed tree could take memory in proportion.
+/// tokenizer.json files whose size or shape is the attack (LoaderTests covers the malformed pipelines and
+/// vocabularies): refused with the limit and the path before the parsed tree could take memory in proportion.
 final class HostileTokenizerTests: XCTestCase {
     var folder: TempDir!
     override func setUpWithError() throws { folder = try TempDir("hostile-tokenizer") }

@@ -18,10 +18,12 @@ final class StreamingDecoderTests: XCTestCase {
             let chunks = stream(tokenizer, ids)
             XCTAssertEqual(chunks.joined(), text)
             for chunk in chunks where !text.unicodeScalars.contains("\u{FFFD}") {
-                XCTAssertFalse(chunk.unicodeScalars.contains("\u{FFFD}"), "a chunk of \(text.debugDescription) split a character")
+                XCTAssertFalse(chunk.unicodeScalars.contains("\u{FFFD}"),
+                               "a chunk of \(text.debugDescription) split a character")
             }
             // Count the texts where a character really was spread over several tokens, so the test is not vacuous.
-            if ids.contains(where: { id in tokenizer.bytes(of: id).map { String(validating: Array($0), as: UTF8.self) == nil } ?? false }) {
+            if ids.contains(where: { id in tokenizer.bytes(of: id).map { String(validating: Array($0),
+                                                                                as: UTF8.self) == nil } ?? false }) {
                 split += 1
             }
         }
@@ -37,7 +39,8 @@ final class StreamingDecoderTests: XCTestCase {
                 TokenID.random(in: 0..<TokenID(tokenizer.vocabularySize + 4), using: &rng)
             }
             XCTAssertEqual(stream(tokenizer, ids).joined(), tokenizer.decode(ids), "\(ids)")
-            XCTAssertEqual(stream(tokenizer, ids, skipSpecialTokens: true).joined(), tokenizer.decode(ids, skipSpecialTokens: true))
+            XCTAssertEqual(stream(tokenizer, ids, skipSpecialTokens: true).joined(),
+                           tokenizer.decode(ids, skipSpecialTokens: true))
         }
     }
 
@@ -49,7 +52,8 @@ final class StreamingDecoderTests: XCTestCase {
                                     0xF0, 0xF1, 0xF4, 0xF5, 0xFF]
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 0..<12, using: &rng)).map { _ in
-                Bool.random(using: &rng) ? interesting.randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
+                Bool.random(using: &rng) ? interesting.randomElement(using: &rng)! : UInt8.random(in: 0...255,
+                                                                                                  using: &rng)
             }
             var pending: [UInt8] = []
             var out = ""

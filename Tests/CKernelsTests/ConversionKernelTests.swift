@@ -34,7 +34,8 @@ final class ConversionKernelTests: XCTestCase {
 
     func testF32ToF16RoundingEdges() {
         var inputs: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, .infinity, -.infinity,
-                               Float(bitPattern: 0x3300_0000), Float(bitPattern: 0x3300_0001), Float(bitPattern: 0x337F_FFFF),
+                               Float(bitPattern: 0x3300_0000), Float(bitPattern: 0x3300_0001),
+                               Float(bitPattern: 0x337F_FFFF),
                                Float(bitPattern: 0x3880_0000), Float(bitPattern: 0x387F_FFFF), .leastNonzeroMagnitude,
                                1 + Float(bitPattern: 0x3A00_0000), // 1 + 2^-11: a tie, rounds to even (1.0)
                                1 + 3 * Float(bitPattern: 0x3A00_0000)] // 1 + 3*2^-11: tie, rounds up
@@ -54,7 +55,8 @@ final class ConversionKernelTests: XCTestCase {
 
     func testBF16() {
         var inputs: [Float] = [0, -0, 1, .infinity, -.infinity, .nan, Float(bitPattern: 0x7F80_0001),
-                               Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x0000_8000),
+                               Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                               Float(bitPattern: 0x0000_8000),
                                Float(bitPattern: 0x7F7F_FFFF)]
         var rng = SplitMix64(seed: 2)
         inputs += rng.anyFloats(100_000)

@@ -50,7 +50,8 @@ final class MatmulKernelTests: XCTestCase {
                                         xp.baseAddress! + (nc - 1) * xBytes, xBytes, 1, &single, 1)
                         }
                     }
-                    XCTAssertEqual(single.bitPattern, simd[(nc - 1) * rows + rows - 1].bitPattern, "\(name) k \(k) row and column alone")
+                    XCTAssertEqual(single.bitPattern, simd[(nc - 1) * rows + rows - 1].bitPattern,
+                                   "\(name) k \(k) row and column alone")
                 }
             }
         }
@@ -137,7 +138,8 @@ final class MatmulKernelTests: XCTestCase {
                             var y = start
                             let scratch = AlignedBuffer(
                                 byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
-                            bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags, scratch.pointer)
+                            bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags,
+                                      scratch.pointer)
                             XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
                                            "\(name) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
                         }
@@ -238,17 +240,21 @@ final class MatmulKernelTests: XCTestCase {
         k.withUnsafeBufferPointer { kp in
             v.withUnsafeBufferPointer { vp in
                 slopes.withUnsafeBufferPointer { sp in
-                    var d = bk_attention_desc(n_head: Int32(heads), head_dim: Int32(hd), scale: 1 / Float(hd).squareRoot(),
+                    var d = bk_attention_desc(n_head: Int32(heads), head_dim: Int32(hd),
+                                              scale: 1 / Float(hd).squareRoot(),
                                               slopes: sp.baseAddress, k_cache: kp.baseAddress, v_cache: vp.baseAddress,
-                                              head_stride: Int64(capacity * hd), slot_stride: Int64(heads * capacity * hd))
+                                              head_stride: Int64(capacity * hd),
+                                              slot_stride: Int64(heads * capacity * hd))
                     let scratch = AlignedBuffer(byteCount: bk_attention_scratch_bytes(2, Int64(capacity), Int32(hd)))
-                    bk_attention(pool.pool, &d, q, Int64(heads * hd), Int64(m), positions, rowSlots, &out, Int64(heads * hd), scratch.pointer)
+                    bk_attention(pool.pool, &d, q, Int64(heads * hd), Int64(m), positions, rowSlots, &out,
+                                 Int64(heads * hd), scratch.pointer)
                     var scores = [Float](repeating: 0, count: capacity)
                     for i in 0..<m {
                         for h in 0..<heads {
                             q.withUnsafeBufferPointer { qp in
                                 ref.withUnsafeMutableBufferPointer { rp in
-                                    bk_attention_row_ref(&d, rowSlots[i], Int32(h), qp.baseAddress! + i * heads * hd, positions[i],
+                                    bk_attention_row_ref(&d, rowSlots[i], Int32(h), qp.baseAddress! + i * heads * hd,
+                                                         positions[i],
                                                          &scores, rp.baseAddress! + i * heads * hd)
                                 }
                             }
@@ -344,7 +350,8 @@ final class MatmulKernelTests: XCTestCase {
         var out = [Float](repeating: 0, count: rows * cols)
         w.withUnsafeBytes { wp in
             var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(cols))
-            for r in 0..<rows { out.withUnsafeMutableBufferPointer { bk_dequantize_row_ref(&weight, Int64(r), $0.baseAddress! + r * cols) } }
+            for r in 0..<rows { out.withUnsafeMutableBufferPointer { bk_dequantize_row_ref(&weight, Int64(r),
+                $0.baseAddress! + r * cols) } }
         }
         return out
     }
@@ -355,7 +362,8 @@ final class MatmulKernelTests: XCTestCase {
         var out = [UInt8](repeating: 0, count: rows * rowBytes)
         out.withUnsafeMutableBytes { o in
             for r in 0..<rows {
-                bk_quantize_activations(type, Array(x[(r * k)..<((r + 1) * k)]), o.baseAddress! + r * rowBytes, Int64(k))
+                bk_quantize_activations(type, Array(x[(r * k)..<((r + 1) * k)]), o.baseAddress! + r * rowBytes,
+                                        Int64(k))
             }
         }
         return out

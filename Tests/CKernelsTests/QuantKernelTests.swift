@@ -15,7 +15,9 @@ final class QuantKernelTests: XCTestCase {
     ] }
 
     override func setUp() {
-        if bk_simd_level() < Int32(BK_SIMD_AVX2) { print("note: no AVX2/FMA/F16C here, the dispatching kernels are the *_ref loops") }
+        if bk_simd_level() < Int32(BK_SIMD_AVX2) {
+            print("note: no AVX2/FMA/F16C here, the dispatching kernels are the *_ref loops")
+        }
     }
 
     func testBlockLayoutsMatchGGML() {
@@ -36,7 +38,8 @@ final class QuantKernelTests: XCTestCase {
             ref.withUnsafeMutableBytes { k.ref(x, $0.baseAddress, x.count) }
             if let i = fast.indices.first(where: { fast[$0] != ref[$0] }) {
                 let block = i / k.type.blockLayout.bytes
-                XCTFail("\(k.type.name) \(what): block \(block) differs, input \(Array(x[block * 32..<block * 32 + 32]))",
+                let input = Array(x[block * 32..<block * 32 + 32])
+                XCTFail("\(k.type.name) \(what): block \(block) differs, input \(input)",
                         file: file, line: line)
             }
         }
@@ -48,7 +51,8 @@ final class QuantKernelTests: XCTestCase {
             assertTwinsAgree(rng.gaussians(32 * 512, scale: scale), "gaussian × \(scale)")
         }
         // Blocks of wildly different scales side by side, and every bit pattern (NaN payloads, ±Inf, subnormals).
-        assertTwinsAgree((0..<32 * 512).map { i in rng.gaussian() * Float(sign: .plus, exponent: (i / 32) % 250 - 125, significand: 1) },
+        assertTwinsAgree((0..<32 * 512).map { i in rng.gaussian() * Float(sign: .plus, exponent: (i / 32) % 250 - 125,
+                                                                          significand: 1) },
                          "mixed scales")
         assertTwinsAgree(rng.anyFloats(32 * 4096), "random bit patterns")
         // Small integers and halves: products land exactly on rounding ties.
@@ -100,7 +104,8 @@ final class QuantKernelTests: XCTestCase {
             bytes.withUnsafeBytes { k.fastBack($0.baseAddress, &fast, n) }
             bytes.withUnsafeBytes { k.refBack($0.baseAddress, &ref, n) }
             let bad = (0..<n).first { !sameFloat(fast[$0], ref[$0]) }
-            XCTAssertNil(bad, "\(k.type.name) value \(bad ?? 0): \(bad.map { fast[$0] } ?? 0) vs \(bad.map { ref[$0] } ?? 0)")
+            XCTAssertNil(bad, "\(k.type.name) value \(bad ?? 0): " +
+                              "\(bad.map { fast[$0] } ?? 0) vs \(bad.map { ref[$0] } ?? 0)")
         }
     }
 
@@ -118,7 +123,8 @@ final class QuantKernelTests: XCTestCase {
                 a.withUnsafeMutableBytes { k.fast(clean, $0.baseAddress, 96) }
                 b.withUnsafeMutableBytes { k.fast(x, $0.baseAddress, 96) }
                 XCTAssertEqual(Array(a[0..<bb]), Array(b[0..<bb]), "\(k.type.name) \(poison): block 0")
-                XCTAssertEqual(Array(a[2 * bb..<3 * bb]), Array(b[2 * bb..<3 * bb]), "\(k.type.name) \(poison): block 2")
+                XCTAssertEqual(Array(a[2 * bb..<3 * bb]), Array(b[2 * bb..<3 * bb]),
+                               "\(k.type.name) \(poison): block 2")
                 let d = Precision.f16ToFloat(UInt16(b[bb]) | UInt16(b[bb + 1]) << 8)
                 let quants = b[bb + (k.type == .Q4_1 ? 4 : 2)..<2 * bb]
                 if poison.isNaN {

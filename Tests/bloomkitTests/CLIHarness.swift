@@ -13,7 +13,8 @@ enum CLI {
     /// The `bloomkit` executable next to the test bundle (SwiftPM builds it first: this target depends on it).
     static let binary: String = {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("bloomkit").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("bloomkit").path,
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("bloomkit").path,
             Fixtures.repository.appendingPathComponent(".build/debug/bloomkit").path,
         ]
@@ -76,7 +77,8 @@ enum CLI {
 extension TempDir {
     /// Names in `folder` (temporaries included), sorted.
     static func names(_ folder: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".cli-") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { !$0.hasPrefix(".cli-") }.sorted()
     }
 
     /// bloomkit's temporary files (`.NAME.bloomkit-tmp-PID`) in `folder`.
@@ -93,7 +95,8 @@ enum Inputs {
         var offset = 0
         for (name, shape) in tensors {
             let bytes = shape.reduce(1, *) * 2
-            header += ",\"\(name)\":{\"dtype\":\"F16\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            header += ",\"\(name)\":{\"dtype\":\"F16\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]," +
+                "\"data_offsets\":[\(offset),\(offset + bytes)]}"
             offset += bytes
         }
         header += "}"
@@ -123,8 +126,10 @@ enum Inputs {
     static func bigModel(in folder: String, hidden: Int = 512, layers: Int = 4) throws {
         let vocab = 1536
         let config = """
-        {"model_type":"bloom","architectures":["BloomForCausalLM"],"hidden_size":\(hidden),"n_layer":\(layers),"n_head":8,\
-        "vocab_size":\(vocab),"layer_norm_epsilon":1e-05,"bos_token_id":1,"eos_token_id":2,"pad_token_id":3,"unk_token_id":0,\
+        {"model_type":"bloom","architectures":["BloomForCausalLM"],"hidden_size":\(hidden),"n_layer":\(layers),
+         "n_head":8,\
+        "vocab_size":\(vocab),"layer_norm_epsilon":1e-05,"bos_token_id":1,"eos_token_id":2,"pad_token_id":3,
+            "unk_token_id":0,\
         "apply_residual_connection_post_layernorm":false,"tie_word_embeddings":true,"dtype":"float16"}
         """
         try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/config.json"))
@@ -140,7 +145,8 @@ enum Inputs {
             let p = "transformer.h.\(n)."
             tensors += [
                 (p + "input_layernorm.weight", [h]), (p + "input_layernorm.bias", [h]),
-                (p + "self_attention.query_key_value.weight", [3 * h, h]), (p + "self_attention.query_key_value.bias", [3 * h]),
+                (p + "self_attention.query_key_value.weight", [3 * h, h]),
+                (p + "self_attention.query_key_value.bias", [3 * h]),
                 (p + "self_attention.dense.weight", [h, h]), (p + "self_attention.dense.bias", [h]),
                 (p + "post_attention_layernorm.weight", [h]), (p + "post_attention_layernorm.bias", [h]),
                 (p + "mlp.dense_h_to_4h.weight", [4 * h, h]), (p + "mlp.dense_h_to_4h.bias", [4 * h]),
@@ -153,7 +159,8 @@ enum Inputs {
 
     /// A current-layout PEFT adapter (r 8) on every query_key_value of `bigModel`.
     static func adapter(in folder: String, hidden: Int = 512, layers: Int = 4) throws {
-        let config = #"{"peft_type":"LORA","task_type":"CAUSAL_LM","r":8,"lora_alpha":16,"target_modules":["query_key_value"],"bias":"none"}"#
+        let config = #"{"peft_type":"LORA","task_type":"CAUSAL_LM","r":8,"lora_alpha":16,"# +
+            #""target_modules":["query_key_value"],"bias":"none"}"#
         try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/adapter_config.json"))
         var tensors: [(String, [Int])] = []
         for n in 0..<layers {

@@ -12,8 +12,10 @@ final class ErrorContractTests: XCTestCase {
     func testHostileFixturesGiveOneLineNamingTheFileAndThePlace() throws {
         let cases: [(file: String, place: String)] = [
             ("os_system.bin", "pickle offset"), ("builtins_eval.bin", "pickle offset"), ("inst.bin", "pickle offset"),
-            ("subprocess_popen.bin", "pickle offset"), ("storage_2p60.bin", "tensor 'weight'"), ("legacy.bin", "offset 0"),
-            ("deep_nesting.bin", "pickle offset"), ("truncated.safetensors", "tensor 'b'"), ("overlap.safetensors", "tensor"),
+            ("subprocess_popen.bin", "pickle offset"), ("storage_2p60.bin", "tensor 'weight'"),
+            ("legacy.bin", "offset 0"),
+            ("deep_nesting.bin", "pickle offset"), ("truncated.safetensors", "tensor 'b'"),
+            ("overlap.safetensors", "tensor"),
             ("header_too_large.safetensors", "offset 0"), ("bad_json.safetensors", "header byte"),
             ("offset_overflow.safetensors", "tensor"), ("duplicate_key.safetensors", "header byte"),
         ]
@@ -42,7 +44,8 @@ final class ErrorContractTests: XCTestCase {
                                              toPath: folder + "/config.json")
             try FileManager.default.copyItem(atPath: path, toPath: folder + "/pytorch_model.bin")
             let out = scratch.path + "/\(name).gguf"
-            assertBadInput(try CLI.run(["convert", folder, "-o", out, "--quiet"], in: scratch.path), mentions: ["pytorch_model.bin"],
+            assertBadInput(try CLI.run(["convert", folder, "-o", out, "--quiet"], in: scratch.path),
+                           mentions: ["pytorch_model.bin"],
                            "convert \(name)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(name): an output was written")
             XCTAssertFalse(FileManager.default.fileExists(atPath: canary), "\(name): the payload ran")
@@ -50,14 +53,16 @@ final class ErrorContractTests: XCTestCase {
     }
 
     func testMissingAndUnreadableInputs() throws {
-        assertBadInput(try CLI.run(["inspect", scratch.path + "/absent"], in: scratch.path), mentions: [scratch.path + "/absent"],
+        assertBadInput(try CLI.run(["inspect", scratch.path + "/absent"], in: scratch.path),
+                       mentions: [scratch.path + "/absent"],
                        "a path that does not exist")
         let empty = scratch.path + "/empty.safetensors"
         _ = FileManager.default.createFile(atPath: empty, contents: Data())
         assertBadInput(try CLI.run(["inspect", empty], in: scratch.path), mentions: [empty], "an empty file")
         assertBadInput(try CLI.run(["verify", empty], in: scratch.path), mentions: [empty], "verify of an empty file")
         let folder = try scratch.folder("not-a-model")
-        assertBadInput(try CLI.run(["convert", folder, "-o", scratch.path + "/x.gguf"], in: scratch.path), mentions: [folder],
+        assertBadInput(try CLI.run(["convert", folder, "-o", scratch.path + "/x.gguf"], in: scratch.path),
+                       mentions: [folder],
                        "convert of an empty folder")
     }
 
@@ -77,7 +82,8 @@ final class ErrorContractTests: XCTestCase {
         XCTAssertEqual(verbose.status, 1)
         let lines = verbose.errorLines
         XCTAssertEqual(lines.first, plain.errorLines.first.map { $0 + " [safetensors-invalid-header]" }, verbose.stderr)
-        XCTAssertTrue(lines.dropFirst().contains { $0.hasPrefix("  caused by: ") && $0.contains("invalid JSON") }, verbose.stderr)
+        XCTAssertTrue(lines.dropFirst().contains { $0.hasPrefix("  caused by: ") && $0.contains("invalid JSON") },
+                      verbose.stderr)
     }
 
     func testBadUsageExitsTwo() throws {
@@ -95,7 +101,8 @@ final class ErrorContractTests: XCTestCase {
             ("quantize to an unknown type", ["quantize", out, "-o", out + "2", "--type", "q3"]),
             ("merge without adapters", ["merge", model, "-o", scratch.path + "/m"]),
             ("merge to an unknown dtype", ["merge", model, adapter, "-o", scratch.path + "/m", "--dtype", "f8"]),
-            ("a shard size that is not a size", ["merge", model, adapter, "-o", scratch.path + "/m", "--max-shard-size", "banana"]),
+            ("a shard size that is not a size", ["merge", model, adapter, "-o", scratch.path + "/m", "--max-shard-size",
+                                                 "banana"]),
         ]
         for (what, arguments) in cases {
             let result = try CLI.run(arguments, in: scratch.path)

@@ -120,7 +120,8 @@ final class HostileCLITests: XCTestCase {
                        mentions: ["adapter_config.json", "FIFO"], "adapter_config.json FIFO")
         let text = scratch.path + "/text.txt"
         XCTAssertEqual(mkfifo(text, 0o600), 0)
-        assertBadInput(try run(["tokenize", try Fixtures.path("tokenizer/tokenizer.json"), "--file", text], seconds: 30),
+        assertBadInput(try run(["tokenize", try Fixtures.path("tokenizer/tokenizer.json"), "--file", text],
+                               seconds: 30),
                        mentions: [text, "FIFO"], "tokenize --file FIFO")
     }
 

@@ -27,7 +27,8 @@ final class InterruptionTests: XCTestCase {
 
     override func tearDownWithError() throws {
         for (name, bytes) in inputs {
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model + "/" + name)), bytes, "input \(name) was modified")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model + "/" + name)), bytes,
+                           "input \(name) was modified")
         }
         XCTAssertEqual(TempDir.names(model), inputs.keys.sorted(), "files appeared in the input folder")
         scratch = nil
@@ -65,7 +66,8 @@ final class InterruptionTests: XCTestCase {
             if sent {
                 kills += 1
                 XCTAssertEqual(result.signal, SIGKILL, "killed at \(point) bytes")
-                XCTAssertFalse(FileManager.default.fileExists(atPath: gguf), "killed at \(point) bytes: a file under the final name")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: gguf),
+                               "killed at \(point) bytes: a file under the final name")
                 // SIGKILL cannot be caught: the temporary stays until the next run (which removes it below).
                 XCTAssertEqual(TempDir.temporaries(out).count, 1, "\(TempDir.names(out))")
             } else {
@@ -85,10 +87,12 @@ final class InterruptionTests: XCTestCase {
         let out = try scratch.folder("out")
         let gguf = out + "/model.gguf"
         for signal in [SIGINT, SIGTERM] {
-            let (result, sent) = try interrupt(["convert", model, "-o", gguf, "--type", "f32", "--threads", "1", "--quiet"],
+            let (result, sent) = try interrupt(["convert", model, "-o", gguf, "--type", "f32", "--threads", "1",
+                                                "--quiet"],
                                                folder: out, atBytes: 4 << 20, with: signal)
             try XCTSkipUnless(sent, "the conversion finished before it could be interrupted")
-            XCTAssertEqual(result.signal, signal, "the process should die of the signal (status \(String(describing: result.status)))")
+            XCTAssertEqual(result.signal, signal,
+                           "the process should die of the signal (status \(String(describing: result.status)))")
             XCTAssertEqual(TempDir.names(out), [], "signal \(signal): left \(TempDir.names(out)) without another run")
         }
     }
@@ -113,13 +117,15 @@ final class InterruptionTests: XCTestCase {
     func testQuantizeKilledOrInterruptedLeavesNothing() throws {
         let out = try scratch.folder("out")
         let source = out + "/f32.gguf"
-        XCTAssertEqual(try CLI.run(["convert", model, "-o", source, "--type", "f32", "--quiet"], in: scratch.path).status, 0)
+        XCTAssertEqual(try CLI.run(["convert", model, "-o", source, "--type", "f32", "--quiet"],
+                                   in: scratch.path).status, 0)
         let before = try Data(contentsOf: URL(fileURLWithPath: source))
         let target = out + "/q4.gguf"
         let arguments = ["quantize", source, "-o", target, "--type", "q4_0", "--threads", "1", "--quiet"]
         for (signal, point) in [(SIGKILL, 2 << 20), (SIGINT, 2 << 20)] {
             let (result, sent) = try interrupt(arguments, folder: out, atBytes: point, with: signal)
-            guard sent else { XCTAssertEqual(result.status, 0); try? FileManager.default.removeItem(atPath: target); continue }
+            guard sent else { XCTAssertEqual(result.status,
+                                             0); try? FileManager.default.removeItem(atPath: target); continue }
             XCTAssertEqual(result.signal, signal)
             XCTAssertFalse(FileManager.default.fileExists(atPath: target))
             if signal == SIGINT { XCTAssertEqual(TempDir.temporaries(out), [], "SIGINT left a temporary") }

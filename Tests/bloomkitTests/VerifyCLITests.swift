@@ -26,7 +26,8 @@ final class VerifyCLITests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let list = json?["tensors"] as? [[String: Any]] ?? []
         return list.compactMap { t in
-            guard let name = t["name"] as? String, let offset = t["offset"] as? Int, let n = t["nbytes"] as? Int else { return nil }
+            guard let name = t["name"] as? String, let offset = t["offset"] as? Int,
+                let n = t["nbytes"] as? Int else { return nil }
             return (name, offset, n)
         }
     }
