@@ -2,8 +2,8 @@
 # Speed of `bloomkit bench` next to llama.cpp's llama-bench on the same GGUF files, same machine, same run (issue 6).
 #   1. builds llama.cpp from the llama-cpp-python sdist (scripts/build-llama-cpp.sh) and bloomkit (release);
 #   2. makes a BLOOM-560M-shaped random checkpoint (scripts/make-random-bloom.py, f16) and converts it with
-#      `bloomkit convert` to F16, Q8_0 and Q4_0 (and, with PURE=1, Q4_0 with a Q4_0 embedding too); the K-quant mixes
-#      (Q4_K_M, Q5_K_M, Q6_K) come from llama-quantize on the F16 file (TYPES picks the files);
+#      `bloomkit convert` to each of TYPES (llama-quantize's mixes, same bytes) and, with PURE=1, Q4_0 with a Q4_0
+#      embedding too;
 #   3. measures the read bandwidth with a plain AVX2 loop on THREADS threads (the tg limit: bandwidth ÷ bytes of
 #      weights one token reads);
 #   4. for ROUNDS rounds, alternating: llama-bench then bloomkit bench on each file (pp128, pp512, tg128, REPS
@@ -43,11 +43,8 @@ files=()
 [ -f "$work/b560-f16.gguf" ] || "$bloomkit" convert "$work/bloom-560m" -o "$work/b560-f16.gguf" --type f16 --quiet
 for t in ${TYPES:-f16 q8_0 q4_0 q4_k_m q5_k_m q6_k}; do
   f="$work/b560-$t.gguf"
-  case $t in
-    f16) ;;
-    q8_0|q4_0) [ -f "$f" ] || "$bloomkit" convert "$work/bloom-560m" -o "$f" --type "$t" --quiet ;;
-    *) [ -f "$f" ] || LD_LIBRARY_PATH="$bin" "$bin/llama-quantize" "$work/b560-f16.gguf" "$f" "$t" "$threads" >/dev/null 2>&1 ;;
-  esac
+  # bloomkit writes llama-quantize's mixes byte for byte (scripts/check-quant-types.sh), so both read one file.
+  [ "$t" = f16 ] || [ -f "$f" ] || "$bloomkit" convert "$work/bloom-560m" -o "$f" --type "$t" --quiet
   files+=("$f")
 done
 if [ -n "${PURE:-}" ]; then
