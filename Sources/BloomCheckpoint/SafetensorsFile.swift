@@ -147,8 +147,8 @@ public struct SafetensorsFile: Sendable {
 
     /// One header entry: `{"dtype": …, "shape": […], "data_offsets": [BEGIN, END]}` (other keys are ignored, as the
     /// reference's serde struct does).
-    private static func tensorInfo(name: String, _ value: JSONValue) throws -> (dtype: DType, shape: [Int], begin: Int,
-                                                                                end: Int) {
+    private static func tensorInfo(name: String,
+                                   _ value: JSONValue) throws -> (dtype: DType, shape: [Int], begin: Int, end: Int) {
         let location = "tensor '\(name)'"
         guard value.object != nil else {
             throw BloomError(.safetensorsHeader, "entry is not an object", location: location)

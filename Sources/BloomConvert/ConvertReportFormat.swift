@@ -13,13 +13,12 @@ extension ConvertReport {
         if measured { header += "  " + lpad("rmse", 10) + "  " + lpad("max abs", 10) + "  " + lpad("snr dB", 7) }
         lines.append(header)
         for t in tensors {
-            var line = pad(t.name, nameWidth) + "  " + pad(t.type.name,
-                                                           5) + "  " + pad(t.ne.map(String.init).joined(separator: "×"),
-                                                                           14)
+            var line = pad(t.name, nameWidth) + "  " + pad(t.type.name, 5)
+                + "  " + pad(t.ne.map(String.init).joined(separator: "×"), 14)
                 + "  " + lpad(ByteCount.format(t.byteCount), 9)
             if measured {
-                line += "  " + lpad(String(format: "%.3e", t.error.rmse),
-                                    10) + "  " + lpad(String(format: "%.3e", t.error.maxAbs), 10)
+                line += "  " + lpad(String(format: "%.3e", t.error.rmse), 10)
+                    + "  " + lpad(String(format: "%.3e", t.error.maxAbs), 10)
                     + "  " + lpad(Self.snr(t.error.snrDB), 7)
             }
             if let note = t.note { line += "  (\(note))" }
@@ -46,8 +45,8 @@ extension ConvertReport {
         for t in tensors {
             var pairs: [(String, JSONValue)] = [
                 ("name", .string(t.name)), ("source", .string(t.sourceName)), ("type", .string(t.type.name)),
-                ("ne", .array(t.ne.map { .int($0) })), ("nbytes", .int(t.byteCount)), ("elements",
-                                                                                       .int(t.elementCount)),
+                ("ne", .array(t.ne.map { .int($0) })), ("nbytes", .int(t.byteCount)),
+                ("elements", .int(t.elementCount)),
             ]
             if measured {
                 pairs += [("rmse", .float(t.error.rmse)), ("max_abs", .float(t.error.maxAbs)),

@@ -124,8 +124,8 @@ enum MergeWriter {
                 }
             }
             if shards.count > 1 {
-                staged.append(try MergeOutput.stage(Array((JSONWriter.string(MergeOutput.index(shards),
-                                                                             pretty: true) + "\n").utf8),
+                staged.append(try MergeOutput.stage(
+                    Array((JSONWriter.string(MergeOutput.index(shards), pretty: true) + "\n").utf8),
                                                     at: output + "/model.safetensors.index.json"))
             }
             staged.append(try MergeOutput.stage(Array((JSONWriter.string(config, pretty: true) + "\n").utf8),

@@ -99,8 +99,8 @@ struct AddedTokenMatcher: Sendable {
             pos = bestEnd  // matches never overlap, whatever happens to this one below
             let token = tokens[Int(best)]
             if token.singleWord {
-                let wordBefore = start > lo && Self.isWordCharacter(Self.scalarAndLength(endingAt: start, in: text,
-                                                                                         from: lo).0)
+                let wordBefore = start > lo
+                    && Self.isWordCharacter(Self.scalarAndLength(endingAt: start, in: text, from: lo).0)
                 let wordAfter = stop < hi && Self.isWordCharacter(BloomPreTokenizer.decode(text, stop).0)
                 if wordBefore || wordAfter { continue }
             }
