@@ -74,7 +74,8 @@ BIN=$(swift build -c release --show-bin-path)/bloomkit
 
 echo "== merge"
 sync
-/usr/bin/time -v "$BIN" merge "$BENCH_DIR/base" "$BENCH_DIR/adapter" -o "$BENCH_DIR/merged" --max-shard-size "$MAX_SHARD" \
+/usr/bin/time -v "$BIN" merge "$BENCH_DIR/base" "$BENCH_DIR/adapter" -o "$BENCH_DIR/merged" \
+    --max-shard-size "$MAX_SHARD" \
     2> "$BENCH_DIR/time.txt"
 grep -E "Elapsed \(wall|Maximum resident|User time|System time" "$BENCH_DIR/time.txt"
 bytes=$(du -cb "$BENCH_DIR"/merged/*.safetensors | tail -1 | cut -f1)

@@ -53,8 +53,10 @@ func rowsOut(_ type: GGMLType) -> UnsafeMutableRawBufferPointer {
     UnsafeMutableRawBufferPointer(rebasing: out[0..<rows * (try! Quantizer.bytesPerRow(type, rowLength: rowLength))])
 }
 
-let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_simd_level() >= Int32(BK_SIMD_AVX2) ? "yes" : "no"), " +
+let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
+    .split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+print("\(ProcessInfo.processInfo.activeProcessorCount) cores, " +
+      "AVX2/FMA/F16C \(bk_simd_level() >= Int32(BK_SIMD_AVX2) ? "yes" : "no"), " +
       "\((n * 4) >> 10) KiB of f32 in rows of \(rowLength), best of \(reps), load average \(load)")
 line("memcpy f32, 1 thread", n * 4, best { memcpy(copy.baseAddress!, x.baseAddress!, n * 4) })
 
@@ -79,17 +81,20 @@ for (type, ref) in references where only?.contains(type.name) ?? true {
     line("\(name) bloomkit *_ref (scalar), 1 thread", n * 4, best { ref(x.baseAddress!, out.baseAddress!, n) })
     for threads in [1, 2] {
         line("\(name) Quantizer.quantize, \(threads) thread\(threads > 1 ? "s" : "")", n * 4, try best {
-            try Quantizer.quantize(type, rows: UnsafeBufferPointer(x), rowLength: rowLength, into: rowsOut(type), threads: threads)
+            try Quantizer.quantize(type, rows: UnsafeBufferPointer(x), rowLength: rowLength, into: rowsOut(type),
+                                   threads: threads)
         })
     }
     line("\(name) quantizeMeasuringError, 2 threads", n * 4, try best {
-        _ = try Quantizer.quantizeMeasuringError(type, rows: UnsafeBufferPointer(x), rowLength: rowLength, into: rowsOut(type), threads: 2)
+        _ = try Quantizer.quantizeMeasuringError(type, rows: UnsafeBufferPointer(x), rowLength: rowLength,
+                                                 into: rowsOut(type), threads: 2)
     })
 }
 for type in [GGMLType.F16, .BF16] {
     for threads in [1, 2] {
         line("\(type.name) Quantizer.quantize, \(threads) thread\(threads > 1 ? "s" : "")", n * 4, try best {
-            try Quantizer.quantize(type, rows: UnsafeBufferPointer(x), rowLength: rowLength, into: rowsOut(type), threads: threads)
+            try Quantizer.quantize(type, rows: UnsafeBufferPointer(x), rowLength: rowLength, into: rowsOut(type),
+                                   threads: threads)
         })
     }
 }

@@ -12,7 +12,8 @@ if [ ! -x "$tools/venv-build/bin/cmake" ]; then
   "$tools/venv-build/bin/pip" install -q cmake ninja
 fi
 if [ ! -d "$tools/llama.cpp" ]; then
-  "$tools/venv-build/bin/pip" download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$tools/sdist"
+  "$tools/venv-build/bin/pip" download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" \
+    -d "$tools/sdist"
   tar -xzf "$tools/sdist/llama_cpp_python-$version.tar.gz" -C "$tools/sdist"
   mv "$tools/sdist/llama_cpp_python-$version/vendor/llama.cpp" "$tools/llama.cpp"
 fi
@@ -22,8 +23,10 @@ if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF
 fi
-cmake --build build -j"${JOBS:-2}" --target ${LLAMA_TARGETS:-llama-bench llama-simple llama-completion llama-tokenize llama-perplexity llama-quantize}
-# convert_hf_to_gguf.py refuses tokenizers it cannot fingerprint (ours are trained for tests): patch the local copy only.
+targets=${LLAMA_TARGETS:-llama-bench llama-simple llama-completion llama-tokenize llama-perplexity llama-quantize}
+cmake --build build -j"${JOBS:-2}" --target $targets
+# convert_hf_to_gguf.py refuses tokenizers it cannot fingerprint (ours are trained for tests): patch the local copy
+# only.
 base="$tools/llama.cpp/conversion/base.py"
 [ -f "$base" ] || base="$tools/llama.cpp/convert_hf_to_gguf.py"
 if ! grep -q 'bloomkit-patch' "$base"; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lists every line longer than MAX columns (default 120) in the project's own code: Swift and C under Sources/,
 # Tests/ and Fuzz/Sources/, and the scripts; fixture data under Tests/Fixtures is left out (generated JSON,
-# tokenizer files), as are build folders and Markdown (a table row cannot wrap). Columns are Unicode characters (a tab counts as one).
+# tokenizer files), as are build folders and Markdown (a table row cannot wrap). Columns are Unicode characters (a tab
+# counts as one).
 #
 # usage: scripts/check-line-length.sh [MAX]
 # exit:  0 none too long, 1 some (listed as file:line: N columns), 2 bad usage

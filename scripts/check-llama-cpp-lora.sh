@@ -66,7 +66,8 @@ for line in (out / "cases").read_text().splitlines():
         for prompt in plain:
             # bloomkit streams raw bytes to stdout and ends with one newline; llama-completion prints the generated
             # text (no prompt) and " [end of text]" at EOS, then newlines.
-            r = subprocess.run([bloomkit, "generate", base, "--lora", adapter, "--prompt", prompt, "--max-tokens", "24"],
+            r = subprocess.run([bloomkit, "generate", base, "--lora", adapter, "--prompt", prompt,
+                                "--max-tokens", "24"],
                                capture_output=True)
             want = r.stdout.removesuffix(b"\n") if r.returncode == 0 else b"<bloomkit failed>"
             # llama-completion prints through common/log's worker thread, which sometimes loses the last tokens

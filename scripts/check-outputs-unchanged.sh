@@ -15,7 +15,9 @@ root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 cd "$root"
 if [ $# -gt 1 ]; then echo "usage: $0 [BASE_REV]" >&2; exit 2; fi
 base_ref=${1:-$(git merge-base HEAD main)}
-base=$(git rev-parse --verify --quiet "$base_ref^{commit}") || { echo "error: '$base_ref' is not a commit" >&2; exit 2; }
+base=$(git rev-parse --verify --quiet "$base_ref^{commit}") || {
+  echo "error: '$base_ref' is not a commit" >&2; exit 2
+}
 types=${TYPES:-f32 f16 bf16 q8_0 q4_0 q4_1}
 
 # .build-*/ is git-ignored: the base worktree, its scratch path and the outputs live there.

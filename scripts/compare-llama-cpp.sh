@@ -31,12 +31,15 @@ fi
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   if python3 -c "import numpy" 2>/dev/null; then python=python3; else
-    [ -x "$root/.tools/venv-numpy/bin/python" ] || { python3 -m venv "$root/.tools/venv-numpy"; "$root/.tools/venv-numpy/bin/pip" install -q numpy; }
+    [ -x "$root/.tools/venv-numpy/bin/python" ] || {
+      python3 -m venv "$root/.tools/venv-numpy"; "$root/.tools/venv-numpy/bin/pip" install -q numpy
+    }
     python="$root/.tools/venv-numpy/bin/python"
   fi
 fi
 if [ ! -f "$work/bloom-560m/model.safetensors" ]; then
-  "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" --hidden 1024 --layers 24 --heads 16 --vocab 250880 \
+  "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" \
+    --hidden 1024 --layers 24 --heads 16 --vocab 250880 \
     --dtype f16 --format safetensors --shards 1 --tokenizer "$root/Tests/Fixtures/tokenizer" >&2
 fi
 files=()
@@ -63,10 +66,13 @@ cat > "$work/readbw.c" <<'C'
 static size_t n; static char *buf; static int nt;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static void *run(void *a) {
-  long i = (long)a; const __m256i *p = (const __m256i *)(buf + n / nt * i), *e = (const __m256i *)(buf + n / nt * (i + 1));
+  long i = (long)a;
+  const __m256i *p = (const __m256i *)(buf + n / nt * i), *e = (const __m256i *)(buf + n / nt * (i + 1));
   __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-  for (; p < e; p += 4) { s0 = _mm256_add_epi64(s0, _mm256_load_si256(p)); s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + 1));
-                          s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + 2)); s3 = _mm256_add_epi64(s3, _mm256_load_si256(p + 3)); }
+  for (; p < e; p += 4) {
+    s0 = _mm256_add_epi64(s0, _mm256_load_si256(p)); s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + 1));
+    s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + 2)); s3 = _mm256_add_epi64(s3, _mm256_load_si256(p + 3));
+  }
   s0 = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
   return (void *)(long)_mm256_extract_epi64(s0, 0);
 }
@@ -84,9 +90,13 @@ int main(int argc, char **argv) {
 C
 cc -O2 -mavx2 -pthread "$work/readbw.c" -o "$work/readbw"
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
-features=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512_vnni|avx_vnni' | xargs)
-echo "cpu features used by the kernels: ${features:-none} (AVX-512 VNNI: $(echo "$features" | grep -q avx512_vnni && echo yes || echo no))"
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "machine: $cpu_model, $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); threads $threads; load $loadavg"
+features=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512_vnni|avx_vnni' |
+  xargs)
+vnni=$(echo "$features" | grep -q avx512_vnni && echo yes || echo no)
+echo "cpu features used by the kernels: ${features:-none} (AVX-512 VNNI: $vnni)"
 echo "llama.cpp: $("$bin/llama-bench" --version 2>&1 | grep -m1 -i 'version' || echo unknown)"
 results="$work/results.jsonl"; : > "$results"
 for round in $(seq "$rounds"); do
@@ -107,7 +117,8 @@ python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 bandwidth = {r["round"]: r["gbps"] for r in rows if r["tool"] == "readbw"}
-print(f"read bandwidth (plain AVX2 loop, {len(bandwidth)} rounds): " + ", ".join(f"{b:.1f}" for b in bandwidth.values()) + " GB/s")
+print(f"read bandwidth (plain AVX2 loop, {len(bandwidth)} rounds): "
+      + ", ".join(f"{b:.1f}" for b in bandwidth.values()) + " GB/s")
 def ms(v): return f"{statistics.mean(v):8.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:5.2f}"
 def pick(tool, f, test):
     """(round, tokens/s) of every run of `test` by `tool` on file f."""

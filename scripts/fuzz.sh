@@ -3,7 +3,8 @@
 #
 #   scripts/fuzz.sh SECONDS [TARGET ...]        e.g. scripts/fuzz.sh 30, scripts/fuzz.sh 600 fuzz-gguf
 #
-# Seeds: Fuzz/corpus/<target>/ and the crash inputs fixed since, Fuzz/regressions/<target>/ (committed, read only). Inputs the fuzzer finds go to fuzz-out/<target>/corpus/,
+# Seeds: Fuzz/corpus/<target>/ and the crash inputs fixed since, Fuzz/regressions/<target>/ (committed, read only).
+# Inputs the fuzzer finds go to fuzz-out/<target>/corpus/,
 # crashes, timeouts and out-of-memory inputs to fuzz-out/<target>/crashes/ (fuzz-out/ is ignored by git), the log to
 # fuzz-out/<target>/log. Prints one line per target: executions, executions per second, crash files. Exits 1 when a
 # target crashed. Environment: FUZZ_JOBS_NICE (default 10), FUZZ_RSS_MB (default 2048), FUZZ_MALLOC_MB (default 512:
@@ -49,8 +50,10 @@ for t in "${targets[@]}"; do
     out="$root/fuzz-out/$t"
     mkdir -p "$out/corpus" "$out/crashes"
     set +e
-    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} nice -n "$nice_level" "$bin/$t" \
-        -max_total_time="$seconds" -timeout=20 -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -max_len="$(max_len "$t")" \
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} \
+        nice -n "$nice_level" "$bin/$t" \
+        -max_total_time="$seconds" -timeout=20 -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" \
+        -max_len="$(max_len "$t")" \
         $([[ -f "$root/Fuzz/dict/$t.dict" ]] && echo "-dict=$root/Fuzz/dict/$t.dict") \
         -print_final_stats=1 -artifact_prefix="$out/crashes/" "$out/corpus" "$root/Fuzz/corpus/$t" \
         $([[ -d "$root/Fuzz/regressions/$t" ]] && echo "$root/Fuzz/regressions/$t") >"$out/log" 2>&1
@@ -62,7 +65,8 @@ for t in "${targets[@]}"; do
     echo "$t: ${runs:-?} executions in ${seconds}s (${speed:-?}/s), exit $rc, crash files: $crashes"
     if [[ $rc -ne 0 || $crashes -ne 0 ]]; then
         status=1
-        grep -E "ERROR|INVARIANT|Fatal error|SUMMARY|deadly signal|out-of-memory|timeout" "$out/log" | head -5 | sed 's/^/    /'
+        grep -E "ERROR|INVARIANT|Fatal error|SUMMARY|deadly signal|out-of-memory|timeout" "$out/log" | head -5 |
+            sed 's/^/    /'
         find "$out/crashes" -type f | sed 's/^/    /'
     fi
 done

@@ -36,7 +36,8 @@ def state_dict(hidden, layers, vocab=250880):
             p + "self_attention.query_key_value.weight": rnd(3 * hidden, hidden),
             p + "self_attention.query_key_value.bias": rnd(3 * hidden),
             p + "self_attention.dense.weight": rnd(hidden, hidden), p + "self_attention.dense.bias": rnd(hidden),
-            p + "post_attention_layernorm.weight": torch.ones(hidden), p + "post_attention_layernorm.bias": torch.zeros(hidden),
+            p + "post_attention_layernorm.weight": torch.ones(hidden),
+            p + "post_attention_layernorm.bias": torch.zeros(hidden),
             p + "mlp.dense_h_to_4h.weight": rnd(4 * hidden, hidden), p + "mlp.dense_h_to_4h.bias": rnd(4 * hidden),
             p + "mlp.dense_4h_to_h.weight": rnd(hidden, 4 * hidden), p + "mlp.dense_4h_to_h.bias": rnd(hidden),
         })

@@ -78,7 +78,9 @@ public struct BloomConfig: Sendable, Equatable {
         }
         var eos: Int? = 2
         if let list = json["eos_token_id"]?.array {
-            guard let first = list.first?.int else { throw keys.fail("eos_token_id", "eos_token_id is an empty or non-integer list") }
+            guard let first = list.first?.int else {
+                throw keys.fail("eos_token_id", "eos_token_id is an empty or non-integer list")
+            }
             eos = first
         } else if json["eos_token_id"] != nil {
             eos = try keys.int("eos_token_id")
@@ -88,7 +90,8 @@ public struct BloomConfig: Sendable, Equatable {
                   headCount: try keys.required(["n_head", "num_attention_heads"]),
                   vocabSize: try keys.required(["vocab_size"]),
                   layerNormEpsilon: try keys.double("layer_norm_epsilon") ?? 1e-5,
-                  applyResidualConnectionPostLayernorm: try keys.bool("apply_residual_connection_post_layernorm") ?? false,
+                  applyResidualConnectionPostLayernorm:
+                      try keys.bool("apply_residual_connection_post_layernorm") ?? false,
                   tieWordEmbeddings: try keys.bool("tie_word_embeddings") ?? true,
                   bosTokenID: try json["bos_token_id"] == nil ? 1 : keys.int("bos_token_id"),
                   eosTokenID: eos,
@@ -126,7 +129,8 @@ public struct BloomConfig: Sendable, Equatable {
                   "vocabulary size \(vocabSize) is not in 1...\(Self.maxVocabSize)")
         // GGUF and the runtime hold epsilon as f32: it must still be positive and finite there (1e-95 is not).
         try check(Float(layerNormEpsilon).isFinite && Float(layerNormEpsilon) > 0, "layer_norm_epsilon",
-                  "layer_norm_epsilon \(layerNormEpsilon) is not a positive number in f32 (\(Float.leastNonzeroMagnitude)...\(Float.greatestFiniteMagnitude))")
+                  "layer_norm_epsilon \(layerNormEpsilon) is not a positive number in f32 " +
+                  "(\(Float.leastNonzeroMagnitude)...\(Float.greatestFiniteMagnitude))")
         for (key, id) in [("bos_token_id", bosTokenID), ("eos_token_id", eosTokenID),
                           ("pad_token_id", padTokenID), ("unk_token_id", unkTokenID)] {
             if let id { try check(id >= 0, key, "\(key) \(id) is negative") }

@@ -67,20 +67,26 @@ public struct BloomHyperParameters: Sendable, Equatable {
 
     /// Positive sizes that fit GGUF's UINT32, heads dividing the width, plain multi-head attention.
     func validate() throws {
-        let sizes = [("vocab size", vocabSize), ("context length", contextLength), ("embedding length", embeddingLength),
+        let sizes = [("vocab size", vocabSize), ("context length", contextLength),
+                     ("embedding length", embeddingLength),
                      ("feed-forward length", feedForwardLength), ("block count", blockCount), ("head count", headCount)]
         for (what, v) in sizes where v <= 0 || v > Int(UInt32.max) {
             throw BloomError(.invalidArgument, "\(what) \(v) is not between 1 and \(UInt32.max)")
         }
-        // block_count may come from a downloaded GGUF, and the expected tensor list grows with it: the same bound as config.json's.
+        // block_count may come from a downloaded GGUF, and the expected tensor list grows with it: the same bound as
+        // config.json's.
         guard blockCount <= BloomConfig.maxLayerCount else {
-            throw BloomError(.invalidArgument, "block count \(blockCount) is past the limit of \(BloomConfig.maxLayerCount)")
+            throw BloomError(.invalidArgument,
+                             "block count \(blockCount) is past the limit of \(BloomConfig.maxLayerCount)")
         }
         guard embeddingLength % headCount == 0 else {
-            throw BloomError(.invalidArgument, "embedding length \(embeddingLength) is not a multiple of the head count \(headCount)")
+            throw BloomError(.invalidArgument,
+                             "embedding length \(embeddingLength) is not a multiple of the head count \(headCount)")
         }
         guard headCountKV == headCount else {
-            throw BloomError(.unsupported, "head_count_kv \(headCountKV) differs from head_count \(headCount); BLOOM uses plain multi-head attention")
+            throw BloomError(.unsupported,
+                             "head_count_kv \(headCountKV) differs from head_count \(headCount); BLOOM uses plain " +
+                             "multi-head attention")
         }
         guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
             throw BloomError(.invalidArgument, "layer_norm_epsilon \(layerNormEpsilon) is not a positive number")

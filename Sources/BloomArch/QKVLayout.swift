@@ -43,14 +43,20 @@ public struct QKVLayout: Sendable, Equatable {
         return runs
     }
 
-    /// Re-lays a whole tensor from Hugging Face order to GGUF order (`rowLength` = hidden for the weight, 1 for the bias).
-    public func toGGUF(_ values: [Float], rowLength: Int) -> [Float] { permute(values, rowLength: rowLength, source: hfRow(ofGGUFRow:)) }
+    /// Re-lays a whole tensor from Hugging Face order to GGUF order (`rowLength` = hidden for the weight, 1 for the
+    /// bias).
+    public func toGGUF(_ values: [Float], rowLength: Int) -> [Float] {
+        permute(values, rowLength: rowLength, source: hfRow(ofGGUFRow:))
+    }
 
     /// The inverse: GGUF order back to Hugging Face order.
-    public func toHF(_ values: [Float], rowLength: Int) -> [Float] { permute(values, rowLength: rowLength, source: ggufRow(ofHFRow:)) }
+    public func toHF(_ values: [Float], rowLength: Int) -> [Float] {
+        permute(values, rowLength: rowLength, source: ggufRow(ofHFRow:))
+    }
 
     private func permute(_ values: [Float], rowLength: Int, source: (Int) -> Int) -> [Float] {
-        precondition(values.count == rowCount * rowLength, "QKV tensor has \(values.count) elements, expected \(rowCount) × \(rowLength)")
+        precondition(values.count == rowCount * rowLength,
+                     "QKV tensor has \(values.count) elements, expected \(rowCount) × \(rowLength)")
         var out = [Float](repeating: 0, count: values.count)
         for r in 0..<rowCount {
             let s = source(r) * rowLength

@@ -81,7 +81,9 @@ public struct AdapterConfig: Sendable {
             return list.compactMap(\.string)
         }
 
-        guard json.object != nil else { throw BloomError(.adapterConfig, "adapter config is not a JSON object", path: path) }
+        guard json.object != nil else {
+            throw BloomError(.adapterConfig, "adapter config is not a JSON object", path: path)
+        }
         self.json = json
         guard let type = try string("peft_type") else { throw fail("peft_type", "missing peft_type") }
         guard type == "LORA" else {
@@ -100,7 +102,9 @@ public struct AdapterConfig: Sendable {
             rank = i
         }
         if let v = value("lora_alpha") {
-            guard let d = v.double, d.isFinite else { throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), not a number") }
+            guard let d = v.double, d.isFinite else {
+                throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), not a number")
+            }
             guard abs(d) <= Self.maxAlpha else {
                 throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), past the limit of \(Self.maxAlpha)")
             }
@@ -123,7 +127,9 @@ public struct AdapterConfig: Sendable {
         fanInFanOut = try bool("fan_in_fan_out")
         loraBias = try bool("lora_bias")
         bias = try string("bias") ?? "none"
-        guard ["none", "all", "lora_only"].contains(bias) else { throw fail("bias", "bias is '\(bias)', not none, all or lora_only") }
+        guard ["none", "all", "lora_only"].contains(bias) else {
+            throw fail("bias", "bias is '\(bias)', not none, all or lora_only")
+        }
         modulesToSave = try strings("modules_to_save") ?? []
         initLoraWeights = value("init_lora_weights")
 
@@ -151,7 +157,9 @@ public struct AdapterConfig: Sendable {
             guard let v = value(key) else { return [] }
             guard let pairs = v.object else { throw fail(key, "\(key) is not an object") }
             return try pairs.map { name, raw in
-                guard let x = convert(raw), valid(x) else { throw fail(key, "\(key) value for '\(name)' is \(JSONWriter.string(raw))") }
+                guard let x = convert(raw), valid(x) else {
+                    throw fail(key, "\(key) value for '\(name)' is \(JSONWriter.string(raw))")
+                }
                 guard (try? NSRegularExpression(pattern: Self.patternRegex(name))) != nil else {
                     throw fail(key, "\(key) key '\(name)' is not a valid regular expression")
                 }
@@ -163,13 +171,15 @@ public struct AdapterConfig: Sendable {
             .map { (pattern: $0.0, alpha: $0.1) }
     }
 
-    /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the start.
+    /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the
+    /// start.
     private static func patternRegex(_ key: String) -> String { "^(.*\\.)?(\(key))$" }
 
     private static func firstMatch<T>(_ patterns: [(String, T)], _ module: String) -> T? {
         let range = NSRange(module.startIndex..., in: module)
         for (key, value) in patterns {
-            if let regex = try? NSRegularExpression(pattern: patternRegex(key)), regex.firstMatch(in: module, range: range) != nil {
+            if let regex = try? NSRegularExpression(pattern: patternRegex(key)),
+               regex.firstMatch(in: module, range: range) != nil {
                 return value
             }
         }
@@ -177,7 +187,8 @@ public struct AdapterConfig: Sendable {
     }
 
     /// The rank of a module: the first matching `rank_pattern` entry, else `r`.
-    /// - Parameter module: the module's name relative to the wrapped model, e.g. `transformer.h.0.self_attention.query_key_value`.
+    /// - Parameter module: the module's name relative to the wrapped model, e.g.
+    ///   `transformer.h.0.self_attention.query_key_value`.
     public func rank(forModule module: String) -> Int {
         Self.firstMatch(rankPattern.map { ($0.pattern, $0.rank) }, module) ?? r
     }

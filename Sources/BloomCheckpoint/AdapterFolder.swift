@@ -1,4 +1,5 @@
-// A PEFT adapter folder: adapter_config.json + adapter_model.safetensors (preferred, as PEFT does) or adapter_model.bin.
+// A PEFT adapter folder: adapter_config.json + adapter_model.safetensors (preferred, as PEFT does) or
+// adapter_model.bin.
 // Tensor keys (PeftModel → LoraModel → BloomForCausalLM):
 //   base_model.model.<module>.lora_A[.<adapter>].weight        [r, in]
 //   base_model.model.<module>.lora_B[.<adapter>].weight        [out, r]          (+ .bias [out] with lora_bias)
@@ -19,8 +20,9 @@ public enum AdapterLayout: String, Sendable {
 
 /// The LoRA pair of one module.
 public struct LoRAModule: Sendable {
-    /// The module's name relative to the wrapped model, as PEFT names it (`transformer.h.0.self_attention.query_key_value`);
-    /// the name `AdapterConfig.rank(forModule:)` and `alpha(forModule:)` expect.
+    /// The module's name relative to the wrapped model, as PEFT names it
+    /// (`transformer.h.0.self_attention.query_key_value`); the name `AdapterConfig.rank(forModule:)` and
+    /// `alpha(forModule:)` expect.
     public let path: String
     /// lora_A: [r, in] (current), [r·k, in] (2023), [r, vocab] (embedding).
     public let a: TensorView
@@ -74,7 +76,9 @@ public struct AdapterFolder: Sendable {
         }
         config = try AdapterConfig(json: try JSONFile.read(configPath), path: configPath)
         guard let weights = Self.weightFileNames.map({ Paths.join(folder, $0) }).first(where: Paths.isFile) else {
-            throw BloomError(.missingFile, "no adapter weights (looked for \(Self.weightFileNames.joined(separator: ", ")))", path: folder)
+            throw BloomError(.missingFile,
+                             "no adapter weights (looked for \(Self.weightFileNames.joined(separator: ", ")))",
+                             path: folder)
         }
         checkpoint = try Checkpoint.open(weights, headersOnly: headersOnly)
         do {
@@ -92,7 +96,8 @@ public struct AdapterFolder: Sendable {
 
     // MARK: parsing
 
-    private static let markers: Set<String> = ["lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"]
+    private static let markers: Set<String> = ["lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B",
+                                               "lora_magnitude_vector"]
 
     private struct Parts {
         var a: TensorView?, b: TensorView?, bBias: TensorView?, magnitude: TensorView?
@@ -108,14 +113,16 @@ public struct AdapterFolder: Sendable {
 
         func noteAdapter(_ name: String, _ view: TensorView) throws {
             if let adapterName, adapterName != name {
-                throw BloomError(.adapterTensors, "tensors of two adapters ('\(adapterName)' and '\(name)') in one file",
+                throw BloomError(.adapterTensors,
+                                 "tensors of two adapters ('\(adapterName)' and '\(name)') in one file",
                                  location: "tensor '\(view.name)'")
             }
             adapterName = name
         }
 
         for view in tensors {
-            let bare = view.name.hasPrefix("base_model.model.") ? String(view.name.dropFirst("base_model.model.".count)) : view.name
+            let bare = view.name.hasPrefix("base_model.model.")
+                ? String(view.name.dropFirst("base_model.model.".count)) : view.name
             var components = bare.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard let m = components.firstIndex(where: markers.contains) else {
                 if components.contains(where: { $0.hasPrefix("lora_") }) {
@@ -144,7 +151,8 @@ public struct AdapterFolder: Sendable {
             }
             if rest.count == 1 { try noteAdapter(rest[0], view) }
             guard rest.count <= 1, !module.isEmpty else {
-                throw BloomError(.adapterTensors, "cannot read the module and adapter name from this key", location: "tensor '\(view.name)'")
+                throw BloomError(.adapterTensors, "cannot read the module and adapter name from this key",
+                                 location: "tensor '\(view.name)'")
             }
             if parts[module] == nil { order.append(module); parts[module] = Parts() }
             switch (marker, param) {
@@ -160,16 +168,22 @@ public struct AdapterFolder: Sendable {
 
         guard !order.isEmpty else {
             throw BloomError(.adapterEmpty,
-                             "the adapter holds no LoRA tensors (lora_A/lora_B): it is empty. tloen/alpaca-lora's finetune.py with peft 0.3.0.dev (April–July 2023) saved such empty adapters (a 443-byte adapter_model.bin) because it replaced model.state_dict; re-save the trained model with model.save_pretrained from a current peft, or use a checkpoint that holds the weights")
+                             "the adapter holds no LoRA tensors (lora_A/lora_B): it is empty. tloen/alpaca-lora's " +
+                             "finetune.py with peft 0.3.0.dev (April–July 2023) saved such empty adapters (a " +
+                             "443-byte adapter_model.bin) because it replaced model.state_dict; re-save the trained " +
+                             "model with model.save_pretrained from a current peft, or use a checkpoint that holds " +
+                             "the weights")
         }
         let hasConvB = order.contains { parts[$0]?.b?.shape.count == 3 }
         let layout: AdapterLayout = config.enableLora != nil || hasConvB ? .mergedLinear2023 : .current
         if layout == .mergedLinear2023, config.enableLora == nil {
-            throw BloomError(.adapterTensors, "lora_B is 3-D (the 2023 MergedLinear layout) but adapter_config.json has no enable_lora")
+            throw BloomError(.adapterTensors,
+                             "lora_B is 3-D (the 2023 MergedLinear layout) but adapter_config.json has no enable_lora")
         }
         let modules = try order.map { name -> LoRAModule in
             guard let p = parts[name], let a = p.a, let b = p.b else {
-                throw BloomError(.adapterTensors, "module '\(name)' has \(parts[name]?.a == nil ? "no lora_A" : "no lora_B")")
+                throw BloomError(.adapterTensors,
+                                 "module '\(name)' has \(parts[name]?.a == nil ? "no lora_A" : "no lora_B")")
             }
             try checkShapes(name, a, b, p, layout, config)
             return LoRAModule(path: name, a: a, b: b, bBias: p.bBias, magnitude: p.magnitude, isEmbedding: p.embedding)
@@ -177,7 +191,8 @@ public struct AdapterFolder: Sendable {
         return (layout, adapterName, modules, replacements)
     }
 
-    private static func checkShapes(_ module: String, _ a: TensorView, _ b: TensorView, _ p: Parts, _ layout: AdapterLayout,
+    private static func checkShapes(_ module: String, _ a: TensorView, _ b: TensorView, _ p: Parts,
+                                    _ layout: AdapterLayout,
                                     _ config: AdapterConfig) throws {
         func fail(_ message: String) -> BloomError {
             BloomError(.adapterTensors, "module '\(module)': \(message)", location: "tensor '\(b.name)'")
@@ -204,7 +219,8 @@ public struct AdapterFolder: Sendable {
             let (rows, overflow) = rank.multipliedReportingOverflow(by: enabled)
             guard a.shape.count == 2, b.shape.count == 3, b.shape[2] == 1, b.shape[1] == rank,
                   !overflow, a.shape[0] == rows, b.shape[0] % enabled == 0 else {
-                throw fail("lora_A \(a.shape) and lora_B \(b.shape) are not [r·k, in] and [out·k/n, r, 1] with r = \(rank), k = \(enabled)")
+                throw fail("lora_A \(a.shape) and lora_B \(b.shape) are not [r·k, in] and [out·k/n, r, 1] " +
+                           "with r = \(rank), k = \(enabled)")
             }
         }
     }

@@ -76,7 +76,8 @@ public struct Checkpoint: Sendable {
             let file = try MappedFile(path: shardPath)
             let shardFormat = try Self.detectFormat(file)
             if let format, format != shardFormat {
-                throw BloomError(.shardIndex, "shard '\(name)' is \(shardFormat.rawValue) but earlier shards are \(format.rawValue)",
+                throw BloomError(.shardIndex,
+                                 "shard '\(name)' is \(shardFormat.rawValue) but earlier shards are \(format.rawValue)",
                                  path: index.path)
             }
             format = shardFormat
@@ -89,7 +90,8 @@ public struct Checkpoint: Sendable {
         for part in parts {
             for view in part.tensors where listed[view.name].map({ Paths.join(index.folder, $0) }) != part.path {
                 let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
-                throw BloomError(.shardIndex, "tensor '\(view.name)' is in shard '\(Paths.basename(part.path))' but \(detail)",
+                throw BloomError(.shardIndex,
+                                 "tensor '\(view.name)' is in shard '\(Paths.basename(part.path))' but \(detail)",
                                  path: index.path)
             }
         }
@@ -109,7 +111,8 @@ public struct Checkpoint: Sendable {
         var positions: [String: Int] = [:]
         for (k, view) in tensors.enumerated() {
             if let previous = positions[view.name] {
-                throw BloomError(.duplicateTensor, "tensor '\(view.name)' appears in both '\(tensors[previous].file)' and '\(view.file)'",
+                throw BloomError(.duplicateTensor,
+                                 "tensor '\(view.name)' appears in both '\(tensors[previous].file)' and '\(view.file)'",
                                  path: path)
             }
             positions[view.name] = k
@@ -146,7 +149,9 @@ public struct Checkpoint: Sendable {
         if TorchArchive.isLegacy(file) {
             throw TorchArchive.legacyFormatError(path: file.path)
         }
-        throw BloomError(.unsupported, "not a safetensors file or a PyTorch zip archive (first bytes \(head.prefix(8).map { String($0, radix: 16) }))",
+        throw BloomError(.unsupported,
+                         "not a safetensors file or a PyTorch zip archive (first bytes " +
+                         "\(head.prefix(8).map { String($0, radix: 16) }))",
                          path: file.path)
     }
 }

@@ -25,7 +25,8 @@ public enum HubCache {
     /// - Returns: the path to read.
     /// - Throws: `.hubCache` when a hub id is not in any cache or a cache folder has no usable snapshot; `.missingFile`
     ///   when `spec` is neither a path nor a hub id.
-    public static func resolve(_ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    public static func resolve(_ spec: String,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         if FileManager.default.fileExists(atPath: spec) {
             if Paths.isDirectory(spec), Paths.basename(spec).hasPrefix("models--"),
                Paths.isDirectory(Paths.join(spec, "snapshots")) {
@@ -44,7 +45,9 @@ public enum HubCache {
             if Paths.isDirectory(repo) { return try snapshot(of: repo) }
         }
         throw BloomError(.hubCache,
-                         "'\(spec)' is not a local path and not in the hub cache (looked for \(folderName) in \(searched.joined(separator: ", "))); bloomkit works offline: download it first, e.g. huggingface-cli download \(spec)",
+                         "'\(spec)' is not a local path and not in the hub cache (looked for \(folderName) in " +
+                         "\(searched.joined(separator: ", "))); bloomkit works offline: download it first, e.g. " +
+                         "huggingface-cli download \(spec)",
                          path: spec)
     }
 
@@ -63,13 +66,16 @@ public enum HubCache {
             }
             let folder = Paths.join(snapshots, rev)
             guard Paths.isDirectory(folder) else {
-                throw BloomError(.hubCache, "refs/main points at snapshot \(rev), which is not in the cache", path: repo)
+                throw BloomError(.hubCache, "refs/main points at snapshot \(rev), which is not in the cache",
+                                 path: repo)
             }
             return folder
         }
-        let revs = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []).filter { !$0.hasPrefix(".") }
+        let revs = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? [])
+            .filter { !$0.hasPrefix(".") }
         guard revs.count == 1 else {
-            throw BloomError(.hubCache, "no refs/main and \(revs.count) snapshots: pass the snapshot folder itself", path: repo)
+            throw BloomError(.hubCache, "no refs/main and \(revs.count) snapshots: pass the snapshot folder itself",
+                             path: repo)
         }
         return Paths.join(snapshots, revs[0])
     }

@@ -38,7 +38,8 @@ public struct ModelFolder: Sendable {
     public init(path: String, headersOnly: Bool = false) throws {
         let folder = try HubCache.resolve(path)
         guard Paths.isDirectory(folder) else {
-            throw BloomError(.missingFile, "not a folder (a model folder holds config.json and the weights)", path: folder)
+            throw BloomError(.missingFile, "not a folder (a model folder holds config.json and the weights)",
+                             path: folder)
         }
         self.path = folder
         configPath = Paths.join(folder, "config.json")
@@ -46,14 +47,19 @@ public struct ModelFolder: Sendable {
             throw BloomError(.missingFile, "no config.json in the model folder", path: folder)
         }
         config = try JSONFile.read(configPath)
-        guard config.object != nil else { throw BloomError(.invalidJSON, "config.json is not a JSON object", path: configPath) }
+        guard config.object != nil else {
+            throw BloomError(.invalidJSON, "config.json is not a JSON object", path: configPath)
+        }
         tiesWordEmbeddings = config["tie_word_embeddings"]?.bool ?? true
-        let tokenizer = Paths.join(folder, "tokenizer.json"), tokenizerConfig = Paths.join(folder, "tokenizer_config.json")
+        let tokenizer = Paths.join(folder, "tokenizer.json"),
+            tokenizerConfig = Paths.join(folder, "tokenizer_config.json")
         tokenizerPath = Paths.isFile(tokenizer) ? tokenizer : nil
         tokenizerConfigPath = Paths.isFile(tokenizerConfig) ? tokenizerConfig : nil
 
         guard let weights = Self.weightFileNames.map({ Paths.join(folder, $0) }).first(where: Paths.isFile) else {
-            throw BloomError(.missingFile, "no weights in the model folder (looked for \(Self.weightFileNames.joined(separator: ", ")))",
+            throw BloomError(.missingFile,
+                             "no weights in the model folder (looked for " +
+                             "\(Self.weightFileNames.joined(separator: ", ")))",
                              path: folder)
         }
         checkpoint = try Checkpoint.open(weights, headersOnly: headersOnly)
@@ -84,7 +90,9 @@ public struct ModelFolder: Sendable {
     public func tensor(named name: String) -> TensorView? {
         let key = Self.canonicalName(name)
         if let k = canonical[key] { return tensors[k] }
-        if key == "lm_head.weight", tiesWordEmbeddings, let k = canonical["word_embeddings.weight"] { return tensors[k] }
+        if key == "lm_head.weight", tiesWordEmbeddings, let k = canonical["word_embeddings.weight"] {
+            return tensors[k]
+        }
         return nil
     }
 

@@ -23,7 +23,8 @@ public enum Paths {
 
     /// A relative name that stays inside its folder: not absolute, no `..` component, not empty.
     public static func isSafeRelative(_ name: String) -> Bool {
-        !name.isEmpty && !name.hasPrefix("/") && !name.split(separator: "/", omittingEmptySubsequences: false).contains("..")
+        !name.isEmpty && !name.hasPrefix("/") && !name.split(separator: "/",
+                                                             omittingEmptySubsequences: false).contains("..")
     }
 
     /// Whether `path` exists and is a folder (symlinks followed).

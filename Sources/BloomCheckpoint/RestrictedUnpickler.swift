@@ -4,7 +4,8 @@
 // is that of torch's weights_only unpickler (torch/_weights_only_unpickler.py) minus what a state dict never needs.
 //
 // What a state dict pickle looks like (CPython protocol 2 + torch's reducers):
-//   PROTO 2; GLOBAL 'collections OrderedDict'; EMPTY_TUPLE; REDUCE           → the dict (or EMPTY_DICT for a plain dict)
+//   PROTO 2; GLOBAL 'collections OrderedDict'; EMPTY_TUPLE; REDUCE           → the dict (or EMPTY_DICT for a
+//                                                                              plain dict)
 //   MARK; key; value; …; SETITEMS (≤ 1000 pairs per batch; one pair uses SETITEM)
 //   value = GLOBAL 'torch._utils _rebuild_tensor_v2'; MARK; storage; offset; size tuple; stride tuple; requires_grad;
 //           backward_hooks (an empty OrderedDict) [; metadata dict]; TUPLE; REDUCE
@@ -140,7 +141,8 @@ struct RestrictedUnpickler {
                 throw BloomError(.pickleMalformed, "state dict key of type \(pair.key.typeName) is not a tensor name")
             }
             guard case .tensor(let tensor) = pair.value else {
-                throw BloomError(.pickleMalformed, "state dict entry '\(name)' is a \(pair.value.typeName), not a tensor")
+                throw BloomError(.pickleMalformed,
+                                 "state dict entry '\(name)' is a \(pair.value.typeName), not a tensor")
             }
             return (name, tensor)
         }
@@ -154,7 +156,8 @@ struct RestrictedUnpickler {
 
     private mutating func push(_ value: Value) throws {
         guard stack.count < Self.maxStackDepth else {
-            throw BloomError(.limitExceeded, "pickle stack deeper than \(Self.maxStackDepth) values", location: "pickle offset \(opcodeOffset)")
+            throw BloomError(.limitExceeded, "pickle stack deeper than \(Self.maxStackDepth) values",
+                             location: "pickle offset \(opcodeOffset)")
         }
         stack.append(value)
     }
@@ -185,7 +188,8 @@ struct RestrictedUnpickler {
         if case .container(let c) = child { c.frozen = true }
         let depth = child.depth + 1
         guard depth <= Self.maxNesting else {
-            throw BloomError(.limitExceeded, "values nested deeper than \(Self.maxNesting) levels", location: "pickle offset \(opcodeOffset)")
+            throw BloomError(.limitExceeded, "values nested deeper than \(Self.maxNesting) levels",
+                             location: "pickle offset \(opcodeOffset)")
         }
         return depth
     }
@@ -200,7 +204,9 @@ struct RestrictedUnpickler {
         guard case .container(let c) = value, c.kind == kind else {
             throw malformed("\(op) applied to a \(value.typeName)")
         }
-        guard !c.frozen else { throw malformed("\(op) changes a \(value.typeName) that is already nested in another value") }
+        guard !c.frozen else {
+            throw malformed("\(op) changes a \(value.typeName) that is already nested in another value")
+        }
         return c
     }
 
@@ -220,7 +226,8 @@ struct RestrictedUnpickler {
                 dict.pairs[position].value = value
             } else {
                 guard dict.pairs.count < Self.maxContainerItems else {
-                    throw BloomError(.limitExceeded, "dict with more than \(Self.maxContainerItems) items", location: "pickle offset \(opcodeOffset)")
+                    throw BloomError(.limitExceeded, "dict with more than \(Self.maxContainerItems) items",
+                                     location: "pickle offset \(opcodeOffset)")
                 }
                 dict.index[keyText] = dict.pairs.count
                 dict.pairs.append((key, value))
@@ -231,7 +238,8 @@ struct RestrictedUnpickler {
 
     private func append(_ list: Container, _ items: [Value]) throws {
         guard list.items.count + items.count <= Self.maxContainerItems else {
-            throw BloomError(.limitExceeded, "list with more than \(Self.maxContainerItems) items", location: "pickle offset \(opcodeOffset)")
+            throw BloomError(.limitExceeded, "list with more than \(Self.maxContainerItems) items",
+                             location: "pickle offset \(opcodeOffset)")
         }
         var depth = list.depth
         for item in items { depth = max(depth, try nest(item)) }
@@ -243,7 +251,8 @@ struct RestrictedUnpickler {
     private mutating func memoPut(_ index: UInt32) throws {
         let value = try top("BINPUT")
         guard memo[index] != nil || memo.count < Self.maxMemoEntries else {
-            throw BloomError(.limitExceeded, "more than \(Self.maxMemoEntries) memo entries", location: "pickle offset \(opcodeOffset)")
+            throw BloomError(.limitExceeded, "more than \(Self.maxMemoEntries) memo entries",
+                             location: "pickle offset \(opcodeOffset)")
         }
         memo[index] = value
     }
@@ -259,7 +268,9 @@ struct RestrictedUnpickler {
         while true {
             let c = try reader.read(UInt8.self, what)
             if c == 0x0A { break }
-            guard c >= 0x20, c < 0x7F, bytes.count < 256 else { throw malformed("\(what) is not a short printable line") }
+            guard c >= 0x20, c < 0x7F, bytes.count < 256 else {
+                throw malformed("\(what) is not a short printable line")
+            }
             bytes.append(c)
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -275,7 +286,9 @@ struct RestrictedUnpickler {
         default: break
         }
         throw BloomError(.pickleForbiddenGlobal,
-                         "the pickle references '\(module).\(name)', which is not allowed (only collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter and torch storage classes are); nothing was executed",
+                         "the pickle references '\(module).\(name)', which is not allowed (only " +
+                         "collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter " +
+                         "and torch storage classes are); nothing was executed",
                          location: "pickle offset \(opcodeOffset)")
     }
 
@@ -287,12 +300,15 @@ struct RestrictedUnpickler {
             case 0x80:  // PROTO
                 let version = try reader.read(UInt8.self, "PROTO version")
                 guard version <= 2 else {
-                    throw BloomError(.pickleForbiddenOpcode, "pickle protocol \(version) is not read (torch.save writes protocol 2)",
+                    throw BloomError(.pickleForbiddenOpcode,
+                                     "pickle protocol \(version) is not read (torch.save writes protocol 2)",
                                      location: "pickle offset \(opcodeOffset)")
                 }
             case 0x2E:  // STOP
                 let result = try pop("STOP")
-                guard stack.isEmpty, marks.isEmpty else { throw malformed("STOP with \(stack.count) values left on the stack") }
+                guard stack.isEmpty, marks.isEmpty else {
+                    throw malformed("STOP with \(stack.count) values left on the stack")
+                }
                 return result
             case 0x63:  // GLOBAL
                 let module = try readLine("GLOBAL module")
@@ -306,13 +322,15 @@ struct RestrictedUnpickler {
                 let state = try pop("BUILD")
                 let target = try top("BUILD")
                 // Only an OrderedDict's instance dict ({'_metadata': …}) is built; it carries no tensor data.
-                guard case .container(let c) = target, c.kind == .dict, case .container(let s) = state, s.kind == .dict else {
+                guard case .container(let c) = target, c.kind == .dict, case .container(let s) = state,
+                      s.kind == .dict else {
                     throw malformed("BUILD of a \(target.typeName) with a \(state.typeName) state")
                 }
                 _ = try nest(state)
             case 0x28:  // MARK
                 guard marks.count < Self.maxStackDepth else {
-                    throw BloomError(.limitExceeded, "more than \(Self.maxStackDepth) open MARKs", location: "pickle offset \(opcodeOffset)")
+                    throw BloomError(.limitExceeded, "more than \(Self.maxStackDepth) open MARKs",
+                                     location: "pickle offset \(opcodeOffset)")
                 }
                 marks.append(stack.count)
             case 0x74:  // TUPLE
@@ -375,7 +393,8 @@ struct RestrictedUnpickler {
             default:
                 let name = Self.opcodeNames[op].map { " (\($0))" } ?? ""
                 throw BloomError(.pickleForbiddenOpcode,
-                                 "pickle opcode 0x\(String(op, radix: 16))\(name) is not allowed in a state dict; nothing was executed",
+                                 "pickle opcode 0x\(String(op, radix: 16))\(name) is not allowed in a state dict; " +
+                                 "nothing was executed",
                                  location: "pickle offset \(opcodeOffset)")
             }
         }
@@ -392,7 +411,9 @@ struct RestrictedUnpickler {
         guard case .string(let key) = items[2], Paths.isSafeRelative(key), !key.contains("/") else {
             throw malformed("storage key is not a plain record name")
         }
-        guard case .string(let location) = items[3] else { throw malformed("storage location of '\(key)' is not a string") }
+        guard case .string(let location) = items[3] else {
+            throw malformed("storage location of '\(key)' is not a string")
+        }
         guard case .int(let numel) = items[4], numel >= 0 else {
             throw malformed("element count of storage '\(key)' is not a non-negative int")
         }
@@ -400,8 +421,12 @@ struct RestrictedUnpickler {
     }
 
     private func reduce(_ callable: Value, _ args: Value) throws -> Value {
-        guard case .callable(let f) = callable else { throw malformed("REDUCE on a \(callable.typeName), not an allowed global") }
-        guard case .tuple(let a, _) = args else { throw malformed("REDUCE arguments are a \(args.typeName), not a tuple") }
+        guard case .callable(let f) = callable else {
+            throw malformed("REDUCE on a \(callable.typeName), not an allowed global")
+        }
+        guard case .tuple(let a, _) = args else {
+            throw malformed("REDUCE arguments are a \(args.typeName), not a tuple")
+        }
         switch f {
         case .orderedDict:
             guard a.isEmpty else { throw malformed("OrderedDict called with \(a.count) arguments") }
@@ -421,11 +446,15 @@ struct RestrictedUnpickler {
 
     /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`.
     private func rebuildTensor(_ a: [Value]) throws -> TorchTensorRecord {
-        guard a.count == 6 || a.count == 7 else { throw malformed("_rebuild_tensor_v2 called with \(a.count) arguments") }
+        guard a.count == 6 || a.count == 7 else {
+            throw malformed("_rebuild_tensor_v2 called with \(a.count) arguments")
+        }
         guard case .storage(let dtype, let key, let elements, let location) = a[0] else {
             throw malformed("_rebuild_tensor_v2's first argument is a \(a[0].typeName), not a storage")
         }
-        guard case .int(let offset) = a[1], offset >= 0 else { throw malformed("storage offset of '\(key)' is not a non-negative int") }
+        guard case .int(let offset) = a[1], offset >= 0 else {
+            throw malformed("storage offset of '\(key)' is not a non-negative int")
+        }
         let shape = try intTuple(a[2], "size"), strides = try intTuple(a[3], "stride")
         guard shape.count == strides.count, shape.count <= Self.maxRank else {
             throw malformed("tensor of storage '\(key)' has \(shape.count) sizes and \(strides.count) strides")
@@ -437,18 +466,22 @@ struct RestrictedUnpickler {
         if a.count == 7 {
             // Set only for conjugate/negative-bit views, whose stored values are not the tensor's values.
             guard case .container(let metadata) = a[6], metadata.kind == .dict, metadata.pairs.isEmpty else {
-                throw BloomError(.torchTensor, "tensor of storage '\(key)' carries conj/neg metadata, which bloomkit does not apply",
+                throw BloomError(.torchTensor,
+                                 "tensor of storage '\(key)' carries conj/neg metadata, which bloomkit does not apply",
                                  location: "pickle offset \(opcodeOffset)")
             }
         }
-        return TorchTensorRecord(dtype: dtype, storageKey: key, storageElements: elements, location: location, storageOffset: offset,
+        return TorchTensorRecord(dtype: dtype, storageKey: key, storageElements: elements, location: location,
+                                 storageOffset: offset,
                              shape: shape, strides: strides)
     }
 
     private func intTuple(_ v: Value, _ what: String) throws -> [Int] {
         guard case .tuple(let items, _) = v else { throw malformed("tensor \(what) is a \(v.typeName), not a tuple") }
         return try items.map {
-            guard case .int(let i) = $0, i >= 0 else { throw malformed("tensor \(what) holds a \($0.typeName) that is not a non-negative int") }
+            guard case .int(let i) = $0, i >= 0 else {
+                throw malformed("tensor \(what) holds a \($0.typeName) that is not a non-negative int")
+            }
             return i
         }
     }

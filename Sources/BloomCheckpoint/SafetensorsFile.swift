@@ -10,7 +10,8 @@ import BloomCore
 
 /// One `.safetensors` file, memory-mapped; its tensors are zero-copy views into the mapping.
 public struct SafetensorsFile: Sendable {
-    /// The reference reader's bound: a header past 100 MB is refused before it is parsed (it would be parsed in memory).
+    /// The reference reader's bound: a header past 100 MB is refused before it is parsed (it would be parsed in
+    /// memory).
     public static let maxHeaderLength = 100_000_000
 
     public let path: String
@@ -43,7 +44,8 @@ public struct SafetensorsFile: Sendable {
     /// Reads only the header and builds views; no tensor byte is touched.
     private static func parse(_ file: MappedFile) throws -> (Int, [(key: String, value: String)], [TensorView]) {
         guard file.count >= 8 else {
-            throw BloomError(.safetensorsHeaderLength, "file is \(file.count) bytes, shorter than the 8-byte header length",
+            throw BloomError(.safetensorsHeaderLength,
+                             "file is \(file.count) bytes, shorter than the 8-byte header length",
                              location: "offset 0")
         }
         var reader = ByteReader(file.bytes)
@@ -55,7 +57,8 @@ public struct SafetensorsFile: Sendable {
         let n = Int(n64)
         guard n <= file.count - 8 else {
             throw BloomError(.safetensorsHeaderLength,
-                             "header of \(n) bytes ends at \(8 + n), past the file's \(file.count) bytes", location: "offset 0")
+                             "header of \(n) bytes ends at \(8 + n), past the file's \(file.count) bytes",
+                             location: "offset 0")
         }
         let json: JSONValue
         do {
@@ -75,7 +78,8 @@ public struct SafetensorsFile: Sendable {
         for (name, value) in entries {
             if name == "__metadata__" {
                 guard let pairs = value.object else {
-                    throw BloomError(.safetensorsHeader, "__metadata__ is not an object of strings", location: "__metadata__")
+                    throw BloomError(.safetensorsHeader, "__metadata__ is not an object of strings",
+                                     location: "__metadata__")
                 }
                 for (key, v) in pairs {
                     guard let s = v.string else {
@@ -99,7 +103,8 @@ public struct SafetensorsFile: Sendable {
         for info in infos {
             let location = "tensor '\(info.name)'"
             guard info.begin == expectedBegin else {
-                let what = info.begin < expectedBegin ? "overlaps the previous tensor" : "leaves a gap after the previous tensor"
+                let what = info.begin < expectedBegin
+                    ? "overlaps the previous tensor" : "leaves a gap after the previous tensor"
                 throw BloomError(.safetensorsOffsets,
                                  "data_offsets [\(info.begin), \(info.end)] \(what), which ends at \(expectedBegin)",
                                  location: location)
@@ -116,7 +121,8 @@ public struct SafetensorsFile: Sendable {
             }
             guard info.end - info.begin == byteCount else {
                 throw BloomError(.safetensorsTensorSize,
-                                 "data_offsets [\(info.begin), \(info.end)] hold \(info.end - info.begin) bytes but \(info.dtype.rawValue) \(info.shape) needs \(byteCount)",
+                                 "data_offsets [\(info.begin), \(info.end)] hold \(info.end - info.begin) bytes but " +
+                                 "\(info.dtype.rawValue) \(info.shape) needs \(byteCount)",
                                  location: location)
             }
             let start = try Checked.add(dataStart, info.begin, "offset of tensor '\(info.name)'")
@@ -132,7 +138,8 @@ public struct SafetensorsFile: Sendable {
         let dataEnd = try Checked.add(dataStart, expectedBegin, "end of the data buffer")
         guard dataEnd == file.count else {
             throw BloomError(.safetensorsIncompleteBuffer,
-                             "tensor data ends at \(dataEnd) but the file has \(file.count) bytes (\(file.count - dataEnd) unaccounted for)",
+                             "tensor data ends at \(dataEnd) but the file has \(file.count) bytes " +
+                             "(\(file.count - dataEnd) unaccounted for)",
                              location: "offset \(dataEnd)")
         }
         return (n, metadata, views)
@@ -140,7 +147,8 @@ public struct SafetensorsFile: Sendable {
 
     /// One header entry: `{"dtype": …, "shape": […], "data_offsets": [BEGIN, END]}` (other keys are ignored, as the
     /// reference's serde struct does).
-    private static func tensorInfo(name: String, _ value: JSONValue) throws -> (dtype: DType, shape: [Int], begin: Int, end: Int) {
+    private static func tensorInfo(name: String,
+                                   _ value: JSONValue) throws -> (dtype: DType, shape: [Int], begin: Int, end: Int) {
         let location = "tensor '\(name)'"
         guard value.object != nil else {
             throw BloomError(.safetensorsHeader, "entry is not an object", location: location)

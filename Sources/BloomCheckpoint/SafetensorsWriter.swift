@@ -36,7 +36,9 @@ public enum SafetensorsWriter {
         var seen = Set<String>()
         for entry in entries {
             guard entry.dtype.isFloatingPointWeight else {
-                throw BloomError(.invalidArgument, "cannot store '\(entry.tensor.name)' as \(entry.dtype.rawValue); only F32, F16 and BF16 are written")
+                throw BloomError(.invalidArgument,
+                                 "cannot store '\(entry.tensor.name)' as \(entry.dtype.rawValue); only F32, F16 and " +
+                                 "BF16 are written")
             }
             guard seen.insert(entry.tensor.name).inserted, entry.tensor.name != "__metadata__" else {
                 throw BloomError(.invalidArgument, "tensor name '\(entry.tensor.name)' appears twice or is reserved")

@@ -32,7 +32,8 @@ public struct ShardIndex: Sendable {
         pairs.reserveCapacity(map.count)
         for (tensor, value) in map {
             guard let file = value.string else {
-                throw BloomError(.shardIndex, "weight_map entry is not a file name", path: path, location: "tensor '\(tensor)'")
+                throw BloomError(.shardIndex, "weight_map entry is not a file name", path: path,
+                                 location: "tensor '\(tensor)'")
             }
             guard Paths.isSafeRelative(file) else {
                 throw BloomError(.shardIndex, "shard name '\(file)' leaves the index's folder", path: path,

@@ -63,7 +63,8 @@ public struct TorchArchive: Sendable {
         for entry in zip.entries {
             // Two entries with one name would let two readers see two different files (a polyglot archive).
             guard byName.updateValue(entry, forKey: entry.name) == nil else {
-                throw BloomError(.zipFormat, "entry '\(entry.name)' appears twice", location: "offset \(entry.localHeaderOffset)")
+                throw BloomError(.zipFormat, "entry '\(entry.name)' appears twice",
+                                 location: "offset \(entry.localHeaderOffset)")
             }
         }
         func record(_ name: String) throws -> ZipArchive.Entry {
@@ -75,10 +76,12 @@ public struct TorchArchive: Sendable {
 
         if let order = byName[prefix + "/byteorder"] {
             guard order.uncompressedSize <= 16 else {
-                throw BloomError(.zipFormat, "record '\(order.name)' is \(order.uncompressedSize) bytes, not \"little\" or \"big\"")
+                throw BloomError(.zipFormat,
+                                 "record '\(order.name)' is \(order.uncompressedSize) bytes, not \"little\" or \"big\"")
             }
             let bytes = try zip.contents(of: order)
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[bytes.range]), as: UTF8.self)
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes.storage.bytes[bytes.range]),
+                              as: UTF8.self)
             guard text == "little" else {
                 throw BloomError(.unsupported, "tensors are stored \(text)-endian; only little-endian files are read",
                                  location: "record '\(prefix)/byteorder'")
@@ -87,12 +90,15 @@ public struct TorchArchive: Sendable {
 
         let pickleEntry = try record("data.pkl")
         guard pickleEntry.uncompressedSize <= RestrictedUnpickler.maxPickleBytes else {
-            throw BloomError(.limitExceeded, "record '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, past the limit of \(RestrictedUnpickler.maxPickleBytes) for a state-dict pickle")
+            throw BloomError(.limitExceeded,
+                             "record '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, past the limit " +
+                             "of \(RestrictedUnpickler.maxPickleBytes) for a state-dict pickle")
         }
         let pickle = try zip.contents(of: pickleEntry)
         let stateDict: [(name: String, tensor: TorchTensorRecord)]
         do {
-            stateDict = try RestrictedUnpickler.stateDict(from: UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]))
+            stateDict = try RestrictedUnpickler.stateDict(
+                from: UnsafeRawBufferPointer(rebasing: pickle.storage.bytes[pickle.range]))
         } catch let error as BloomError {
             var e = error
             e.location = "record '\(prefix)/data.pkl'" + (e.location.map { ", \($0)" } ?? "")
@@ -115,15 +121,20 @@ public struct TorchArchive: Sendable {
             let s: Storage
             if let known = storages[t.storageKey] {
                 guard known.dtype == t.dtype, known.elements == t.storageElements else {
-                    throw BloomError(.torchTensor, "storage '\(t.storageKey)' is used as \(known.elements) × \(known.dtype.rawValue) and as \(t.storageElements) × \(t.dtype.rawValue)",
+                    throw BloomError(.torchTensor,
+                                     "storage '\(t.storageKey)' is used as \(known.elements) × " +
+                                     "\(known.dtype.rawValue) and as \(t.storageElements) × \(t.dtype.rawValue)",
                                      location: location)
                 }
                 s = known
             } else {
                 let entry = try record("data/" + t.storageKey)
-                let bytes = try Checked.multiply(t.storageElements, elementSize, "byte size of storage '\(t.storageKey)'")
+                let bytes = try Checked.multiply(t.storageElements, elementSize,
+                                                 "byte size of storage '\(t.storageKey)'")
                 guard entry.uncompressedSize == bytes else {
-                    throw BloomError(.torchTensor, "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
+                    throw BloomError(.torchTensor,
+                                     "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage " +
+                                     "is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
                                      location: location)
                 }
                 s = Storage(dtype: t.dtype, elements: t.storageElements,
@@ -134,7 +145,8 @@ public struct TorchArchive: Sendable {
                                   gather: !(headersOnly && !s.bytes.inPlace)))
         }
         let entries = try zip.entries.map {
-            Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize, isDeflated: $0.method == 8)
+            Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize,
+                  isDeflated: $0.method == 8)
         }
         return (prefix, views, stateDict.map(\.tensor), entries)
     }
@@ -148,7 +160,8 @@ public struct TorchArchive: Sendable {
         let byteCount = try Checked.multiply(count, elementSize, "byte size of tensor '\(name)'")
         let startByte = try Checked.multiply(t.storageOffset, elementSize, "storage offset of tensor '\(name)'")
         // Inflated entries have no file position per byte: they report the entry's data offset.
-        let offsetInFile = inPlace ? try Checked.add(fileOffset, startByte, "file offset of tensor '\(name)'") : fileOffset
+        let offsetInFile = inPlace ? try Checked.add(fileOffset, startByte,
+                                                     "file offset of tensor '\(name)'") : fileOffset
         if count == 0 {
             return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
                               range: range.lowerBound..<range.lowerBound, file: file, fileOffset: offsetInFile)
@@ -156,10 +169,12 @@ public struct TorchArchive: Sendable {
         // Highest element index touched: offset + Σ (size_i − 1) × stride_i.
         var last = t.storageOffset
         for (size, stride) in zip(t.shape, t.strides) {
-            last = try Checked.add(last, Checked.multiply(size - 1, stride, "extent of tensor '\(name)'"), "extent of tensor '\(name)'")
+            last = try Checked.add(last, Checked.multiply(size - 1, stride, "extent of tensor '\(name)'"),
+                                   "extent of tensor '\(name)'")
         }
         guard last < t.storageElements else {
-            throw BloomError(.torchTensor, "tensor reaches element \(last) of a storage of \(t.storageElements) elements",
+            throw BloomError(.torchTensor,
+                             "tensor reaches element \(last) of a storage of \(t.storageElements) elements",
                              location: location)
         }
         if isContiguous(shape: t.shape, strides: t.strides) {
@@ -198,7 +213,8 @@ public struct TorchArchive: Sendable {
     }
 
     /// Copies a strided tensor into a contiguous heap buffer (all indices were bounds-checked by the caller).
-    private static func gather(_ t: TorchTensorRecord, elementSize: Int, byteCount: Int, source: UnsafeRawBufferPointer) -> ByteStorage {
+    private static func gather(_ t: TorchTensorRecord, elementSize: Int, byteCount: Int,
+                               source: UnsafeRawBufferPointer) -> ByteStorage {
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         guard let dstBase = out.baseAddress, let srcBase = source.baseAddress else {
             return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: out[0..<0]))
@@ -235,7 +251,9 @@ public struct TorchArchive: Sendable {
 
     static func legacyFormatError(path: String) -> BloomError {
         BloomError(.torchLegacyFormat,
-                   "this is a PyTorch file in the pre-1.6 (non-zip) format, which bloomkit does not read; re-save it with a recent torch: torch.save(torch.load(path), path) writes the zip format, or model.save_pretrained(dir, safe_serialization=True) writes safetensors",
+                   "this is a PyTorch file in the pre-1.6 (non-zip) format, which bloomkit does not read; re-save it " +
+                   "with a recent torch: torch.save(torch.load(path), path) writes the zip format, or " +
+                   "model.save_pretrained(dir, safe_serialization=True) writes safetensors",
                    path: path, location: "offset 0")
     }
 }

@@ -1,8 +1,10 @@
 // The zip subset torch.save writes (PKWARE APPNOTE 6.3; caffe2 inline_container.cc), read from the central directory:
 //   end of central directory (EOCD, 22 bytes + comment ≤ 65535) at the end of the file:
-//     sig 0x06054b50, disk u16, cd disk u16, entries on disk u16, entries u16, cd size u32, cd offset u32, comment len u16
+//     sig 0x06054b50, disk u16, cd disk u16, entries on disk u16, entries u16, cd size u32, cd offset u32,
+//     comment len u16
 //   ZIP64 (archives > 4 GiB, > 65535 entries): a locator (sig 0x07064b50, 20 bytes) right before the EOCD points at the
-//     zip64 EOCD record (sig 0x06064b50): size u64, made/needed u16×2, disks u32×2, entries u64×2, cd size u64, cd offset u64
+//     zip64 EOCD record (sig 0x06064b50): size u64, made/needed u16×2, disks u32×2, entries u64×2, cd size u64,
+//     cd offset u64
 //   central directory entry (sig 0x02014b50, 46 bytes + name + extra + comment): method @10, crc @16, sizes @20/@24,
 //     name len @28, extra len @30, comment len @32, disk @34, local header offset @42; zip64 extra field (id 0x0001)
 //     holds, in order, only the values whose 32-bit field is 0xFFFFFFFF: uncompressed, compressed, local offset.
@@ -70,12 +72,14 @@ struct ZipArchive {
         }
 
         // A zip64 locator sits right before the EOCD when the archive needed one.
-        if eocd >= 20, file.bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == UInt32(0x07064b50).littleEndian {
+        if eocd >= 20,
+           file.bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == UInt32(0x07064b50).littleEndian {
             var loc = ByteReader(file.bytes, offset: eocd - 16)
             _ = try loc.read(UInt32.self, "zip64 locator disk")
             let recordOffset = try Checked.int(try loc.read(UInt64.self, "zip64 EOCD offset"), "zip64 EOCD offset")
             guard recordOffset <= eocd - 20 else {
-                throw BloomError(.zipFormat, "zip64 end record offset \(recordOffset) is past its locator at \(eocd - 20)",
+                throw BloomError(.zipFormat,
+                                 "zip64 end record offset \(recordOffset) is past its locator at \(eocd - 20)",
                                  location: "offset \(eocd - 20)")
             }
             var z = ByteReader(file.bytes, offset: recordOffset)
@@ -86,7 +90,8 @@ struct ZipArchive {
             let disk64 = try z.read(UInt32.self, "zip64 disk number")
             let cdDisk64 = try z.read(UInt32.self, "zip64 central directory disk")
             guard disk64 == 0, cdDisk64 == 0 else {
-                throw BloomError(.zipUnsupported, "multi-disk archives are not supported", location: "offset \(recordOffset)")
+                throw BloomError(.zipUnsupported, "multi-disk archives are not supported",
+                                 location: "offset \(recordOffset)")
             }
             _ = try z.read(UInt64.self, "zip64 entries on this disk")
             entryCount = try z.read(UInt64.self, "zip64 entry count")
@@ -97,7 +102,8 @@ struct ZipArchive {
         let start = try Checked.int(cdOffset, "central directory offset")
         let size = try Checked.int(cdSize, "central directory size")
         guard start <= eocd, size <= eocd - start else {
-            throw BloomError(.zipFormat, "central directory [\(start), \(start &+ size)) runs past its end record at \(eocd)",
+            throw BloomError(.zipFormat,
+                             "central directory [\(start), \(start &+ size)) runs past its end record at \(eocd)",
                              location: "offset \(eocd)")
         }
         // Every entry takes at least 46 bytes, so the count is bounded by the directory's size.
@@ -118,7 +124,8 @@ struct ZipArchive {
     private static func findEndRecord(_ file: MappedFile) throws -> Int {
         let bytes = file.bytes
         guard bytes.count >= 22 else {
-            throw BloomError(.zipFormat, "file is \(bytes.count) bytes, too short for a zip end record", location: "offset 0")
+            throw BloomError(.zipFormat, "file is \(bytes.count) bytes, too short for a zip end record",
+                             location: "offset 0")
         }
         let lowest = max(0, bytes.count - 22 - 0xFFFF)
         var p = bytes.count - 22
@@ -152,20 +159,29 @@ struct ZipArchive {
         try cd.skip(6, "attributes")
         var localOffset = UInt64(try cd.read(UInt32.self, "local header offset"))
         let name = try cd.readUTF8(nameLength, "entry name")
-        var extra = ByteReader(try cd.readBytes(extraLength, "extra field"), baseOffset: cd.baseOffset + cd.offset - extraLength)
+        var extra = ByteReader(try cd.readBytes(extraLength, "extra field"),
+                               baseOffset: cd.baseOffset + cd.offset - extraLength)
         try cd.skip(commentLength, "entry comment")
 
         while extra.remaining >= 4 {
             let id = try extra.read(UInt16.self, "extra id")
             let length = Int(try extra.read(UInt16.self, "extra length"))
-            var field = ByteReader(try extra.readBytes(length, "extra field '\(name)'"), baseOffset: extra.baseOffset + extra.offset - length)
+            var field = ByteReader(try extra.readBytes(length, "extra field '\(name)'"),
+                                   baseOffset: extra.baseOffset + extra.offset - length)
             guard id == 0x0001 else { continue }
-            if uncompressed == 0xFFFF_FFFF { uncompressed = try field.read(UInt64.self, "zip64 uncompressed size of '\(name)'") }
-            if compressed == 0xFFFF_FFFF { compressed = try field.read(UInt64.self, "zip64 compressed size of '\(name)'") }
-            if localOffset == 0xFFFF_FFFF { localOffset = try field.read(UInt64.self, "zip64 local header offset of '\(name)'") }
+            if uncompressed == 0xFFFF_FFFF {
+                uncompressed = try field.read(UInt64.self, "zip64 uncompressed size of '\(name)'")
+            }
+            if compressed == 0xFFFF_FFFF {
+                compressed = try field.read(UInt64.self, "zip64 compressed size of '\(name)'")
+            }
+            if localOffset == 0xFFFF_FFFF {
+                localOffset = try field.read(UInt64.self, "zip64 local header offset of '\(name)'")
+            }
         }
         guard disk == 0 || disk == 0xFFFF else {
-            throw BloomError(.zipUnsupported, "entry '\(name)' is on disk \(disk); multi-disk archives are not supported",
+            throw BloomError(.zipUnsupported,
+                             "entry '\(name)' is on disk \(disk); multi-disk archives are not supported",
                              location: "offset \(at)")
         }
         guard flags & 0x0001 == 0 else {
@@ -176,7 +192,9 @@ struct ZipArchive {
                           uncompressedSize: try Checked.int(uncompressed, "uncompressed size of '\(name)'"),
                           localHeaderOffset: try Checked.int(localOffset, "local header offset of '\(name)'"))
         guard entry.localHeaderOffset <= fileSize, entry.compressedSize <= fileSize else {
-            throw BloomError(.zipFormat, "entry '\(name)' (local header at \(entry.localHeaderOffset), \(entry.compressedSize) bytes) lies past the file's \(fileSize) bytes",
+            throw BloomError(.zipFormat,
+                             "entry '\(name)' (local header at \(entry.localHeaderOffset), \(entry.compressedSize) " +
+                             "bytes) lies past the file's \(fileSize) bytes",
                              location: "offset \(at)")
         }
         return entry
@@ -197,7 +215,9 @@ struct ZipArchive {
             let extraLength = Int(try r.read(UInt16.self, "local extra length of '\(entry.name)'"))
             let offset = entry.localHeaderOffset + 30 + nameLength + extraLength
             guard offset <= file.count, entry.compressedSize <= file.count - offset else {
-                throw BloomError(.zipFormat, "data of entry '\(entry.name)' [\(offset), \(offset + entry.compressedSize)) runs past the file's \(file.count) bytes",
+                throw BloomError(.zipFormat,
+                                 "data of entry '\(entry.name)' [\(offset), \(offset + entry.compressedSize)) runs " +
+                                 "past the file's \(file.count) bytes",
                                  location: "offset \(entry.localHeaderOffset)")
             }
             return offset
@@ -213,17 +233,22 @@ struct ZipArchive {
         switch entry.method {
         case 0:
             guard entry.compressedSize == entry.uncompressedSize else {
-                throw BloomError(.zipFormat, "stored entry '\(entry.name)' has compressed size \(entry.compressedSize) ≠ size \(entry.uncompressedSize)",
+                throw BloomError(.zipFormat,
+                                 "stored entry '\(entry.name)' has compressed size \(entry.compressedSize) ≠ size " +
+                                 "\(entry.uncompressedSize)",
                                  path: file.path, location: "offset \(entry.localHeaderOffset)")
             }
-            return Contents(storage: mappedStorage, range: offset..<(offset + entry.compressedSize), fileOffset: offset, inPlace: true)
+            return Contents(storage: mappedStorage, range: offset..<(offset + entry.compressedSize), fileOffset: offset,
+                            inPlace: true)
         case 8:
             let input = try file.slice(offset: offset, length: entry.compressedSize, what: "entry '\(entry.name)'")
             let storage = inflate ? try self.inflate(input, entry: entry)
                 : try ByteStorage(unreadable: entry.uncompressedSize)
             return Contents(storage: storage, range: 0..<entry.uncompressedSize, fileOffset: offset, inPlace: false)
         default:
-            throw BloomError(.zipUnsupported, "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflated (8) are read",
+            throw BloomError(.zipUnsupported,
+                             "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and " +
+                             "deflated (8) are read",
                              path: file.path, location: "offset \(entry.localHeaderOffset)")
         }
     }
@@ -232,14 +257,17 @@ struct ZipArchive {
         let location = "offset \(entry.localHeaderOffset)"
         let (bound, overflow) = entry.compressedSize.multipliedReportingOverflow(by: Self.maxDeflateRatio)
         guard overflow || entry.uncompressedSize <= bound + 64 else {
-            throw BloomError(.zipInflate, "entry '\(entry.name)' claims \(entry.uncompressedSize) bytes from \(entry.compressedSize) deflated bytes, more than deflate can produce",
+            throw BloomError(.zipInflate,
+                             "entry '\(entry.name)' claims \(entry.uncompressedSize) bytes from " +
+                             "\(entry.compressedSize) deflated bytes, more than deflate can produce",
                              path: file.path, location: location)
         }
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: max(entry.uncompressedSize, 1), alignment: 64)
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             output.deallocate()
-            throw BloomError(.zipInflate, "zlib could not start inflating entry '\(entry.name)'", path: file.path, location: location)
+            throw BloomError(.zipInflate, "zlib could not start inflating entry '\(entry.name)'", path: file.path,
+                             location: location)
         }
         defer { inflateEnd(&stream) }
         // zlib counts in UInt32; feed and drain in chunks so entries over 4 GiB inflate too.
@@ -249,7 +277,8 @@ struct ZipArchive {
         while status == Z_OK {
             let inCount = min(chunk, input.count - inPos)
             let outCount = min(chunk, entry.uncompressedSize - outPos)
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + inPos })
+            stream.next_in = UnsafeMutablePointer(
+                mutating: input.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + inPos })
             stream.avail_in = UInt32(inCount)
             stream.next_out = output.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + outPos }
             stream.avail_out = UInt32(outCount)
@@ -269,9 +298,12 @@ struct ZipArchive {
         guard status == Z_STREAM_END, outPos == entry.uncompressedSize, UInt32(crc) == entry.crc32 else {
             output.deallocate()
             let why = status != Z_STREAM_END ? "the deflate stream is damaged or truncated (zlib status \(status))"
-                : outPos != entry.uncompressedSize ? "it inflates to \(outPos) bytes, not the declared \(entry.uncompressedSize)"
-                : "CRC-32 \(String(UInt32(crc), radix: 16)) does not match the declared \(String(entry.crc32, radix: 16))"
-            throw BloomError(.zipInflate, "entry '\(entry.name)' cannot be inflated: \(why)", path: file.path, location: location)
+                : outPos != entry.uncompressedSize
+                ? "it inflates to \(outPos) bytes, not the declared \(entry.uncompressedSize)"
+                : "CRC-32 \(String(UInt32(crc), radix: 16)) does not match the declared " +
+                  "\(String(entry.crc32, radix: 16))"
+            throw BloomError(.zipInflate, "entry '\(entry.name)' cannot be inflated: \(why)", path: file.path,
+                             location: location)
         }
         return ByteStorage(adopting: UnsafeMutableRawBufferPointer(rebasing: output[0..<entry.uncompressedSize]))
     }

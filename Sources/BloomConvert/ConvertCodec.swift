@@ -5,7 +5,8 @@ import BloomQuant
 /// BloomQuant does the work (block types as ggml dequantizes them).
 enum ConvertCodec {
     /// Decodes `src` (whole rows of `rowLength` values stored as `type`) into `dst`.
-    static func decode(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rowLength: Int, into dst: UnsafeMutableBufferPointer<Float>) throws {
+    static func decode(_ type: GGMLType, _ src: UnsafeRawBufferPointer, rowLength: Int,
+                       into dst: UnsafeMutableBufferPointer<Float>) throws {
         try Quantizer.dequantize(type, rows: src, rowLength: rowLength, into: dst, threads: 1)
     }
 }

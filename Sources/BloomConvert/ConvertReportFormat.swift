@@ -13,16 +13,19 @@ extension ConvertReport {
         if measured { header += "  " + lpad("rmse", 10) + "  " + lpad("max abs", 10) + "  " + lpad("snr dB", 7) }
         lines.append(header)
         for t in tensors {
-            var line = pad(t.name, nameWidth) + "  " + pad(t.type.name, 5) + "  " + pad(t.ne.map(String.init).joined(separator: "×"), 14)
+            var line = pad(t.name, nameWidth) + "  " + pad(t.type.name, 5)
+                + "  " + pad(t.ne.map(String.init).joined(separator: "×"), 14)
                 + "  " + lpad(ByteCount.format(t.byteCount), 9)
             if measured {
-                line += "  " + lpad(String(format: "%.3e", t.error.rmse), 10) + "  " + lpad(String(format: "%.3e", t.error.maxAbs), 10)
+                line += "  " + lpad(String(format: "%.3e", t.error.rmse), 10)
+                    + "  " + lpad(String(format: "%.3e", t.error.maxAbs), 10)
                     + "  " + lpad(Self.snr(t.error.snrDB), 7)
             }
             if let note = t.note { line += "  (\(note))" }
             lines.append(line)
         }
-        var total = "total: \(tensors.count) tensors, \(elementCount) weights, file \(ByteCount.format(fileSize)) (\(fileSize) bytes), "
+        var total = "total: \(tensors.count) tensors, \(elementCount) weights, "
+            + "file \(ByteCount.format(fileSize)) (\(fileSize) bytes), "
             + String(format: "%.3f bits per weight, %.2f s", bitsPerWeight, seconds)
         if measured {
             var all = QuantizationError()
@@ -42,10 +45,12 @@ extension ConvertReport {
         for t in tensors {
             var pairs: [(String, JSONValue)] = [
                 ("name", .string(t.name)), ("source", .string(t.sourceName)), ("type", .string(t.type.name)),
-                ("ne", .array(t.ne.map { .int($0) })), ("nbytes", .int(t.byteCount)), ("elements", .int(t.elementCount)),
+                ("ne", .array(t.ne.map { .int($0) })), ("nbytes", .int(t.byteCount)),
+                ("elements", .int(t.elementCount)),
             ]
             if measured {
-                pairs += [("rmse", .float(t.error.rmse)), ("max_abs", .float(t.error.maxAbs)), ("snr_db", .float(t.error.snrDB))]
+                pairs += [("rmse", .float(t.error.rmse)), ("max_abs", .float(t.error.maxAbs)),
+                          ("snr_db", .float(t.error.snrDB))]
             }
             if let note = t.note { pairs.append(("note", .string(note))) }
             rows.append(.object(pairs))

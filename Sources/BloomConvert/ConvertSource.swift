@@ -39,7 +39,9 @@ extension ConvertInput {
         }
         let config = try BloomConfig(json: model.config, path: model.configPath)
         guard !config.applyResidualConnectionPostLayernorm else {
-            throw BloomError(.unsupported, "apply_residual_connection_post_layernorm is true; llama.cpp's BLOOM graph does not support it",
+            throw BloomError(.unsupported,
+                             "apply_residual_connection_post_layernorm is true; llama.cpp's BLOOM graph does not " +
+                             "support it",
                              path: model.configPath)
         }
         let hyper: BloomHyperParameters
@@ -52,7 +54,8 @@ extension ConvertInput {
                                                   name: modelName),
                   source: model.path, sourceName: HubCache.publicName(of: model.path), adapters: provenance,
                   template: try template.resolve(folder: model.path), hyperParameters: hyper, tiedOutput: tied,
-                  vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize, config: model.config),
+                  vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize,
+                                                    config: model.config),
                   tensors: tensors)
         self.warnings = warnings + [self.template.warning].compactMap { $0 }
     }

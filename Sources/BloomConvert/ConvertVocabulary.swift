@@ -83,7 +83,8 @@ public struct ConvertVocabulary: Sendable, Equatable {
             (BloomGGUFKeys.merges, .array(.string(merges))),
         ]
         let ids: [(String, UInt32?)] = [(BloomGGUFKeys.bosTokenID, bosID), (BloomGGUFKeys.eosTokenID, eosID),
-                                        (BloomGGUFKeys.unknownTokenID, unknownID), (BloomGGUFKeys.paddingTokenID, paddingID)]
+                                        (BloomGGUFKeys.unknownTokenID, unknownID),
+                                        (BloomGGUFKeys.paddingTokenID, paddingID)]
         for case let (key, id?) in ids { out.append((key, .uint32(id))) }
         out.append((BloomGGUFKeys.addBOS, .bool(false)))
         out.append((BloomGGUFKeys.addEOS, .bool(false)))

@@ -28,7 +28,9 @@ extension InspectReport {
             ("parameters", .int(parameterCount)),
             ("bytes", .int(byteCount)),
             ("dtypes", .object(dtypeTotals.map {
-                ($0.dtype.rawValue, .object([("tensors", .int($0.tensors)), ("parameters", .int($0.parameters)), ("bytes", .int($0.bytes))]))
+                ($0.dtype.rawValue,
+                 .object([("tensors", .int($0.tensors)), ("parameters", .int($0.parameters)),
+                          ("bytes", .int($0.bytes))]))
             })),
             ("tensors", .array(checkpoint.files.flatMap(tensorsJSON))),
         ]
@@ -67,7 +69,8 @@ extension InspectReport {
 
     private func tensorsJSON(_ file: CheckpointFile) -> [JSONValue] {
         func common(_ t: TensorView) -> [(String, JSONValue)] {
-            [("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
+            [("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)),
+             ("shape", .array(t.shape.map { .int($0) })),
              ("file", .string(Paths.basename(t.file))), ("offset", .int(t.fileOffset)), ("nbytes", .int(t.byteCount))]
         }
         switch file {
@@ -92,8 +95,10 @@ extension InspectReport {
             return .object([
                 ("model_type", config?["model_type"] ?? .null),
                 ("vocab_size", .int(c.vocabSize)), ("hidden_size", .int(c.hiddenSize)), ("n_layer", .int(c.layerCount)),
-                ("n_head", .int(c.headCount)), ("head_dim", .int(c.headDim)), ("layer_norm_epsilon", .float(c.layerNormEpsilon)),
-                ("bos_token_id", id(c.bosTokenID)), ("eos_token_id", id(c.eosTokenID)), ("pad_token_id", id(c.padTokenID)),
+                ("n_head", .int(c.headCount)), ("head_dim", .int(c.headDim)),
+                ("layer_norm_epsilon", .float(c.layerNormEpsilon)),
+                ("bos_token_id", id(c.bosTokenID)), ("eos_token_id", id(c.eosTokenID)),
+                ("pad_token_id", id(c.padTokenID)),
                 ("unk_token_id", id(c.unkTokenID)), ("dtype", c.dtype.map { .string($0) } ?? .null),
                 ("tie_word_embeddings", .bool(c.tieWordEmbeddings)),
                 ("apply_residual_connection_post_layernorm", .bool(c.applyResidualConnectionPostLayernorm)),
@@ -102,9 +107,9 @@ extension InspectReport {
             ])
         }
         if let adapter {
-            let keys = ["peft_type", "base_model_name_or_path", "r", "lora_alpha", "target_modules", "bias", "use_rslora",
-                        "use_dora", "fan_in_fan_out", "enable_lora", "rank_pattern", "alpha_pattern", "modules_to_save",
-                        "init_lora_weights"]
+            let keys = ["peft_type", "base_model_name_or_path", "r", "lora_alpha", "target_modules", "bias",
+                        "use_rslora", "use_dora", "fan_in_fan_out", "enable_lora", "rank_pattern", "alpha_pattern",
+                        "modules_to_save", "init_lora_weights"]
             return .object(keys.map { ($0, adapter.config.json[$0] ?? .null) } + [
                 ("layout", .string(adapter.layout.rawValue)),
                 ("lora_modules", .int(adapter.modules.count)),

@@ -18,15 +18,21 @@ extension InspectReport {
             ("tensors", "\(checkpoint.tensors.count)\(shared)"),
             ("parameters", "\(grouped(parameterCount)) (\(compact(parameterCount)))"),
             ("bytes", "\(grouped(byteCount)) (\(ByteCount.format(byteCount)))"),
-            ("dtypes", dtypeTotals.map { "\($0.dtype.rawValue) ×\($0.tensors) (\(compact($0.parameters)) params)" }.joined(separator: ", ")),
+            ("dtypes",
+             dtypeTotals.map { "\($0.dtype.rawValue) ×\($0.tensors) (\(compact($0.parameters)) params)" }
+                 .joined(separator: ", ")),
         ]
         if !mergedMetadata.isEmpty {
             lines.append(("metadata", mergedMetadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))
         }
         if let c = bloomConfig {
-            let head = model.map { $0.tensor(named: "lm_head.weight")?.name == "lm_head.weight" ? "stored lm_head" : "tied to word_embeddings" } ?? ""
+            let head = model.map {
+                $0.tensor(named: "lm_head.weight")?.name == "lm_head.weight"
+                    ? "stored lm_head" : "tied to word_embeddings"
+            } ?? ""
             lines.append(("architecture",
-                          "BLOOM, \(c.layerCount) layers, hidden \(c.hiddenSize), \(c.headCount) heads (head dim \(c.headDim)), vocabulary \(c.vocabSize), output head \(head)"))
+                          "BLOOM, \(c.layerCount) layers, hidden \(c.hiddenSize), \(c.headCount) heads (head dim " +
+                          "\(c.headDim)), vocabulary \(c.vocabSize), output head \(head)"))
             if let dtype = c.dtype { lines.append(("config dtype", dtype)) }
         } else if let configProblem {
             lines.append(("architecture", "unknown: \(configProblem)"))
@@ -35,7 +41,8 @@ extension InspectReport {
         if let adapter { lines += adapterLines(adapter) }
 
         let width = lines.map(\.0.count).max() ?? 0
-        var out = lines.map { "\($0.0):" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }.joined(separator: "\n")
+        var out = lines.map { "\($0.0):" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
+            .joined(separator: "\n")
         out += "\n\n" + table()
         return out
     }
@@ -57,12 +64,19 @@ extension InspectReport {
         case nil: targets = "(not set)"
         }
         var lines: [(String, String)] = [
-            ("adapter", "LoRA r \(c.r), alpha \(formatNumber(c.loraAlpha))\(c.useRslora ? " (rsLoRA: scaling alpha/√r)" : ""), \(adapter.modules.count) modules"),
+            ("adapter",
+             "LoRA r \(c.r), alpha \(formatNumber(c.loraAlpha))\(c.useRslora ? " (rsLoRA: scaling alpha/√r)" : ""), " +
+             "\(adapter.modules.count) modules"),
             ("targets", targets),
             ("layout", adapter.layout.rawValue + (c.enableLora.map { " (enable_lora \($0))" } ?? "")),
         ]
-        if !c.rankPattern.isEmpty { lines.append(("rank pattern", c.rankPattern.map { "\($0.pattern)=\($0.rank)" }.joined(separator: ", "))) }
-        if !c.alphaPattern.isEmpty { lines.append(("alpha pattern", c.alphaPattern.map { "\($0.pattern)=\(formatNumber($0.alpha))" }.joined(separator: ", "))) }
+        if !c.rankPattern.isEmpty {
+            lines.append(("rank pattern", c.rankPattern.map { "\($0.pattern)=\($0.rank)" }.joined(separator: ", ")))
+        }
+        if !c.alphaPattern.isEmpty {
+            lines.append(("alpha pattern",
+                          c.alphaPattern.map { "\($0.pattern)=\(formatNumber($0.alpha))" }.joined(separator: ", ")))
+        }
         if c.bias != "none" || !adapter.replacements.isEmpty {
             lines.append(("replaces", "bias \(c.bias): \(adapter.replacements.count) base tensors"))
         }
@@ -73,7 +87,8 @@ extension InspectReport {
 
     private func table() -> String {
         let rows = checkpoint.tensors.map { t in
-            [t.name, t.dtype.rawValue, "[" + t.shape.map(String.init).joined(separator: ", ") + "]", ByteCount.format(t.byteCount)]
+            [t.name, t.dtype.rawValue, "[" + t.shape.map(String.init).joined(separator: ", ") + "]",
+             ByteCount.format(t.byteCount)]
         }
         let header = ["NAME", "DTYPE", "SHAPE", "SIZE"]
         let widths = (0..<4).map { k in ([header] + rows).map { $0[k].count }.max() ?? 0 }

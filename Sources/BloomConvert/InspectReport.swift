@@ -45,12 +45,13 @@ public struct InspectReport: Sendable {
 
     /// Reads the headers of `path`.
     /// - Parameter path: a weight file, a shard index, a model or adapter folder, a hub id or a hub-cache folder.
-    /// - Throws: the readers' `BloomError`s; `.inspectUnsupported` for GGUF files (see `GGUFInspect`); `.missingFile` for a folder
-    ///   without weights.
+    /// - Throws: the readers' `BloomError`s; `.inspectUnsupported` for GGUF files (see `GGUFInspect`); `.missingFile`
+    ///   for a folder without weights.
     public static func open(_ path: String) throws -> InspectReport {
         let resolved = try HubCache.resolve(path)
         if GGUFInspect.isGGUF(path: resolved) {
-            throw BloomError(.inspectUnsupported, "this is a GGUF file: GGUFInspect lists it, not InspectReport", path: resolved)
+            throw BloomError(.inspectUnsupported, "this is a GGUF file: GGUFInspect lists it, not InspectReport",
+                             path: resolved)
         }
         guard Paths.isDirectory(resolved) else {
             return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint,
@@ -68,7 +69,8 @@ public struct InspectReport: Sendable {
         }
         let candidates = (ModelFolder.weightFileNames + AdapterFolder.weightFileNames).map { Paths.join(resolved, $0) }
         guard let weights = candidates.first(where: Paths.isFile) else {
-            throw BloomError(.missingFile, "no config.json, adapter_config.json or weight files in the folder", path: resolved)
+            throw BloomError(.missingFile, "no config.json, adapter_config.json or weight files in the folder",
+                             path: resolved)
         }
         return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint,
                              checkpoint: try Checkpoint.open(weights, headersOnly: true))

@@ -34,8 +34,8 @@ public enum MergeDType: String, Sendable, CaseIterable {
 
 /// Writes a merged model as a Hugging Face folder that transformers loads as it is.
 enum MergeWriter {
-    /// The merged model's config.json: the base's, with `dtype` (and `torch_dtype` where present) set to the stored dtype
-    /// when one was asked for, `tie_word_embeddings` false when the merge gave the model its own output head, and
+    /// The merged model's config.json: the base's, with `dtype` (and `torch_dtype` where present) set to the stored
+    /// dtype when one was asked for, `tie_word_embeddings` false when the merge gave the model its own output head, and
     /// `architectures` ["BloomForCausalLM"] when the base has none (llama.cpp's converter picks its model class by it).
     static func config(_ base: JSONValue, dtype: DType?, untiedEmbeddings: Bool) throws -> JSONValue {
         guard var pairs = base.object else { throw BloomError(.invalidJSON, "config.json is not a JSON object") }
@@ -74,8 +74,8 @@ enum MergeWriter {
 
     /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder` (its
     /// tokenizer_config.json with `chatTemplate` set; its chat_template.jinja left out, as it would override that),
-    /// shards, the index when there are several shards, then config.json. Every file stays under a temporary name until all are
-    /// complete; on any error they are all removed.
+    /// shards, the index when there are several shards, then config.json. Every file stays under a temporary name until
+    /// all are complete; on any error they are all removed.
     /// - Returns: the files written (names in `output`) and the data bytes.
     static func write(_ model: MergedModel, config baseConfig: JSONValue, baseFolder: String, to output: String,
                       dtype: MergeDType, maxShardSize: Int, quiet: Bool,
@@ -99,7 +99,8 @@ enum MergeWriter {
             for name in MergeOutput.companionFiles where !rewritten.contains(name)
                 && MergeOutput.isRegularFile(baseFolder + "/" + name) {
                 let source = try MappedFile(path: baseFolder + "/" + name)
-                staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) }, at: output + "/" + name))
+                staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) },
+                                                    at: output + "/" + name))
             }
             let baseTokenizerConfig = baseFolder + "/tokenizer_config.json"
             let tokenizerConfig = try tokenizerConfig(MergeOutput.isRegularFile(baseTokenizerConfig)
@@ -107,7 +108,8 @@ enum MergeWriter {
                                                       chatTemplate: chatTemplate)
             staged.append(try MergeOutput.stage(Array((JSONWriter.string(tokenizerConfig, pretty: true) + "\n").utf8),
                                                 at: output + "/tokenizer_config.json"))
-            let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes, quiet: quiet)
+            let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes,
+                                            quiet: quiet)
             defer { progress.finish() }
             var bytesDone = 0
             var tensorsDone = 0
@@ -122,7 +124,8 @@ enum MergeWriter {
                 }
             }
             if shards.count > 1 {
-                staged.append(try MergeOutput.stage(Array((JSONWriter.string(MergeOutput.index(shards), pretty: true) + "\n").utf8),
+                staged.append(try MergeOutput.stage(
+                    Array((JSONWriter.string(MergeOutput.index(shards), pretty: true) + "\n").utf8),
                                                     at: output + "/model.safetensors.index.json"))
             }
             staged.append(try MergeOutput.stage(Array((JSONWriter.string(config, pretty: true) + "\n").utf8),

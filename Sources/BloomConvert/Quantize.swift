@@ -11,7 +11,8 @@ public enum GGUFQuantizer {
     /// already have their target type, are copied byte for byte.
     /// - Parameter allowRequantize: accept quantized sources (dequantized, then quantized again: error adds up).
     /// - Throws: `.invalidArgument` for a quantized source without `allowRequantize`; reader and I/O errors.
-    public static func quantize(input: String, output: String, options: ConvertOptions, allowRequantize: Bool) throws -> ConvertReport {
+    public static func quantize(input: String, output: String, options: ConvertOptions,
+                                allowRequantize: Bool) throws -> ConvertReport {
         let start = ProgressReporter.now()
         let file = try GGUFSplitSet(path: input)
         let blockCount = try file.metadata.optional(BloomGGUFKeys.blockCount, GGUFMetadata.uint32).map(Int.init)
@@ -27,13 +28,17 @@ public enum GGUFQuantizer {
                 continue
             }
             guard Quantizer.supportedTypes.contains(t.type) else {
-                throw BloomError(.unsupported, "tensor '\(t.name)' is \(t.type.name), which bloomkit cannot read", path: input)
-            }
-            if t.type.isBlockType, !allowRequantize {
-                throw BloomError(.invalidArgument, "tensor '\(t.name)' is already \(t.type.name); quantizing it again adds error (pass --allow-requantize to do it anyway)",
+                throw BloomError(.unsupported, "tensor '\(t.name)' is \(t.type.name), which bloomkit cannot read",
                                  path: input)
             }
-            plan.append(PlannedTensor(info: try GGUFTensorInfo(name: t.name, type: target, ne: t.ne), source: SourceTensor(gguf: t),
+            if t.type.isBlockType, !allowRequantize {
+                throw BloomError(.invalidArgument,
+                                 "tensor '\(t.name)' is already \(t.type.name); quantizing it again adds error (pass " +
+                                 "--allow-requantize to do it anyway)",
+                                 path: input)
+            }
+            plan.append(PlannedTensor(info: try GGUFTensorInfo(name: t.name, type: target, ne: t.ne),
+                                      source: SourceTensor(gguf: t),
                                       qkv: nil, note: choice?.note))
         }
         var metadata = file.metadata
@@ -62,7 +67,9 @@ extension SourceTensor {
         let unitBytes = oneD ? t.byteCount / max(t.elementCount, 1) : t.info.rowByteCount
         let shape = oneD ? [t.elementCount] : [t.info.rowCount, t.info.rowLength]
         self.init(name: t.name, dtype: .F32, shape: shape) { start, count, dst in
-            try ConvertCodec.decode(t.type, UnsafeRawBufferPointer(rebasing: t.bytes[(start * unitBytes)..<((start + count) * unitBytes)]),
+            try ConvertCodec.decode(t.type,
+                                    UnsafeRawBufferPointer(
+                                        rebasing: t.bytes[(start * unitBytes)..<((start + count) * unitBytes)]),
                                     rowLength: oneD ? 1 : t.info.rowLength, into: dst)
         }
     }

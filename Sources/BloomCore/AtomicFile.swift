@@ -40,7 +40,8 @@ public final class AtomicFile {
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             // Named by the output the user gave, not the temporary name they never saw.
-            throw BloomError(.io, "cannot create a temporary file next to the output: \(String(cString: strerror(errno)))",
+            throw BloomError(.io,
+                             "cannot create a temporary file next to the output: \(String(cString: strerror(errno)))",
                              path: destination)
         }
         buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 4096)

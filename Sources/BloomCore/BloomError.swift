@@ -108,7 +108,9 @@ public enum Checked {
 
     /// Converts an unsigned 64-bit value read from a file to Int, refusing values above Int.max.
     public static func int(_ v: UInt64, _ what: @autoclosure () -> String) throws -> Int {
-        guard v <= UInt64(Int.max) else { throw BloomError(.overflow, "\(what()) is \(v), past the largest supported size") }
+        guard v <= UInt64(Int.max) else {
+            throw BloomError(.overflow, "\(what()) is \(v), past the largest supported size")
+        }
         return Int(v)
     }
 }

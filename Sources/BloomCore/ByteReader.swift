@@ -29,19 +29,22 @@ public struct ByteReader {
 
     public mutating func seek(to position: Int) throws {
         guard position >= 0, position <= bytes.count else {
-            throw BloomError(.outOfBounds, "position \(baseOffset + position) is past the end (\(baseOffset + bytes.count))")
+            throw BloomError(.outOfBounds,
+                             "position \(baseOffset + position) is past the end (\(baseOffset + bytes.count))")
         }
         offset = position
     }
 
-    public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String = "value") throws -> T {
+    public mutating func read<T: FixedWidthInteger>(_: T.Type,
+                                                    _ what: @autoclosure () -> String = "value") throws -> T {
         try require(MemoryLayout<T>.size, what())
         let v = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
         offset += MemoryLayout<T>.size
         return T(littleEndian: v)
     }
 
-    public mutating func readBigEndian<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String = "value") throws -> T {
+    public mutating func readBigEndian<T: FixedWidthInteger>(_: T.Type,
+                                                             _ what: @autoclosure () -> String = "value") throws -> T {
         try require(MemoryLayout<T>.size, what())
         let v = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
         offset += MemoryLayout<T>.size
@@ -56,7 +59,8 @@ public struct ByteReader {
         Double(bitPattern: try read(UInt64.self, what()))
     }
 
-    public mutating func readBytes(_ n: Int, _ what: @autoclosure () -> String = "bytes") throws -> UnsafeRawBufferPointer {
+    public mutating func readBytes(_ n: Int,
+                                   _ what: @autoclosure () -> String = "bytes") throws -> UnsafeRawBufferPointer {
         try require(n, what())
         let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])
         offset += n

@@ -83,7 +83,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         let (blockElements, blockBytes) = blockLayout
         guard let first = ne.first else { return blockBytes }  // scalar
         guard first % blockElements == 0 else {
-            throw BloomError(.invalidArgument, "first dimension \(first) is not a multiple of \(name)'s block of \(blockElements)")
+            throw BloomError(.invalidArgument,
+                             "first dimension \(first) is not a multiple of \(name)'s block of \(blockElements)")
         }
         let rowBytes = try Checked.multiply(first / blockElements, blockBytes, "row size")
         return try Checked.multiply(rowBytes, Checked.product(Array(ne.dropFirst()), "row count"), "tensor size")

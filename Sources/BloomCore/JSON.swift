@@ -105,7 +105,9 @@ public struct JSONParser {
         }
 
         mutating func parseValue(depth: Int) throws -> JSONValue {
-            guard depth <= maxDepth else { throw BloomError(.limitExceeded, "JSON nesting deeper than \(maxDepth) levels", location: "byte \(i)") }
+            guard depth <= maxDepth else {
+                throw BloomError(.limitExceeded, "JSON nesting deeper than \(maxDepth) levels", location: "byte \(i)")
+            }
             values += 1
             guard values <= maxValues else {
                 throw BloomError(.limitExceeded, "JSON of more than \(maxValues) values", location: "byte \(i)")
@@ -299,7 +301,9 @@ public enum JSONWriter {
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             // Arrays of scalars stay on one line: shapes and id lists read better that way.
-            let scalars = items.allSatisfy { if case .array = $0 { return false }; if case .object = $0 { return false }; return true }
+            let scalars = items.allSatisfy {
+                if case .array = $0 { return false }; if case .object = $0 { return false }; return true
+            }
             if scalars || !pretty {
                 out += "["
                 for (k, item) in items.enumerated() {

@@ -46,9 +46,12 @@ public final class MappedFile: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     /// The bytes `[offset, offset+length)`, or an error naming the range and the file size.
-    public func slice(offset: Int, length: Int, what: @autoclosure () -> String = "range") throws -> UnsafeRawBufferPointer {
+    public func slice(offset: Int, length: Int,
+                      what: @autoclosure () -> String = "range") throws -> UnsafeRawBufferPointer {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
-            throw BloomError(.outOfBounds, "\(what()) [\(offset), \(offset &+ length)) ends past the file's \(count) bytes", path: path)
+            throw BloomError(.outOfBounds,
+                             "\(what()) [\(offset), \(offset &+ length)) ends past the file's \(count) bytes",
+                             path: path)
         }
         return UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: length)
     }

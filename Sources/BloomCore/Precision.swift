@@ -22,7 +22,8 @@ public enum Precision {
     }
 
     /// Converts `n` f32 values to `dtype` (F32, F16 or BF16) at `dst`.
-    public static func fromFloat(_ dtype: DType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+    public static func fromFloat(_ dtype: DType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
+                                 _ n: Int) {
         switch dtype {
         case .F32: dst.copyMemory(from: src, byteCount: n * 4)
         case .F16: bk_f32_to_f16(src, dst.assumingMemoryBound(to: UInt16.self), n)

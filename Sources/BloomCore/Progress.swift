@@ -42,7 +42,9 @@ public final class ProgressReporter: @unchecked Sendable {
         let dt = max(t - start, 1e-6)
         let rate = Double(bytes) / dt
         let left = rate > 0 ? Double(totalBytes - bytes) / rate : 0
-        let line = "\r\(label)  \(items)/\(totalItems) tensors  \(ByteCount.format(bytes))/\(ByteCount.format(totalBytes))  \(ByteCount.format(Int(rate)))/s  \(Int(left.rounded()))s left \u{1B}[K"
+        let line = "\r\(label)  \(items)/\(totalItems) tensors  " +
+            "\(ByteCount.format(bytes))/\(ByteCount.format(totalBytes))  " +
+            "\(ByteCount.format(Int(rate)))/s  \(Int(left.rounded()))s left \u{1B}[K"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -108,13 +108,20 @@ public struct TensorView: Sendable {
     /// Reads `dst.count` elements starting at `elementOffset` into `dst` as f32 (a row chunk of a large tensor).
     public func readFloats(into dst: UnsafeMutableBufferPointer<Float>, elementOffset: Int) throws {
         guard let size = dtype.byteSize, dtype.isFloatingPointWeight else {
-            throw BloomError(.unsupported, "tensor '\(name)' has dtype \(dtype.rawValue); only F32, F16 and BF16 can be read as floats")
+            throw BloomError(.unsupported,
+                             "tensor '\(name)' has dtype \(dtype.rawValue); only F32, F16 and BF16 can be read as " +
+                             "floats")
         }
         let n = dst.count
         guard elementOffset >= 0, n <= elementCount, elementOffset <= elementCount - n else {
-            throw BloomError(.outOfBounds, "elements [\(elementOffset), \(elementOffset + n)) of tensor '\(name)' are past its \(elementCount) elements")
+            throw BloomError(.outOfBounds,
+                             "elements [\(elementOffset), \(elementOffset + n)) of tensor '\(name)' are past its " +
+                             "\(elementCount) elements")
         }
-        guard n > 0, let dstBase = dst.baseAddress, let src = bytes.baseAddress.map({ $0 + elementOffset * size }) else { return }
+        guard n > 0, let dstBase = dst.baseAddress,
+              let src = bytes.baseAddress.map({ $0 + elementOffset * size }) else {
+            return
+        }
         Precision.toFloat(dtype, src, dstBase, n)
     }
 }

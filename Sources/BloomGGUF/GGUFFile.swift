@@ -53,7 +53,8 @@ public final class GGUFFile: Sendable {
                 guard info.offset == expected else {
                     let why = info.offset % alignment != 0 ? "is not a multiple of the alignment \(alignment)"
                         : "is not where the packed data puts it, \(expected)"
-                    throw BloomError(.ggufBadOffset, "tensor '\(info.name)' has data offset \(info.offset), which \(why)",
+                    throw BloomError(.ggufBadOffset,
+                                     "tensor '\(info.name)' has data offset \(info.offset), which \(why)",
                                      location: "offset \(at)")
                 }
                 let start = try Checked.add(dataOffset, info.offset, "tensor '\(info.name)' start")
@@ -115,13 +116,16 @@ struct Parser {
         }
         let magic = try reader.read(UInt32.self, "magic")
         guard magic == GGUFLimits.magic else {
-            throw BloomError(.ggufBadMagic, "not a GGUF file: magic is 0x\(String(magic, radix: 16)), expected 0x\(String(GGUFLimits.magic, radix: 16)) (\"GGUF\")",
+            throw BloomError(.ggufBadMagic,
+                             "not a GGUF file: magic is 0x\(String(magic, radix: 16)), expected " +
+                             "0x\(String(GGUFLimits.magic, radix: 16)) (\"GGUF\")",
                              location: "offset 0")
         }
         let version = try reader.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
             let note = version & 0xFFFF == 0 ? " (a big-endian file?)" : ""
-            throw BloomError(.ggufBadVersion, "GGUF version \(version) is not supported, only 2 and 3\(note)", location: "offset 4")
+            throw BloomError(.ggufBadVersion, "GGUF version \(version) is not supported, only 2 and 3\(note)",
+                             location: "offset 4")
         }
         let tensorCount = try readCount("tensor count", minimumRecordSize: 8 + 4 + 4 + 8)
         let kvCount = try readCount("metadata count", minimumRecordSize: 8 + 4 + 1)
@@ -145,7 +149,9 @@ struct Parser {
             let at = reader.offset
             let name = try readString("name of tensor \(i)")
             guard name.utf8.count <= GGUFLimits.maxNameBytes else {
-                throw BloomError(.ggufNameTooLong, "tensor name '\(name)' has \(name.utf8.count) bytes, more than the \(GGUFLimits.maxNameBytes) ggml allows",
+                throw BloomError(.ggufNameTooLong,
+                                 "tensor name '\(name)' has \(name.utf8.count) bytes, more than the " +
+                                 "\(GGUFLimits.maxNameBytes) ggml allows",
                                  location: "offset \(at)")
             }
             guard names.insert(name).inserted else {
@@ -153,25 +159,29 @@ struct Parser {
             }
             let nDims = try reader.read(UInt32.self, "dimension count of '\(name)'")
             guard nDims <= UInt32(GGUFLimits.maxDimensions) else {
-                throw BloomError(.ggufTooManyDims, "tensor '\(name)' has \(nDims) dimensions, more than \(GGUFLimits.maxDimensions)",
+                throw BloomError(.ggufTooManyDims,
+                                 "tensor '\(name)' has \(nDims) dimensions, more than \(GGUFLimits.maxDimensions)",
                                  location: "offset \(at)")
             }
             var ne: [Int] = []
             for d in 0..<Int(nDims) {
                 let v = try reader.read(Int64.self, "ne[\(d)] of '\(name)'")
                 guard v >= 0 else {
-                    throw BloomError(.ggufBadShape, "tensor '\(name)' has ne[\(d)] = \(v), negative", location: "offset \(at)")
+                    throw BloomError(.ggufBadShape, "tensor '\(name)' has ne[\(d)] = \(v), negative",
+                                     location: "offset \(at)")
                 }
                 ne.append(Int(v))
             }
             let rawType = try reader.read(UInt32.self, "type of '\(name)'")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw BloomError(.ggufBadTensorType, "tensor '\(name)' has ggml type \(rawType), which is unknown or removed",
+                throw BloomError(.ggufBadTensorType,
+                                 "tensor '\(name)' has ggml type \(rawType), which is unknown or removed",
                                  location: "offset \(at)")
             }
             let rawOffset = try reader.read(UInt64.self, "offset of '\(name)'")
             guard rawOffset <= UInt64(Int.max) else {
-                throw BloomError(.ggufBadOffset, "tensor '\(name)' has data offset \(rawOffset), past any file", location: "offset \(at)")
+                throw BloomError(.ggufBadOffset, "tensor '\(name)' has data offset \(rawOffset), past any file",
+                                 location: "offset \(at)")
             }
             do {
                 tensors.append((try GGUFTensorInfo(name: name, type: type, ne: ne, offset: Int(rawOffset)), at))
@@ -188,7 +198,9 @@ struct Parser {
         let at = reader.offset
         let raw = try reader.read(UInt64.self, what)
         guard raw <= UInt64(reader.remaining / minimumRecordSize) else {
-            throw BloomError(.ggufCountPastEnd, "\(what) \(raw) cannot fit in the \(reader.remaining) bytes left (each needs at least \(minimumRecordSize))",
+            throw BloomError(.ggufCountPastEnd,
+                             "\(what) \(raw) cannot fit in the \(reader.remaining) bytes left (each needs at least " +
+                             "\(minimumRecordSize))",
                              location: "offset \(at)")
         }
         return Int(raw)
@@ -198,7 +210,8 @@ struct Parser {
         let at = reader.offset
         let raw = try reader.read(UInt32.self, what)
         guard let type = GGUFValueType(rawValue: raw) else {
-            throw BloomError(.ggufBadValueType, "\(what) is \(raw), not one of GGUF's 13 value types (0…12)", location: "offset \(at)")
+            throw BloomError(.ggufBadValueType, "\(what) is \(raw), not one of GGUF's 13 value types (0…12)",
+                             location: "offset \(at)")
         }
         return type
     }
@@ -207,7 +220,8 @@ struct Parser {
         let at = reader.offset
         let raw = try reader.read(UInt64.self, "length of \(what)")
         guard raw <= UInt64(reader.remaining) else {
-            throw BloomError(.ggufStringPastEnd, "\(what) has length \(raw), past the \(reader.remaining) bytes left in the file",
+            throw BloomError(.ggufStringPastEnd,
+                             "\(what) has length \(raw), past the \(reader.remaining) bytes left in the file",
                              location: "offset \(at)")
         }
         let bytes = try reader.readBytes(Int(raw), what)
@@ -220,7 +234,10 @@ struct Parser {
     private mutating func readBool(_ key: String) throws -> Bool {
         let at = reader.offset
         let b = try reader.read(UInt8.self, "value of '\(key)'")
-        guard b <= 1 else { throw BloomError(.ggufBadValue, "key '\(key)' has bool byte \(b), expected 0 or 1", location: "offset \(at)") }
+        guard b <= 1 else {
+            throw BloomError(.ggufBadValue, "key '\(key)' has bool byte \(b), expected 0 or 1",
+                             location: "offset \(at)")
+        }
         return b == 1
     }
 
@@ -247,7 +264,8 @@ struct Parser {
         let at = reader.offset
         let elementType = try readValueType("element type of array '\(key)'")
         guard elementType != .array else {
-            throw BloomError(.ggufNestedArray, "key '\(key)' is an array of arrays, which GGUF does not allow", location: "offset \(at)")
+            throw BloomError(.ggufNestedArray, "key '\(key)' is an array of arrays, which GGUF does not allow",
+                             location: "offset \(at)")
         }
         let count = try readCount("element count of array '\(key)'", minimumRecordSize: elementType.minimumSize)
         switch elementType {

@@ -51,10 +51,13 @@ public struct GGUFTensorInfo: Sendable, Equatable {
     /// sizes that fit in Int.
     public init(name: String, type: GGMLType, ne: [Int], offset: Int = 0) throws {
         guard name.utf8.count <= GGUFLimits.maxNameBytes else {
-            throw BloomError(.ggufNameTooLong, "tensor name '\(name)' has \(name.utf8.count) bytes, more than the \(GGUFLimits.maxNameBytes) ggml allows")
+            throw BloomError(.ggufNameTooLong,
+                             "tensor name '\(name)' has \(name.utf8.count) bytes, more than the " +
+                             "\(GGUFLimits.maxNameBytes) ggml allows")
         }
         guard ne.count <= GGUFLimits.maxDimensions else {
-            throw BloomError(.ggufTooManyDims, "tensor '\(name)' has \(ne.count) dimensions, more than \(GGUFLimits.maxDimensions)")
+            throw BloomError(.ggufTooManyDims,
+                             "tensor '\(name)' has \(ne.count) dimensions, more than \(GGUFLimits.maxDimensions)")
         }
         guard ne.allSatisfy({ $0 >= 0 }) else {
             throw BloomError(.ggufBadShape, "tensor '\(name)' has a negative dimension in \(ne)")
@@ -62,7 +65,8 @@ public struct GGUFTensorInfo: Sendable, Equatable {
         let (block, blockBytes) = type.blockLayout
         let first = ne.first ?? 1
         guard first % block == 0 else {
-            throw BloomError(.ggufBadShape, "tensor '\(name)': ne[0] = \(first) is not a multiple of \(type.name)'s block of \(block)")
+            throw BloomError(.ggufBadShape,
+                             "tensor '\(name)': ne[0] = \(first) is not a multiple of \(type.name)'s block of \(block)")
         }
         do {
             let elements = try Checked.product(ne, "element count")

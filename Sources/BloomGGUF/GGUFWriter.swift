@@ -53,7 +53,8 @@ public final class GGUFWriter {
         var encoder = GGUFEncoder()
         encoder.header(metadata: metadata, tensors: laidOut)
         dataOffset = try GGUFLimits.pad(encoder.bytes.count, alignment)
-        checksumPayloadOffset = checksumKey.flatMap { encoder.valueOffsets[$0] }.map { $0 + 4 + 8 }  // past elem type + count
+        // past elem type + count
+        checksumPayloadOffset = checksumKey.flatMap { encoder.valueOffsets[$0] }.map { $0 + 4 + 8 }
         output = try AtomicFile(destination: path)
         try output.write(encoder.bytes)
         try output.writeZeros(dataOffset - encoder.bytes.count)
@@ -64,13 +65,16 @@ public final class GGUFWriter {
     public var currentTensor: GGUFTensorInfo? { current < tensors.count ? tensors[current] : nil }
 
     /// Appends the next bytes of the current tensor; when it is complete, pads it and moves to the next.
-    /// - Throws: `.ggufWriteMismatch` if the chunk runs past the current tensor's declared size or all tensors are written.
+    /// - Throws: `.ggufWriteMismatch` if the chunk runs past the current tensor's declared size or all tensors are
+    ///   written.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard let t = currentTensor else {
             throw BloomError(.ggufWriteMismatch, "\(bytes.count) more bytes after the last tensor", path: path)
         }
         guard bytes.count <= t.byteCount - currentWritten else {
-            throw BloomError(.ggufWriteMismatch, "tensor '\(t.name)' was declared as \(t.byteCount) bytes; \(currentWritten + bytes.count) were written",
+            throw BloomError(.ggufWriteMismatch,
+                             "tensor '\(t.name)' was declared as \(t.byteCount) bytes; " +
+                             "\(currentWritten + bytes.count) were written",
                              path: path)
         }
         try output.write(bytes)
@@ -82,10 +86,13 @@ public final class GGUFWriter {
     /// Writes a whole tensor named `name`, which must be the current one.
     public func write(tensorNamed name: String, _ bytes: UnsafeRawBufferPointer) throws {
         guard let t = currentTensor, t.name == name, currentWritten == 0 else {
-            throw BloomError(.ggufWriteMismatch, "tensor '\(name)' written out of order (expected '\(currentTensor?.name ?? "none")')", path: path)
+            throw BloomError(.ggufWriteMismatch,
+                             "tensor '\(name)' written out of order (expected '\(currentTensor?.name ?? "none")')",
+                             path: path)
         }
         guard bytes.count == t.byteCount else {
-            throw BloomError(.ggufWriteMismatch, "tensor '\(name)' was declared as \(t.byteCount) bytes; got \(bytes.count)", path: path)
+            throw BloomError(.ggufWriteMismatch,
+                             "tensor '\(name)' was declared as \(t.byteCount) bytes; got \(bytes.count)", path: path)
         }
         try write(bytes)
     }
@@ -109,7 +116,9 @@ public final class GGUFWriter {
     /// - Throws: `.ggufWriteMismatch` if a tensor is incomplete; `.io`.
     public func commit() throws {
         if let t = currentTensor {
-            throw BloomError(.ggufWriteMismatch, "tensor '\(t.name)' has \(currentWritten) of its \(t.byteCount) bytes; \(tensors.count - current) tensors unwritten",
+            throw BloomError(.ggufWriteMismatch,
+                             "tensor '\(t.name)' has \(currentWritten) of its \(t.byteCount) bytes; " +
+                             "\(tensors.count - current) tensors unwritten",
                              path: path)
         }
         if let at = checksumPayloadOffset {

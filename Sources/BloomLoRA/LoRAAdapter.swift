@@ -14,7 +14,8 @@ import BloomCore
 ///
 /// Refused with `loraUnsupported` rather than merged wrong: DoRA, `lora_bias`, embedding LoRA, adapters whose
 /// `init_lora_weights` rewrote the base (PiSSA, OLoRA, CorDA, LoftQ, LoRA-GA), and the PEFT variants whose merge is not
-/// `W + s·B·A` (aLoRA, layer replication, target parameters, trainable tokens, Arrow, BD-LoRA, VeLoRA, MonteCLoRA, KaSA, QALoRA).
+/// `W + s·B·A` (aLoRA, layer replication, target parameters, trainable tokens, Arrow, BD-LoRA, VeLoRA, MonteCLoRA,
+/// KaSA, QALoRA).
 public struct LoRAAdapter: Sendable {
     /// The adapter's folder, as resolved by `AdapterFolder`.
     public let path: String
@@ -24,11 +25,12 @@ public struct LoRAAdapter: Sendable {
     public let baseModelNameOrPath: String?
     /// The low-rank updates, in the order of their `lora_A` tensors in the file.
     public let updates: [LoRAUpdate]
-    /// Whole tensors that replace the base's, named as in the model (`transformer.h.0.self_attention.query_key_value.bias`).
+    /// Whole tensors that replace the base's, named as in the model
+    /// (`transformer.h.0.self_attention.query_key_value.bias`).
     public let replacements: [SourceTensor]
 
-    /// `init_lora_weights` values whose initialisation subtracted something from the base weights: the adapter is a delta
-    /// on a modified base, not on the base the user has.
+    /// `init_lora_weights` values whose initialisation subtracted something from the base weights: the adapter is a
+    /// delta on a modified base, not on the base the user has.
     static let baseMutatingInits: Set<String> = ["pissa", "olora", "corda", "loftq", "lora_ga"]
 
     /// Config keys of PEFT variants whose merge is not `W + s·B·A`; any truthy value is refused.
@@ -55,14 +57,20 @@ public struct LoRAAdapter: Sendable {
         }
         if let initName = config.initLoraWeights?.string?.lowercased(),
            LoRAAdapter.baseMutatingInits.contains(initName) || initName.hasPrefix("pissa") {
-            throw unsupported("init_lora_weights '\(initName)' changed the base weights when the adapter was created, so the adapter is not a delta on the original base; re-save it with path_initial_model_for_weight_conversion", "init_lora_weights")
+            throw unsupported("init_lora_weights '\(initName)' changed the base weights when the adapter was " +
+                              "created, so the adapter is not a delta on the original base; re-save it with " +
+                              "path_initial_model_for_weight_conversion", "init_lora_weights")
         }
         baseModelNameOrPath = config.baseModelNameOrPath.flatMap { $0.isEmpty ? nil : $0 }
 
         // Errors of the shape checks and tensor reads below name the adapter's folder too.
         updates = try Self.naming(folder.path) { try folder.modules.map { module in
-            if module.magnitude != nil { throw unsupported("module '\(module.path)' has a DoRA magnitude vector (use_dora)", module.path) }
-            if module.bBias != nil { throw unsupported("module '\(module.path)' has a lora_B bias (lora_bias)", module.path) }
+            if module.magnitude != nil {
+                throw unsupported("module '\(module.path)' has a DoRA magnitude vector (use_dora)", module.path)
+            }
+            if module.bBias != nil {
+                throw unsupported("module '\(module.path)' has a lora_B bias (lora_bias)", module.path)
+            }
             if module.isEmbedding { throw unsupported("module '\(module.path)' is an embedding LoRA", module.path) }
             let layout: LoRAUpdate.Layout
             let rank = config.rank(forModule: module.path)
@@ -76,7 +84,9 @@ public struct LoRAAdapter: Sendable {
                 // PEFT ≤ 0.2: scaling alpha/r; the convolution's groups follow from the shapes.
                 guard let enabled = config.enableLora, let aRows = module.a.shape.first, module.b.shape.count == 3,
                       module.b.shape[1] > 0, aRows % module.b.shape[1] == 0 else {
-                    throw BloomError(.loraInvalidAdapter, "lora_A \(module.a.shape) and lora_B \(module.b.shape) do not form a grouped convolution",
+                    throw BloomError(.loraInvalidAdapter,
+                                     "lora_A \(module.a.shape) and lora_B \(module.b.shape) do not form a grouped " +
+                                     "convolution",
                                      path: folder.path, location: module.path)
                 }
                 layout = .fused(enabled: enabled, groups: aRows / module.b.shape[1])

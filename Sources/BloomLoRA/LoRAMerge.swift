@@ -21,13 +21,14 @@ public struct MergeBase: Sendable {
 }
 
 /// A base with adapters applied, as a list of lazily merged tensors: reading rows of a changed tensor reads those rows
-/// of the base (or of its replacement) and adds each adapter's delta for those rows only, so a writer streaming row chunks
-/// holds one chunk plus the adapters, never the model.
+/// of the base (or of its replacement) and adds each adapter's delta for those rows only, so a writer streaming row
+/// chunks holds one chunk plus the adapters, never the model.
 public struct MergedModel: Sendable {
     /// The base's tensors in the base's order and spelling, adapters applied; `lm_head.weight` is appended when an
     /// adapter replaced one of the tied embeddings (PEFT then sets `tie_word_embeddings` false).
     public let tensors: [SourceTensor]
-    /// Names of the base tensors an adapter changed or replaced (the base's spelling; an appended `lm_head.weight` is new).
+    /// Names of the base tensors an adapter changed or replaced (the base's spelling; an appended `lm_head.weight` is
+    /// new).
     public let changedTensors: [String]
     /// True when the merge broke the base's embedding tie: write `lm_head.weight` and set `tie_word_embeddings` false.
     public let untiedEmbeddings: Bool
@@ -47,17 +48,19 @@ public enum LoRAMerge {
     ///   - base: the base tensors and how to name and tie them.
     /// - Returns: the merged tensors, the names of the changed ones, and warnings.
     /// - Throws: `loraMissingTarget` naming the first tensor an adapter changes that the base lacks,
-    ///   `loraShapeMismatch` naming the first whose shape does not fit, `loraUnsupported` for LoRA on the output head of a
-    ///   model whose embeddings are tied.
+    ///   `loraShapeMismatch` naming the first whose shape does not fit, `loraUnsupported` for LoRA on the output head
+    ///   of a model whose embeddings are tied.
     public static func apply(_ adapters: [LoRAAdapter], to base: MergeBase) throws -> MergedModel {
         enum Step { case add(LoRAUpdate, adapter: String), replace(SourceTensor) }
 
         let headName = "lm_head.weight"
-        // A tied base's lm_head (some fine-tunes save the shared tensor twice) is the word embeddings: not written again.
+        // A tied base's lm_head (some fine-tunes save the shared tensor twice) is the word embeddings: not written
+        // again.
         var tensors = base.tiedEmbeddings ? base.tensors.filter { $0.name != headName } : base.tensors
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
-        let embedding = ["transformer.word_embeddings.weight", "word_embeddings.weight"].lazy.compactMap { index[$0] }.first
+        let embedding = ["transformer.word_embeddings.weight",
+                         "word_embeddings.weight"].lazy.compactMap { index[$0] }.first
         var steps: [Int: [Step]] = [:]
         var untied = false
         var warnings: [String] = []
@@ -77,37 +80,47 @@ public enum LoRAMerge {
             let words = tensors[e]
             untied = true
             index[headName] = tensors.count
-            tensors.append(SourceTensor(name: headName, dtype: words.dtype, shape: words.shape, readRows: words.readRows))
+            tensors.append(SourceTensor(name: headName, dtype: words.dtype, shape: words.shape,
+                                        readRows: words.readRows))
             return tensors.count - 1
         }
 
         for adapter in adapters {
             if let wanted = adapter.baseModelNameOrPath, !LoRAMerge.names(wanted, base: base) {
-                warnings.append("adapter '\(adapter.name)' was made for '\(wanted)', which does not look like the base given ('\(base.path)')")
+                warnings.append("adapter '\(adapter.name)' was made for '\(wanted)', which does not look like the " +
+                                "base given ('\(base.path)')")
             }
             for update in adapter.updates {
                 if update.weightName == headName, base.tiedEmbeddings {
-                    throw BloomError(.loraUnsupported, "LoRA on lm_head of a base whose output embeddings are tied to the word embeddings is not supported",
+                    throw BloomError(.loraUnsupported,
+                                     "LoRA on lm_head of a base whose output embeddings are tied to the word " +
+                                     "embeddings is not supported",
                                      path: adapter.path, location: headName)
                 }
                 guard let i = resolve(update.weightName) else {
-                    throw BloomError(.loraMissingTarget, "the adapter changes '\(update.weightName)', which the base does not have",
+                    throw BloomError(.loraMissingTarget,
+                                     "the adapter changes '\(update.weightName)', which the base does not have",
                                      path: adapter.path, location: update.weightName)
                 }
                 let shape = tensors[i].shape
                 guard shape == [update.outFeatures, update.inFeatures] else {
-                    throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(update.weightName)' is [\(update.outFeatures), \(update.inFeatures)] but the base tensor '\(tensors[i].name)' is \(shape)",
+                    throw BloomError(.loraShapeMismatch,
+                                     "lora_B·lora_A of '\(update.weightName)' is [\(update.outFeatures), " +
+                                     "\(update.inFeatures)] but the base tensor '\(tensors[i].name)' is \(shape)",
                                      path: adapter.path, location: update.weightName)
                 }
                 steps[i, default: []].append(.add(update, adapter: adapter.path))
             }
             for replacement in adapter.replacements {
                 guard let i = resolve(replacement.name) ?? (replacement.name == headName ? untie() : nil) else {
-                    throw BloomError(.loraMissingTarget, "the adapter replaces '\(replacement.name)', which the base does not have",
+                    throw BloomError(.loraMissingTarget,
+                                     "the adapter replaces '\(replacement.name)', which the base does not have",
                                      path: adapter.path, location: replacement.name)
                 }
                 guard tensors[i].shape == replacement.shape else {
-                    throw BloomError(.loraShapeMismatch, "the adapter's '\(replacement.name)' is \(replacement.shape) but the base tensor '\(tensors[i].name)' is \(tensors[i].shape)",
+                    throw BloomError(.loraShapeMismatch,
+                                     "the adapter's '\(replacement.name)' is \(replacement.shape) but the base " +
+                                     "tensor '\(tensors[i].name)' is \(tensors[i].shape)",
                                      path: adapter.path, location: replacement.name)
                 }
                 if i == embedding { _ = untie() }
@@ -131,7 +144,8 @@ public enum LoRAMerge {
             // The largest magnitude the tensor's stored dtype holds: a merged value past it would be written as an
             // infinity (f16 tops out at 65504), one that is already NaN or infinite poisons every output it reaches.
             let limit: Float = original.dtype == .F16 ? 65504 : .greatestFiniteMagnitude
-            tensors[i] = SourceTensor(name: original.name, dtype: original.dtype, shape: original.shape) { start, count, dst in
+            tensors[i] = SourceTensor(name: original.name, dtype: original.dtype,
+                                      shape: original.shape) { start, count, dst in
                 try read(start, count, dst)
                 for (update, _) in updates { update.addDelta(rows: start, count: count, into: dst) }
                 guard updates.isEmpty || dst.allSatisfy({ abs($0) <= limit }) else {
@@ -147,8 +161,9 @@ public enum LoRAMerge {
                            adapters: adapters)
     }
 
-    /// Whether `wanted` (an adapter's `base_model_name_or_path`, a hub id or a path) plausibly names the base: equal to the
-    /// path given or to the config's `_name_or_path`, its last component is a component of the base path, or the base
+    /// Whether `wanted` (an adapter's `base_model_name_or_path`, a hub id or a path) plausibly names the base: equal to
+    /// the path given or to the config's `_name_or_path`, its last component is a component of the base path, or the
+    /// base
     /// path is the Hugging Face cache folder of that hub id (`models--ORG--NAME`).
     static func names(_ wanted: String, base: MergeBase) -> Bool {
         let trimmed = wanted.hasSuffix("/") ? String(wanted.dropLast()) : wanted

@@ -12,19 +12,24 @@ public struct LoRAUpdate: Sendable {
     public enum Layout: Sendable, Equatable {
         /// Current PEFT (`lora_A` [r, in], `lora_B` [out, r]): the delta covers every row.
         case linear
-        /// PEFT ≤ 0.2 `MergedLinear` (`enable_lora`): `lora_A` [r·k, in] and `lora_B` [out/n·k, r·k/groups, 1] form a grouped
-        /// 1×1 convolution (k enabled of n equal row blocks). Delta row `o` belongs to group `o / (out/n·k/groups)` and sums over
-        /// that group's `r·k/groups` rows of A; the `out/n·k` delta rows fill the enabled blocks of W in order, the others get zero.
+        /// PEFT ≤ 0.2 `MergedLinear` (`enable_lora`): `lora_A` [r·k, in] and `lora_B` [out/n·k, r·k/groups, 1] form a
+        /// grouped 1×1 convolution (k enabled of n equal row blocks). Delta row `o` belongs to group `o /
+        /// (out/n·k/groups)` and
+        /// sums over that group's `r·k/groups` rows of A; the `out/n·k` delta rows fill the enabled blocks of W in
+        /// order, the
+        /// others get zero.
         case fused(enabled: [Bool], groups: Int)
     }
 
-    /// The weight this update changes, as the adapter names it (`transformer.h.0.self_attention.query_key_value.weight`).
+    /// The weight this update changes, as the adapter names it
+    /// (`transformer.h.0.self_attention.query_key_value.weight`).
     public let weightName: String
     public let outFeatures: Int
     public let inFeatures: Int
     /// The rank per module (`r`, or the rank_pattern override); A holds `rank` rows per enabled block.
     public let rank: Int
-    /// `alpha / r`, or `alpha / √r` with rsLoRA, rounded once to f32 as PyTorch does for a Python float times an f32 tensor.
+    /// `alpha / r`, or `alpha / √r` with rsLoRA, rounded once to f32 as PyTorch does for a Python float times an f32
+    /// tensor.
     public let scaling: Float
     public let layout: Layout
 
@@ -66,16 +71,19 @@ public struct LoRAUpdate: Sendable {
         case .fused(let enabled, let groups):
             let k = enabled.filter { $0 }.count
             guard k > 0, groups > 0 else { throw invalid("enable_lora \(enabled) enables no block") }
-            guard bShape.count == 3, bShape[2] == 1, bShape[0] > 0, bShape[1] > 0, b.count == bShape[0] * bShape[1] else {
+            guard bShape.count == 3, bShape[2] == 1, bShape[0] > 0, bShape[1] > 0,
+                  b.count == bShape[0] * bShape[1] else {
                 throw invalid("lora_B has shape \(bShape); the enable_lora layout stores [out/n·k, r·k/groups, 1]")
             }
             // rank comes from adapter_config.json: the product may overflow.
             let (expectedRows, overflow) = rank.multipliedReportingOverflow(by: k)
             guard !overflow, aRows == expectedRows else {
-                throw invalid("lora_A has \(aRows) rows; rank \(rank) × \(k) enabled blocks is \(overflow ? "past Int" : String(expectedRows))")
+                throw invalid("lora_A has \(aRows) rows; rank \(rank) × \(k) enabled blocks is " +
+                              "\(overflow ? "past Int" : String(expectedRows))")
             }
             guard aRows == bShape[1] * groups, bShape[0] % groups == 0, bShape[0] % k == 0 else {
-                throw invalid("lora_A \(aShape) and lora_B \(bShape) do not form a grouped convolution with \(groups) groups")
+                throw invalid("lora_A \(aShape) and lora_B \(bShape) do not form a grouped convolution with " +
+                              "\(groups) groups")
             }
             blockRows = bShape[0] / k
             outFeatures = blockRows * enabled.count
@@ -133,7 +141,8 @@ public struct LoRAUpdate: Sendable {
     /// exact in f64, the f64 sum is rounded to f32 — the same as a true FMA except in rare double-rounding ties.
     @inline(__always)
     private static func addRow(_ dst: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>,
-                               b: UnsafePointer<Double>, a: UnsafePointer<Double>, terms: Int, width: Int, scaling: Float) {
+                               b: UnsafePointer<Double>, a: UnsafePointer<Double>, terms: Int, width: Int,
+                               scaling: Float) {
         let b0 = b[0]
         for j in 0..<width { sums[j] = Double(Float(b0 * a[j])) }
         for c in 1..<max(terms, 1) {

@@ -49,8 +49,10 @@ public struct QuantizationError: Sendable, Equatable {
 
     /// Measures `original` against `roundTrip` (the same count of values).
     /// - Precondition: both buffers have the same count.
-    public static func measure(original: UnsafeBufferPointer<Float>, roundTrip: UnsafeBufferPointer<Float>) -> QuantizationError {
-        precondition(original.count == roundTrip.count, "measure: \(original.count) originals, \(roundTrip.count) round trips")
+    public static func measure(original: UnsafeBufferPointer<Float>,
+                               roundTrip: UnsafeBufferPointer<Float>) -> QuantizationError {
+        precondition(original.count == roundTrip.count,
+                     "measure: \(original.count) originals, \(roundTrip.count) round trips")
         var error = QuantizationError()
         error.add(original.baseAddress, roundTrip.baseAddress, original.count)
         return error

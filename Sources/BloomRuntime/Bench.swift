@@ -25,15 +25,18 @@ public struct BenchResult: Sendable {
 }
 
 public enum Bench {
-    public static func run(model: BloomModel, pool: ThreadPool, promptTokens: Int, generatedTokens: Int, repetitions: Int,
+    public static func run(model: BloomModel, pool: ThreadPool, promptTokens: Int, generatedTokens: Int,
+                           repetitions: Int,
                            seed: UInt64 = 1) throws -> BenchResult {
         let vocab = model.hyperParameters.vocabSize
         var random = RandomGenerator(seed: seed)
         func randomTokens(_ n: Int) -> [TokenID] { (0..<n).map { _ in TokenID(random.next() % UInt64(vocab)) } }
         let ttftPrompt = 16
-        let ctx = try InferenceContext(model: model, pool: pool, capacity: max(promptTokens, generatedTokens, ttftPrompt, 1),
+        let ctx = try InferenceContext(model: model, pool: pool,
+                                       capacity: max(promptTokens, generatedTokens, ttftPrompt, 1),
                                        batchCapacity: max(promptTokens, ttftPrompt))
-        var result = BenchResult(promptTokens: promptTokens, generatedTokens: generatedTokens, threads: pool.threadCount,
+        var result = BenchResult(promptTokens: promptTokens, generatedTokens: generatedTokens,
+                                 threads: pool.threadCount,
                                  promptRates: [], generationRates: [], firstTokenMilliseconds: [])
         func pp(_ n: Int) throws -> Double {
             let tokens = randomTokens(n)
@@ -66,7 +69,9 @@ public enum Bench {
         }
         if generatedTokens > 0 {
             _ = try tg(min(generatedTokens, 16))
-            for _ in 0..<repetitions { result.generationRates.append(Double(generatedTokens) / (try tg(generatedTokens))) }
+            for _ in 0..<repetitions {
+                result.generationRates.append(Double(generatedTokens) / (try tg(generatedTokens)))
+            }
         }
         _ = try ttft()
         for _ in 0..<repetitions { result.firstTokenMilliseconds.append(try ttft() * 1000) }

@@ -29,10 +29,14 @@ public struct SamplingParameters: Sendable, Equatable {
 
     /// - Throws: `.invalidArgument` for values outside their range.
     public func validate() throws {
-        guard temperature.isFinite, temperature >= 0 else { throw BloomError(.invalidArgument, "temperature \(temperature) must be 0 or more") }
+        guard temperature.isFinite, temperature >= 0 else {
+            throw BloomError(.invalidArgument, "temperature \(temperature) must be 0 or more")
+        }
         guard topK >= 0 else { throw BloomError(.invalidArgument, "top-k \(topK) must be 0 or more") }
         guard topP > 0, topP <= 1 else { throw BloomError(.invalidArgument, "top-p \(topP) must be in (0, 1]") }
-        guard repeatPenalty.isFinite, repeatPenalty > 0 else { throw BloomError(.invalidArgument, "repeat penalty \(repeatPenalty) must be above 0") }
+        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
+            throw BloomError(.invalidArgument, "repeat penalty \(repeatPenalty) must be above 0")
+        }
     }
 }
 

@@ -48,7 +48,8 @@ struct WeightLoader<Source: WeightSource> {
         unread = Set(source.tensorNames)
     }
 
-    private mutating func require(_ name: String, types: [GGMLType]) throws -> (type: GGMLType, ne: [Int], bytes: UnsafeRawBufferPointer) {
+    private mutating func require(_ name: String, types: [GGMLType]) throws -> (type: GGMLType, ne: [Int],
+                                                                                bytes: UnsafeRawBufferPointer) {
         guard let ne = expected[name] else { preconditionFailure("'\(name)' is not in BloomTensorNames.expected") }
         guard let t = source.rawTensor(named: name) else {
             throw BloomError(.invalidModel, "tensor '\(name)' is missing", location: name)
@@ -58,7 +59,9 @@ struct WeightLoader<Source: WeightSource> {
         }
         guard types.contains(t.type) else {
             let names = types.map(\.name).joined(separator: ", ")
-            throw BloomError(.invalidModel, "tensor '\(name)' is \(t.type.name); the runtime computes with \(names) here", location: name)
+            throw BloomError(.invalidModel,
+                             "tensor '\(name)' is \(t.type.name); the runtime computes with \(names) here",
+                             location: name)
         }
         let rows = ne.dropFirst().reduce(1, *)
         let rowBytes = bk_row_bytes(Int32(t.type.rawValue), Int64(ne[0]))
@@ -69,7 +72,8 @@ struct WeightLoader<Source: WeightSource> {
         }
         let needed = rowBytes * rows
         guard t.bytes.count == needed, t.bytes.baseAddress != nil else {
-            throw BloomError(.invalidModel, "tensor '\(name)' holds \(t.bytes.count) bytes, expected \(needed)", location: name)
+            throw BloomError(.invalidModel, "tensor '\(name)' holds \(t.bytes.count) bytes, expected \(needed)",
+                             location: name)
         }
         unread.remove(name)
         return t
@@ -77,7 +81,8 @@ struct WeightLoader<Source: WeightSource> {
 
     mutating func weight(_ name: String) throws -> Weight {
         let t = try require(name, types: Self.matrixTypes)
-        let raw = bk_weight(data: t.bytes.baseAddress, type: Int32(t.type.rawValue), rows: Int64(t.ne[1]), cols: Int64(t.ne[0]))
+        let raw = bk_weight(data: t.bytes.baseAddress, type: Int32(t.type.rawValue), rows: Int64(t.ne[1]),
+                            cols: Int64(t.ne[0]))
         return Weight(raw: raw, byteCount: t.bytes.count)
     }
 

@@ -99,7 +99,8 @@ struct AddedTokenMatcher: Sendable {
             pos = bestEnd  // matches never overlap, whatever happens to this one below
             let token = tokens[Int(best)]
             if token.singleWord {
-                let wordBefore = start > lo && Self.isWordCharacter(Self.scalarAndLength(endingAt: start, in: text, from: lo).0)
+                let wordBefore = start > lo
+                    && Self.isWordCharacter(Self.scalarAndLength(endingAt: start, in: text, from: lo).0)
                 let wordAfter = stop < hi && Self.isWordCharacter(BloomPreTokenizer.decode(text, stop).0)
                 if wordBefore || wordAfter { continue }
             }
@@ -127,7 +128,8 @@ struct AddedTokenMatcher: Sendable {
     }
 
     /// The scalar that ends at `end` and its length in bytes.
-    private static func scalarAndLength(endingAt end: Int, in text: UnsafeBufferPointer<UInt8>, from lo: Int) -> (UInt32, Int) {
+    private static func scalarAndLength(endingAt end: Int, in text: UnsafeBufferPointer<UInt8>,
+                                        from lo: Int) -> (UInt32, Int) {
         var start = end - 1
         while start > lo, text[start] & 0xC0 == 0x80 { start -= 1 }
         return (BloomPreTokenizer.decode(text, start).0, end - start)

@@ -6,7 +6,8 @@ struct BPEModel: Sendable {
     /// `idOfByte[b]`: the token of byte `b`'s byte-level character, or -1 if the vocabulary lacks it.
     let idOfByte: [Int32]
     let merges: MergeTable
-    /// tokenizer.json `model.unk_token` (BLOOM has none): stands for bytes the vocabulary lacks; without it they are dropped.
+    /// tokenizer.json `model.unk_token` (BLOOM has none): stands for bytes the vocabulary lacks; without it they are
+    /// dropped.
     let unknownID: Int32?
     /// `model.fuse_unk`: a run of unknown bytes gives one unknown token.
     let fuseUnknown: Bool

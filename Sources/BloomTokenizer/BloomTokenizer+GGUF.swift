@@ -23,11 +23,13 @@ extension BloomTokenizer {
     public convenience init(ggufMetadata meta: GGUFMetadata) throws {
         let model = try meta.string(BloomGGUFKeys.tokenizerModel)
         guard model == BloomGGUFKeys.gpt2 else {
-            throw BloomError(.unsupported, "tokenizer model '\(model)' is not supported (BLOOM's is 'gpt2', byte-level BPE)",
+            throw BloomError(.unsupported,
+                             "tokenizer model '\(model)' is not supported (BLOOM's is 'gpt2', byte-level BPE)",
                              location: BloomGGUFKeys.tokenizerModel)
         }
         if let pre = try meta.optional(BloomGGUFKeys.tokenizerPre, GGUFMetadata.string), pre != BloomGGUFKeys.bloomPre {
-            throw BloomError(.unsupported, "pre-tokenizer '\(pre)' is not supported (BLOOM's is 'bloom')", location: BloomGGUFKeys.tokenizerPre)
+            throw BloomError(.unsupported, "pre-tokenizer '\(pre)' is not supported (BLOOM's is 'bloom')",
+                             location: BloomGGUFKeys.tokenizerPre)
         }
         let tokens = try meta.stringArray(BloomGGUFKeys.tokens)
         let types = try meta.optional(BloomGGUFKeys.tokenType, GGUFMetadata.int32Array) ?? []
@@ -36,20 +38,24 @@ extension BloomTokenizer {
         merges.reserveCapacity(lines.count)
         for (rank, line) in lines.enumerated() {
             let scalars = line.unicodeScalars
-            guard !scalars.isEmpty, let space = scalars[scalars.index(after: scalars.startIndex)...].firstIndex(of: " ") else {
-                throw BloomError(.invalidTokenizer, "merge \(rank) '\(line)' has no space separating two tokens", location: BloomGGUFKeys.merges)
+            guard !scalars.isEmpty,
+                  let space = scalars[scalars.index(after: scalars.startIndex)...].firstIndex(of: " ") else {
+                throw BloomError(.invalidTokenizer, "merge \(rank) '\(line)' has no space separating two tokens",
+                                 location: BloomGGUFKeys.merges)
             }
             merges.append((String(scalars[..<space]), String(scalars[scalars.index(after: space)...])))
         }
         func id(_ key: String) throws -> TokenID? {
             guard let value = try meta.optional(key, GGUFMetadata.uint32) else { return nil }
             guard Int(value) < tokens.count else {
-                throw BloomError(.invalidTokenizer, "\(key) is \(value), past the \(tokens.count) tokens", location: key)
+                throw BloomError(.invalidTokenizer, "\(key) is \(value), past the \(tokens.count) tokens",
+                                 location: key)
             }
             return TokenID(value)
         }
         let special = SpecialTokens(bos: try id(BloomGGUFKeys.bosTokenID), eos: try id(BloomGGUFKeys.eosTokenID),
-                                    unknown: try id(BloomGGUFKeys.unknownTokenID), padding: try id(BloomGGUFKeys.paddingTokenID))
+                                    unknown: try id(BloomGGUFKeys.unknownTokenID),
+                                    padding: try id(BloomGGUFKeys.paddingTokenID))
         try self.init(tokens: tokens, tokenTypes: types, merges: merges, specialTokens: special)
     }
 }

@@ -13,7 +13,8 @@ extension BloomTokenizer {
     /// - Parameters:
     ///   - path: the tokenizer.json file.
     ///   - specialTokens: the BOS/EOS/UNK/PAD ids (tokenizer.json itself does not say which token is which).
-    /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`), with `path`.
+    /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`), with
+    ///   `path`.
     public convenience init(tokenizerJSONPath path: String, specialTokens: SpecialTokens = SpecialTokens()) throws {
         let parts = try TokenizerJSON(path: path)
         do {
@@ -85,36 +86,46 @@ extension BloomTokenizer {
     static func read(tokenizerJSON root: JSONValue) throws -> TokenizerJSON {
         guard root.object != nil else { throw Self.invalid("the top level is not an object", at: "") }
         if let version = root["version"], version.string != "1.0" {
-            throw BloomError(.unsupported, "tokenizer.json version \(Self.describe(version)), not \"1.0\"", location: "version")
+            throw BloomError(.unsupported, "tokenizer.json version \(Self.describe(version)), not \"1.0\"",
+                             location: "version")
         }
         for key in ["truncation", "padding", "normalizer"] {
             if let value = root[key], !value.isNull {
-                throw BloomError(.unsupported, "\(key) \(Self.describe(value)) is not supported (BLOOM has none)", location: key)
+                throw BloomError(.unsupported, "\(key) \(Self.describe(value)) is not supported (BLOOM has none)",
+                                 location: key)
             }
         }
         try Self.checkPreTokenizer(root["pre_tokenizer"])
         if let post = root["post_processor"], !post.isNull, post["type"]?.string != "ByteLevel" {
-            throw BloomError(.unsupported, "post_processor \(Self.describe(post)) is not supported (BLOOM's is ByteLevel)", location: "post_processor")
+            throw BloomError(.unsupported,
+                             "post_processor \(Self.describe(post)) is not supported (BLOOM's is ByteLevel)",
+                             location: "post_processor")
         }
         guard let decoder = root["decoder"], decoder["type"]?.string == "ByteLevel" else {
-            throw BloomError(.unsupported, "decoder \(Self.describe(root["decoder"] ?? .null)) is not supported (BLOOM's is ByteLevel)", location: "decoder")
+            throw BloomError(.unsupported,
+                             "decoder \(Self.describe(root["decoder"] ?? .null)) is not supported (BLOOM's is " +
+                             "ByteLevel)", location: "decoder")
         }
         guard let model = root["model"], model.object != nil else { throw Self.invalid("no model object", at: "model") }
         if let type = model["type"], type.string != "BPE" {
-            throw BloomError(.unsupported, "model type \(Self.describe(type)) is not supported (BLOOM's is BPE)", location: "model.type")
+            throw BloomError(.unsupported, "model type \(Self.describe(type)) is not supported (BLOOM's is BPE)",
+                             location: "model.type")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             // "" behaves as null: tokenizers glues it to the symbol, which changes nothing.
             if let value = model[key], !value.isNull, value.string != "" {
-                throw BloomError(.unsupported, "model.\(key) \(Self.describe(value)) is not supported", location: "model.\(key)")
+                throw BloomError(.unsupported, "model.\(key) \(Self.describe(value)) is not supported",
+                                 location: "model.\(key)")
             }
         }
         if let dropout = model["dropout"], !dropout.isNull, dropout.double != 0 {
-            throw BloomError(.unsupported, "model.dropout \(Self.describe(dropout)) is not supported", location: "model.dropout")
+            throw BloomError(.unsupported, "model.dropout \(Self.describe(dropout)) is not supported",
+                             location: "model.dropout")
         }
         for key in ["byte_fallback", "ignore_merges"] {
             if let value = model[key], !value.isNull, value.bool != false {
-                throw BloomError(.unsupported, "model.\(key) \(Self.describe(value)) is not supported", location: "model.\(key)")
+                throw BloomError(.unsupported, "model.\(key) \(Self.describe(value)) is not supported",
+                                 location: "model.\(key)")
             }
         }
         var unknownToken: String?
@@ -130,7 +141,9 @@ extension BloomTokenizer {
 
         guard let vocabPairs = model["vocab"]?.object else { throw Self.invalid("no vocab object", at: "model.vocab") }
         guard vocabPairs.count <= TokenizerLimits.maxVocabularySize else {
-            throw BloomError(.limitExceeded, "\(vocabPairs.count) tokens, more than the \(TokenizerLimits.maxVocabularySize) allowed", location: "model.vocab")
+            throw BloomError(.limitExceeded,
+                             "\(vocabPairs.count) tokens, more than the \(TokenizerLimits.maxVocabularySize) allowed",
+                             location: "model.vocab")
         }
         let addedEntries = root["added_tokens"]?.array ?? []
         let addedContents = Set(addedEntries.compactMap { $0["content"]?.string.map(TokenKey.init) })
@@ -139,13 +152,18 @@ extension BloomTokenizer {
         var modelIDOfAdded: [TokenKey: TokenID] = [:]
         for (token, value) in vocabPairs {
             guard let id = value.int, let id32 = TokenID(exactly: id) else {
-                throw Self.invalid("token '\(token)' has id \(Self.describe(value)), not a 32-bit integer", at: "model.vocab")
+                throw Self.invalid("token '\(token)' has id \(Self.describe(value)), not a 32-bit integer",
+                                   at: "model.vocab")
             }
             vocabulary.append((token, id32))
-            if !addedContents.isEmpty, addedContents.contains(TokenKey(token)) { modelIDOfAdded[TokenKey(token)] = id32 }
+            if !addedContents.isEmpty, addedContents.contains(TokenKey(token)) {
+                modelIDOfAdded[TokenKey(token)] = id32
+            }
         }
 
-        guard let mergeValues = model["merges"]?.array else { throw Self.invalid("no merges array", at: "model.merges") }
+        guard let mergeValues = model["merges"]?.array else {
+            throw Self.invalid("no merges array", at: "model.merges")
+        }
         var merges: [(String, String)] = []
         merges.reserveCapacity(mergeValues.count)
         var rank = 0
@@ -155,13 +173,15 @@ extension BloomTokenizer {
                 if line.hasPrefix("#version") { continue }
                 let parts = line.split(separator: " ", omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
-                    throw Self.invalid("merge \(rank) '\(line)' is not two tokens separated by one space", at: "model.merges")
+                    throw Self.invalid("merge \(rank) '\(line)' is not two tokens separated by one space",
+                                       at: "model.merges")
                 }
                 merges.append((String(parts[0]), String(parts[1])))
             } else if let pair = value.array, pair.count == 2, let left = pair[0].string, let right = pair[1].string {
                 merges.append((left, right))
             } else {
-                throw Self.invalid("merge \(rank) is \(Self.describe(value)), neither \"a b\" nor [\"a\", \"b\"]", at: "model.merges")
+                throw Self.invalid("merge \(rank) is \(Self.describe(value)), neither \"a b\" nor [\"a\", \"b\"]",
+                                   at: "model.merges")
             }
             rank += 1
         }
@@ -186,14 +206,18 @@ extension BloomTokenizer {
             let isSpecial = try flag("special", false)
             if content.isEmpty { continue }
             let id: TokenID
-            if let existing = added.last(where: { $0.content.utf8.elementsEqual(content.utf8) })?.id ?? modelIDOfAdded[TokenKey(content)] {
+            if let existing = added.last(where: { $0.content.utf8.elementsEqual(content.utf8) })?.id
+                ?? modelIDOfAdded[TokenKey(content)] {
                 id = existing
             } else {
-                guard let fresh = TokenID(exactly: nextID) else { throw Self.invalid("too many added tokens", at: where_) }
+                guard let fresh = TokenID(exactly: nextID) else {
+                    throw Self.invalid("too many added tokens", at: where_)
+                }
                 id = fresh
                 nextID += 1
             }
-            let token = AddedToken(id: id, content: content, special: isSpecial, singleWord: try flag("single_word", false),
+            let token = AddedToken(id: id, content: content, special: isSpecial,
+                                   singleWord: try flag("single_word", false),
                                    leftStrip: try flag("lstrip", false), rightStrip: try flag("rstrip", false),
                                    normalized: try flag("normalized", !isSpecial))
             added.removeAll { $0.id == id }
@@ -204,11 +228,14 @@ extension BloomTokenizer {
     }
 
     private static func checkPreTokenizer(_ value: JSONValue?) throws {
-        let expected = "Sequence[Split(Regex \(BloomPreTokenizer.pattern), Isolated), ByteLevel(add_prefix_space false, use_regex false)]"
+        let expected = "Sequence[Split(Regex \(BloomPreTokenizer.pattern), Isolated), " +
+            "ByteLevel(add_prefix_space false, use_regex false)]"
         func refuse() -> BloomError {
-            BloomError(.unsupported, "pre_tokenizer \(describe(value ?? .null)) is not BLOOM's \(expected)", location: "pre_tokenizer")
+            BloomError(.unsupported, "pre_tokenizer \(describe(value ?? .null)) is not BLOOM's \(expected)",
+                       location: "pre_tokenizer")
         }
-        guard let value, value["type"]?.string == "Sequence", let steps = value["pretokenizers"]?.array, steps.count == 2 else {
+        guard let value, value["type"]?.string == "Sequence", let steps = value["pretokenizers"]?.array,
+              steps.count == 2 else {
             throw refuse()
         }
         let split = steps[0], byteLevel = steps[1]

@@ -69,7 +69,8 @@ public final class BloomTokenizer: Sendable {
             try Self.checkID(id, "token '\(token)'")
             try Self.checkLength(token)
             if let other = idOfToken.updateValue(id, forKey: TokenKey(token)) {
-                throw BloomError(.invalidTokenizer, "token '\(token)' appears twice in the vocabulary (ids \(other) and \(id))")
+                throw BloomError(.invalidTokenizer,
+                                 "token '\(token)' appears twice in the vocabulary (ids \(other) and \(id))")
             }
             maxID = max(maxID, id)
         }
@@ -83,7 +84,8 @@ public final class BloomTokenizer: Sendable {
         var strings = [String?](repeating: nil, count: size)
         for (token, id) in vocabulary {
             if strings[Int(id)] != nil {
-                throw BloomError(.invalidTokenizer, "id \(id) is given to two tokens, '\(strings[Int(id)] ?? "")' and '\(token)'")
+                throw BloomError(.invalidTokenizer,
+                                 "id \(id) is given to two tokens, '\(strings[Int(id)] ?? "")' and '\(token)'")
             }
             strings[Int(id)] = token
         }
@@ -104,16 +106,21 @@ public final class BloomTokenizer: Sendable {
             idOfByte[b] = idOfToken[TokenKey(ByteLevel.spelling(of: [UInt8(b)]))] ?? -1
         }
         guard merges.count <= TokenizerLimits.maxMerges else {
-            throw BloomError(.limitExceeded, "\(merges.count) merges, more than the \(TokenizerLimits.maxMerges) allowed")
+            throw BloomError(.limitExceeded,
+                             "\(merges.count) merges, more than the \(TokenizerLimits.maxMerges) allowed")
         }
         var table = MergeTable(capacity: merges.count)
         for (rank, (left, right)) in merges.enumerated() {
             guard let a = idOfToken[TokenKey(left)], let b = idOfToken[TokenKey(right)] else {
                 let missing = idOfToken[TokenKey(left)] == nil ? left : right
-                throw BloomError(.invalidTokenizer, "merge \(rank) ('\(left)' '\(right)') names '\(missing)', which is not in the vocabulary")
+                throw BloomError(.invalidTokenizer,
+                                 "merge \(rank) ('\(left)' '\(right)') names '\(missing)', which is not in the " +
+                                 "vocabulary")
             }
             guard let merged = idOfToken[TokenKey(left + right)] else {
-                throw BloomError(.invalidTokenizer, "merge \(rank) ('\(left)' '\(right)') gives '\(left + right)', which is not in the vocabulary")
+                throw BloomError(.invalidTokenizer,
+                                 "merge \(rank) ('\(left)' '\(right)') gives '\(left + right)', which is not in the " +
+                                 "vocabulary")
             }
             table.insert(a, b, rank: UInt32(rank), id: merged)
         }
@@ -168,7 +175,8 @@ public final class BloomTokenizer: Sendable {
             throw BloomError(.invalidTokenizer, "\(tokenTypes.count) token types for \(tokens.count) tokens")
         }
         guard tokens.count <= TokenizerLimits.maxVocabularySize else {
-            throw BloomError(.limitExceeded, "\(tokens.count) tokens, more than the \(TokenizerLimits.maxVocabularySize) allowed")
+            throw BloomError(.limitExceeded,
+                             "\(tokens.count) tokens, more than the \(TokenizerLimits.maxVocabularySize) allowed")
         }
         var vocabulary: [(String, TokenID)] = []
         vocabulary.reserveCapacity(tokens.count)
@@ -210,14 +218,16 @@ public final class BloomTokenizer: Sendable {
     public func encodeChecked(_ text: String) throws -> [TokenID] {
         guard text.utf8.count <= Self.maxTextBytes else {
             throw BloomError(.limitExceeded,
-                             "the text is \(text.utf8.count) bytes, more than the \(Self.maxTextBytes) a tokenizer call takes")
+                             "the text is \(text.utf8.count) bytes, more than the \(Self.maxTextBytes) a tokenizer " +
+                             "call takes")
         }
         return encode(text)
     }
 
     /// The tokens of UTF-8 text (it must be valid UTF-8, as a Swift `String` is).
     func encode(utf8 text: UnsafeBufferPointer<UInt8>) -> [TokenID] {
-        precondition(text.count <= Self.maxTextBytes, "encode takes at most \(Self.maxTextBytes) bytes of text, got \(text.count)")
+        precondition(text.count <= Self.maxTextBytes,
+                     "encode takes at most \(Self.maxTextBytes) bytes of text, got \(text.count)")
         var out: [TokenID] = []
         out.reserveCapacity(text.count / 3 + 1)
         var workspace = BPEWorkspace()
@@ -292,7 +302,9 @@ public final class BloomTokenizer: Sendable {
 
     private static func checkLength(_ token: String) throws {
         guard token.utf8.count <= TokenizerLimits.maxTokenBytes else {
-            throw BloomError(.limitExceeded, "a token of \(token.utf8.count) bytes, longer than the \(TokenizerLimits.maxTokenBytes) allowed")
+            throw BloomError(.limitExceeded,
+                             "a token of \(token.utf8.count) bytes, longer than the \(TokenizerLimits.maxTokenBytes) " +
+                             "allowed")
         }
     }
 

@@ -52,7 +52,8 @@ struct MergeTable: Sendable {
                 let found = keys[i]
                 if found == k {
                     let v = values[i]
-                    return Merge(rank: UInt32(truncatingIfNeeded: v >> 32), id: Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
+                    return Merge(rank: UInt32(truncatingIfNeeded: v >> 32),
+                                 id: Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
                 }
                 if found == Self.empty { return nil }
                 i = (i + 1) & mask

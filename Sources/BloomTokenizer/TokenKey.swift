@@ -18,7 +18,9 @@ struct TokenKey: Hashable {
     }
 
     func hash(into hasher: inout Hasher) {
-        if let done: Void = string.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) {
+        if let done: Void = string.utf8.withContiguousStorageIfAvailable({
+            hasher.combine(bytes: UnsafeRawBufferPointer($0))
+        }) {
             return done
         }
         for b in string.utf8 { hasher.combine(b) }

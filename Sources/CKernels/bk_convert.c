@@ -57,10 +57,18 @@ uint16_t bk_f32_to_bf16_scalar(float f) {
     return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
-void bk_f16_to_f32_ref(const uint16_t *src, float *dst, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = bk_f16_to_f32_scalar(src[i]); }
-void bk_f32_to_f16_ref(const float *src, uint16_t *dst, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = bk_f32_to_f16_scalar(src[i]); }
-void bk_bf16_to_f32_ref(const uint16_t *src, float *dst, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = bk_bf16_to_f32_scalar(src[i]); }
-void bk_f32_to_bf16_ref(const float *src, uint16_t *dst, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = bk_f32_to_bf16_scalar(src[i]); }
+void bk_f16_to_f32_ref(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bk_f16_to_f32_scalar(src[i]);
+}
+void bk_f32_to_f16_ref(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bk_f32_to_f16_scalar(src[i]);
+}
+void bk_bf16_to_f32_ref(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bk_bf16_to_f32_scalar(src[i]);
+}
+void bk_f32_to_bf16_ref(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bk_f32_to_bf16_scalar(src[i]);
+}
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,f16c")))
@@ -97,7 +105,8 @@ static void f32_to_bf16_avx2(const float *src, uint16_t *dst, size_t n) {
     const __m256i quiet = _mm256_set1_epi32(64);
     for (; i + 8 <= n; i += 8) {
         __m256i u = _mm256_castps_si256(_mm256_loadu_ps(src + i));
-        __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), 16);
+        __m256i rounded = _mm256_srli_epi32(
+            _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), 16);
         __m256i nanv = _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet);
         __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
         __m256i r = _mm256_blendv_epi8(rounded, nanv, isnan);

@@ -89,7 +89,8 @@ BK_AVX2 static void quantize_q8x_avx2(const float *x, bk_block_q8x *y, int64_t k
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < k / 32; b++) {
         const float *v = x + b * 32;
-        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
+               v3 = _mm256_loadu_ps(v + 24);
         __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
                                   _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
@@ -178,7 +179,8 @@ static float dot_q32_ref(int32_t type, int64_t k, const void *w, const bk_block_
     }
     float lanes[8];
     for (int l = 0; l < 8; l++)
-        lanes[l] = ((acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l])) + ((acc[4][l] + acc[5][l]) + (acc[6][l] + acc[7][l]));
+        lanes[l] = ((acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]))
+                   + ((acc[4][l] + acc[5][l]) + (acc[6][l] + acc[7][l]));
     return bk_hsum8_ref(lanes);
 }
 
@@ -243,8 +245,9 @@ BK_AVX2 BK_INLINE void dot_q32_avx2(const int nc, int32_t type, int64_t k, const
             block_step(nc, type, wq, dw, m, x, xs, b + s, acc[s]);
         }
     for (int c = 0; c < nc; c++) {
-        __m256 lanes = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c])),
-                                     _mm256_add_ps(_mm256_add_ps(acc[4][c], acc[5][c]), _mm256_add_ps(acc[6][c], acc[7][c])));
+        __m256 lanes = _mm256_add_ps(
+            _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c])),
+            _mm256_add_ps(_mm256_add_ps(acc[4][c], acc[5][c]), _mm256_add_ps(acc[6][c], acc[7][c])));
         out[c * ldo] = bk_hsum256(lanes);
     }
 }

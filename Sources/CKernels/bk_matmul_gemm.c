@@ -29,7 +29,9 @@ typedef struct {
     _Atomic int64_t next;
 } linear_job;
 
-BK_INLINE const void *weight_row(const linear_job *j, int64_t r) { return (const char *)j->w->data + (size_t)r * j->row_bytes; }
+BK_INLINE const void *weight_row(const linear_job *j, int64_t r) {
+    return (const char *)j->w->data + (size_t)r * j->row_bytes;
+}
 
 BK_INLINE void store(const linear_job *j, int64_t i, int64_t r, float v) {
     if (j->bias) v = v + j->bias[r];
@@ -60,7 +62,8 @@ static void finish_rows(const linear_job *j, int64_t r0, int64_t r1) {
 
 // ---- tiles ---------------------------------------------------------------------------------------------------------
 
-static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *const *a, const void *const *b, float out[MR][NR]) {
+static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *const *a, const void *const *b,
+                     float out[MR][NR]) {
     int64_t k8 = k & ~(int64_t)7;
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nr; c++) {
@@ -73,8 +76,8 @@ static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *cons
 }
 
 #if BK_X86
-BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int32_t wtype, int64_t k, const float *const *a, const void *const *b,
-                                 float out[MR][NR]) {
+BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int32_t wtype, int64_t k, const float *const *a,
+                                 const void *const *b, float out[MR][NR]) {
     __m256 acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();

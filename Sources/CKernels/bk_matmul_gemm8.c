@@ -37,7 +37,8 @@ BK_AVX2 static void repack_avx2(const bk_weight *w, int64_t r0, int64_t nrows, u
             __m256i v = bk_unpack_q32_avx2(w->type, row, b, &scale, &minimum);
             if (w->type == BK_TYPE_Q8_0) {
                 // Σ q = Σ (q+128) − 32·128, with the unsigned sums of absolute differences from 0
-                __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+                __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)),
+                                              _mm256_setzero_si256());
                 __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
                 sum = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
             }
@@ -104,7 +105,8 @@ void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrow
                 const bk_block_q8x *xb = x + t * xs + b;
                 int32_t idot = 0;
                 for (int j = 0; j < 32; j++) {
-                    int wj = type == BK_TYPE_Q8_0 ? (int8_t)q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4] : q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4];
+                    int wj = type == BK_TYPE_Q8_0 ? (int8_t)q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4]
+                                                  : q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4];
                     idot += wj * xb->qs[j];
                 }
                 idot -= BK_Q32_ZERO(type) * xb->sum;
@@ -116,10 +118,10 @@ void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrow
 }
 
 #if BK_X86
-// ---- AVX2: 8 rows per register; maddubs + madd (Q8_0 with ggml's sign trick) ------------------------------------------
+// ---- AVX2: 8 rows per register; maddubs + madd (Q8_0 with ggml's sign trick) ----------------------------------------
 
-BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, const uint8_t *panel, const bk_block_q8x *x,
-                                  int64_t xs, float *out, int64_t ldo) {
+BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, const uint8_t *panel,
+                                  const bk_block_q8x *x, int64_t xs, float *out, int64_t ldo) {
     const size_t bb = bk_gemm8_panel_block_bytes();
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[4][PANEL_ROWS / 8];
@@ -166,12 +168,12 @@ BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, 
         for (int h = 0; h < PANEL_ROWS / 8; h++) _mm256_storeu_ps(out + t * ldo + 8 * h, acc[t][h]);
 }
 
-// ---- AVX-512 VNNI: 16 rows per register; vpdpbusd (Q8_0 with unsigned activations x+128 and the row sums) -------------
+// ---- AVX-512 VNNI: 16 rows per register; vpdpbusd (Q8_0 with unsigned activations x+128 and the row sums) -----------
 
 #define BK_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
-BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, const uint8_t *panel, const bk_block_q8x *x,
-                                  int64_t xs, float *out, int64_t ldo) {
+BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, const uint8_t *panel,
+                                  const bk_block_q8x *x, int64_t xs, float *out, int64_t ldo) {
     const size_t bb = bk_gemm8_panel_block_bytes();
     __m512 acc[4][PANEL_ROWS / 16];
     for (int t = 0; t < 4; t++)
@@ -205,7 +207,8 @@ BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, 
             for (int h = 0; h < PANEL_ROWS / 16; h++) {
                 __m512i s = isum[t][h];
                 if (BK_Q32_ZERO(type)) s = _mm512_sub_epi32(s, _mm512_set1_epi32(BK_Q32_ZERO(type) * xb->sum));
-                if (type == BK_TYPE_Q8_0) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(extra + 16 * h)), 7));
+                if (type == BK_TYPE_Q8_0)
+                    s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(extra + 16 * h)), 7));
                 __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(d + 16 * h), dx);
                 acc[t][h] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[t][h]);
                 if (BK_Q32_HAS_MIN(type))
@@ -240,8 +243,8 @@ BK_PANEL_VARIANT(panel_vnni_q5_0, panel_vnni, BK_VNNI, BK_TYPE_Q5_0)
 BK_PANEL_VARIANT(panel_vnni_q5_1, panel_vnni, BK_VNNI, BK_TYPE_Q5_1)
 #endif
 
-void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs, int mr,
-                    float *out, int64_t ldo) {
+void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs,
+                    int mr, float *out, int64_t ldo) {
 #if BK_X86
     if (bk_simd_level() >= BK_SIMD_AVX2) {
         // full PANEL_ROWS columns are computed (the padding rows are zero); the caller reads nrows of them

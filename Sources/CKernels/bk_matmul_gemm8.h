@@ -14,8 +14,8 @@ void bk_gemm8_repack(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *pan
 void bk_gemm8_repack_ref(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel);
 /// out[t·ldo + r] for t < mr (≤ 4) activation rows (x + t·xs blocks) and r < PANEL_ROWS panel rows (rows ≥ nrows of
 /// a partial panel hold garbage-free zeros' products and are not to be used).
-void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs, int mr,
-                    float *out, int64_t ldo);
+void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs,
+                    int mr, float *out, int64_t ldo);
 void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs,
                         int mr, float *out, int64_t ldo);
 #endif

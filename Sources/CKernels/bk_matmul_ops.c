@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdatomic.h>
 
-// ---- exp (Cephes expf: n = round(x·log2 e), r = x - n·ln 2 in two parts, degree-7 polynomial, scale by 2^n) ----------
+// ---- exp (Cephes expf: n = round(x·log2 e), r = x - n·ln 2 in two parts, degree-7 polynomial, scale by 2^n) ---------
 
 #define EXP_HI 88.0f
 #define EXP_LO (-87.0f)  // below: 0 (e^-87 ≈ 1.6e-38, the edge of the normal range)
@@ -101,7 +101,7 @@ void bk_gelu(const float *x, float *y, int64_t n) {
     bk_gelu_ref(x, y, n);
 }
 
-// ---- max, Σ exp (softmax and log-softmax) ------------------------------------------------------------------------------------------
+// ---- max, Σ exp (softmax and log-softmax) ---------------------------------------------------------------------------
 
 static float max_ref(const float *x, int64_t n) {
     float m = -INFINITY;
@@ -270,15 +270,18 @@ void bk_alibi_slopes(int n_head, float *slopes) {
     int c = 1;
     while (c * 2 <= n_head) c *= 2;  // closest power of two ≤ n_head
     float base = (float)pow(2.0, -8.0 / c), extra = (float)pow(2.0, -4.0 / c);
-    for (int h = 0; h < n_head; h++) slopes[h] = h < c ? powf(base, (float)(h + 1)) : powf(extra, (float)(2 * (h - c) + 1));
+    for (int h = 0; h < n_head; h++)
+        slopes[h] = h < c ? powf(base, (float)(h + 1)) : powf(extra, (float)(2 * (h - c) + 1));
 }
 
-void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out) {
+void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
+                          float *out) {
     const int hd = d->head_dim;
     const int64_t base = slot * d->slot_stride + h * d->head_stride;
     const float *k = d->k_cache + base, *v = d->v_cache + base;
     const float slope = d->slopes[h];
-    for (int64_t t = 0; t <= pos; t++) scores[t] = fmaf(bk_dot_f32_ref(q + h * hd, k + t * hd, hd), d->scale, slope * (float)t);
+    for (int64_t t = 0; t <= pos; t++)
+        scores[t] = fmaf(bk_dot_f32_ref(q + h * hd, k + t * hd, hd), d->scale, slope * (float)t);
     float s = sum_exp_ref(scores, pos + 1, max_ref(scores, pos + 1), scores);
     float *o = out + h * hd;
     for (int i = 0; i < hd; i++) o[i] = 0;
@@ -289,8 +292,8 @@ void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const flo
 }
 
 #if BK_X86
-BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
-                                       float *out) {
+BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos,
+                                       float *scores, float *out) {
     const int hd = d->head_dim;
     const int64_t base = slot * d->slot_stride + h * d->head_stride;
     const float *k = d->k_cache + base, *v = d->v_cache + base;
@@ -311,7 +314,8 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int
     }
     for (; i + 8 <= hd; i += 8) {
         __m256 acc = _mm256_setzero_ps();
-        for (int64_t t = 0; t <= pos; t++) acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_loadu_ps(v + t * hd + i), acc);
+        for (int64_t t = 0; t <= pos; t++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_loadu_ps(v + t * hd + i), acc);
         _mm256_storeu_ps(o + i, acc);
     }
     for (; i < hd; i++) {
@@ -324,7 +328,8 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int
 }
 #endif
 
-void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out) {
+void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
+                      float *out) {
 #if BK_X86
     if (bk_simd_level() >= BK_SIMD_AVX2) { attention_row_avx2(d, slot, h, q, pos, scores, out); return; }
 #endif
@@ -359,7 +364,8 @@ static void attention_task(void *ctx, int ith, int nth) {
     for (int64_t it; (it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < items;) {
         int h = (int)(it % j->d->n_head);
         int64_t i = it / j->d->n_head;
-        bk_attention_row(j->d, j->slots ? j->slots[i] : 0, h, j->q + i * j->ldq, j->positions[i], scores, j->out + i * j->ldo);
+        bk_attention_row(j->d, j->slots ? j->slots[i] : 0, h, j->q + i * j->ldq, j->positions[i], scores,
+                         j->out + i * j->ldo);
     }
 }
 

@@ -214,8 +214,10 @@ BK_AVX2 void bk_quant_error_accumulate_avx2(const float *x, const float *y, size
         nonfinite += 8 - (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(finite));
         vx = _mm256_and_ps(vx, finite);
         vy = _mm256_and_ps(vy, finite);
-        const __m256d xs[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vx)), _mm256_cvtps_pd(_mm256_extractf128_ps(vx, 1))};
-        const __m256d ys[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vy)), _mm256_cvtps_pd(_mm256_extractf128_ps(vy, 1))};
+        const __m256d xs[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vx)),
+                               _mm256_cvtps_pd(_mm256_extractf128_ps(vx, 1))};
+        const __m256d ys[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vy)),
+                               _mm256_cvtps_pd(_mm256_extractf128_ps(vy, 1))};
         for (int h = 0; h < 2; h++) {
             const __m256d e = _mm256_sub_pd(xs[h], ys[h]);
             err[h] = _mm256_fmadd_pd(e, e, err[h]);

@@ -83,7 +83,8 @@ static void *worker_main(void *arg) {
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
         int joined = 0;
         while (generation_of(st) == seen && !(st & CLOSED)) {
-            if (atomic_compare_exchange_weak_explicit(&p->state, &st, st + 1, memory_order_acq_rel, memory_order_acquire)) {
+            if (atomic_compare_exchange_weak_explicit(&p->state, &st, st + 1, memory_order_acq_rel,
+                                                      memory_order_acquire)) {
                 joined = 1;
                 break;
             }

@@ -2,8 +2,8 @@
 // hostile input, and a tiny stored-zip writer (to wrap fuzzed pickles the way torch.save does).
 //
 // A target "crashes" (libFuzzer saves the input) when a parser traps, when ASan sees a bad access, or when one of the
-// invariants below is broken: an error that is not a BloomError, an error message on more than one line, an error from a
-// file reader that does not name the file, or a tensor view outside its storage.
+// invariants below is broken: an error that is not a BloomError, an error message on more than one line, an error from
+// a file reader that does not name the file, or a tensor view outside its storage.
 import BloomCore
 import CFuzzerDriver
 import Foundation
@@ -22,7 +22,8 @@ public func runFuzzer(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Nev
     exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzerTestOneInput(data, size) })
 }
 
-/// libFuzzer's callback. Also exported under its C name: the linker pulls libFuzzer's own main() object, which refers to it.
+/// libFuzzer's callback. Also exported under its C name: the linker pulls libFuzzer's own main() object, which refers
+/// to it.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     oneInput?(UnsafeRawBufferPointer(start: data, count: size))
@@ -46,7 +47,8 @@ public enum Scratch {
     public static func write(_ name: String, _ bytes: UnsafeRawBufferPointer) -> String {
         let path = folder + "/" + name
         if let slash = name.lastIndex(of: "/") {
-            try? FileManager.default.createDirectory(atPath: folder + "/" + name[..<slash], withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(atPath: folder + "/" + name[..<slash],
+                                                     withIntermediateDirectories: true)
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { fail("cannot create \(path): \(String(cString: strerror(errno)))") }
@@ -80,14 +82,17 @@ public func expectCleanFailure(namesFile: Bool = true, _ body: () throws -> Void
         try body()
     } catch let error as BloomError {
         let line = error.description
-        if line.contains(where: { $0.isNewline }) { fail("error message spans several lines: \(line.debugDescription)") }
+        if line.contains(where: { $0.isNewline }) {
+            fail("error message spans several lines: \(line.debugDescription)")
+        }
         if namesFile, error.path == nil { fail("error does not name the file: \(line)") }
     } catch {
         fail("a parser threw \(type(of: error)), not a BloomError: \(error)")
     }
 }
 
-/// Checks that a view lies inside its storage and reads every byte (ASan sees heap storages; a mapping past its end faults).
+/// Checks that a view lies inside its storage and reads every byte (ASan sees heap storages; a mapping past its end
+/// faults).
 public func touch(_ view: TensorView) {
     guard view.range.lowerBound >= 0, view.range.upperBound <= view.storage.count else {
         fail("tensor '\(view.name)' range \(view.range) is outside its storage of \(view.storage.count) bytes")
@@ -134,7 +139,9 @@ public func safetensorsF32(_ tensors: [(name: String, shape: [Int])]) -> [UInt8]
     var data: [UInt8] = []
     for (name, shape) in tensors {
         let begin = data.count
-        for i in 0..<shape.reduce(1, *) { withUnsafeBytes(of: (Float(i % 8) / 8).bitPattern.littleEndian) { data += $0 } }
+        for i in 0..<shape.reduce(1, *) {
+            withUnsafeBytes(of: (Float(i % 8) / 8).bitPattern.littleEndian) { data += $0 }
+        }
         header.append((name, .object([("dtype", .string("F32")), ("shape", .array(shape.map { .int($0) })),
                                       ("data_offsets", .array([.int(begin), .int(data.count)]))])))
     }

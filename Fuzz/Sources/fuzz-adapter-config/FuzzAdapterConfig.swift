@@ -16,7 +16,8 @@ private let folders: [String] = {
         (qkv + ".lora_A.weight", [4, 8]), (qkv + ".lora_B.weight", [24, 4]),
         (dense + ".lora_A.weight", [4, 8]), (dense + ".lora_B.weight", [8, 4]), (qkv + ".bias", [24]),
     ]))
-    Scratch.write("old/adapter_model.safetensors", safetensorsF32([(qkv + ".lora_A.weight", [8, 8]), (qkv + ".lora_B.weight", [16, 4, 1])]))
+    Scratch.write("old/adapter_model.safetensors",
+                  safetensorsF32([(qkv + ".lora_A.weight", [8, 8]), (qkv + ".lora_B.weight", [16, 4, 1])]))
     return [Scratch.folder + "/current", Scratch.folder + "/old"]
 }()
 

@@ -16,7 +16,8 @@ enum FuzzGGUF {
             expectCleanFailure {
                 let file = try GGUFFile(path: path)
                 for tensor in file.tensors {
-                    guard tensor.fileOffset >= file.dataOffset, tensor.fileOffset + tensor.byteCount <= file.file.count else {
+                    guard tensor.fileOffset >= file.dataOffset,
+                          tensor.fileOffset + tensor.byteCount <= file.file.count else {
                         fail("tensor '\(tensor.name)' [\(tensor.fileOffset), +\(tensor.byteCount)) is outside the file")
                     }
                     var sum: UInt8 = 0
@@ -27,7 +28,9 @@ enum FuzzGGUF {
                 expectCleanFailure(namesFile: false) {
                     blackHole(try PromptTemplate(metadata: file.metadata).render(instruction: "i", input: "x"))
                 }
-                expectCleanFailure(namesFile: false) { blackHole(try BloomHyperParameters(metadata: file.metadata).headDim) }
+                expectCleanFailure(namesFile: false) {
+                    blackHole(try BloomHyperParameters(metadata: file.metadata).headDim)
+                }
                 expectCleanFailure {
                     let tokenizer = try BloomTokenizer(gguf: file)
                     blackHole(tokenizer.decode(tokenizer.encode("Hello, world! 日本")))

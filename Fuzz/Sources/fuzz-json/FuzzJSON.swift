@@ -17,7 +17,9 @@ enum FuzzJSON {
                     } catch {
                         fail("JSONWriter output does not parse (\(error)): \(text.prefix(200).debugDescription)")
                     }
-                    if again != value { fail("JSON round trip changed the value: \(text.prefix(200).debugDescription)") }
+                    if again != value {
+                        fail("JSON round trip changed the value: \(text.prefix(200).debugDescription)")
+                    }
                 }
             }
         }

@@ -11,7 +11,9 @@ enum FuzzSafetensors {
             expectCleanFailure {
                 let file = try SafetensorsFile(path: path)
                 for view in file.tensors {
-                    guard view.fileOffset + view.byteCount <= file.mapped.count else { fail("tensor '\(view.name)' ends past the file") }
+                    guard view.fileOffset + view.byteCount <= file.mapped.count else {
+                        fail("tensor '\(view.name)' ends past the file")
+                    }
                     touch(view)
                 }
             }

@@ -4,7 +4,9 @@ import BloomCheckpoint
 import BloomCore
 import FuzzSupport
 
-private let shard: Void = { Scratch.write("model-00001-of-00001.safetensors", safetensorsF32([("a", [2]), ("b", [2, 2])])) }()
+private let shard: Void = {
+    Scratch.write("model-00001-of-00001.safetensors", safetensorsF32([("a", [2]), ("b", [2, 2])]))
+}()
 
 @main
 enum FuzzShardIndex {

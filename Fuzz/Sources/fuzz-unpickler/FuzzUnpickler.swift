@@ -1,5 +1,5 @@
-// The restricted unpickler: the input is `data.pkl`, wrapped in a stored zip as torch.save lays it out, next to storages
-// data/0 (16 bytes), data/1 (64 bytes) and data/2 (6 bytes), so well-formed tensor records can resolve.
+// The restricted unpickler: the input is `data.pkl`, wrapped in a stored zip as torch.save lays it out, next to
+// storages data/0 (16 bytes), data/1 (64 bytes) and data/2 (6 bytes), so well-formed tensor records can resolve.
 import BloomCheckpoint
 import BloomCore
 import FuzzSupport

@@ -57,7 +57,8 @@ typedef struct {
     int64_t cols;  // input features (ne[0]); a whole number of blocks (32 or 256 elements) for block types
 } bk_weight;
 
-/// Bytes of one row of `cols` elements of `type`; 0 if the type is not supported or cols is not a whole number of blocks.
+/// Bytes of one row of `cols` elements of `type`; 0 if the type is not supported or cols is not a whole number of
+/// blocks.
 size_t bk_row_bytes(int32_t type, int64_t cols);
 /// Elements per block of `type` (1 for float types, 32 or 256 for block types); 0 if the type is not supported.
 int64_t bk_block_elements(int32_t type);
@@ -83,7 +84,8 @@ void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k);
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k);
 
 /// ggml's quantize_row_q8_K_ref (k a multiple of 256): m = the first value of largest |x|,
-/// q = min(127, RNE(x·(-127/m))), d = 1/(-127/m) (f32), bsums = Σ of each 16 quants; an all-zero block is all zeros (NaN values give q = -128).
+/// q = min(127, RNE(x·(-127/m))), d = 1/(-127/m) (f32), bsums = Σ of each 16 quants; an all-zero block is all zeros
+/// (NaN values give q = -128).
 void bk_quantize_q8K(const float *x, block_q8_K *y, int64_t k);
 void bk_quantize_q8K_ref(const float *x, block_q8_K *y, int64_t k);
 
@@ -121,7 +123,8 @@ enum {
 size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max);
 
 /// y[i][r] = epilogue(Σ_j x[i][j]·W[r][j] + bias[r]) for i < m, r < w->rows. x is m×cols (row stride ldx floats),
-/// y is m×rows (row stride ldy). bias may be NULL. scratch: bk_linear_scratch_bytes(pool size, m, cols) bytes, 64-aligned.
+/// y is m×rows (row stride ldy). bias may be NULL. scratch: bk_linear_scratch_bytes(pool size, m, cols) bytes,
+/// 64-aligned.
 void bk_linear(bk_pool *pool, const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,
                float *y, int64_t ldy, int flags, void *scratch);
 /// Single-threaded scalar twin of bk_linear (same results).
@@ -179,8 +182,10 @@ size_t bk_attention_scratch_bytes(int n_threads, int64_t max_positions, int head
 void bk_attention(bk_pool *pool, const bk_attention_desc *d, const float *q, int64_t ldq, int64_t m,
                   const int64_t *positions, const int32_t *slots, float *out, int64_t ldo, void *scratch);
 /// One query row of head h in slot `slot` (the twin the tests compare with; scores must hold pos+1 floats).
-void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out);
-void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores, float *out);
+void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
+                      float *out);
+void bk_attention_row_ref(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
+                          float *out);
 
 #ifdef __cplusplus
 }
