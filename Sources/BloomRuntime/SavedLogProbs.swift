@@ -35,8 +35,16 @@ public final class SavedLogProbs {
     /// Maps `path` and checks the header and the size against it.
     /// - Throws: `.invalidArgument` for a file without the magic or with impossible sizes, `.truncated` or
     ///   `.invalidArgument` when its size is not the one the header implies; every error names the file.
-    public init(path: String) throws {
-        let file = try MappedFile(path: path)
+    public convenience init(path: String) throws {
+        do {
+            try self.init(file: try MappedFile(path: path))
+        } catch let error as BloomError {
+            throw error.path == nil ? error.at(path: path) : error
+        }
+    }
+
+    private init(file: MappedFile) throws {
+        let path = file.path
         let header = try file.slice(offset: 0, length: 20, what: "the saved log-probabilities header")
         guard Array(header[0..<8]) == Self.magic else {
             throw BloomError(.invalidArgument, "not a file of saved log-probabilities (no \"_logits_\" magic)", path: path,
