@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Quantization throughput (issues 4 and 6), release build: MB/s of f32 input for Q8_0, Q4_0, Q4_1, F16 and BF16 with
+# Quantization throughput (issues 4, 6 and 12), release build: MB/s of f32 input for every block type, F16 and BF16 with
 # 1 and 2 threads, the error-measuring variant, and the convert path (an f16 tensor streamed through SourceTensor),
 # next to memcpy and, when .tools/llama.cpp is built (scripts/build-llama-cpp.sh), ggml's own quantize_row_*_ref,
 # all in the same run. Best of R repetitions. Not a test: nothing is asserted.
 # Usage: scripts/bench-quant.sh [KiB-values per run, default 32768 (128 MiB of f32)] [repetitions, default 5]
 #        LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin scripts/bench-quant.sh 256 300   (cache-resident run)
+#        TYPES=q4_k,q6_k scripts/bench-quant.sh 4096 3                               (only these block types)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --target BloomQuant >/dev/null
@@ -53,21 +54,28 @@ func rowsOut(_ type: GGMLType) -> UnsafeMutableRawBufferPointer {
 }
 
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_cpu_has_avx2_fma_f16c() == 1 ? "yes" : "no"), " +
+print("\(ProcessInfo.processInfo.activeProcessorCount) cores, AVX2/FMA/F16C \(bk_simd_level() >= Int32(BK_SIMD_AVX2) ? "yes" : "no"), " +
       "\((n * 4) >> 10) KiB of f32 in rows of \(rowLength), best of \(reps), load average \(load)")
 line("memcpy f32, 1 thread", n * 4, best { memcpy(copy.baseAddress!, x.baseAddress!, n * 4) })
 
 typealias RowFunction = @convention(c) (UnsafePointer<Float>, UnsafeMutableRawPointer, Int64) -> Void
 let ggml = ProcessInfo.processInfo.environment["LLAMA_CPP_BIN"].flatMap { dlopen($0 + "/libggml-base.so", RTLD_NOW) }
-for type in [GGMLType.Q8_0, .Q4_0, .Q4_1] {
+let references: [(GGMLType, (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void)] = [
+    (.Q8_0, bk_quantize_row_q8_0_ref), (.Q4_0, bk_quantize_row_q4_0_ref), (.Q4_1, bk_quantize_row_q4_1_ref),
+    (.Q5_0, bk_quantize_row_q5_0_ref), (.Q5_1, bk_quantize_row_q5_1_ref), (.Q2_K, bk_quantize_row_q2_K_ref),
+    (.Q3_K, bk_quantize_row_q3_K_ref), (.Q4_K, bk_quantize_row_q4_K_ref), (.Q5_K, bk_quantize_row_q5_K_ref),
+    (.Q6_K, bk_quantize_row_q6_K_ref),
+]
+let only = ProcessInfo.processInfo.environment["TYPES"]?.split(separator: ",").map { $0.lowercased() }
+for (type, ref) in references where only?.contains(type.name) ?? true {
     let name = type.name
-    if let ggml, let sym = dlsym(ggml, "quantize_row_\(name)_ref") {
+    let ggmlName = name.hasSuffix("_k") ? name.dropLast() + "K" : Substring(name)
+    if let ggml, let sym = dlsym(ggml, "quantize_row_\(ggmlName)_ref") {
         let f = unsafeBitCast(sym, to: RowFunction.self)
-        line("\(name) ggml quantize_row_\(name)_ref, 1 thread", n * 4, best { f(x.baseAddress!, out.baseAddress!, Int64(n)) })
+        line("\(name) ggml quantize_row_\(ggmlName)_ref, 1 thread", n * 4, best {
+            f(x.baseAddress!, out.baseAddress!, Int64(n))
+        })
     }
-    let ref: (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void =
-        type == .Q8_0 ? { bk_quantize_row_q8_0_ref($0, $1, $2) }
-        : type == .Q4_0 ? { bk_quantize_row_q4_0_ref($0, $1, $2) } : { bk_quantize_row_q4_1_ref($0, $1, $2) }
     line("\(name) bloomkit *_ref (scalar), 1 thread", n * 4, best { ref(x.baseAddress!, out.baseAddress!, n) })
     for threads in [1, 2] {
         line("\(name) Quantizer.quantize, \(threads) thread\(threads > 1 ? "s" : "")", n * 4, try best {
@@ -92,10 +100,15 @@ let tensor = SourceTensor(name: "token_embd", dtype: .F16, shape: [rows, rowLeng
     bk_f16_to_f32(UnsafePointer<UInt16>(bitPattern: source)! + start * rowLength, dst.baseAddress!, count * rowLength)
 }
 line("memcpy f16, 1 thread", n * 2, best { memcpy(copy.baseAddress!, f16.baseAddress!, n * 2) })
-for type in [GGMLType.Q4_0, .Q8_0] {
+for type in [GGMLType.Q4_0, .Q8_0, .Q4_K, .Q6_K] where only?.contains(type.name) ?? true {
     for threads in [1, 2] {
         line("f16 -> \(type.name) via SourceTensor, \(threads) thread\(threads > 1 ? "s" : "")", n * 2, try best {
-            try Quantizer.quantize(type, tensor: tensor, into: rowsOut(type), threads: threads)
+            var at = 0
+            let dst = rowsOut(type)
+            try Quantizer.quantize(type, tensor: tensor, threads: threads) { bytes in
+                dst.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                at += bytes.count
+            }
         })
     }
 }

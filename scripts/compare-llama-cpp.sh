@@ -2,7 +2,8 @@
 # Speed of `bloomkit bench` next to llama.cpp's llama-bench on the same GGUF files, same machine, same run (issue 6).
 #   1. builds llama.cpp from the llama-cpp-python sdist (scripts/build-llama-cpp.sh) and bloomkit (release);
 #   2. makes a BLOOM-560M-shaped random checkpoint (scripts/make-random-bloom.py, f16) and converts it with
-#      `bloomkit convert` to Q8_0 and Q4_0 (and, with PURE=1, Q4_0 with a Q4_0 embedding too);
+#      `bloomkit convert` to F16, Q8_0 and Q4_0 (and, with PURE=1, Q4_0 with a Q4_0 embedding too); the K-quant mixes
+#      (Q4_K_M, Q5_K_M, Q6_K) come from llama-quantize on the F16 file (TYPES picks the files);
 #   3. measures the read bandwidth with a plain AVX2 loop on THREADS threads (the tg limit: bandwidth ÷ bytes of
 #      weights one token reads);
 #   4. for ROUNDS rounds, alternating: llama-bench then bloomkit bench on each file (pp128, pp512, tg128, REPS
@@ -10,6 +11,7 @@
 #      time to first token (16-token prompt).
 # Usage: scripts/compare-llama-cpp.sh
 #   env: THREADS=2 ROUNDS=3 REPS=3 WORK=/tmp/bloomkit-compare KEEP=1 (keep the files) PURE=1 (also an all-Q4_0 file)
+#        TYPES="f16 q8_0 q4_0 q4_k_m q5_k_m q6_k" (the files to compare)
 #        LLAMA_BIN=dir (an existing llama.cpp build) BLOOMKIT=path (an existing release build) PYTHON=python with numpy
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,9 +39,17 @@ if [ ! -f "$work/bloom-560m/model.safetensors" ]; then
   "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" --hidden 1024 --layers 24 --heads 16 --vocab 250880 \
     --dtype f16 --format safetensors --shards 1 --tokenizer "$root/Tests/Fixtures/tokenizer" >&2
 fi
-files=("$work/b560-q8_0.gguf" "$work/b560-q4_0.gguf")
-"$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q8_0.gguf" --type q8_0 --quiet
-"$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q4_0.gguf" --type q4_0 --quiet
+files=()
+[ -f "$work/b560-f16.gguf" ] || "$bloomkit" convert "$work/bloom-560m" -o "$work/b560-f16.gguf" --type f16 --quiet
+for t in ${TYPES:-f16 q8_0 q4_0 q4_k_m q5_k_m q6_k}; do
+  f="$work/b560-$t.gguf"
+  case $t in
+    f16) ;;
+    q8_0|q4_0) [ -f "$f" ] || "$bloomkit" convert "$work/bloom-560m" -o "$f" --type "$t" --quiet ;;
+    *) [ -f "$f" ] || LD_LIBRARY_PATH="$bin" "$bin/llama-quantize" "$work/b560-f16.gguf" "$f" "$t" "$threads" >/dev/null 2>&1 ;;
+  esac
+  files+=("$f")
+done
 if [ -n "${PURE:-}" ]; then
   "$bloomkit" convert "$work/bloom-560m" -o "$work/b560-q4_0-pure.gguf" --type q4_0 --embedding-type q4_0 --quiet
   files+=("$work/b560-q4_0-pure.gguf")
@@ -78,6 +88,8 @@ C
 cc -O2 -mavx2 -pthread "$work/readbw.c" -o "$work/readbw"
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
+features=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|avx512f|avx512_vnni|avx_vnni' | xargs)
+echo "cpu features used by the kernels: ${features:-none} (AVX-512 VNNI: $(echo "$features" | grep -q avx512_vnni && echo yes || echo no))"
 echo "llama.cpp: $("$bin/llama-bench" --version 2>&1 | grep -m1 -i 'version' || echo unknown)"
 results="$work/results.jsonl"; : > "$results"
 for round in $(seq "$rounds"); do

@@ -19,7 +19,7 @@ seconds=$1
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 all=(fuzz-safetensors fuzz-shard-index fuzz-torch-zip fuzz-unpickler fuzz-gguf fuzz-json fuzz-adapter-config fuzz-config
-     fuzz-tokenizer)
+     fuzz-tokenizer fuzz-regex)
 targets=("${@:-${all[@]}}")
 nice_level=${FUZZ_JOBS_NICE:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}

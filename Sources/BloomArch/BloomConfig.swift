@@ -105,14 +105,7 @@ public struct BloomConfig: Sendable, Equatable {
     /// Reads and checks a config.json file.
     /// - Throws: `.io`, `.invalidJSON` or `.bloomConfig`, with the path.
     public init(path: String) throws {
-        let file = try MappedFile(path: path)
-        let json: JSONValue
-        do {
-            json = try JSONParser().parse(file.bytes)
-        } catch let error as BloomError {
-            throw error.at(path: path)
-        }
-        try self.init(json: json, path: path)
+        try self.init(json: JSONFile.read(path), path: path)
     }
 
     /// Positive sizes within the named limits, hidden divisible by heads, a positive finite epsilon, ids ≥ 0.

@@ -53,10 +53,15 @@ public enum GGUFTokenType: Int32, Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
 }
 
-/// The Alpaca prompt templates (Stanford Alpaca, as the seed model card has them), byte for byte.
+/// The Alpaca prompt templates, the one copy bloomkit has: Stanford Alpaca's PROMPT_DICT (tatsu-lab/stanford_alpaca
+/// train.py, the text Alpaca adapters were trained on; reference hf-formats-lora-bloom.md), byte for byte.
+/// `convert` stores them in every file; `generate` falls back to them for files without them.
 public enum AlpacaTemplate {
-    public static let noInput = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n### Instruction:\n{instruction}\n### Response:"
-    public static let withInput = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n### Instruction:\n{instruction}\n### Input:\n{input}\n### Response:"
+    public static let noInput = "Below is an instruction that describes a task. Write a response that appropriately "
+        + "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:"
+    public static let withInput = "Below is an instruction that describes a task, paired with an input that provides "
+        + "further context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+        + "{instruction}\n\n### Input:\n{input}\n\n### Response:"
 
     /// The prompt for `instruction` (and `input`, if not nil or empty) from the given templates.
     public static func render(instruction: String, input: String?, noInput: String = noInput, withInput: String = withInput) -> String {

@@ -22,6 +22,10 @@ public struct AdapterConfig: Sendable {
     public let baseModelNameOrPath: String?
     /// `r` (PEFT default 8).
     public let r: Int
+    /// The largest |lora_alpha| read. Published adapters use 8 to a few hundred (scaling alpha/r of 0.5 to 4); an
+    /// alpha past 2^20 only overflows the merged weights (a 1e38 alpha turns every changed weight into infinity).
+    public static let maxAlpha: Double = 1_048_576
+
     /// `lora_alpha` (PEFT default 8).
     public let loraAlpha: Double
     public let targetModules: TargetModules?
@@ -97,6 +101,9 @@ public struct AdapterConfig: Sendable {
         }
         if let v = value("lora_alpha") {
             guard let d = v.double, d.isFinite else { throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), not a number") }
+            guard abs(d) <= Self.maxAlpha else {
+                throw fail("lora_alpha", "lora_alpha is \(JSONWriter.string(v)), past the limit of \(Self.maxAlpha)")
+            }
             alpha = d
         }
         r = rank
@@ -152,7 +159,8 @@ public struct AdapterConfig: Sendable {
             }
         }
         rankPattern = try pattern("rank_pattern", { $0.int }, { $0 > 0 }).map { (pattern: $0.0, rank: $0.1) }
-        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite }).map { (pattern: $0.0, alpha: $0.1) }
+        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite && abs($0) <= Self.maxAlpha })
+            .map { (pattern: $0.0, alpha: $0.1) }
     }
 
     /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the start.

@@ -64,7 +64,8 @@ public struct AdapterFolder: Sendable {
     /// - Parameter path: a folder, a hub id `ORG/NAME` or a `models--ORG--NAME` cache folder (offline).
     /// - Throws: `.missingFile`; `.adapterUnsupported` for non-LoRA types; `.adapterConfig`; `.adapterEmpty` when
     ///   the weights hold no LoRA tensor; `.adapterTensors` for names or shapes that do not fit the layout.
-    public init(path: String) throws {
+    /// - Parameter headersOnly: see `Checkpoint.open(_:headersOnly:)`.
+    public init(path: String, headersOnly: Bool = false) throws {
         let folder = try HubCache.resolve(path)
         self.path = folder
         configPath = Paths.join(folder, Self.configFileName)
@@ -75,7 +76,7 @@ public struct AdapterFolder: Sendable {
         guard let weights = Self.weightFileNames.map({ Paths.join(folder, $0) }).first(where: Paths.isFile) else {
             throw BloomError(.missingFile, "no adapter weights (looked for \(Self.weightFileNames.joined(separator: ", ")))", path: folder)
         }
-        checkpoint = try Checkpoint.open(weights)
+        checkpoint = try Checkpoint.open(weights, headersOnly: headersOnly)
         do {
             (layout, adapterName, modules, replacements) = try Self.parse(checkpoint.tensors, config)
         } catch let error as BloomError {

@@ -53,17 +53,19 @@ public struct Checkpoint: Sendable {
     /// Opens a weight file (`.safetensors`, a torch zip) or a shard index (`*.index.json`).
     /// - Throws: `BloomError` naming the file and what is wrong: a reader error, `.shardIndex` when the index and its
     ///   shards disagree, `.duplicateTensor`, `.torchLegacyFormat`, `.unsupported` for other formats.
-    public static func open(_ path: String) throws -> Checkpoint {
+    /// - Parameter headersOnly: leave deflated torch storages deflated (their views have no readable bytes):
+    ///   what `inspect` needs, without the memory a small deflated file could demand.
+    public static func open(_ path: String, headersOnly: Bool = false) throws -> Checkpoint {
         if path.hasSuffix(".json") {
-            return try Checkpoint(index: ShardIndex(path: path))
+            return try Checkpoint(index: ShardIndex(path: path), headersOnly: headersOnly)
         }
         let file = try MappedFile(path: path)
         let format = try detectFormat(file)
-        return try Checkpoint(format: format, path: path, index: nil, files: [readFile(file, format)])
+        return try Checkpoint(format: format, path: path, index: nil, files: [readFile(file, format, headersOnly)])
     }
 
     /// Opens every shard an index lists and checks that each tensor is where the index says, and nowhere else.
-    public init(index: ShardIndex) throws {
+    public init(index: ShardIndex, headersOnly: Bool = false) throws {
         var parts: [CheckpointFile] = []
         var format: CheckpointFormat?
         for name in index.shardFiles {
@@ -78,7 +80,7 @@ public struct Checkpoint: Sendable {
                                  path: index.path)
             }
             format = shardFormat
-            parts.append(try Self.readFile(file, shardFormat))
+            parts.append(try Self.readFile(file, shardFormat, headersOnly))
         }
         guard let format else { throw BloomError(.shardIndex, "index lists no shards", path: index.path) }
 
@@ -120,10 +122,11 @@ public struct Checkpoint: Sendable {
         positions[name].map { tensors[$0] }
     }
 
-    private static func readFile(_ file: MappedFile, _ format: CheckpointFormat) throws -> CheckpointFile {
+    private static func readFile(_ file: MappedFile, _ format: CheckpointFormat, _ headersOnly: Bool) throws
+        -> CheckpointFile {
         switch format {
         case .safetensors: return .safetensors(try SafetensorsFile(mapped: file))
-        case .pytorch: return .pytorch(try TorchArchive(mapped: file))
+        case .pytorch: return .pytorch(try TorchArchive(mapped: file, headersOnly: headersOnly))
         }
     }
 

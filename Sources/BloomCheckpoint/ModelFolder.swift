@@ -34,7 +34,8 @@ public struct ModelFolder: Sendable {
     /// - Parameter path: a folder, a hub id `ORG/NAME` or a `models--ORG--NAME` folder of the hub cache (offline).
     /// - Throws: `.missingFile` without config.json or weights; `.duplicateTensor` when a name appears both with and
     ///   without `transformer.`; reader errors with the file and offset.
-    public init(path: String) throws {
+    /// - Parameter headersOnly: see `Checkpoint.open(_:headersOnly:)`.
+    public init(path: String, headersOnly: Bool = false) throws {
         let folder = try HubCache.resolve(path)
         guard Paths.isDirectory(folder) else {
             throw BloomError(.missingFile, "not a folder (a model folder holds config.json and the weights)", path: folder)
@@ -55,7 +56,7 @@ public struct ModelFolder: Sendable {
             throw BloomError(.missingFile, "no weights in the model folder (looked for \(Self.weightFileNames.joined(separator: ", ")))",
                              path: folder)
         }
-        checkpoint = try Checkpoint.open(weights)
+        checkpoint = try Checkpoint.open(weights, headersOnly: headersOnly)
         var canonical: [String: Int] = [:]
         for (k, view) in checkpoint.tensors.enumerated() {
             let name = Self.canonicalName(view.name)

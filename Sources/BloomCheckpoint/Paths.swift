@@ -38,22 +38,3 @@ public enum Paths {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue
     }
 }
-
-/// Small JSON files of a checkpoint folder (config.json, indexes, adapter_config.json).
-enum JSONFile {
-    /// Configs and indexes are kilobytes; BLOOM's tokenizer.json is about 15 MB. Anything past this is not one of them.
-    static let maxBytes = 256 << 20
-
-    /// Parses `path` strictly (duplicate keys refused); errors carry the path.
-    static func read(_ path: String) throws -> JSONValue {
-        let file = try MappedFile(path: path)
-        guard file.count <= maxBytes else {
-            throw BloomError(.limitExceeded, "JSON file of \(file.count) bytes is past the limit of \(maxBytes)", path: path)
-        }
-        do {
-            return try JSONParser().parse(file.bytes)
-        } catch let error as BloomError {
-            throw error.at(path: path)
-        }
-    }
-}

@@ -7,7 +7,8 @@
 import BloomCore
 
 /// A torch zip checkpoint read without PyTorch: the state dict's tensors as views into the mapped file (stored
-/// entries) or into inflated heap buffers (deflated entries). Non-contiguous tensors are gathered into the heap.
+/// entries) or into inflated heap buffers (deflated entries). Non-contiguous tensors are gathered into the heap,
+/// never past the size of their storage (a view that repeats elements is refused).
 public struct TorchArchive: Sendable {
     public let path: String
     public let mapped: MappedFile
@@ -38,17 +39,20 @@ public struct TorchArchive: Sendable {
     }
 
     /// Reads an already mapped torch zip file.
-    public init(mapped: MappedFile) throws {
+    /// - Parameter headersOnly: leave deflated storages deflated; their views then have no readable bytes
+    ///   (for `inspect`, which reads headers only: a small file cannot make it inflate gigabytes).
+    public init(mapped: MappedFile, headersOnly: Bool = false) throws {
         self.mapped = mapped
         path = mapped.path
         do {
-            (prefix, tensors, records, entries) = try Self.read(mapped)
+            (prefix, tensors, records, entries) = try Self.read(mapped, headersOnly: headersOnly)
         } catch let error as BloomError {
             throw error.at(path: mapped.path)
         }
     }
 
-    private static func read(_ file: MappedFile) throws -> (String, [TensorView], [TorchTensorRecord], [Entry]) {
+    private static func read(_ file: MappedFile, headersOnly: Bool) throws
+        -> (String, [TensorView], [TorchTensorRecord], [Entry]) {
         let zip = try ZipArchive(file: file)
         guard let first = zip.entries.first else { throw BloomError(.torchMissingRecord, "the zip archive is empty") }
         guard let slash = first.name.firstIndex(of: "/") else {
@@ -122,10 +126,12 @@ public struct TorchArchive: Sendable {
                     throw BloomError(.torchTensor, "record '\(entry.name)' holds \(entry.uncompressedSize) bytes but its storage is \(t.storageElements) × \(t.dtype.rawValue) = \(bytes) bytes",
                                      location: location)
                 }
-                s = Storage(dtype: t.dtype, elements: t.storageElements, bytes: try zip.contents(of: entry))
+                s = Storage(dtype: t.dtype, elements: t.storageElements,
+                            bytes: try zip.contents(of: entry, inflate: !headersOnly))
                 storages[t.storageKey] = s
             }
-            views.append(try view(name: name, t, elementSize: elementSize, s.bytes, file: file.path))
+            views.append(try view(name: name, t, elementSize: elementSize, s.bytes, file: file.path,
+                                  gather: !(headersOnly && !s.bytes.inPlace)))
         }
         let entries = try zip.entries.map {
             Entry(name: $0.name, dataOffset: try zip.dataOffset(of: $0), size: $0.uncompressedSize, isDeflated: $0.method == 8)
@@ -135,7 +141,7 @@ public struct TorchArchive: Sendable {
 
     /// A view of `t` into its storage bytes: in place when contiguous, gathered into the heap otherwise.
     private static func view(name: String, _ t: TorchTensorRecord, elementSize: Int, _ bytes: ZipArchive.Contents,
-                             file: String) throws -> TensorView {
+                             file: String, gather canGather: Bool) throws -> TensorView {
         let (storage, range, fileOffset, inPlace) = (bytes.storage, bytes.range, bytes.fileOffset, bytes.inPlace)
         let location = "tensor '\(name)'"
         let count = try Checked.product(t.shape, "element count of tensor '\(name)'")
@@ -160,6 +166,20 @@ public struct TorchArchive: Sendable {
             let start = range.lowerBound + startByte
             return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
                               range: start..<(start + byteCount), file: file, fileOffset: offsetInFile)
+        }
+        // A gather copies the view into the heap. A view that visits no element twice (a transpose, a slice)
+        // holds at most its storage's elements, so the copy is bounded by the storage; one with more elements
+        // repeats some (a stride-0 broadcast, overlapping strides) and would grow without bound from a tiny file.
+        guard count <= t.storageElements else {
+            throw BloomError(.torchTensor, "a non-contiguous view of \(count) elements over a storage of "
+                             + "\(t.storageElements) repeats elements (strides \(t.strides)); such views are not "
+                             + "expanded", location: location)
+        }
+        if !canGather {
+            // Header-only storage: the view keeps its size; its bytes are never read.
+            return TensorView(name: name, dtype: t.dtype, shape: t.shape, storage: storage,
+                              range: range.lowerBound..<(range.lowerBound + byteCount), file: file,
+                              fileOffset: offsetInFile)
         }
         let gathered = gather(t, elementSize: elementSize, byteCount: byteCount,
                               source: UnsafeRawBufferPointer(rebasing: storage.bytes[range]))

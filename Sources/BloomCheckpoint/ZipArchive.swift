@@ -206,8 +206,9 @@ struct ZipArchive {
         }
     }
 
-    /// An entry's bytes: stored entries as a window of the mapping (no copy), deflated ones inflated into the heap.
-    func contents(of entry: Entry) throws -> Contents {
+    /// An entry's bytes: stored entries as a window of the mapping (no copy), deflated ones inflated into the heap —
+    /// or, with `inflate` false, left deflated behind an unreadable storage of the declared size (headers only).
+    func contents(of entry: Entry, inflate: Bool = true) throws -> Contents {
         let offset = try dataOffset(of: entry)
         switch entry.method {
         case 0:
@@ -218,7 +219,8 @@ struct ZipArchive {
             return Contents(storage: mappedStorage, range: offset..<(offset + entry.compressedSize), fileOffset: offset, inPlace: true)
         case 8:
             let input = try file.slice(offset: offset, length: entry.compressedSize, what: "entry '\(entry.name)'")
-            let storage = try inflate(input, entry: entry)
+            let storage = inflate ? try self.inflate(input, entry: entry)
+                : try ByteStorage(unreadable: entry.uncompressedSize)
             return Contents(storage: storage, range: 0..<entry.uncompressedSize, fileOffset: offset, inPlace: false)
         default:
             throw BloomError(.zipUnsupported, "entry '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflated (8) are read",

@@ -74,7 +74,16 @@ enum ConvertPlan {
         let patterns = try compile(options.tensorTypes)
         let layout = QKVLayout(headCount: h.headCount, headDim: h.headDim)
         var planned: [PlannedTensor] = []
-        for (name, ne) in BloomTensorNames.expected(h, separateOutput: separate) {
+        let expected = BloomTensorNames.expected(h, separateOutput: separate)
+        // A tensor the config has no place for (a block past n_layer, a head the config ties) would be dropped
+        // silently: the file would load and compute something else than the checkpoint.
+        let wanted = Set(expected.map(\.name))
+        for (name, s) in byGGUF.sorted(by: { $0.key < $1.key }) where !wanted.contains(name) {
+            guard !(name == BloomTensorNames.output && hasHead) else { continue }
+            throw BloomError(.invalidArgument, "tensor '\(s.name)' has no place in the model config.json describes "
+                             + "(n_layer \(h.blockCount)): the config and the weights disagree", location: s.name)
+        }
+        for (name, ne) in expected {
             let source: SourceTensor
             if name == BloomTensorNames.output, !hasHead || tiedOutput {
                 // Tied head written separately: the embedding's rows.
@@ -108,18 +117,19 @@ enum ConvertPlan {
     }
 
     /// Compiles `--tensor-type` patterns.
-    static func compile(_ tensorTypes: [(pattern: String, type: GGMLType)]) throws -> [(Regex<AnyRegexOutput>, GGMLType)] {
+    /// Compiles `--tensor-type` patterns as `LinearRegex`es: a user's pattern cannot backtrack for minutes.
+    static func compile(_ tensorTypes: [(pattern: String, type: GGMLType)]) throws -> [(LinearRegex, GGMLType)] {
         try tensorTypes.map { (p, t) in
-            do { return (try Regex(p), t) } catch {
-                throw BloomError(.invalidArgument, "--tensor-type pattern '\(p)' is not a regular expression: \(error)")
+            do { return (try LinearRegex(p), t) } catch let error as BloomError {
+                throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
             }
         }
     }
 
     /// The type of a quantizable tensor: the first matching pattern, else the embedding type for
     /// token_embd/output, else the main type.
-    static func choose(_ name: String, patterns: [(Regex<AnyRegexOutput>, GGMLType)], options: ConvertOptions) -> GGMLType {
-        if let match = patterns.first(where: { name.contains($0.0) }) { return match.1 }
+    static func choose(_ name: String, patterns: [(LinearRegex, GGMLType)], options: ConvertOptions) -> GGMLType {
+        if let match = patterns.first(where: { $0.0.matches(in: name) }) { return match.1 }
         if name == BloomTensorNames.tokenEmbedding || name == BloomTensorNames.output {
             return options.embeddingType ?? ConvertOptions.defaultEmbeddingType(for: options.type)
         }

@@ -38,7 +38,12 @@ extension ConvertInput {
             throw BloomError(.unsupported, "apply_residual_connection_post_layernorm is true; llama.cpp's BLOOM graph does not support it",
                              path: model.configPath)
         }
-        let hyper = try BloomHyperParameters(config: config, seqLength: model.config["seq_length"]?.int)
+        let hyper: BloomHyperParameters
+        do {
+            hyper = try BloomHyperParameters(config: config, seqLength: model.config["seq_length"]?.int)
+        } catch let error as BloomError {
+            throw error.at(path: model.configPath)
+        }
         let name = URL(fileURLWithPath: model.path).lastPathComponent
         self.init(name: model.config["_name_or_path"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? name,
                   source: model.path, adapters: provenance, hyperParameters: hyper, tiedOutput: tied,

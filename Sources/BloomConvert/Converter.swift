@@ -93,8 +93,13 @@ public enum Converter {
         guard ConvertCodec.isSupported(options.type) else {
             throw BloomError(.invalidArgument, "cannot convert to \(options.type.name)")
         }
-        let plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
+        let plan: [PlannedTensor]
+        do {
+            plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
                                         tiedOutput: input.tiedOutput, options: options)
+        } catch let error as BloomError {
+            throw error.at(path: input.source)  // the model folder the tensors and config.json come from
+        }
         let metadata = try metadata(name: input.name, source: input.source, adapters: input.adapters,
                                     fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)

@@ -53,15 +53,16 @@ public struct InspectReport: Sendable {
             throw BloomError(.inspectUnsupported, "this is a GGUF file: GGUFInspect lists it, not InspectReport", path: resolved)
         }
         guard Paths.isDirectory(resolved) else {
-            return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint, checkpoint: try Checkpoint.open(resolved))
+            return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint,
+                                 checkpoint: try Checkpoint.open(resolved, headersOnly: true))
         }
         if Paths.isFile(Paths.join(resolved, AdapterFolder.configFileName)) {
-            let adapter = try AdapterFolder(path: resolved)
+            let adapter = try AdapterFolder(path: resolved, headersOnly: true)
             return InspectReport(path: path, resolvedPath: resolved, kind: .adapter, checkpoint: adapter.checkpoint,
                                  config: adapter.config.json, adapter: adapter)
         }
         if Paths.isFile(Paths.join(resolved, "config.json")) {
-            let model = try ModelFolder(path: resolved)
+            let model = try ModelFolder(path: resolved, headersOnly: true)
             return InspectReport(path: path, resolvedPath: resolved, kind: .model, checkpoint: model.checkpoint,
                                  config: model.config, model: model)
         }
@@ -69,7 +70,8 @@ public struct InspectReport: Sendable {
         guard let weights = candidates.first(where: Paths.isFile) else {
             throw BloomError(.missingFile, "no config.json, adapter_config.json or weight files in the folder", path: resolved)
         }
-        return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint, checkpoint: try Checkpoint.open(weights))
+        return InspectReport(path: path, resolvedPath: resolved, kind: .checkpoint,
+                             checkpoint: try Checkpoint.open(weights, headersOnly: true))
     }
 
     private init(path: String, resolvedPath: String, kind: Kind, checkpoint: Checkpoint, config: JSONValue? = nil,

@@ -64,7 +64,8 @@ enum MergeWriter {
         let entries = try model.tensors.map { tensor -> SafetensorsWriter.Entry in
             let stored = dtype.dtype ?? tensor.dtype
             guard stored.isFloatingPointWeight else {
-                throw BloomError(.unsupported, "tensor '\(tensor.name)' is \(tensor.dtype.rawValue); a merged model holds F32, F16 or BF16 tensors")
+                throw BloomError(.unsupported, "tensor '\(tensor.name)' is \(tensor.dtype.rawValue); a merged model "
+                                 + "holds F32, F16 or BF16 tensors", path: baseFolder, location: tensor.name)
             }
             return SafetensorsWriter.Entry(tensor, as: stored)
         }

@@ -28,16 +28,14 @@ public final class AtomicFile {
 
     public static let temporaryMarker = ".bloomkit-tmp-"
 
-    /// Creates the temporary file. Refuses a destination that is a directory.
+    /// Creates the temporary file, after the output door's checks (`OutputPlan.check`): refuses a destination that
+    /// is a folder, a device, a FIFO or one of this process's inputs.
     public init(destination: String, bufferSize: Int = 8 << 20) throws {
         self.destination = destination
+        try OutputPlan.check(destination)
         let (dir, name) = AtomicFile.split(destination)
         AtomicFile.removeStaleTemporaries(in: dir)
-        var st = stat()
-        if stat(destination, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            throw BloomError(.invalidArgument, "output is a directory", path: destination)
-        }
-        temporaryPath = (dir == "" ? "" : dir + "/") + "." + name + AtomicFile.temporaryMarker + String(getpid())
+        temporaryPath = (dir == "" ? "" : dir + "/") + OutputPlan.temporaryName(for: name, pid: getpid())
         unlink(temporaryPath)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -97,9 +95,16 @@ public final class AtomicFile {
         }
     }
 
-    /// Flushes, fsyncs, renames into place and fsyncs the folder.
+    /// Flushes, fsyncs, checks the destination again (an input opened since, a device put there), renames into
+    /// place and fsyncs the folder. On an error the temporary is removed and the destination left as it is.
     public func commit() throws {
         guard !finished else { return }
+        do {
+            try OutputPlan.check(destination)
+        } catch {
+            abort()
+            throw error
+        }
         try flush()
         guard fsync(fd) == 0 else { throw ioError("cannot sync") }
         close(fd)

@@ -47,17 +47,25 @@ public indirect enum JSONValue: Sendable, Equatable {
 public struct JSONParser {
     /// Deep nesting is the classic way to blow a recursive parser's stack.
     public static let defaultMaxDepth = 128
+    /// The parsed tree takes about 60–80 bytes per value (`[0,0,…]` or `[[1],[1],…]`: 10–35 times the text), so the
+    /// value count, not the byte count, bounds its memory: 2^22 values, about 300 MB at most. BLOOM's tokenizer.json,
+    /// the largest JSON bloomkit reads, holds about a million (250k vocabulary entries, 250k merges).
+    public static let defaultMaxValues = 1 << 22
 
     public var maxDepth: Int
+    public var maxValues: Int
     public var allowDuplicateKeys: Bool
 
-    public init(maxDepth: Int = JSONParser.defaultMaxDepth, allowDuplicateKeys: Bool = false) {
+    public init(maxDepth: Int = JSONParser.defaultMaxDepth, maxValues: Int = JSONParser.defaultMaxValues,
+                allowDuplicateKeys: Bool = false) {
         self.maxDepth = maxDepth
+        self.maxValues = maxValues
         self.allowDuplicateKeys = allowDuplicateKeys
     }
 
     public func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var state = State(bytes: bytes, maxDepth: maxDepth, allowDuplicateKeys: allowDuplicateKeys)
+        var state = State(bytes: bytes, maxDepth: maxDepth, maxValues: maxValues,
+                          allowDuplicateKeys: allowDuplicateKeys)
         state.skipWhitespace()
         let value = try state.parseValue(depth: 0)
         state.skipWhitespace()
@@ -73,8 +81,10 @@ public struct JSONParser {
     private struct State {
         let bytes: UnsafeRawBufferPointer
         let maxDepth: Int
+        let maxValues: Int
         let allowDuplicateKeys: Bool
         var i = 0
+        var values = 0
 
         func error(_ message: String) -> BloomError {
             BloomError(.invalidJSON, "invalid JSON: \(message)", location: "byte \(i)")
@@ -96,6 +106,10 @@ public struct JSONParser {
 
         mutating func parseValue(depth: Int) throws -> JSONValue {
             guard depth <= maxDepth else { throw BloomError(.limitExceeded, "JSON nesting deeper than \(maxDepth) levels", location: "byte \(i)") }
+            values += 1
+            guard values <= maxValues else {
+                throw BloomError(.limitExceeded, "JSON of more than \(maxValues) values", location: "byte \(i)")
+            }
             guard i < bytes.count else { throw error("unexpected end of data") }
             switch bytes[i] {
             case UInt8(ascii: "{"):

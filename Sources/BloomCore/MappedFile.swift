@@ -11,27 +11,35 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     /// Start of the mapping (nil for an empty file).
     public let base: UnsafeRawPointer?
+    /// The input door's record of the file (an output may not replace it while it is mapped).
+    let identity: InputFiles.Identity
 
-    public init(path: String) throws {
+    /// Maps the file at `path`, opened through the input door (`InputFiles.open`: a regular file, checked before it
+    /// is opened, never a FIFO or a device).
+    /// - Parameters:
+    ///   - maxBytes: refuse a larger file before mapping it.
+    ///   - what: what the file is, for messages.
+    public init(path: String, maxBytes: Int? = nil, what: String = "file") throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BloomError(.io, "cannot open for reading: \(String(cString: strerror(errno)))", path: path) }
+        let (fd, size, identity) = try InputFiles.open(path, maxBytes: maxBytes, what: what)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw BloomError(.io, "cannot stat: \(String(cString: strerror(errno)))", path: path) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw BloomError(.io, "not a regular file", path: path) }
-        count = Int(st.st_size)
+        self.identity = identity
+        count = size
         if count == 0 {
             base = nil
             return
         }
         let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let p, p != MAP_FAILED else { throw BloomError(.io, "cannot map \(count) bytes: \(String(cString: strerror(errno)))", path: path) }
+        guard let p, p != MAP_FAILED else {
+            InputFiles.release(identity)
+            throw BloomError(.io, "cannot map \(count) bytes: \(String(cString: strerror(errno)))", path: path)
+        }
         base = UnsafeRawPointer(p)
     }
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        InputFiles.release(identity)
     }
 
     /// All bytes of the file.

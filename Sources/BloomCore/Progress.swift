@@ -63,14 +63,23 @@ public enum ByteCount {
         return String(format: v >= 100 ? "%.0f %@" : "%.1f %@", v, units[k])
     }
 
+    /// Largest size `parse` accepts: 2^62 bytes (4 EiB), far past any disk, well inside Int.
+    public static let maxParsed = 1 << 62
+
+    /// "5GB", "300MB", "2GiB", "1024": the byte count, or nil for anything else — a negative, non-finite or
+    /// non-numeric value, or one past `maxParsed` ("1e30GB", "infTB").
     public static func parse(_ text: String) -> Int? {
         let s = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let table: [(String, Double)] = [("TIB", 1_099_511_627_776), ("GIB", 1_073_741_824), ("MIB", 1_048_576), ("KIB", 1024),
-                                         ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
+        let table: [(String, Double)] = [("TIB", 1_099_511_627_776), ("GIB", 1_073_741_824), ("MIB", 1_048_576),
+                                         ("KIB", 1024), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
         for (suffix, scale) in table where s.hasSuffix(suffix) {
-            guard let v = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v >= 0 else { return nil }
-            return Int(v * scale)
+            guard let v = Double(s.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0
+            else { return nil }
+            let bytes = (v * scale).rounded(.down)
+            guard bytes.isFinite, bytes <= Double(maxParsed) else { return nil }
+            return Int(bytes)
         }
-        return Int(s)
+        guard let n = Int(s), n >= 0, n <= maxParsed else { return nil }
+        return n
     }
 }

@@ -1,9 +1,17 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Memory that tensor bytes live in: a mapped file (zero-copy) or a heap buffer (inflated or gathered data).
 public final class ByteStorage: @unchecked Sendable {
     public let base: UnsafeRawPointer?
     public let count: Int
     private let owner: AnyObject?
     private let ownsAllocation: Bool
+    /// Bytes of a `PROT_NONE` reservation to unmap (header-only storage), else 0.
+    private let reserved: Int
 
     /// A window into a mapped file, keeping the mapping alive.
     public init(mapped file: MappedFile) {
@@ -11,6 +19,7 @@ public final class ByteStorage: @unchecked Sendable {
         count = file.count
         owner = file
         ownsAllocation = false
+        reserved = 0
     }
 
     /// Takes ownership of `buffer` (allocated with `UnsafeMutableRawPointer.allocate`).
@@ -19,6 +28,27 @@ public final class ByteStorage: @unchecked Sendable {
         count = buffer.count
         owner = nil
         ownsAllocation = true
+        reserved = 0
+    }
+
+    /// `count` bytes of address space that are never read: the storage of a header-only view (`inspect` of a
+    /// deflated zip entry it must not inflate). The pages are reserved `PROT_NONE` without backing memory, so they
+    /// cost no RAM, and touching one faults instead of returning made-up bytes.
+    /// - Throws: `.io` when the address space cannot be reserved.
+    public init(unreadable count: Int) throws {
+        self.count = count
+        owner = nil
+        ownsAllocation = false
+        reserved = count
+        guard count > 0 else {
+            base = nil
+            return
+        }
+        let p = mmap(nil, count, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let p, p != MAP_FAILED else {
+            throw BloomError(.io, "cannot reserve \(count) bytes of address space for a header-only view")
+        }
+        base = UnsafeRawPointer(p)
     }
 
     /// A heap copy of `bytes`.
@@ -30,6 +60,7 @@ public final class ByteStorage: @unchecked Sendable {
 
     deinit {
         if ownsAllocation, let base { UnsafeMutableRawPointer(mutating: base).deallocate() }
+        if reserved > 0, let base { munmap(UnsafeMutableRawPointer(mutating: base), reserved) }
     }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }

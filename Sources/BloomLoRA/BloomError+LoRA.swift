@@ -9,4 +9,6 @@ extension BloomError.Code {
     public static let loraMissingTarget: Self = "lora-missing-target"
     /// A tensor the adapter changes exists in the base with another shape.
     public static let loraShapeMismatch: Self = "lora-shape-mismatch"
+    /// Merging gives a NaN, an infinity or a value the stored dtype cannot hold (an absurd lora_alpha, NaN weights).
+    public static let loraNonFinite: Self = "lora-non-finite"
 }

@@ -50,7 +50,7 @@ public enum LoRAMerge {
     ///   `loraShapeMismatch` naming the first whose shape does not fit, `loraUnsupported` for LoRA on the output head of a
     ///   model whose embeddings are tied.
     public static func apply(_ adapters: [LoRAAdapter], to base: MergeBase) throws -> MergedModel {
-        enum Step { case add(LoRAUpdate), replace(SourceTensor) }
+        enum Step { case add(LoRAUpdate, adapter: String), replace(SourceTensor) }
 
         let headName = "lm_head.weight"
         // A tied base's lm_head (some fine-tunes save the shared tensor twice) is the word embeddings: not written again.
@@ -99,7 +99,7 @@ public enum LoRAMerge {
                     throw BloomError(.loraShapeMismatch, "lora_B·lora_A of '\(update.weightName)' is [\(update.outFeatures), \(update.inFeatures)] but the base tensor '\(tensors[i].name)' is \(shape)",
                                      path: adapter.path, location: update.weightName)
                 }
-                steps[i, default: []].append(.add(update))
+                steps[i, default: []].append(.add(update, adapter: adapter.path))
             }
             for replacement in adapter.replacements {
                 guard let i = resolve(replacement.name) ?? (replacement.name == headName ? untie() : nil) else {
@@ -123,14 +123,24 @@ public enum LoRAMerge {
             let lastReplace = list.lastIndex { if case .replace = $0 { return true }; return false }
             var source = original
             if let r = lastReplace, case .replace(let replacement) = list[r] { source = replacement }
-            let updates: [LoRAUpdate] = list[(lastReplace.map { $0 + 1 } ?? 0)...].compactMap {
-                if case .add(let u) = $0 { return u }
+            let updates: [(LoRAUpdate, String)] = list[(lastReplace.map { $0 + 1 } ?? 0)...].compactMap {
+                if case .add(let u, let path) = $0 { return (u, path) }
                 return nil
             }
             let read = source.readRows
+            // The largest magnitude the tensor's stored dtype holds: a merged value past it would be written as an
+            // infinity (f16 tops out at 65504), one that is already NaN or infinite poisons every output it reaches.
+            let limit: Float = original.dtype == .F16 ? 65504 : .greatestFiniteMagnitude
             tensors[i] = SourceTensor(name: original.name, dtype: original.dtype, shape: original.shape) { start, count, dst in
                 try read(start, count, dst)
-                for update in updates { update.addDelta(rows: start, count: count, into: dst) }
+                for (update, _) in updates { update.addDelta(rows: start, count: count, into: dst) }
+                guard updates.isEmpty || dst.allSatisfy({ abs($0) <= limit }) else {
+                    let k = dst.firstIndex { !(abs($0) <= limit) } ?? 0
+                    let row = start + k / max(1, dst.count / max(count, 1))
+                    throw BloomError(.loraNonFinite, "merging gives \(dst[k]) in row \(row) of '\(original.name)' "
+                                     + "(\(original.dtype.rawValue) holds at most \(limit)): the adapter's scaling or "
+                                     + "weights overflow", path: updates.last?.1, location: original.name)
+                }
             }
         }
         return MergedModel(tensors: tensors, changedTensors: changed, untiedEmbeddings: untied, warnings: warnings,

@@ -4,22 +4,44 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Rows of f32 values to and from ggml's storage types: F32, F16, BF16 and the 32-element blocks Q8_0, Q4_0 and
-/// Q4_1, with the bytes of ggml's reference quantizers (rules and the few deliberate differences: bk_quant.h).
+/// Rows of f32 values to and from ggml's storage types: F32, F16, BF16, the 32-element blocks Q8_0, Q4_0, Q4_1,
+/// Q5_0, Q5_1 and the 256-element K-quants Q2_K…Q6_K, with the bytes of ggml's reference quantizers (rules and the
+/// few deliberate differences: bk_quant.h). A new type is one row of `codecs` plus its kernels.
 ///
 /// A row is `rowLength` consecutive values (ggml's ne[0], the last PyTorch dimension); rows are contiguous in both
 /// the f32 and the quantized buffers. Work is split into chunks of whole rows that do not depend on the thread
 /// count, and spread over `threads` workers, so the bytes and the error figures are the same for any thread count.
 public enum Quantizer {
+    typealias Encode = @Sendable (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
+    typealias Decode = @Sendable (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// Every type the quantizer handles, one row each: n values (whole blocks) to the type's bytes and back.
+    /// Block sizes come from `GGMLType.blockLayout`.
+    static let codecs: [(type: GGMLType, encode: Encode, decode: Decode)] = [
+        (.F32, { Precision.fromFloat(.F32, $0!, $1!, $2) }, { Precision.toFloat(.F32, $0!, $1!, $2) }),
+        (.F16, { Precision.fromFloat(.F16, $0!, $1!, $2) }, { Precision.toFloat(.F16, $0!, $1!, $2) }),
+        (.BF16, { Precision.fromFloat(.BF16, $0!, $1!, $2) }, { Precision.toFloat(.BF16, $0!, $1!, $2) }),
+        (.Q8_0, bk_quantize_row_q8_0, bk_dequantize_row_q8_0),
+        (.Q4_0, bk_quantize_row_q4_0, bk_dequantize_row_q4_0),
+        (.Q4_1, bk_quantize_row_q4_1, bk_dequantize_row_q4_1),
+        (.Q5_0, bk_quantize_row_q5_0, bk_dequantize_row_q5_0),
+        (.Q5_1, bk_quantize_row_q5_1, bk_dequantize_row_q5_1),
+        (.Q2_K, bk_quantize_row_q2_K, bk_dequantize_row_q2_K),
+        (.Q3_K, bk_quantize_row_q3_K, bk_dequantize_row_q3_K),
+        (.Q4_K, bk_quantize_row_q4_K, bk_dequantize_row_q4_K),
+        (.Q5_K, bk_quantize_row_q5_K, bk_dequantize_row_q5_K),
+        (.Q6_K, bk_quantize_row_q6_K, bk_dequantize_row_q6_K),
+    ]
+
     /// The types `quantize` writes and `dequantize` reads.
-    public static let supportedTypes: [GGMLType] = [.F32, .F16, .BF16, .Q8_0, .Q4_0, .Q4_1]
+    public static let supportedTypes: [GGMLType] = codecs.map(\.type)
 
     /// Workers used when the caller does not say: one per core.
     public static var defaultThreadCount: Int { Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Values per chunk of work: large enough to make dispatch negligible, small enough that a chunk's input,
     /// output and round trip stay in a core's L2 cache.
-    static let chunkValues = 1 << 15
+    public static let chunkValues = 1 << 15
 
     /// Bytes of one row of `rowLength` values stored as `type`.
     /// - Throws: `quantShape` when `rowLength` is negative or not a whole number of `type`'s blocks;
@@ -55,34 +77,44 @@ public enum Quantizer {
             ?? QuantizationError()
     }
 
-    /// Quantizes a whole tensor as it streams from its source: each worker reads a chunk of rows with
-    /// `tensor.readRows` (f16/bf16 widening, a LoRA delta…) into its own cache-sized buffer and quantizes it
-    /// there, so no f32 copy of the tensor is ever made.
+    /// Quantizes a whole tensor as it streams from its source, handing its bytes to `write` in order: each worker
+    /// reads a chunk of rows with `tensor.readRows` (f16/bf16 widening, a LoRA delta, a QKV re-layout…) into its own
+    /// buffer and quantizes it there, so no f32 copy of the tensor is ever made. Memory: about `threads` chunks of
+    /// f32 values and their bytes.
     /// - Parameters:
     ///   - tensor: rows of `tensor.rowLength` values (ggml's ne[0]); `readRows` is called from several threads.
-    ///   - dst: exactly `tensor.rowCount × bytesPerRow(type, tensor.rowLength)` bytes.
     ///   - measuringError: also dequantize each chunk and measure the round trip.
+    ///   - chunkValues: values per chunk of whole rows (at least one row); the bytes do not depend on it.
+    ///   - write: receives the tensor's bytes in order, on the calling thread, `rowCount × bytesPerRow` in all.
     /// - Returns: the error when `measuringError`, else nil.
-    /// - Throws: the first error of `readRows` (in row order), or those of `quantize(_:rows:rowLength:into:threads:)`.
+    /// - Throws: the first error of `readRows` (in row order) or of `write`, `quantUnsupportedType`, `quantShape`.
     @discardableResult
-    public static func quantize(_ type: GGMLType, tensor: SourceTensor, into dst: UnsafeMutableRawBufferPointer,
-                                measuringError: Bool = false,
-                                threads: Int = defaultThreadCount) throws -> QuantizationError? {
+    public static func quantize(_ type: GGMLType, tensor: SourceTensor, measuringError: Bool = false,
+                                threads: Int = defaultThreadCount, chunkValues: Int = chunkValues,
+                                write: (UnsafeRawBufferPointer) throws -> Void) throws -> QuantizationError? {
         let rowLength = tensor.rowLength
-        let rowCount = tensor.rowCount
-        let count = try Checked.multiply(rowCount, rowLength, "value count of '\(tensor.name)'")
-        let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: dst.count)
-        let chunks = RowChunks(rowCount: rowCount, rowLength: rowLength)
-        guard count > 0, let out = dst.baseAddress else { return measuringError ? QuantizationError() : nil }
+        let count = try Checked.multiply(tensor.rowCount, rowLength, "value count of '\(tensor.name)'")
+        let byteCount = try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
+                                             "bytes of '\(tensor.name)'")
+        let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: byteCount)
+        let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength, chunkValues: chunkValues)
+        guard count > 0 else { return measuringError ? QuantizationError() : nil }
+        let round = Swift.min(Swift.max(1, threads), chunks.chunkCount)
+        let slotBytes = chunks.rowsPerChunk * rowBytes
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: round * slotBytes, alignment: 64)
+        defer { out.deallocate() }
+        let base = out.baseAddress!
         let read = tensor.readRows
         return try chunks.run(threads: threads, scratchValues: chunks.chunkValues * (measuringError ? 2 : 1),
-                            measuring: measuringError) { chunk, scratch, error in
+                              measuring: measuringError, roundChunks: round) { chunk, slot, scratch, error in
             let (firstRow, rows) = chunks.rows(of: chunk)
-            let n = rows * rowLength
-            let input = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+            let input = UnsafeMutableBufferPointer(rebasing: scratch[0..<(rows * rowLength)])
             try read(firstRow, rows, input)
-            quantizeChunk(type, input.baseAddress!, out + firstRow * rowBytes, n,
+            quantizeChunk(type, input.baseAddress!, base + slot * slotBytes, rows * rowLength,
                           roundTrip: measuringError ? scratch.baseAddress! + chunks.chunkValues : nil, &error)
+        } emit: { chunk, slot in
+            let bytes = chunks.rows(of: chunk).count * rowBytes
+            try write(UnsafeRawBufferPointer(start: base + slot * slotBytes, count: bytes))
         }
     }
 
@@ -96,7 +128,7 @@ public enum Quantizer {
         let rowBytes = try checkRows(type, valueCount: dst.count, rowLength: rowLength, byteCount: src.count)
         let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : dst.count / rowLength, rowLength: rowLength)
         guard let x = src.baseAddress, let y = dst.baseAddress, chunks.chunkCount > 0 else { return }
-        _ = try chunks.run(threads: threads, scratchValues: 0, measuring: false) { chunk, _, _ in
+        _ = try chunks.run(threads: threads, scratchValues: 0, measuring: false) { chunk, _, _, _ in
             let (firstRow, rows) = chunks.rows(of: chunk)
             dequantizeValues(type, x + firstRow * rowBytes, y + firstRow * rowLength, rows * rowLength)
         }
@@ -111,7 +143,7 @@ public enum Quantizer {
             return measuringError ? QuantizationError() : nil
         }
         return try chunks.run(threads: threads, scratchValues: measuringError ? chunks.chunkValues : 0,
-                            measuring: measuringError) { chunk, scratch, error in
+                              measuring: measuringError) { chunk, _, scratch, error in
             let (firstRow, rows) = chunks.rows(of: chunk)
             quantizeChunk(type, x + firstRow * rowLength, out + firstRow * rowBytes, rows * rowLength,
                           roundTrip: measuringError ? scratch.baseAddress! : nil, &error)
@@ -121,8 +153,8 @@ public enum Quantizer {
     /// Checks the type, the row length and both buffer sizes; returns the bytes per row.
     private static func checkRows(_ type: GGMLType, valueCount: Int, rowLength: Int, byteCount: Int) throws -> Int {
         guard supportedTypes.contains(type) else {
-            throw BloomError(.quantUnsupportedType,
-                             "ggml type \(type.name) is not one the quantizer handles (f32, f16, bf16, q8_0, q4_0, q4_1)")
+            throw BloomError(.quantUnsupportedType, "ggml type \(type.name) is not one the quantizer handles ("
+                             + supportedTypes.map(\.name).joined(separator: ", ") + ")")
         }
         let rowBytes = try bytesPerRow(type, rowLength: rowLength)
         if rowLength == 0 {
@@ -153,42 +185,34 @@ public enum Quantizer {
 
     /// n values (a whole number of blocks) to `type` at y.
     static func quantizeValues(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int) {
-        switch type {
-        case .Q8_0: bk_quantize_row_q8_0(x, y, n)
-        case .Q4_0: bk_quantize_row_q4_0(x, y, n)
-        case .Q4_1: bk_quantize_row_q4_1(x, y, n)
-        case .F32: Precision.fromFloat(.F32, x, y, n)
-        case .F16: Precision.fromFloat(.F16, x, y, n)
-        case .BF16: Precision.fromFloat(.BF16, x, y, n)
-        default: preconditionFailure("quantizeValues on \(type.name)")  // checkRows admits supportedTypes only
-        }
+        codec(type).encode(x, y, n)
     }
 
     /// n values stored as `type` at x to f32 at y.
     static func dequantizeValues(_ type: GGMLType, _ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        switch type {
-        case .Q8_0: bk_dequantize_row_q8_0(x, y, n)
-        case .Q4_0: bk_dequantize_row_q4_0(x, y, n)
-        case .Q4_1: bk_dequantize_row_q4_1(x, y, n)
-        case .F32: Precision.toFloat(.F32, x, y, n)
-        case .F16: Precision.toFloat(.F16, x, y, n)
-        case .BF16: Precision.toFloat(.BF16, x, y, n)
-        default: preconditionFailure("dequantizeValues on \(type.name)")
+        codec(type).decode(x, y, n)
+    }
+
+    private static func codec(_ type: GGMLType) -> (type: GGMLType, encode: Encode, decode: Decode) {
+        guard let row = codecs.first(where: { $0.type == type }) else {
+            preconditionFailure("no codec for \(type.name)")  // checkRows admits supportedTypes only
         }
+        return row
     }
 }
 
-/// Rows cut into chunks of whole rows (independent of the thread count), and the workers that take them in turn.
+/// The one chunked engine: rows cut into chunks of whole rows (independent of the thread count), and the workers
+/// that take them in turn. Every quantization path (in-memory rows, streamed tensors, dequantization) runs here.
 struct RowChunks: Sendable {
     let rowCount: Int
     let rowLength: Int
     let rowsPerChunk: Int
     let chunkCount: Int
 
-    init(rowCount: Int, rowLength: Int) {
+    init(rowCount: Int, rowLength: Int, chunkValues: Int = Quantizer.chunkValues) {
         self.rowCount = rowCount
         self.rowLength = rowLength
-        rowsPerChunk = Swift.max(1, Quantizer.chunkValues / Swift.max(1, rowLength))
+        rowsPerChunk = Swift.max(1, chunkValues / Swift.max(1, rowLength))
         chunkCount = (rowCount + rowsPerChunk - 1) / rowsPerChunk
     }
 
@@ -200,47 +224,60 @@ struct RowChunks: Sendable {
         return (first, Swift.min(rowsPerChunk, rowCount - first))
     }
 
+    typealias Body = (_ chunk: Int, _ slot: Int, _ scratch: UnsafeMutableBufferPointer<Float>,
+                      _ error: inout QuantizationError) throws -> Void
+
     /// Runs `body` once per chunk on up to `threads` workers, each with its own scratch of `scratchValues` floats.
-    /// Stops taking chunks after a failure and rethrows the error of the lowest chunk that failed.
+    /// Chunks go in rounds of `roundChunks` (default: one round of every chunk): `slot` is the chunk's place in its
+    /// round, and after each round `emit` gets its chunks in order on the calling thread (output written in order).
+    /// Stops after a failure and rethrows the error of the lowest chunk that failed.
     /// - Returns: the chunks' errors merged in chunk order when `measuring`, else nil.
-    func run(threads: Int, scratchValues: Int, measuring: Bool,
-             _ body: (_ chunk: Int, _ scratch: UnsafeMutableBufferPointer<Float>, _ error: inout QuantizationError) throws -> Void)
-        throws -> QuantizationError? {
+    func run(threads: Int, scratchValues: Int, measuring: Bool, roundChunks: Int? = nil, _ body: Body,
+             emit: (_ chunk: Int, _ slot: Int) throws -> Void = { _, _ in }) throws -> QuantizationError? {
         let workers = Swift.min(Swift.max(1, threads), chunkCount)
-        return try withoutActuallyEscaping(body) { body in
-            let job = ChunkJob(chunks: chunkCount, scratchValues: scratchValues, measuring: measuring, body: body)
-            if workers == 1 {
-                job.work()
-            } else {
-                DispatchQueue.concurrentPerform(iterations: workers) { _ in job.work() }
+        let round = Swift.max(1, Swift.min(roundChunks ?? chunkCount, chunkCount))
+        var total = QuantizationError()
+        try withoutActuallyEscaping(body) { body in
+            let job = ChunkJob(slots: round, scratchValues: scratchValues, measuring: measuring, body: body)
+            var first = 0
+            while first < chunkCount {
+                let count = Swift.min(round, chunkCount - first)
+                job.start(first: first, count: count)
+                if workers == 1 || count == 1 {
+                    job.work()
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: Swift.min(workers, count)) { _ in job.work() }
+                }
+                try job.finish(into: &total)
+                for k in 0..<count { try emit(first + k, k) }
+                first += count
             }
-            return try job.result()
         }
+        return measuring ? total : nil
     }
 }
 
-/// The state workers share while they take chunks in turn. Unchecked: each chunk's slot in `errors` and
-/// `failures` (and the rows it covers) belongs to the one worker that took the chunk; the counter is atomic.
+/// The state workers share while they take the chunks of a round in turn. Unchecked: each slot of `errors` and
+/// `failures` (and the rows and output it covers) belongs to the one worker that took the chunk; the counter is
+/// atomic; rounds are started and finished on the calling thread while no worker runs.
 private final class ChunkJob: @unchecked Sendable {
-    typealias Body = (Int, UnsafeMutableBufferPointer<Float>, inout QuantizationError) throws -> Void
-
-    let chunks: Int
     let scratchValues: Int
     let measuring: Bool
-    let body: Body
+    let body: RowChunks.Body
     let errors: UnsafeMutableBufferPointer<QuantizationError>
     let failures: UnsafeMutableBufferPointer<(any Error)?>
     let next = Atomic<Int>(0)
     let failed = Atomic<Bool>(false)
+    private(set) var first = 0
+    private(set) var count = 0
 
-    init(chunks: Int, scratchValues: Int, measuring: Bool, body: @escaping Body) {
-        self.chunks = chunks
+    init(slots: Int, scratchValues: Int, measuring: Bool, body: @escaping RowChunks.Body) {
         self.scratchValues = scratchValues
         self.measuring = measuring
         self.body = body
-        errors = .allocate(capacity: measuring ? chunks : 0)
+        errors = .allocate(capacity: slots)
         errors.initialize(repeating: QuantizationError())
-        failures = .allocate(capacity: chunks)
+        failures = .allocate(capacity: slots)
         failures.initialize(repeating: nil)
     }
 
@@ -250,26 +287,33 @@ private final class ChunkJob: @unchecked Sendable {
         failures.deallocate()
     }
 
-    /// One worker: takes the next chunk until none is left or one has failed.
+    func start(first: Int, count: Int) {
+        self.first = first
+        self.count = count
+        next.store(0, ordering: .relaxed)
+    }
+
+    /// One worker: takes the round's next chunk until none is left or one has failed.
     func work() {
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: scratchValues)
         defer { scratch.deallocate() }
         while !failed.load(ordering: .relaxed) {
-            let chunk = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            guard chunk < chunks else { return }
+            let slot = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard slot < count else { return }
             var error = QuantizationError()
             do {
-                try body(chunk, scratch, &error)
-                if measuring { errors[chunk] = error }
+                try body(first + slot, slot, scratch, &error)
+                errors[slot] = error
             } catch {
-                failures[chunk] = error
+                failures[slot] = error
                 failed.store(true, ordering: .relaxed)
             }
         }
     }
 
-    func result() throws -> QuantizationError? {
-        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-        return measuring ? errors.reduce(into: QuantizationError()) { $0.merge($1) } : nil
+    /// Rethrows the round's first failure, else merges its errors (in chunk order) into `total`.
+    func finish(into total: inout QuantizationError) throws {
+        if let failure = failures[0..<count].lazy.compactMap({ $0 }).first { throw failure }
+        if measuring { for k in 0..<count { total.merge(errors[k]) } }
     }
 }

@@ -23,7 +23,7 @@ public final class BloomModel: @unchecked Sendable {
     let output: Weight              // [vocab, hidden]; token_embd when the file has no output.weight (tied head)
     /// ALiBi slope per head.
     let slopes: [Float]
-    private let storage: AnyObject
+    let storage: AnyObject
 
     /// Maps `path` and binds every weight.
     /// - Throws: the GGUF reader's errors, or `.invalidModel` naming the tensor that is missing, misshapen or of

@@ -125,7 +125,7 @@ public final class InferenceContext {
             lengths[slot] += m
             start += m
         }
-        return UnsafeBufferPointer(start: logits.pointer, count: (tokens.count - first) * vocab)
+        return try finite(UnsafeBufferPointer(start: logits.pointer, count: (tokens.count - first) * vocab))
     }
 
     /// Appends one token to each listed slot (the beams of one beam-search step) and runs them as one batch.
@@ -146,7 +146,20 @@ public final class InferenceContext {
             forward(tokens: t.baseAddress!, rows: tokens.count, logitRows: 0..<tokens.count, logitsOffset: 0)
         }
         for s in slots { lengths[s] += 1 }
-        return UnsafeBufferPointer(start: logits.pointer, count: tokens.count * vocab)
+        return try finite(UnsafeBufferPointer(start: logits.pointer, count: tokens.count * vocab))
+    }
+
+    /// `logits`, or `.invalidModel` when one is NaN or infinite (weights holding NaN/Inf, or an overflow): a sampler
+    /// would otherwise pick token 0 and the run would end "successfully" with nonsense. The error names the first
+    /// tensor of the file holding a non-finite value, when there is one.
+    private func finite(_ logits: UnsafeBufferPointer<Float>) throws -> UnsafeBufferPointer<Float> {
+        var probe: Float = 0
+        for x in logits { probe += x * 0 }  // NaN·0 and Inf·0 are NaN; one pass the compiler vectorizes
+        guard probe.isNaN else { return logits }
+        let culprit = model.firstNonFiniteTensor()
+        throw BloomError(.invalidModel, "the logits are not finite (NaN or Inf)" + (culprit.map {
+            ": tensor '\($0)' holds a NaN or an infinity"
+        } ?? ": the activations overflow"), path: model.path, location: culprit.map { "tensor '\($0)'" })
     }
 
     /// Makes slot `to` hold a copy of slot `from`'s cache (a beam taking over its parent's history).

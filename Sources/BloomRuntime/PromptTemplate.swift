@@ -1,4 +1,5 @@
 import BloomArch
+import BloomCore
 import BloomGGUF
 
 /// The Alpaca prompt a model file asks for: its `bloomkit.prompt_template.*` keys, or, for files without them
@@ -7,10 +8,9 @@ public struct PromptTemplate: Sendable, Equatable {
     public var noInput: String
     public var withInput: String
 
-    /// Stanford Alpaca's templates, byte for byte.
-    public static let stanfordAlpaca = PromptTemplate(
-        noInput: "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:",
-        withInput: "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:")
+    /// Stanford Alpaca's templates (`AlpacaTemplate`, the one copy).
+    public static let stanfordAlpaca = PromptTemplate(noInput: AlpacaTemplate.noInput,
+                                                      withInput: AlpacaTemplate.withInput)
 
     /// Where an answer ends if the model starts a new template section.
     public static let sectionStop = "### Instruction:"
@@ -21,13 +21,23 @@ public struct PromptTemplate: Sendable, Equatable {
     }
 
     /// The file's templates, each falling back to Stanford Alpaca's when its key is absent or not a string.
-    public init(metadata: GGUFMetadata) {
+    /// - Throws: `.invalidModel` for a template without its `{instruction}` placeholder (or, with an input, without
+    ///   `{input}`): the instruction would be dropped silently.
+    public init(metadata: GGUFMetadata) throws {
         func string(_ key: String) -> String? {
             if case .string(let s)? = metadata[key] { return s }
             return nil
         }
         self.init(noInput: string(BloomGGUFKeys.promptTemplateNoInput) ?? Self.stanfordAlpaca.noInput,
                   withInput: string(BloomGGUFKeys.promptTemplateWithInput) ?? Self.stanfordAlpaca.withInput)
+        let checks = [(BloomGGUFKeys.promptTemplateNoInput, noInput, ["{instruction}"]),
+                      (BloomGGUFKeys.promptTemplateWithInput, withInput, ["{instruction}", "{input}"])]
+        for (key, template, placeholders) in checks {
+            for p in placeholders where !template.contains(p) {
+                throw BloomError(.invalidModel, "the prompt template has no \(p) placeholder: the text would be "
+                                 + "dropped", location: key)
+            }
+        }
     }
 
     /// The prompt for an instruction and an optional input (the with-input template only when input is non-empty).

@@ -37,7 +37,7 @@ public final class SavedLogProbs {
     ///   `.invalidArgument` when its size is not the one the header implies; every error names the file.
     public convenience init(path: String) throws {
         do {
-            try self.init(file: try MappedFile(path: path))
+            try self.init(file: try MappedFile(path: path, what: "saved log-probabilities file"))
         } catch let error as BloomError {
             throw error.path == nil ? error.at(path: path) : error
         }

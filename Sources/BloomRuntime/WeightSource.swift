@@ -36,7 +36,9 @@ struct WeightLoader<Source: WeightSource> {
     private var unread: Set<String>
     let hasSeparateOutput: Bool
 
-    static var matrixTypes: [GGMLType] { [.F32, .F16, .BF16, .Q8_0, .Q4_0, .Q4_1] }
+    static var matrixTypes: [GGMLType] {
+        [.F32, .F16, .BF16, .Q8_0, .Q4_0, .Q4_1, .Q5_0, .Q5_1, .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K]
+    }
 
     init(source: Source, hyperParameters hp: BloomHyperParameters) throws {
         self.source = source
@@ -59,7 +61,13 @@ struct WeightLoader<Source: WeightSource> {
             throw BloomError(.invalidModel, "tensor '\(name)' is \(t.type.name); the runtime computes with \(names) here", location: name)
         }
         let rows = ne.dropFirst().reduce(1, *)
-        let needed = bk_row_bytes(Int32(t.type.rawValue), Int64(ne[0])) * rows
+        let rowBytes = bk_row_bytes(Int32(t.type.rawValue), Int64(ne[0]))
+        guard rowBytes > 0 else {
+            let block = t.type.blockLayout.elements
+            throw BloomError(.invalidModel, "tensor '\(name)' is \(t.type.name) with rows of \(ne[0]) elements, "
+                             + "not a multiple of its \(block)-element blocks", location: name)
+        }
+        let needed = rowBytes * rows
         guard t.bytes.count == needed, t.bytes.baseAddress != nil else {
             throw BloomError(.invalidModel, "tensor '\(name)' holds \(t.bytes.count) bytes, expected \(needed)", location: name)
         }

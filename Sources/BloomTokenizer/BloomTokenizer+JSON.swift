@@ -43,7 +43,7 @@ extension BloomTokenizer {
         for file in ["special_tokens_map.json", "tokenizer_config.json"] {
             let path = Self.folderPath(folder, file)
             guard FileManager.default.fileExists(atPath: path) else { continue }
-            let root = try Self.parseJSONFile(path)
+            let root = try JSONFile.read(path)
             for key in ["bos_token", "eos_token", "unk_token", "pad_token"] where names[key] == nil {
                 if let name = root[key]?.string ?? root[key]?["content"]?.string { names[key] = name }
             }
@@ -174,6 +174,10 @@ extension BloomTokenizer {
         for (index, entry) in addedEntries.enumerated() {
             let where_ = "added_tokens[\(index)]"
             guard let content = entry["content"]?.string else { throw Self.invalid("no content string", at: where_) }
+            // tokenizers reads the id as a u32 and refuses the file otherwise; so does bloomkit.
+            if let id = entry["id"], !id.isNull, id.int.map({ !(0...Int(UInt32.max)).contains($0) }) ?? true {
+                throw Self.invalid("id \(Self.describe(id)) is not an integer in 0...\(UInt32.max)", at: where_)
+            }
             func flag(_ key: String, _ fallback: Bool) throws -> Bool {
                 guard let value = entry[key], !value.isNull else { return fallback }
                 guard let b = value.bool else { throw Self.invalid("\(key) is not a boolean", at: where_) }
@@ -197,19 +201,6 @@ extension BloomTokenizer {
         }
         return TokenizerJSON(vocabulary: vocabulary, addedTokens: added, merges: merges, unknownToken: unknownToken,
                              fuseUnknown: fuseUnknown)
-    }
-
-    /// Parses a JSON file of at most `TokenizerLimits.maxJSONBytes`; errors carry the path.
-    static func parseJSONFile(_ path: String) throws -> JSONValue {
-        do {
-            let file = try MappedFile(path: path)
-            guard file.count <= TokenizerLimits.maxJSONBytes else {
-                throw BloomError(.limitExceeded, "\(file.count) bytes, more than the \(TokenizerLimits.maxJSONBytes) allowed for a tokenizer file")
-            }
-            return try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
-        } catch let error as BloomError {
-            throw error.at(path: path)
-        }
     }
 
     private static func checkPreTokenizer(_ value: JSONValue?) throws {

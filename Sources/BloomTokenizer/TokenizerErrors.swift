@@ -15,7 +15,4 @@ enum TokenizerLimits {
     static let maxMerges = 1 << 24
     /// Longest token, in UTF-8 bytes. Real vocabularies stay under a few hundred bytes.
     static let maxTokenBytes = 1 << 16
-    /// Largest tokenizer.json we parse. BLOOM's is about 14 MB and the largest public ones a few tens of MB;
-    /// the parsed tree takes several times the file.
-    static let maxJSONBytes = 128 << 20
 }

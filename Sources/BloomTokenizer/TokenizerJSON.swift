@@ -16,11 +16,11 @@ public struct TokenizerJSON: Sendable {
     /// Whether a run of unknown bytes gives one unknown token.
     public let fuseUnknown: Bool
 
-    /// Reads and checks `tokenizer.json` at `path` (at most `TokenizerLimits.maxJSONBytes`).
+    /// Reads and checks `tokenizer.json` at `path` (at most `JSONFile.maxBytes`).
     /// - Throws: `BloomError` (`.io`, `.invalidJSON`, `.invalidTokenizer`, `.unsupported`, `.limitExceeded`),
     ///   with `path`.
     public init(path: String) throws {
-        let root = try BloomTokenizer.parseJSONFile(path)
+        let root = try JSONFile.read(path)
         do {
             self = try BloomTokenizer.read(tokenizerJSON: root)
         } catch let error as BloomError {

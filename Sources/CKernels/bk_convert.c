@@ -1,4 +1,5 @@
 #include "bk_convert.h"
+#include "bk_cpu.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -62,15 +63,6 @@ void bk_bf16_to_f32_ref(const uint16_t *src, float *dst, size_t n) { for (size_t
 void bk_f32_to_bf16_ref(const float *src, uint16_t *dst, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = bk_f32_to_bf16_scalar(src[i]); }
 
 #if defined(__x86_64__)
-int bk_cpu_has_avx2_fma_f16c(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}
-
 __attribute__((target("avx2,f16c")))
 static void f16_to_f32_f16c(const uint16_t *src, float *dst, size_t n) {
     size_t i = 0;
@@ -115,31 +107,29 @@ static void f32_to_bf16_avx2(const float *src, uint16_t *dst, size_t n) {
     }
     bk_f32_to_bf16_ref(src + i, dst + i, n - i);
 }
-#else
-int bk_cpu_has_avx2_fma_f16c(void) { return 0; }
 #endif
 
 void bk_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #if defined(__x86_64__)
-    if (bk_cpu_has_avx2_fma_f16c()) { f16_to_f32_f16c(src, dst, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { f16_to_f32_f16c(src, dst, n); return; }
 #endif
     bk_f16_to_f32_ref(src, dst, n);
 }
 void bk_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (bk_cpu_has_avx2_fma_f16c()) { f32_to_f16_f16c(src, dst, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { f32_to_f16_f16c(src, dst, n); return; }
 #endif
     bk_f32_to_f16_ref(src, dst, n);
 }
 void bk_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #if defined(__x86_64__)
-    if (bk_cpu_has_avx2_fma_f16c()) { bf16_to_f32_avx2(src, dst, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { bf16_to_f32_avx2(src, dst, n); return; }
 #endif
     bk_bf16_to_f32_ref(src, dst, n);
 }
 void bk_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (bk_cpu_has_avx2_fma_f16c()) { f32_to_bf16_avx2(src, dst, n); return; }
+    if (bk_simd_level() >= BK_SIMD_AVX2) { f32_to_bf16_avx2(src, dst, n); return; }
 #endif
     bk_f32_to_bf16_ref(src, dst, n);
 }

@@ -3,81 +3,60 @@
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_simd.h"
 #include <math.h>
-#include <stdatomic.h>
 
-// ---- instruction sets ----------------------------------------------------------------------------------------------
+// ---- the type table ------------------------------------------------------------------------------------------------
 
-static _Atomic int simd_limit = BK_SIMD_AVX512_VNNI;
+static void f32_rows(const void *src, float *dst, size_t k) { memcpy(dst, src, k * 4); }
+static void f16_rows(const void *src, float *dst, size_t k) { bk_f16_to_f32((const uint16_t *)src, dst, k); }
+static void f16_rows_ref(const void *src, float *dst, size_t k) { bk_f16_to_f32_ref((const uint16_t *)src, dst, k); }
+static void bf16_rows(const void *src, float *dst, size_t k) { bk_bf16_to_f32((const uint16_t *)src, dst, k); }
+static void bf16_rows_ref(const void *src, float *dst, size_t k) { bk_bf16_to_f32_ref((const uint16_t *)src, dst, k); }
 
-static int cpu_level(void) {
-    static _Atomic int cached = -1;
-    int level = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (level < 0) {
-        level = BK_SIMD_NONE;
-#if BK_X86
-        if (bk_cpu_has_avx2_fma_f16c()) {
-            __builtin_cpu_init();
-            level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
-                        ? BK_SIMD_AVX512_VNNI
-                        : BK_SIMD_AVX2;
-        }
-#endif
-        atomic_store_explicit(&cached, level, memory_order_relaxed);
-    }
-    return level;
+// Dequantization is exact (float types widen; blocks through the quantization work's dequantizers).
+static const bk_type_traits type_table[] = {
+    {BK_TYPE_F32, 1, 4, BK_ACT_FLOAT, f32_rows, f32_rows},
+    {BK_TYPE_F16, 1, 2, BK_ACT_FLOAT, f16_rows, f16_rows_ref},
+    {BK_TYPE_BF16, 1, 2, BK_ACT_FLOAT, bf16_rows, bf16_rows_ref},
+    {BK_TYPE_Q8_0, 32, sizeof(block_q8_0), BK_ACT_Q8X, bk_dequantize_row_q8_0, bk_dequantize_row_q8_0_ref},
+    {BK_TYPE_Q4_0, 32, sizeof(block_q4_0), BK_ACT_Q8X, bk_dequantize_row_q4_0, bk_dequantize_row_q4_0_ref},
+    {BK_TYPE_Q4_1, 32, sizeof(block_q4_1), BK_ACT_Q8X, bk_dequantize_row_q4_1, bk_dequantize_row_q4_1_ref},
+    {BK_TYPE_Q5_0, 32, sizeof(block_q5_0), BK_ACT_Q8X, bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref},
+    {BK_TYPE_Q5_1, 32, sizeof(block_q5_1), BK_ACT_Q8X, bk_dequantize_row_q5_1, bk_dequantize_row_q5_1_ref},
+    {BK_TYPE_Q2_K, 256, sizeof(block_q2_K), BK_ACT_Q8K, bk_dequantize_row_q2_K, bk_dequantize_row_q2_K_ref},
+    {BK_TYPE_Q3_K, 256, sizeof(block_q3_K), BK_ACT_Q8K, bk_dequantize_row_q3_K, bk_dequantize_row_q3_K_ref},
+    {BK_TYPE_Q4_K, 256, sizeof(block_q4_K), BK_ACT_Q8K, bk_dequantize_row_q4_K, bk_dequantize_row_q4_K_ref},
+    {BK_TYPE_Q5_K, 256, sizeof(block_q5_K), BK_ACT_Q8K, bk_dequantize_row_q5_K, bk_dequantize_row_q5_K_ref},
+    {BK_TYPE_Q6_K, 256, sizeof(block_q6_K), BK_ACT_Q8K, bk_dequantize_row_q6_K, bk_dequantize_row_q6_K_ref},
+};
+
+const bk_type_traits *bk_traits(int32_t type) {
+    for (size_t i = 0; i < sizeof(type_table) / sizeof(type_table[0]); i++)
+        if (type_table[i].type == type) return &type_table[i];
+    return NULL;
 }
 
-int bk_simd_level(void) {
-    int cpu = cpu_level(), limit = atomic_load_explicit(&simd_limit, memory_order_relaxed);
-    return cpu < limit ? cpu : limit;
+int64_t bk_block_elements(int32_t type) {
+    const bk_type_traits *t = bk_traits(type);
+    return t ? t->elements : 0;
 }
-
-void bk_set_simd_limit(int level) { atomic_store_explicit(&simd_limit, level, memory_order_relaxed); }
 
 size_t bk_row_bytes(int32_t type, int64_t cols) {
-    if (cols < 0) return 0;
-    switch (type) {
-    case BK_TYPE_F32: return (size_t)cols * 4;
-    case BK_TYPE_F16:
-    case BK_TYPE_BF16: return (size_t)cols * 2;
-    case BK_TYPE_Q8_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q8_0);
-    case BK_TYPE_Q4_0: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_0);
-    case BK_TYPE_Q4_1: return cols % 32 ? 0 : (size_t)(cols / 32) * sizeof(block_q4_1);
-    default: return 0;
-    }
+    const bk_type_traits *t = bk_traits(type);
+    if (!t || cols < 0 || cols % t->elements) return 0;
+    return (size_t)(cols / t->elements) * (size_t)t->bytes;
 }
 
 static const void *row_ptr(const bk_weight *w, int64_t row) {
     return (const char *)w->data + (size_t)row * bk_row_bytes(w->type, w->cols);
 }
 
-// ---- dequantization (exact: q·d has at most 19 significant bits; block types through the quantization work's code) -
-
-static void dequantize_ref(int32_t type, const void *src, float *dst, int64_t k) {
-    switch (type) {
-    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0_ref(src, dst, (size_t)k); return;
-    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0_ref(src, dst, (size_t)k); return;
-    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1_ref(src, dst, (size_t)k); return;
-    case BK_TYPE_F16: bk_f16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
-    case BK_TYPE_BF16: bk_bf16_to_f32_ref((const uint16_t *)src, dst, (size_t)k); return;
-    default: memcpy(dst, src, (size_t)k * 4); return;
-    }
+void bk_dequantize_row(const bk_weight *w, int64_t row, float *dst) {
+    bk_traits(w->type)->dequantize(row_ptr(w, row), dst, (size_t)w->cols);
 }
 
-static void dequantize(int32_t type, const void *src, float *dst, int64_t k) {
-    switch (type) {
-    case BK_TYPE_Q8_0: bk_dequantize_row_q8_0(src, dst, (size_t)k); return;
-    case BK_TYPE_Q4_0: bk_dequantize_row_q4_0(src, dst, (size_t)k); return;
-    case BK_TYPE_Q4_1: bk_dequantize_row_q4_1(src, dst, (size_t)k); return;
-    case BK_TYPE_F16: bk_f16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
-    case BK_TYPE_BF16: bk_bf16_to_f32((const uint16_t *)src, dst, (size_t)k); return;
-    default: memcpy(dst, src, (size_t)k * 4); return;
-    }
+void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst) {
+    bk_traits(w->type)->dequantize_ref(row_ptr(w, row), dst, (size_t)w->cols);
 }
-
-void bk_dequantize_row(const bk_weight *w, int64_t row, float *dst) { dequantize(w->type, row_ptr(w, row), dst, w->cols); }
-void bk_dequantize_row_ref(const bk_weight *w, int64_t row, float *dst) { dequantize_ref(w->type, row_ptr(w, row), dst, w->cols); }
 
 // ---- 8-bit activation blocks ---------------------------------------------------------------------------------------
 
@@ -146,6 +125,23 @@ void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k) {
     bk_quantize_q8x_ref(x, y, k);
 }
 
+size_t bk_activation_row_bytes(int32_t type, int64_t k) {
+    const bk_type_traits *t = bk_traits(type);
+    if (!t || t->activation == BK_ACT_FLOAT) return 0;
+    if (t->activation == BK_ACT_Q8K) return (size_t)(k / 256) * sizeof(block_q8_K);
+    return (size_t)(k / 32) * sizeof(bk_block_q8x);
+}
+
+void bk_quantize_activations(int32_t type, const float *x, void *y, int64_t k) {
+    if (bk_traits(type)->activation == BK_ACT_Q8K) bk_quantize_q8K(x, y, k);
+    else bk_quantize_q8x(x, y, k);
+}
+
+void bk_quantize_activations_ref(int32_t type, const float *x, void *y, int64_t k) {
+    if (bk_traits(type)->activation == BK_ACT_Q8K) bk_quantize_q8K_ref(x, y, k);
+    else bk_quantize_q8x_ref(x, y, k);
+}
+
 // ---- dot products --------------------------------------------------------------------------------------------------
 
 float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
@@ -157,44 +153,25 @@ float bk_dot_f32_ref(const float *a, const float *b, int64_t k) {
     return s;
 }
 
-// Block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), eight accumulator sets (block b goes to set b % 8,
-// so the SIMD loops keep eight independent chains), combined as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)) lane by lane.
-// Q4_1 adds its m·s term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
-static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x) {
+// 32-element block dots, ref: 8 int32 lanes per block (lane l = bytes 4l…4l+3), eight accumulator sets (block b goes
+// to set b % 8, so the SIMD loops keep eight independent chains), combined as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))
+// lane by lane. An offset type (Q4_0, Q5_0: Σ(q-z)x = Σqx - z·Σx) takes (z/8)·Σx from each lane; Q4_1 and Q5_1
+// add their m·s term to lane 0 of the block's set (and +0 to the other lanes) after the block's product.
+static float dot_q32_ref(int32_t type, int64_t k, const void *w, const bk_block_q8x *x) {
     float acc[8][8] = {{0}};
     for (int64_t b = 0; b < k / 32; b++) {
         const bk_block_q8x *xb = x + b;
-        int q[32];
-        float dw, m = 0;
-        if (type == BK_TYPE_Q8_0) {
-            const block_q8_0 *blk = (const block_q8_0 *)w + b;
-            dw = bk_f16_to_f32_scalar(blk->d);
-            for (int j = 0; j < 32; j++) q[j] = blk->qs[j];
-        } else {
-            const uint8_t *qs;
-            if (type == BK_TYPE_Q4_0) {
-                const block_q4_0 *blk = (const block_q4_0 *)w + b;
-                dw = bk_f16_to_f32_scalar(blk->d);
-                qs = blk->qs;
-            } else {
-                const block_q4_1 *blk = (const block_q4_1 *)w + b;
-                dw = bk_f16_to_f32_scalar(blk->d);
-                m = bk_f16_to_f32_scalar(blk->m);
-                qs = blk->qs;
-            }
-            for (int j = 0; j < 16; j++) {
-                q[j] = qs[j] & 15;
-                q[j + 16] = qs[j] >> 4;
-            }
-        }
+        uint8_t v[32];
+        float dw, m;
+        bk_unpack_q32_ref(type, w, b, v, &dw, &m);
         float scale = dw * xb->d, *set = acc[b & 7];
         for (int l = 0; l < 8; l++) {
             int32_t s = 0;
-            for (int j = 4 * l; j < 4 * l + 4; j++) s += q[j] * xb->qs[j];
-            if (type == BK_TYPE_Q4_0) s -= xb->sum;  // Σ(q-8)x = Σqx - 8Σx, spread over the 8 lanes
+            for (int j = 4 * l; j < 4 * l + 4; j++) s += (type == BK_TYPE_Q8_0 ? (int8_t)v[j] : v[j]) * xb->qs[j];
+            s -= BK_Q32_ZERO(type) / 8 * xb->sum;
             set[l] = fmaf(scale, (float)s, set[l]);
         }
-        if (type == BK_TYPE_Q4_1) {
+        if (BK_Q32_HAS_MIN(type)) {
             set[0] = set[0] + m * xb->s;
             for (int l = 1; l < 8; l++) set[l] = set[l] + 0.0f;
         }
@@ -205,86 +182,64 @@ static float dot_blocks_ref(int32_t type, int64_t k, const void *w, const bk_blo
     return bk_hsum8_ref(lanes);
 }
 
-void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x, int64_t x_stride,
-                     int nc, float *out, int64_t ldo) {
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+                     size_t x_stride, int nc, float *out, int64_t ldo) {
+    if (bk_traits(type)->activation == BK_ACT_Q8K) {
+        bk_dot_rows_k_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
+        return;
+    }
     for (int64_t r = 0; r < nrows; r++) {
         const void *row = (const char *)w + r * w_stride;
-        for (int c = 0; c < nc; c++) out[c * ldo + r] = dot_blocks_ref(type, k, row, (const bk_block_q8x *)x + c * x_stride);
+        for (int c = 0; c < nc; c++)
+            out[c * ldo + r] = dot_q32_ref(type, k, row, (const bk_block_q8x *)((const char *)x + c * x_stride));
     }
 }
 
 #if BK_X86
-#ifndef BK_PREFETCH
-#define BK_PREFETCH 4096  // bytes; measured on the 560M-shaped files (512…32768 tried)
-#endif
-
 // One block of one weight row against up to 4 activation columns (acc: the block's set, per column). wq: the 32
-// weight bytes (Q8_0 signed, Q4 unsigned nibbles in element order). Q8_0 uses ggml's sign trick so maddubs (u8·s8)
-// sees |w|.
-BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float dw, float m, const bk_block_q8x *x,
-                                  int64_t xs, int64_t b, __m256 *acc) {
+// weight bytes (bk_unpack_q32_avx2). Q8_0 uses ggml's sign trick so maddubs (u8·s8) sees |w|.
+BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float dw, float m, const char *x,
+                                  size_t xs, int64_t b, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
+    const int zero = BK_Q32_ZERO(type), has_min = BK_Q32_HAS_MIN(type);
     __m256i aw = type == BK_TYPE_Q8_0 ? _mm256_sign_epi8(wq, wq) : wq;
     for (int c = 0; c < nc; c++) {
-        const bk_block_q8x *xb = x + c * xs + b;
+        const bk_block_q8x *xb = (const bk_block_q8x *)(x + c * xs) + b;
         __m256i xq = _mm256_loadu_si256((const __m256i *)xb->qs);
         if (type == BK_TYPE_Q8_0) xq = _mm256_sign_epi8(xq, wq);
         __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xq), ones);
-        if (type == BK_TYPE_Q4_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->sum));
+        if (zero) s = _mm256_sub_epi32(s, _mm256_set1_epi32(zero / 8 * xb->sum));
         acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(s), acc[c]);
-        if (type == BK_TYPE_Q4_1)
-            acc[c] = _mm256_add_ps(acc[c], _mm256_setr_ps(m * xb->s, 0, 0, 0, 0, 0, 0, 0));
+        if (has_min) acc[c] = _mm256_add_ps(acc[c], _mm256_setr_ps(m * xb->s, 0, 0, 0, 0, 0, 0, 0));
     }
 }
 
-BK_AVX2 BK_INLINE void load_block(int32_t type, const void *w, int64_t b, __m256i *wq, float *dw, float *m) {
-    if (type == BK_TYPE_Q8_0) {
-        const block_q8_0 *blk = (const block_q8_0 *)w + b;
-        *wq = _mm256_loadu_si256((const __m256i *)blk->qs);
-        *dw = bk_half(blk->d);
-        return;
-    }
-    const uint8_t *qs;
-    if (type == BK_TYPE_Q4_0) {
-        const block_q4_0 *blk = (const block_q4_0 *)w + b;
-        *dw = bk_half(blk->d);
-        qs = blk->qs;
-    } else {
-        const block_q4_1 *blk = (const block_q4_1 *)w + b;
-        *dw = bk_half(blk->d);
-        *m = bk_half(blk->m);
-        qs = blk->qs;
-    }
-    // both halves hold the 16 bytes; the upper one shifted right by 4 gives the high nibbles (elements 16…31)
-    __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
-    *wq = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
-}
-
-BK_AVX2 BK_INLINE void dot_blocks_avx2(const int nc, int32_t type, int64_t k, const void *w, const bk_block_q8x *x,
-                                       int64_t xs, float *out, int64_t ldo) {
+BK_AVX2 BK_INLINE void dot_q32_avx2(const int nc, int32_t type, int64_t k, const void *w, const char *x, size_t xs,
+                                    float *out, int64_t ldo) {
     __m256 acc[8][4];  // [set = block % 8][column]
 #pragma clang loop unroll(full)
     for (int s = 0; s < 8; s++)
         for (int c = 0; c < 4; c++) acc[s][c] = _mm256_setzero_ps();
     const int64_t nb = k / 32;
-    __m256i wq;
     float dw, m = 0;
     int64_t b = 0;
-    const size_t block_bytes = type == BK_TYPE_Q8_0 ? sizeof(block_q8_0) : type == BK_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q4_1);
+    const size_t block_bytes = type == BK_TYPE_Q8_0 ? sizeof(block_q8_0) : type == BK_TYPE_Q4_0 ? sizeof(block_q4_0)
+                               : type == BK_TYPE_Q4_1 ? sizeof(block_q4_1) : type == BK_TYPE_Q5_0 ? sizeof(block_q5_0)
+                               : sizeof(block_q5_1);
     for (; b + 8 <= nb; b += 8) {
         // the weights stream from memory once per token: ask for them BK_PREFETCH bytes ahead
         const char *ahead = (const char *)w + b * block_bytes + BK_PREFETCH;
         for (size_t o = 0; o < 8 * block_bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
 #pragma clang loop unroll(full)
         for (int s = 0; s < 8; s++) {
-            load_block(type, w, b + s, &wq, &dw, &m);
+            __m256i wq = bk_unpack_q32_avx2(type, w, b + s, &dw, &m);
             block_step(nc, type, wq, dw, m, x, xs, b + s, acc[s]);
         }
     }
 #pragma clang loop unroll(full)
     for (int s = 0; s < 8; s++)
         if (b + s < nb) {
-            load_block(type, w, b + s, &wq, &dw, &m);
+            __m256i wq = bk_unpack_q32_avx2(type, w, b + s, &dw, &m);
             block_step(nc, type, wq, dw, m, x, xs, b + s, acc[s]);
         }
     for (int c = 0; c < nc; c++) {
@@ -294,17 +249,14 @@ BK_AVX2 BK_INLINE void dot_blocks_avx2(const int nc, int32_t type, int64_t k, co
     }
 }
 
-BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows,
-                                     const bk_block_q8x *x, int64_t xs, float *out, int64_t ldo) {
-    for (int64_t r = 0; r < nrows; r++) {
-        const void *row = (const char *)w + r * w_stride;
-        dot_blocks_avx2(nc, type, k, row, x, xs, out + r, ldo);
-    }
+BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k, const void *w, size_t w_stride,
+                                     int64_t nrows, const char *x, size_t xs, float *out, int64_t ldo) {
+    for (int64_t r = 0; r < nrows; r++) dot_q32_avx2(nc, type, k, (const char *)w + r * w_stride, x, xs, out + r, ldo);
 }
 
 // Specialized per type and column count so every loop above unrolls with constants.
 #define BK_DOT_VARIANT(NAME, TYPE)                                                                                     \
-    BK_AVX2 static void NAME(int64_t k, const void *w, size_t ws, int64_t nrows, const bk_block_q8x *x, int64_t xs, int nc, \
+    BK_AVX2 static void NAME(int64_t k, const void *w, size_t ws, int64_t nrows, const char *x, size_t xs, int nc,     \
                              float *out, int64_t ldo) {                                                                \
         switch (nc) {                                                                                                  \
         case 1: dot_rows_avx2(1, TYPE, k, w, ws, nrows, x, xs, out, ldo); break;                                      \
@@ -316,19 +268,27 @@ BK_AVX2 BK_INLINE void dot_rows_avx2(const int nc, const int32_t type, int64_t k
 BK_DOT_VARIANT(dot_rows_q8_0, BK_TYPE_Q8_0)
 BK_DOT_VARIANT(dot_rows_q4_0, BK_TYPE_Q4_0)
 BK_DOT_VARIANT(dot_rows_q4_1, BK_TYPE_Q4_1)
+BK_DOT_VARIANT(dot_rows_q5_0, BK_TYPE_Q5_0)
+BK_DOT_VARIANT(dot_rows_q5_1, BK_TYPE_Q5_1)
 #endif
 
-void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x, int64_t x_stride,
-                 int nc, float *out, int64_t ldo) {
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+                 size_t x_stride, int nc, float *out, int64_t ldo) {
 #if BK_X86
     if (bk_simd_level() >= BK_SIMD_AVX2) {
+        const char *xc = x;
         switch (type) {
-        case BK_TYPE_Q8_0: dot_rows_q8_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        case BK_TYPE_Q4_0: dot_rows_q4_0(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
-        default: dot_rows_q4_1(k, w, w_stride, nrows, x, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q8_0: dot_rows_q8_0(k, w, w_stride, nrows, xc, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q4_0: dot_rows_q4_0(k, w, w_stride, nrows, xc, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q4_1: dot_rows_q4_1(k, w, w_stride, nrows, xc, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q5_0: dot_rows_q5_0(k, w, w_stride, nrows, xc, x_stride, nc, out, ldo); return;
+        case BK_TYPE_Q5_1: dot_rows_q5_1(k, w, w_stride, nrows, xc, x_stride, nc, out, ldo); return;
+        default: break;
         }
     }
 #endif
-    bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
+    if (bk_traits(type)->activation == BK_ACT_Q8K)
+        bk_dot_rows_k(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
+    else
+        bk_dot_rows_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }
-

@@ -1,7 +1,7 @@
 // bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
 // Three paths (see bk_matmul.h): f32 tiles over float weights converted on the fly (every element one 8-lane dot
-// product, bk_dot_f32_ref's shape); 8-bit dots row by row for block weights and few activation rows; 8-bit panels
-// (bk_matmul_gemm8.c) for block weights and BK_GEMM_MIN_ROWS or more activation rows.
+// product, bk_dot_f32_ref's shape); 8-bit dots row by row for block weights and few activation rows (K-quants: any
+// number); 8-bit panels (bk_matmul_gemm8.c) for 32-element block weights and BK_GEMM_MIN_ROWS or more activation rows.
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
 #include <math.h>
@@ -20,7 +20,8 @@ typedef struct {
     float *y;
     int64_t ldy;
     int flags;
-    const bk_block_q8x *xq;  // block weights: the m activation rows as cols/32 blocks each
+    const char *xq;          // block weights: the m activation rows quantized for the type (xq_bytes each)
+    size_t xq_bytes;
     uint8_t *panels;         // 8-bit panels: one per thread
     int64_t chunk, nchunks;
     size_t row_bytes;
@@ -141,14 +142,16 @@ static void tiles(const linear_job *j, int32_t wtype, int64_t r0, const void *co
 #define BLOCK_ROWS 128
 
 static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
-    const int64_t k = j->w->cols, nb = k / 32;
+    const int64_t k = j->w->cols;
     float out[4 * BLOCK_ROWS];
     for (int64_t p = r0; p < r1; p += BLOCK_ROWS) {
         int64_t n = r1 - p < BLOCK_ROWS ? r1 - p : BLOCK_ROWS;
         for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
             int nc = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
-            if (j->simd) bk_dot_rows(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
-            else bk_dot_rows_ref(j->w->type, k, weight_row(j, p), j->row_bytes, n, j->xq + i0 * nb, nb, nc, out, BLOCK_ROWS);
+            const char *x = j->xq + i0 * j->xq_bytes;
+            const void *w = weight_row(j, p);
+            if (j->simd) bk_dot_rows(j->w->type, k, w, j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
+            else bk_dot_rows_ref(j->w->type, k, w, j->row_bytes, n, x, j->xq_bytes, nc, out, BLOCK_ROWS);
             for (int c = 0; c < nc; c++) store_segment(j, i0 + c, p, n, out + c * BLOCK_ROWS);
         }
     }
@@ -165,6 +168,7 @@ static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+// Enough for either activation block (bk_block_q8x: 44 bytes per 32 values; block_q8_K: 292 per 256).
 static size_t activation_bytes(int64_t m_max, int64_t k_max) {
     return round64((size_t)m_max * (size_t)(k_max / 32 + 1) * sizeof(bk_block_q8x));
 }
@@ -173,6 +177,7 @@ static size_t panel_bytes(int64_t k_max) { return round64((size_t)(k_max / 32 + 
 
 static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
     const int64_t nb = j->w->cols / 32;
+    const bk_block_q8x *xq = (const bk_block_q8x *)j->xq;
     uint8_t *panel = j->panels + (size_t)ith * panel_bytes(j->w->cols);
     float out[4 * PANEL_ROWS];
     for (int64_t p = r0; p < r1; p += PANEL_ROWS) {
@@ -181,14 +186,17 @@ static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
         else bk_gemm8_repack_ref(j->w, p, n, panel);
         for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
             int mr = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
-            if (j->simd) bk_gemm8_panel(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
-            else bk_gemm8_panel_ref(j->w->type, nb, panel, n, j->xq + i0 * nb, nb, mr, out, PANEL_ROWS);
+            if (j->simd) bk_gemm8_panel(j->w->type, nb, panel, n, xq + i0 * nb, nb, mr, out, PANEL_ROWS);
+            else bk_gemm8_panel_ref(j->w->type, nb, panel, n, xq + i0 * nb, nb, mr, out, PANEL_ROWS);
             for (int t = 0; t < mr; t++) store_segment(j, i0 + t, p, n, out + t * PANEL_ROWS);
         }
     }
 }
 
-static int uses_block_dots(const bk_weight *w, int64_t m) { return bk_is_block_type(w->type) && m < BK_GEMM_MIN_ROWS; }
+static int uses_block_dots(const bk_weight *w, int64_t m) {
+    const bk_type_traits *t = bk_traits(w->type);
+    return t->activation == BK_ACT_Q8K || (t->activation == BK_ACT_Q8X && m < BK_GEMM_MIN_ROWS);
+}
 
 static void linear_task(void *ctx, int ith, int nth) {
     (void)nth;
@@ -215,7 +223,9 @@ size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max) {
 typedef struct {
     const float *x;
     int64_t ldx, m, k;
-    bk_block_q8x *xq;
+    int32_t type;
+    char *xq;
+    size_t xq_bytes;
     int simd;
     _Atomic int64_t next;
 } quantize_job;
@@ -224,8 +234,8 @@ static void quantize_task(void *ctx, int ith, int nth) {
     (void)ith, (void)nth;
     quantize_job *q = ctx;
     for (int64_t i; (i = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed)) < q->m;) {
-        if (q->simd) bk_quantize_q8x(q->x + i * q->ldx, q->xq + i * (q->k / 32), q->k);
-        else bk_quantize_q8x_ref(q->x + i * q->ldx, q->xq + i * (q->k / 32), q->k);
+        if (q->simd) bk_quantize_activations(q->type, q->x + i * q->ldx, q->xq + i * q->xq_bytes, q->k);
+        else bk_quantize_activations_ref(q->type, q->x + i * q->ldx, q->xq + i * q->xq_bytes, q->k);
     }
 }
 
@@ -243,7 +253,9 @@ static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float 
     j.chunk = (chunk + PANEL_ROWS - 1) / PANEL_ROWS * PANEL_ROWS;
     j.nchunks = (w->rows + j.chunk - 1) / j.chunk;
     if (bk_is_block_type(w->type)) {
-        quantize_job q = {.x = x, .ldx = ldx, .m = m, .k = w->cols, .xq = scratch, .simd = simd};
+        j.xq_bytes = bk_activation_row_bytes(w->type, w->cols);
+        quantize_job q = {.x = x, .ldx = ldx, .m = m, .k = w->cols, .type = w->type, .xq = scratch,
+                          .xq_bytes = j.xq_bytes, .simd = simd};
         atomic_init(&q.next, 0);
         if (pool && m > 1) bk_pool_run(pool, quantize_task, &q);
         else quantize_task(&q, 0, 1);

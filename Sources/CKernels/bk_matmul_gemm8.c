@@ -6,78 +6,40 @@
 // rows in one instruction. Activations are bk_block_q8x rows (Q8_0 weights take them as unsigned bytes x+128).
 //
 // Result per (row r, activation row t), the twin's definition: acc = 0; for each block b in order:
-//   idot = Σ_j w_j·x_j exactly (Q4_0: Σ q_j·x_j − 8·Σx, Q4_1: Σ q_j·x_j);
-//   acc = fmaf(d_r·dx_t, (float)idot, acc);  Q4_1 then acc = fmaf(m_r, s_t, acc) (s: the activation block's d·Σx).
+//   idot = Σ_j w_j·x_j exactly (Q4_0/Q5_0: Σ q_j·x_j − z·Σx with z = 8/16, Q4_1/Q5_1: Σ q_j·x_j);
+//   acc = fmaf(d_r·dx_t, (float)idot, acc);  Q4_1/Q5_1 then acc = fmaf(m_r, s_t, acc) (s: the activation block's
+//   d·Σx).
 // The integer sums are exact in every path, so the AVX-512 VNNI, AVX2 and scalar versions agree bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
 #include <math.h>
 
 // Panel layout per block: quants [8 groups][PANEL_ROWS rows][4 bytes], then d[PANEL_ROWS] (f32), then
-// m[PANEL_ROWS] (f32, Q4_1) or wsum[PANEL_ROWS] (int32, Q8_0: Σ of the row's 32 quants).
+// m[PANEL_ROWS] (f32, Q4_1, Q5_1) or wsum[PANEL_ROWS] (int32, Q8_0: Σ of the row's 32 quants).
 #define QUANT_BYTES (8 * PANEL_ROWS * 4)
 
 size_t bk_gemm8_panel_block_bytes(void) { return QUANT_BYTES + 2 * PANEL_ROWS * 4; }
 
 // ---- repacking -----------------------------------------------------------------------------------------------------
 
-// The 32 quant bytes of block b of `row` (Q8_0 signed, Q4 unsigned nibbles in element order), its scale, its Q4_1
-// minimum and, for Q8_0, the sum of its quants.
-static void unpack_block_ref(int32_t type, const void *row, int64_t b, uint8_t v[32], float *d, float *m, int32_t *sum) {
-    *m = 0, *sum = 0;
-    if (type == BK_TYPE_Q8_0) {
-        const block_q8_0 *x = (const block_q8_0 *)row + b;
-        memcpy(v, x->qs, 32);
-        for (int j = 0; j < 32; j++) *sum += x->qs[j];
-        *d = bk_f16_to_f32_scalar(x->d);
-        return;
-    }
-    const uint8_t *qs;
-    if (type == BK_TYPE_Q4_0) {
-        const block_q4_0 *x = (const block_q4_0 *)row + b;
-        qs = x->qs, *d = bk_f16_to_f32_scalar(x->d);
-    } else {
-        const block_q4_1 *x = (const block_q4_1 *)row + b;
-        qs = x->qs, *d = bk_f16_to_f32_scalar(x->d), *m = bk_f16_to_f32_scalar(x->m);
-    }
-    for (int j = 0; j < 16; j++) {
-        v[j] = qs[j] & 15;
-        v[j + 16] = qs[j] >> 4;
-    }
-}
-
 #if BK_X86
 BK_AVX2 static void repack_avx2(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel) {
     const int64_t nb = w->cols / 32;
     const size_t row_bytes = bk_row_bytes(w->type, w->cols), bb = bk_gemm8_panel_block_bytes();
-    const __m256i m4 = _mm256_set1_epi8(15), shifts = _mm256_setr_epi64x(0, 0, 4, 4);
     for (int r = 0; r < PANEL_ROWS; r++) {
         const char *row = (const char *)w->data + (size_t)(r0 + (r < nrows ? r : 0)) * row_bytes;
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *q = panel + b * bb;
             float *d = (float *)(q + QUANT_BYTES);
             int32_t *extra = (int32_t *)(d + PANEL_ROWS);
-            __m256i v;
             float scale, minimum = 0;
             int32_t sum = 0;
+            __m256i v = bk_unpack_q32_avx2(w->type, row, b, &scale, &minimum);
             if (w->type == BK_TYPE_Q8_0) {
-                const block_q8_0 *x = (const block_q8_0 *)row + b;
-                v = _mm256_loadu_si256((const __m256i *)x->qs);
                 // Σ q = Σ (q+128) − 32·128, with the unsigned sums of absolute differences from 0
                 __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
                 __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
                 sum = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
-                scale = bk_half(x->d);
-            } else {
-                const uint8_t *qs;
-                if (w->type == BK_TYPE_Q4_0) {
-                    const block_q4_0 *x = (const block_q4_0 *)row + b;
-                    qs = x->qs, scale = bk_half(x->d);
-                } else {
-                    const block_q4_1 *x = (const block_q4_1 *)row + b;
-                    qs = x->qs, scale = bk_half(x->d), minimum = bk_half(x->m);
-                }
-                v = _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs)), shifts), m4);
             }
             if (r >= nrows) v = _mm256_setzero_si256(), scale = 0, minimum = 0, sum = 0;
             int32_t *dst = (int32_t *)q + r;
@@ -90,7 +52,7 @@ BK_AVX2 static void repack_avx2(const bk_weight *w, int64_t r0, int64_t nrows, u
             dst[6 * PANEL_ROWS] = _mm256_extract_epi32(v, 6);
             dst[7 * PANEL_ROWS] = _mm256_extract_epi32(v, 7);
             d[r] = scale;
-            if (w->type == BK_TYPE_Q4_1) ((float *)extra)[r] = minimum;
+            if (BK_Q32_HAS_MIN(w->type)) ((float *)extra)[r] = minimum;
             else extra[r] = sum;
         }
     }
@@ -115,10 +77,13 @@ void bk_gemm8_repack_ref(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t 
             uint8_t v[32] = {0};
             float scale = 0, minimum = 0;
             int32_t sum = 0;
-            if (r < nrows) unpack_block_ref(w->type, (const char *)w->data + (size_t)(r0 + r) * row_bytes, b, v, &scale, &minimum, &sum);
+            const char *row = (const char *)w->data + (size_t)(r0 + r) * row_bytes;
+            if (r < nrows) bk_unpack_q32_ref(w->type, row, b, v, &scale, &minimum);
+            if (w->type == BK_TYPE_Q8_0)
+                for (int j = 0; j < 32; j++) sum += (int8_t)v[j];
             for (int g = 0; g < 8; g++) memcpy(q + (g * PANEL_ROWS + r) * 4, v + 4 * g, 4);
             d[r] = scale;
-            if (w->type == BK_TYPE_Q4_1) ((float *)extra)[r] = minimum;
+            if (BK_Q32_HAS_MIN(w->type)) ((float *)extra)[r] = minimum;
             else extra[r] = sum;
         }
     }
@@ -142,9 +107,9 @@ void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrow
                     int wj = type == BK_TYPE_Q8_0 ? (int8_t)q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4] : q[((j / 4) * PANEL_ROWS + r) * 4 + j % 4];
                     idot += wj * xb->qs[j];
                 }
-                if (type == BK_TYPE_Q4_0) idot -= 8 * xb->sum;
+                idot -= BK_Q32_ZERO(type) * xb->sum;
                 acc = fmaf(d[r] * xb->d, (float)idot, acc);
-                if (type == BK_TYPE_Q4_1) acc = fmaf(((const float *)extra)[r], xb->s, acc);
+                if (BK_Q32_HAS_MIN(type)) acc = fmaf(((const float *)extra)[r], xb->s, acc);
             }
             out[t * ldo + r] = acc;
         }
@@ -188,10 +153,10 @@ BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, 
             __m256 dx = _mm256_set1_ps(xb->d);
             for (int h = 0; h < PANEL_ROWS / 8; h++) {
                 __m256i s = isum[t][h];
-                if (type == BK_TYPE_Q4_0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * xb->sum));
+                if (BK_Q32_ZERO(type)) s = _mm256_sub_epi32(s, _mm256_set1_epi32(BK_Q32_ZERO(type) * xb->sum));
                 __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(d + 8 * h), dx);
                 acc[t][h] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc[t][h]);
-                if (type == BK_TYPE_Q4_1)
+                if (BK_Q32_HAS_MIN(type))
                     acc[t][h] = _mm256_fmadd_ps(_mm256_loadu_ps((const float *)extra + 8 * h), _mm256_set1_ps(xb->s),
                                                 acc[t][h]);
             }
@@ -239,11 +204,11 @@ BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, 
             __m512 dx = _mm512_set1_ps(xb->d);
             for (int h = 0; h < PANEL_ROWS / 16; h++) {
                 __m512i s = isum[t][h];
-                if (type == BK_TYPE_Q4_0) s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * xb->sum));
+                if (BK_Q32_ZERO(type)) s = _mm512_sub_epi32(s, _mm512_set1_epi32(BK_Q32_ZERO(type) * xb->sum));
                 if (type == BK_TYPE_Q8_0) s = _mm512_sub_epi32(s, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(extra + 16 * h)), 7));
                 __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(d + 16 * h), dx);
                 acc[t][h] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[t][h]);
-                if (type == BK_TYPE_Q4_1)
+                if (BK_Q32_HAS_MIN(type))
                     acc[t][h] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)extra + 16 * h), _mm512_set1_ps(xb->s),
                                                 acc[t][h]);
             }
@@ -266,9 +231,13 @@ BK_VNNI BK_INLINE void panel_vnni(const int mr, const int32_t type, int64_t nb, 
 BK_PANEL_VARIANT(panel_avx2_q8_0, panel_avx2, BK_AVX2, BK_TYPE_Q8_0)
 BK_PANEL_VARIANT(panel_avx2_q4_0, panel_avx2, BK_AVX2, BK_TYPE_Q4_0)
 BK_PANEL_VARIANT(panel_avx2_q4_1, panel_avx2, BK_AVX2, BK_TYPE_Q4_1)
+BK_PANEL_VARIANT(panel_avx2_q5_0, panel_avx2, BK_AVX2, BK_TYPE_Q5_0)
+BK_PANEL_VARIANT(panel_avx2_q5_1, panel_avx2, BK_AVX2, BK_TYPE_Q5_1)
 BK_PANEL_VARIANT(panel_vnni_q8_0, panel_vnni, BK_VNNI, BK_TYPE_Q8_0)
 BK_PANEL_VARIANT(panel_vnni_q4_0, panel_vnni, BK_VNNI, BK_TYPE_Q4_0)
 BK_PANEL_VARIANT(panel_vnni_q4_1, panel_vnni, BK_VNNI, BK_TYPE_Q4_1)
+BK_PANEL_VARIANT(panel_vnni_q5_0, panel_vnni, BK_VNNI, BK_TYPE_Q5_0)
+BK_PANEL_VARIANT(panel_vnni_q5_1, panel_vnni, BK_VNNI, BK_TYPE_Q5_1)
 #endif
 
 void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, const bk_block_q8x *x, int64_t xs, int mr,
@@ -281,7 +250,9 @@ void bk_gemm8_panel(int32_t type, int64_t nb, const uint8_t *panel, int nrows, c
         switch (type) {
         case BK_TYPE_Q8_0: (vnni ? panel_vnni_q8_0 : panel_avx2_q8_0)(nb, panel, x, xs, mr, out, ldo); return;
         case BK_TYPE_Q4_0: (vnni ? panel_vnni_q4_0 : panel_avx2_q4_0)(nb, panel, x, xs, mr, out, ldo); return;
-        default: (vnni ? panel_vnni_q4_1 : panel_avx2_q4_1)(nb, panel, x, xs, mr, out, ldo); return;
+        case BK_TYPE_Q4_1: (vnni ? panel_vnni_q4_1 : panel_avx2_q4_1)(nb, panel, x, xs, mr, out, ldo); return;
+        case BK_TYPE_Q5_0: (vnni ? panel_vnni_q5_0 : panel_avx2_q5_0)(nb, panel, x, xs, mr, out, ldo); return;
+        default: (vnni ? panel_vnni_q5_1 : panel_avx2_q5_1)(nb, panel, x, xs, mr, out, ldo); return;
         }
     }
 #endif

@@ -1,5 +1,5 @@
 // AVX2/FMA/F16C block quantizers: the same bytes as the *_ref loops in bk_quant.c (tests compare them on random
-// and edge rows). Only called when bk_cpu_has_avx2_fma_f16c().
+// and edge rows). Only called when bk_simd_level() >= BK_SIMD_AVX2.
 #include "bk_quant_internal.h"
 #include <math.h>
 

@@ -70,8 +70,8 @@ struct DemoCommand: ParsableCommand {
 
     private func generate(_ path: String, pool: ThreadPool) throws -> GenerationResult {
         let model = try BloomModel(path: path)
-        let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
-        let prompt = PromptTemplate(metadata: model.metadata).render(instruction: instruction, input: nil)
+        let tokenizer = try model.loadTokenizer()
+        let prompt = try model.promptTemplate().render(instruction: instruction, input: nil)
         let request = GenerationRequest(prompt: prompt, maxTokens: 48, stops: [PromptTemplate.sectionStop])
         return try Generator(model: model, tokenizer: tokenizer, pool: pool).generate(request)
     }

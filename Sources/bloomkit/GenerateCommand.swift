@@ -47,14 +47,14 @@ struct GenerateCommand: ParsableCommand {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
             let model = try BloomModel(path: self.model)
-            let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+            let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000
 
             var stops = stop
             let text: String
             if let instruction {
-                text = PromptTemplate(metadata: model.metadata).render(instruction: instruction, input: input)
+                text = try model.promptTemplate().render(instruction: instruction, input: input)
                 stops.append(PromptTemplate.sectionStop)
             } else {
                 text = prompt ?? ""

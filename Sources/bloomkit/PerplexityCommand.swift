@@ -1,7 +1,6 @@
 import ArgumentParser
 import BloomCore
 import BloomRuntime
-import BloomTokenizer
 import Foundation
 
 struct PerplexityCommand: ParsableCommand {
@@ -71,20 +70,12 @@ struct PerplexityCommand: ParsableCommand {
     private var textPath: String? { textFile ?? file }
 
     private func readText() throws -> String {
-        guard let path = textPath else {
-            throw BloomError(.invalidArgument, "a GGUF base needs the text file to evaluate")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BloomError(.io, "cannot read the text file", path: path)
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw BloomError(.invalidArgument, "the text file is not UTF-8", path: path)
-        }
-        return text
+        guard let path = textPath else { throw BloomError(.invalidArgument, "a GGUF base needs the text file to evaluate") }
+        return try TextFile.read(path)
     }
 
     private func perplexity(model: BloomModel, pool: ThreadPool) throws -> PerplexityResult {
-        let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
+        let tokenizer = try model.loadTokenizer()
         let n = context ?? 128
         let tokens = try Perplexity.tokens(try readText(), tokenizer: tokenizer, context: n)
         let chunkCount = min(chunks ?? Int.max, tokens.count / n)
@@ -114,7 +105,7 @@ struct PerplexityCommand: ParsableCommand {
         }
         if try Self.isGGUF(base) {
             let baseModel = try BloomModel(path: base)
-            let tokenizer = try BloomTokenizer(ggufMetadata: baseModel.metadata)
+            let tokenizer = try baseModel.loadTokenizer()
             return try KLDivergence.compute(model: model, baseModel: baseModel, tokenizer: tokenizer, text: try readText(),
                                             context: context ?? 128, pool: pool, chunks: chunks, onChunk: progress)
         }

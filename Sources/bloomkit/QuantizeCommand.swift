@@ -43,8 +43,10 @@ struct QuantizeCommand: ParsableCommand {
 
 /// Flags `convert` and `quantize` share: type policy and the report.
 struct TypeOptions: ParsableArguments {
-    @Option(name: .customLong("tensor-type"), help: ArgumentHelp("Type for tensors whose GGUF name matches REGEX (first match wins; may repeat).",
-                                                                 valueName: "REGEX=TYPE"))
+    @Option(name: .customLong("tensor-type"),
+            help: ArgumentHelp("Type for tensors whose GGUF name matches REGEX (first match wins; may repeat). REGEX "
+                               + "is matched in linear time: literals, . [] \\d \\w \\s ^ $ ( | ) * + ? {n,m}; no "
+                               + "backreferences or lookaround.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
     @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")
@@ -79,7 +81,13 @@ struct TypeOptions: ParsableArguments {
             guard let eq = spec.lastIndex(of: "=") else {
                 throw BloomError(.invalidArgument, "--tensor-type '\(spec)' is not REGEX=TYPE")
             }
-            return (String(spec[..<eq]), try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
+            let pattern = String(spec[..<eq])
+            do {
+                _ = try LinearRegex(pattern)  // a malformed pattern is bad usage, caught before anything is read
+            } catch let error as BloomError {
+                throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
+            }
+            return (pattern, try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
         }
         options.measureError = report
         options.quiet = quiet

@@ -28,15 +28,14 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let tokenizer = try Self.loadTokenizer(model)
-            let input = try file.map(Self.readText) ?? text ?? ""
+            let input = try file.map(TextFile.read) ?? text ?? ""
             let start = ProgressReporter.now()
             let ids = tokenizer.encode(input)
             let seconds = ProgressReporter.now() - start
-            let pieces = ids.map { tokenizer.token(for: $0) ?? "" }
             if json {
-                let value = JSONValue.object([("ids", .array(ids.map { .int($0) })), ("pieces", .array(pieces.map { .string($0) }))])
-                print(JSONWriter.string(value))
+                Self.printJSON(ids: ids, tokenizer: tokenizer)
             } else {
+                let pieces = ids.map { tokenizer.token(for: $0) ?? "" }
                 let idWidth = max(2, ids.map { String($0).count }.max() ?? 0)
                 let pieceWidth = min(max(5, pieces.map(\.count).max() ?? 0), 32)
                 print(pad("id", idWidth, left: true) + "  " + pad("token", pieceWidth, left: false) + "  text")
@@ -49,6 +48,25 @@ struct TokenizeCommand: ParsableCommand {
             let rate = seconds > 0 ? String(format: ", %.1f MB/s", Double(utf8) / seconds / 1e6) : ""
             FileHandle.standardError.write(Data("\(ids.count) tokens from \(utf8) bytes in \(String(format: "%.1f", seconds * 1000)) ms\(rate)\n".utf8))
         }
+    }
+
+    /// `{"ids":[...],"pieces":[...]}` (JSONWriter's compact form), written in pieces of about 64 KB: the output
+    /// is a few times the text, never held whole.
+    static func printJSON(ids: [TokenID], tokenizer: BloomTokenizer) {
+        var out = ""
+        func emit(_ s: String) {
+            out += s
+            if out.utf8.count >= 1 << 16 {
+                print(out, terminator: "")
+                out = ""
+            }
+        }
+        emit("{\"ids\":[")
+        for (k, id) in ids.enumerated() { emit((k > 0 ? "," : "") + String(id)) }
+        emit("],\"pieces\":[")
+        for (k, id) in ids.enumerated() { emit((k > 0 ? "," : "") + JSONWriter.quote(tokenizer.token(for: id) ?? "")) }
+        emit("]}")
+        print(out)
     }
 
     private func pad(_ s: String, _ width: Int, left: Bool) -> String {
@@ -65,17 +83,6 @@ struct TokenizeCommand: ParsableCommand {
         if isDirectory.boolValue { return try BloomTokenizer(modelFolder: path) }
         if path.hasSuffix(".json") { return try BloomTokenizer(tokenizerJSONPath: path) }
         return try BloomTokenizer(gguf: GGUFFile(path: path))
-    }
-
-    static func readText(_ path: String) throws -> String {
-        let mapped = try MappedFile(path: path)
-        guard mapped.count <= BloomTokenizer.maxTextBytes else {
-            throw BloomError(.limitExceeded, "the text is \(mapped.count) bytes, more than the \(BloomTokenizer.maxTextBytes) a tokenizer call takes", path: path)
-        }
-        guard let text = withExtendedLifetime(mapped, { String(validating: mapped.bytes, as: UTF8.self) }) else {
-            throw BloomError(.invalidArgument, "the text is not valid UTF-8", path: path)
-        }
-        return text
     }
 
     /// The bytes of one token as a quoted string: characters escaped like Swift literals, bytes that are not a

@@ -23,8 +23,11 @@ final class BloomHyperParametersTests: XCTestCase {
 
     func testAlpacaTemplate() {
         XCTAssertEqual(AlpacaTemplate.render(instruction: "Say {input}", input: nil),
-                       "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n### Instruction:\nSay {input}\n### Response:")
+                       "Below is an instruction that describes a task. Write a response that appropriately completes "
+                       + "the request.\n\n### Instruction:\nSay {input}\n\n### Response:")
         XCTAssertEqual(AlpacaTemplate.render(instruction: "A", input: "{instruction}"),
-                       "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n### Instruction:\nA\n### Input:\n{instruction}\n### Response:")
+                       "Below is an instruction that describes a task, paired with an input that provides further "
+                       + "context. Write a response that appropriately completes the request.\n\n### Instruction:\nA"
+                       + "\n\n### Input:\n{instruction}\n\n### Response:")
     }
 }

@@ -48,8 +48,9 @@ final class QuantizerTests: XCTestCase {
                 assertBloomError(.quantShape) {
                     try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<55]))
                 }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q5_0, rows: src, rowLength: 32, into: q4Row) }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q4_K, rows: src, rowLength: 32, into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.IQ4_NL, rows: src, rowLength: 32, into: q4Row) }
+                assertBloomError(.quantUnsupportedType) { try Quantizer.quantize(.Q8_K, rows: src, rowLength: 256, into: q4Row) }
+                assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_K, rows: src, rowLength: 32, into: q4Row) }
                 try Quantizer.quantize(.Q4_0, rows: src, rowLength: 32, into: q4Row)
                 try Quantizer.quantize(.F16, rows: src, rowLength: 3, into: UnsafeMutableRawBufferPointer(rebasing: all[0..<192]))
                 // Nothing to do is not an error.
@@ -63,7 +64,12 @@ final class QuantizerTests: XCTestCase {
         try dst.withUnsafeBytes { src in
             try out.withUnsafeMutableBufferPointer { y in
                 assertBloomError(.quantShape) { try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<67]), rowLength: 64, into: y) }
-                assertBloomError(.quantUnsupportedType) { try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64, into: y) }
+                assertBloomError(.quantUnsupportedType) {
+                    try Quantizer.dequantize(.IQ2_XS, rows: UnsafeRawBufferPointer(rebasing: src[0..<74]), rowLength: 256, into: y)
+                }
+                assertBloomError(.quantShape) {
+                    try Quantizer.dequantize(.Q6_K, rows: UnsafeRawBufferPointer(rebasing: src[0..<210]), rowLength: 64, into: y)
+                }
                 try Quantizer.dequantize(.Q8_0, rows: UnsafeRawBufferPointer(rebasing: src[0..<68]), rowLength: 64, into: y)
             }
         }
@@ -133,10 +139,14 @@ final class QuantizerTests: XCTestCase {
                 return try scratch.withUnsafeMutableBytes { try Quantizer.quantizeMeasuringError(type, rows: src, rowLength: rowLength, into: $0) }
             }
             for measuring in [false, true] {
-                var out = [UInt8](repeating: 0, count: expected.count)
-                let error = try out.withUnsafeMutableBytes { try Quantizer.quantize(type, tensor: tensor, into: $0, measuringError: measuring) }
-                XCTAssertEqual(out, expected, type.name)
-                XCTAssertEqual(error, measuring ? expectedError : nil, type.name)
+                for threads in [1, 2, 3] {
+                    var out: [UInt8] = []
+                    let error = try Quantizer.quantize(type, tensor: tensor, measuringError: measuring, threads: threads) {
+                        out += $0
+                    }
+                    XCTAssertEqual(out, expected, type.name)
+                    XCTAssertEqual(error, measuring ? expectedError : nil, type.name)
+                }
             }
         }
     }
@@ -147,13 +157,14 @@ final class QuantizerTests: XCTestCase {
             if start + count > 600 { throw ReadFailure(row: start) }
             for i in 0..<count * 64 { dst[i] = 1 }
         }
-        var out = [UInt8](repeating: 0, count: 1000 * 36)
-        XCTAssertThrowsError(try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: tensor, into: $0, threads: 1) }) {
+        var written = 0
+        XCTAssertThrowsError(try Quantizer.quantize(.Q4_0, tensor: tensor, threads: 1) { written += $0.count }) {
             XCTAssertEqual($0 as? ReadFailure, ReadFailure(row: 512))  // chunks of 512 rows of 64: the second one fails
         }
-        XCTAssertThrowsError(try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: tensor, into: $0, threads: 2) })
+        XCTAssertEqual(written, 512 * 36, "the chunk before the failure is written, nothing after it")
+        XCTAssertThrowsError(try Quantizer.quantize(.Q4_0, tensor: tensor, threads: 2) { _ in })
         let wrongShape = SourceTensor(name: "t", dtype: .F32, shape: [4, 48]) { _, _, _ in }
-        assertBloomError(.quantShape) { try out.withUnsafeMutableBytes { try Quantizer.quantize(.Q4_0, tensor: wrongShape, into: $0) } }
+        assertBloomError(.quantShape) { try Quantizer.quantize(.Q4_0, tensor: wrongShape) { _ in } }
     }
 
     /// dequantize(quantize(x)) is within each format's bound, block by block:

@@ -62,8 +62,17 @@ final class BloomModelLoaderTests: XCTestCase {
         assertRefused(s, "output_norm.weight", "f16")
         s = try source()
         let w = try XCTUnwrap(s.file.rawTensor(named: "blk.1.ffn_down.weight"))
-        s.edits["blk.1.ffn_down.weight"] = (.Q5_0, w.ne, w.bytes)
-        assertRefused(s, "blk.1.ffn_down.weight", "q5_0")
+        s.edits["blk.1.ffn_down.weight"] = (.IQ4_NL, w.ne, w.bytes)
+        assertRefused(s, "blk.1.ffn_down.weight", "iq4_nl")
+    }
+
+    /// A K-quant tensor whose rows are not whole 256-element super-blocks is refused by name and type.
+    func testKQuantRowsMustBeWholeSuperBlocks() throws {
+        var s = try source()
+        let w = try XCTUnwrap(s.file.rawTensor(named: "blk.0.ffn_up.weight"))
+        XCTAssertNotEqual(w.ne[0] % 256, 0, "the fixture's hidden size")
+        s.edits["blk.0.ffn_up.weight"] = (.Q4_K, w.ne, w.bytes)
+        assertRefused(s, "blk.0.ffn_up.weight", "q4_k with rows of \(w.ne[0]) elements, not a multiple of its 256")
     }
 
     func testShortTensorDataIsRefused() throws {

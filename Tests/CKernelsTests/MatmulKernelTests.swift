@@ -17,6 +17,9 @@ final class MatmulKernelTests: XCTestCase {
     static let types: [(Int32, String)] = [
         (Int32(BK_TYPE_F32), "f32"), (Int32(BK_TYPE_F16), "f16"), (Int32(BK_TYPE_BF16), "bf16"),
         (Int32(BK_TYPE_Q8_0), "q8_0"), (Int32(BK_TYPE_Q4_0), "q4_0"), (Int32(BK_TYPE_Q4_1), "q4_1"),
+        (Int32(BK_TYPE_Q5_0), "q5_0"), (Int32(BK_TYPE_Q5_1), "q5_1"), (Int32(BK_TYPE_Q2_K), "q2_K"),
+        (Int32(BK_TYPE_Q3_K), "q3_K"), (Int32(BK_TYPE_Q4_K), "q4_K"), (Int32(BK_TYPE_Q5_K), "q5_K"),
+        (Int32(BK_TYPE_Q6_K), "q6_K"),
     ]
 
     /// The 8-bit row dots (block weights, 1–4 activation rows): equal to their twin, and a row and column's result
@@ -25,23 +28,26 @@ final class MatmulKernelTests: XCTestCase {
         var rng = SplitMix64(seed: 1)
         bk_set_simd_limit(Int32(BK_SIMD_AVX2))
         for (type, name) in Self.types where !isFloat(type) {
-            for k in [32, 96, 352, 1024] {
+            let sizes = bk_block_elements(type) == 256 ? [256, 768, 2048] : [32, 96, 352, 1024]
+            for k in sizes {
                 let rows = 5
-                let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows)
-                let rowBytes = bk_row_bytes(type, Int64(k))
-                let x = activations(rng.uniforms(4 * k, scale: 3), rows: 4, k: k)
+                let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
+                let rowBytes = bk_row_bytes(type, Int64(k)), xBytes = bk_activation_row_bytes(type, Int64(k))
+                let x = activations(rng.uniforms(4 * k, scale: 3), type: type, rows: 4, k: k)
                 for nc in 1...4 {
                     var simd = [Float](repeating: 0, count: 4 * rows), ref = simd
                     w.withUnsafeBytes { wp in
-                        bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, Int64(k / 32), Int32(nc), &simd, Int64(rows))
-                        bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, Int64(k / 32), Int32(nc), &ref, Int64(rows))
+                        bk_dot_rows(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc),
+                                    &simd, Int64(rows))
+                        bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows), x, xBytes, Int32(nc),
+                                        &ref, Int64(rows))
                     }
                     XCTAssertEqual(simd.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) nc \(nc)")
                     var single: Float = 0
                     w.withUnsafeBytes { wp in
-                        x.withUnsafeBufferPointer { xp in
+                        x.withUnsafeBytes { xp in
                             bk_dot_rows(type, Int64(k), wp.baseAddress! + (rows - 1) * rowBytes, rowBytes, 1,
-                                        xp.baseAddress! + (nc - 1) * k / 32, Int64(k / 32), 1, &single, 1)
+                                        xp.baseAddress! + (nc - 1) * xBytes, xBytes, 1, &single, 1)
                         }
                     }
                     XCTAssertEqual(single.bitPattern, simd[(nc - 1) * rows + rows - 1].bitPattern, "\(name) k \(k) row and column alone")
@@ -71,6 +77,38 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
+    /// ggml's quantize_row_q8_K_ref: the SIMD version gives the same bytes; q = RNE(x·(-127/m)) with m the first value
+    /// of largest |x|, d = 1/(-127/m), bsums the sums of 16 quants; |q·d − x| within half a step.
+    func testQ8KActivationsEqualTheirTwinAndRoundTrip() {
+        var rng = SplitMix64(seed: 7)
+        let k = 1024
+        var x = rng.uniforms(k, scale: 5)
+        x[300] = 9  // the first of two equal magnitudes sets the sign
+        x[301] = -9
+        for j in 512..<768 { x[j] = 0 }  // an all-zero super-block
+        var a = [block_q8_K](repeating: block_q8_K(), count: k / 256), b = a
+        bk_quantize_q8K(x, &a, Int64(k))
+        bk_quantize_q8K_ref(x, &b, Int64(k))
+        let size = MemoryLayout<block_q8_K>.stride
+        XCTAssertEqual(Data(bytes: a, count: a.count * size), Data(bytes: b, count: b.count * size))
+        for (i, block) in b.enumerated() {
+            let qs = withUnsafeBytes(of: block.qs) { Array($0.bindMemory(to: Int8.self)) }
+            let sums = withUnsafeBytes(of: block.bsums) { Array($0.bindMemory(to: Int16.self)) }
+            let v = Array(x[(i * 256)..<(i * 256 + 256)])
+            for g in 0..<16 { XCTAssertEqual(Int(sums[g]), qs[(16 * g)..<(16 * g + 16)].reduce(0) { $0 + Int($1) }) }
+            let amax = v.map(abs).max()!
+            guard amax > 0 else {
+                XCTAssertEqual(block.d, 0)
+                XCTAssertTrue(qs.allSatisfy { $0 == 0 })
+                continue
+            }
+            let m = v.first { abs($0) == amax }!
+            XCTAssertEqual(block.d, 1 / (-127 / m))
+            for j in 0..<256 { XCTAssertEqual(Float(qs[j]) * block.d, v[j], accuracy: amax / 127 * 0.5001) }
+        }
+        XCTAssertEqual(b[1].d, 1 / (-127 / Float(9)), "x[300] = 9 comes before x[301] = -9")
+    }
+
     /// All three paths of bk_linear (float tiles, 8-bit row dots, 8-bit panels), every epilogue, 1–3 threads, every
     /// instruction-set level: equal to the single-threaded twin, and close to f64 math on the exact weights.
     func testLinearEqualsItsTwinOnEveryPathAndThreadCount() throws {
@@ -84,8 +122,8 @@ final class MatmulKernelTests: XCTestCase {
         var rng = SplitMix64(seed: 3)
         let pools = try (1...3).map { try Pool(threads: $0) }
         for (type, name) in Self.types {
-            let k = 96, rows = 37
-            let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows)
+            let k = bk_block_elements(type) == 256 ? 512 : 96, rows = 37
+            let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
             let bias = rng.uniforms(rows, scale: 1)
             for m in [1, 3, 7, 8, 13] {
                 let x = rng.uniforms(m * k, scale: 2)
@@ -106,17 +144,23 @@ final class MatmulKernelTests: XCTestCase {
                     }
                     guard flags == 0, level == Self.levels.first else { continue }  // every level equals the twin
                     // against f64 on the dequantized weights: float weights to f32 rounding, block weights to the
-                    // activation quantization error (≤ 0.57 steps of 1/127 of the block maximum per element)
-                    let blockDots = !isFloat(type)
+                    // activation quantization error (≤ 0.57 steps of 1/127 of the block maximum per element: half a
+                    // step, and the f16 rounding of Q8_0/Q8_1's d; Q8_K's f32 d: 0.5001)
+                    let blockDots = !isFloat(type), group = Int(bk_block_elements(type))
+                    let steps = group == 256 ? 0.5001 : 0.57
                     let deq = dequantize(w, type: type, rows: rows, cols: k)
+                    let width = max(group, 1)
+                    let blockMax = stride(from: 0, to: m * k, by: width).map {
+                        Double(x[$0..<($0 + width)].map(abs).max()!)
+                    }
                     for i in 0..<m {
                         for r in 0..<rows {
                             var exact = Double(bias[r]), magnitude = abs(Double(bias[r])), quantization = 0.0
                             for j in 0..<k {
                                 exact += Double(deq[r * k + j]) * Double(x[i * k + j])
                                 magnitude += abs(Double(deq[r * k + j]) * Double(x[i * k + j]))
-                                let block = x[(i * k + j / 32 * 32)..<(i * k + j / 32 * 32 + 32)]
-                                quantization += abs(Double(deq[r * k + j])) * Double(block.map(abs).max()!) / 127 * 0.57
+                                let step = blockMax[(i * k + j) / width] / 127
+                                quantization += abs(Double(deq[r * k + j])) * step * steps
                             }
                             let bound = (blockDots ? quantization : 0) + magnitude * 1e-6
                             XCTAssertEqual(Double(ref[i * rows + r]), exact, accuracy: bound, "\(name) m \(m) row \(r)")
@@ -251,10 +295,31 @@ final class MatmulKernelTests: XCTestCase {
 
     // MARK: helpers
 
+    /// Byte offsets of the fp16 scales (d, and dmin or m) in a block of the types `encode` builds at random.
+    static let halfOffsets: [Int32: [Int]] = [
+        Int32(BK_TYPE_Q5_0): [0], Int32(BK_TYPE_Q5_1): [0, 2], Int32(BK_TYPE_Q2_K): [80, 82],
+        Int32(BK_TYPE_Q3_K): [108],
+        Int32(BK_TYPE_Q4_K): [0, 2], Int32(BK_TYPE_Q5_K): [0, 2], Int32(BK_TYPE_Q6_K): [208],
+    ]
+
     private func isFloat(_ type: Int32) -> Bool { type == BK_TYPE_F32 || type == BK_TYPE_F16 || type == BK_TYPE_BF16 }
 
-    /// `rows` rows of values in `type` (blocks through the quantization work's quantizers).
-    private func encode(_ x: [Float], type: Int32, rows: Int = 1) -> [UInt8] {
+    /// `rows` rows of values in `type`: the legacy blocks through the quantization work's quantizers, the others as
+    /// random valid blocks (random quants and scale bytes, fp16 super-block scales of either sign below 0.05).
+    private func encode(_ x: [Float], type: Int32, rows: Int = 1, rng: inout SplitMix64) -> [UInt8] {
+        if let halves = Self.halfOffsets[type] {
+            let n = rows * bk_row_bytes(type, Int64(x.count / rows))
+            var out = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let blockBytes = bk_row_bytes(type, bk_block_elements(type))
+            for b in stride(from: 0, to: n, by: blockBytes) {
+                for offset in halves {
+                    let h = bk_f32_to_f16_scalar(rng.uniforms(1, scale: 0.05)[0])
+                    out[b + offset] = UInt8(h & 0xFF)
+                    out[b + offset + 1] = UInt8(h >> 8)
+                }
+            }
+            return out
+        }
         let k = x.count / rows
         let rowBytes = bk_row_bytes(type, Int64(k))
         var out = [UInt8](repeating: 0, count: rowBytes * rows)
@@ -284,13 +349,16 @@ final class MatmulKernelTests: XCTestCase {
         return out
     }
 
-    /// Activation rows as 8-bit blocks.
-    private func activations(_ x: [Float], rows: Int, k: Int) -> [bk_block_q8x] {
-        var blocks = [bk_block_q8x](repeating: bk_block_q8x(), count: rows * k / 32)
-        blocks.withUnsafeMutableBufferPointer { b in
-            for r in 0..<rows { bk_quantize_q8x(Array(x[(r * k)..<((r + 1) * k)]), b.baseAddress! + r * k / 32, Int64(k)) }
+    /// Activation rows quantized for `type` (8-bit blocks of 32 or 256 values), bk_activation_row_bytes apart.
+    private func activations(_ x: [Float], type: Int32, rows: Int, k: Int) -> [UInt8] {
+        let rowBytes = bk_activation_row_bytes(type, Int64(k))
+        var out = [UInt8](repeating: 0, count: rows * rowBytes)
+        out.withUnsafeMutableBytes { o in
+            for r in 0..<rows {
+                bk_quantize_activations(type, Array(x[(r * k)..<((r + 1) * k)]), o.baseAddress! + r * rowBytes, Int64(k))
+            }
         }
-        return blocks
+        return out
     }
 }
 

@@ -24,7 +24,9 @@ enum FuzzGGUF {
                     blackHole(sum)
                 }
                 for (key, value) in file.metadata.entries { blackHole((key, value.typeName)) }
-                blackHole(PromptTemplate(metadata: file.metadata).render(instruction: "i", input: "x"))
+                expectCleanFailure(namesFile: false) {
+                    blackHole(try PromptTemplate(metadata: file.metadata).render(instruction: "i", input: "x"))
+                }
                 expectCleanFailure(namesFile: false) { blackHole(try BloomHyperParameters(metadata: file.metadata).headDim) }
                 expectCleanFailure {
                     let tokenizer = try BloomTokenizer(gguf: file)

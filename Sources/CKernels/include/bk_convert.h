@@ -26,9 +26,6 @@ void bk_f32_to_f16_ref(const float *src, uint16_t *dst, size_t n);
 void bk_bf16_to_f32_ref(const uint16_t *src, float *dst, size_t n);
 void bk_f32_to_bf16_ref(const float *src, uint16_t *dst, size_t n);
 
-/// 1 when the running CPU has AVX2, FMA and F16C (x86-64), else 0.
-int bk_cpu_has_avx2_fma_f16c(void);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,20 +1,24 @@
-// Runtime kernels for the BLOOM forward pass: a persistent thread pool, linear layers over F32/F16/BF16/Q8_0/Q4_0/Q4_1
-// weights, LayerNorm, GELU, softmax and causal ALiBi attention. Owned by the runtime work.
+// Runtime kernels for the BLOOM forward pass: a persistent thread pool, linear layers over F32/F16/BF16 weights and
+// ggml's block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), LayerNorm, GELU, softmax and
+// causal ALiBi attention. Owned by the runtime work.
 //
 // Every SIMD routine has a scalar *_ref twin that defines its result bit for bit: the twin performs the same IEEE
 // operations in the same order (8 partial sums, lane k%8, reduced as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))), so tests
 // compare them with ==. AVX2/FMA/F16C paths (and AVX-512 VNNI for 8-bit matrix products) are chosen at run time
 // (bk_simd_level); elsewhere the twins run.
 //
-// Numerics: float weights (F32/F16/BF16) are computed in f32 from the exact weight values. Block weights (Q8_0, Q4_0,
-// Q4_1) meet activations quantized to 8-bit blocks with an f32 scale (bk_block_q8x) in exact integer dot products, as
-// ggml does with its Q8_0/Q8_1 activations: row by row below BK_GEMM_MIN_ROWS activation rows, in repacked 8-bit
-// panels from there on.
+// Numerics: float weights (F32/F16/BF16) are computed in f32 from the exact weight values. Block weights meet
+// activations quantized to 8 bits in exact integer dot products, as ggml's CPU backend does: the 32-element types
+// (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) with 32-value blocks and an f32 scale (bk_block_q8x, ggml's Q8_0/Q8_1), row by row
+// below BK_GEMM_MIN_ROWS activation rows and in repacked 8-bit panels from there on; the K-quants with 256-value
+// super-blocks (block_q8_K, ggml's Q8_K), row by row, up to 4 activation rows per weight row read.
 // Each output element is computed by one thread, in an order that does not depend on the thread count.
 #ifndef BLOOMKIT_MATMUL_H
 #define BLOOMKIT_MATMUL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "bk_blocks.h"
+#include "bk_cpu.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,31 +40,27 @@ int bk_pool_size(const bk_pool *pool);
 /// Not reentrant.
 void bk_pool_run(bk_pool *pool, bk_task_fn fn, void *ctx);
 
-// ---- instruction sets ----------------------------------------------------------------------------------------------
-
-/// What the kernels use: BK_SIMD_NONE runs the scalar twins; AVX2 (with FMA and F16C) everything else; AVX-512 VNNI
-/// only the 8-bit matrix-matrix products (same results: integer sums are exact).
-enum { BK_SIMD_NONE = 0, BK_SIMD_AVX2 = 1, BK_SIMD_AVX512_VNNI = 2 };
-/// The level in use: the CPU's, capped by bk_set_simd_limit.
-int bk_simd_level(void);
-/// Caps the level (tests compare the paths; benchmarks measure them). Affects calls made after it returns.
-void bk_set_simd_limit(int level);
-
 // ---- weights -------------------------------------------------------------------------------------------------------
 
 /// ggml type ids the kernels accept.
-enum { BK_TYPE_F32 = 0, BK_TYPE_F16 = 1, BK_TYPE_Q4_0 = 2, BK_TYPE_Q4_1 = 3, BK_TYPE_Q8_0 = 8, BK_TYPE_BF16 = 30 };
+enum {
+    BK_TYPE_F32 = 0, BK_TYPE_F16 = 1, BK_TYPE_Q4_0 = 2, BK_TYPE_Q4_1 = 3, BK_TYPE_Q5_0 = 6, BK_TYPE_Q5_1 = 7,
+    BK_TYPE_Q8_0 = 8, BK_TYPE_Q2_K = 10, BK_TYPE_Q3_K = 11, BK_TYPE_Q4_K = 12, BK_TYPE_Q5_K = 13, BK_TYPE_Q6_K = 14,
+    BK_TYPE_BF16 = 30
+};
 
 /// A weight matrix as ggml stores it: `rows` rows of `cols` elements (ne[0] = cols), rows contiguous.
 typedef struct {
     const void *data;
     int32_t type;
     int64_t rows;  // output features (ne[1])
-    int64_t cols;  // input features (ne[0]); a multiple of 32 for block types
+    int64_t cols;  // input features (ne[0]); a whole number of blocks (32 or 256 elements) for block types
 } bk_weight;
 
 /// Bytes of one row of `cols` elements of `type`; 0 if the type is not supported or cols is not a whole number of blocks.
 size_t bk_row_bytes(int32_t type, int64_t cols);
+/// Elements per block of `type` (1 for float types, 32 or 256 for block types); 0 if the type is not supported.
+int64_t bk_block_elements(int32_t type);
 
 /// Row `row` of `w` as f32 (an embedding lookup). Exact.
 void bk_dequantize_row(const bk_weight *w, int64_t row, float *dst);
@@ -82,13 +82,25 @@ typedef struct {
 void bk_quantize_q8x(const float *x, bk_block_q8x *y, int64_t k);
 void bk_quantize_q8x_ref(const float *x, bk_block_q8x *y, int64_t k);
 
-/// Dot products of `nrows` block-type weight rows (Q8_0, Q4_0, Q4_1; `k` elements; row r at w + r·w_stride bytes)
-/// with `nc` (1…4) activation rows of k/32 blocks (column c at x + c·x_stride blocks): out[c·ldo + r].
+/// ggml's quantize_row_q8_K_ref (k a multiple of 256): m = the first value of largest |x|,
+/// q = min(127, RNE(x·(-127/m))), d = 1/(-127/m) (f32), bsums = Σ of each 16 quants; an all-zero block is all zeros (NaN values give q = -128).
+void bk_quantize_q8K(const float *x, block_q8_K *y, int64_t k);
+void bk_quantize_q8K_ref(const float *x, block_q8_K *y, int64_t k);
+
+/// Bytes of one row of k activations quantized for weights of `type` (bk_block_q8x or block_q8_K blocks); 0 for
+/// float types.
+size_t bk_activation_row_bytes(int32_t type, int64_t k);
+/// Quantizes one row of k activations the way weights of `type` meet them (bk_quantize_q8x or bk_quantize_q8K).
+void bk_quantize_activations(int32_t type, const float *x, void *y, int64_t k);
+void bk_quantize_activations_ref(int32_t type, const float *x, void *y, int64_t k);
+
+/// Dot products of `nrows` block-type weight rows (`k` elements; row r at w + r·w_stride bytes) with `nc` (1…4)
+/// activation rows quantized for the type (column c at x + c·x_stride bytes): out[c·ldo + r].
 /// The result for a row and column does not depend on nrows or nc.
-void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
-                 int64_t x_stride, int nc, float *out, int64_t ldo);
-void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const bk_block_q8x *x,
-                     int64_t x_stride, int nc, float *out, int64_t ldo);
+void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+                 size_t x_stride, int nc, float *out, int64_t ldo);
+void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
+                     size_t x_stride, int nc, float *out, int64_t ldo);
 
 /// The f32 dot product every float path uses (the 8-lane shape above), as its scalar definition.
 float bk_dot_f32_ref(const float *a, const float *b, int64_t k);

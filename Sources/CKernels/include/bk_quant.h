@@ -1,4 +1,4 @@
-// ggml block quantization (Q8_0, Q4_0, Q4_1). Owned by the quantization work.
+// ggml block quantization: Q8_0, Q4_0, Q4_1 (below), Q5_0, Q5_1 and the K-quants (further down).
 //
 // Bytes are those of ggml's quantize_row_{q8_0,q4_0,q4_1}_ref and of gguf-py 0.19 (gguf/quants.py, the fixture
 // oracle) for every finite input:
@@ -49,6 +49,52 @@ void bk_dequantize_row_q4_1(const void *x, float *y, size_t k);
 void bk_dequantize_row_q8_0_ref(const void *x, float *y, size_t k);
 void bk_dequantize_row_q4_0_ref(const void *x, float *y, size_t k);
 void bk_dequantize_row_q4_1_ref(const void *x, float *y, size_t k);
+
+// Q5_0, Q5_1 and the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: the bytes of ggml's quantize_row_*_ref as
+// llama-quantize runs them without an importance matrix, for every input, NaN and Inf included (tests pin this against
+// Formats/test-vectors/ggml-quants.json, made by ggml-quants.py from ggml's own ggml-quants.c):
+//   - llama-quantize's quantizers live in ggml-base, compiled without -march=native: no FMA. Every product and sum
+//     is rounded to f32 on its own (FP_CONTRACT OFF here, and the SIMD twins use no fused multiply-add); the
+//     searches run in ggml's order of operations; rounding is ggml's nearest_int (half to even);
+//   - scales are fp16 as ggml's scalar conversion: round to nearest even, NaN -> 0x7E00 with its sign;
+//   - float-to-integer casts of Q5_0/Q5_1 behave as x86-64's cvttss2si (NaN and out-of-range -> INT32_MIN, then
+//     the low 8 bits);
+//   - a NaN input is the default quiet NaN (±0x7FC00000, what arithmetic produces); a NaN with another payload
+//     reaches nearest_int, whose result then depends on operand order inside ggml's build (it may differ).
+// k is a multiple of 32 (Q5_0, Q5_1) or 256 (K-quants); a trailing partial block is ignored. The dispatched entries
+// keep no state: they may run on any number of threads at once.
+void bk_quantize_row_q5_0(const float *x, void *y, size_t k);
+void bk_quantize_row_q5_1(const float *x, void *y, size_t k);
+void bk_quantize_row_q2_K(const float *x, void *y, size_t k);
+void bk_quantize_row_q3_K(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_K(const float *x, void *y, size_t k);
+void bk_quantize_row_q5_K(const float *x, void *y, size_t k);
+void bk_quantize_row_q6_K(const float *x, void *y, size_t k);
+
+void bk_quantize_row_q5_0_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q5_1_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q3_K_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k);
+void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k);
+
+/// Values of ggml's dequantize_row_* (same f32 products and sums, same order; no FMA).
+void bk_dequantize_row_q5_0(const void *x, float *y, size_t k);
+void bk_dequantize_row_q5_1(const void *x, float *y, size_t k);
+void bk_dequantize_row_q2_K(const void *x, float *y, size_t k);
+void bk_dequantize_row_q3_K(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_K(const void *x, float *y, size_t k);
+void bk_dequantize_row_q5_K(const void *x, float *y, size_t k);
+void bk_dequantize_row_q6_K(const void *x, float *y, size_t k);
+
+void bk_dequantize_row_q5_0_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q5_1_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q2_K_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q3_K_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q4_K_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q5_K_ref(const void *x, float *y, size_t k);
+void bk_dequantize_row_q6_K_ref(const void *x, float *y, size_t k);
 
 /// Running totals of the difference between original values x and their round trip y.
 /// Pairs where x or y is not finite are counted in `nonfinite` and left out of the sums and the maximum.

@@ -1,0 +1,266 @@
+// AVX2 twins of the K-quant searches (bk_quant_k.c): eight sub-blocks at once, one per lane. Each lane runs its
+// sub-block's loop in the reference's order with the same IEEE operations (no FMA: products and sums rounded
+// separately, divisions and square roots exact), and the reference's branches become per-lane blends, so every
+// result equals the scalar one bit for bit. Only called when bk_simd_level() >= BK_SIMD_AVX2.
+#include "bk_quant_internal.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define BK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// Values i of the 8 sub-blocks of n at x (sub-block j at x + j·n): lane j holds x[j·n + i].
+BK_AVX2 static inline __m256 column(const float *x, int n, int i) {
+    return _mm256_i32gather_ps(x + i, _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                         _mm256_set1_epi32(n)), 4);
+}
+
+/// ggml's nearest_int, lane by lane.
+BK_AVX2 static inline __m256i nearest(__m256 v) {
+    const __m256i bits = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.0f)));
+    return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+BK_AVX2 static inline __m256i clamp(__m256i v, int lo, int hi) {
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+}
+
+BK_AVX2 static inline __m256 gt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+
+BK_AVX2 static inline __m256 absps(__m256 v) {
+    return _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u)), v);
+}
+
+/// Lane j of column i back to L[j·n + i].
+BK_AVX2 static inline void scatter_u8(uint8_t *L, int n, int i, __m256i v) {
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, v);
+    for (int j = 0; j < 8; j++) L[j * n + i] = (uint8_t)t[j];
+}
+
+// G groups of 8 sub-blocks side by side (G is 1 or 2, a constant after inlining): the groups' dependency chains
+// (sequential sums, divisions) overlap in the core, which a single group leaves idle.
+BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_kq_search *s, const float *x,
+                                                                    const float *w, uint8_t *L, float *scales,
+                                                                    float *mins, const int G) {
+    const int n = s->n, nmax = s->nmax;
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 X[2][32], W[2][32];
+    __m256i Lb[2][32], La[2][32];
+    __m256 min[2], max[2], min0[2], flat[2], sum_w[2], sum_x[2], iscale[2], scale[2], best_error[2];
+    for (int g = 0; g < G; g++) {
+        for (int i = 0; i < n; i++) {
+            X[g][i] = column(x + 8 * n * g, n, i);
+            W[g][i] = column(w + 8 * n * g, n, i);
+        }
+        min[g] = max[g] = X[g][0];
+        sum_w[g] = W[g][0];
+        sum_x[g] = _mm256_mul_ps(sum_w[g], X[g][0]);
+    }
+    for (int i = 1; i < n; i++) {
+        for (int g = 0; g < G; g++) {
+            min[g] = _mm256_min_ps(X[g][i], min[g]);  // X < min ? X : min, as the reference's if
+            max[g] = _mm256_max_ps(X[g][i], max[g]);
+            sum_w[g] = _mm256_add_ps(sum_w[g], W[g][i]);
+            sum_x[g] = _mm256_add_ps(sum_x[g], _mm256_mul_ps(W[g][i], X[g][i]));
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        min[g] = min0[g] = _mm256_blendv_ps(min[g], zero, gt(min[g], zero));
+        flat[g] = _mm256_cmp_ps(max[g], min[g], _CMP_EQ_OQ);  // these lanes return early: L = 0, scale 0
+        iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max[g], min[g]));
+        scale[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[g]);
+        best_error[g] = zero;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int g = 0; g < G; g++) {
+            Lb[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], _mm256_cvtepi32_ps(Lb[g][i])), min[g]),
+                                        X[g][i]);
+            diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+            best_error[g] = _mm256_add_ps(best_error[g], _mm256_mul_ps(W[g][i], diff));
+        }
+    }
+    for (int is = 0; is <= s->nstep; is++) {
+        const __m256 top = _mm256_set1_ps(s->rmin + s->rdelta * (float)is + (float)nmax);
+        __m256 sum_l[2], sum_l2[2], sum_xl[2];
+        for (int g = 0; g < G; g++) {
+            // min moves when a trial wins, and with it the range of later trials (as in the reference)
+            iscale[g] = _mm256_div_ps(top, _mm256_sub_ps(max[g], min[g]));
+            sum_l[g] = sum_l2[g] = sum_xl[g] = zero;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int g = 0; g < G; g++) {
+                La[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
+                const __m256 l = _mm256_cvtepi32_ps(La[g][i]);
+                const __m256 wl = _mm256_mul_ps(W[g][i], l);
+                sum_l[g] = _mm256_add_ps(sum_l[g], wl);
+                sum_l2[g] = _mm256_add_ps(sum_l2[g], _mm256_mul_ps(wl, l));
+                sum_xl[g] = _mm256_add_ps(sum_xl[g], _mm256_mul_ps(wl, X[g][i]));
+            }
+        }
+        __m256 valid[2], this_scale[2], this_min[2], cur_error[2];
+        for (int g = 0; g < G; g++) {
+            const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_l2[g]), _mm256_mul_ps(sum_l[g], sum_l[g]));
+            valid[g] = gt(D, zero);
+            this_scale[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_xl[g]),
+                                                        _mm256_mul_ps(sum_x[g], sum_l[g])), D);
+            this_min[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2[g], sum_x[g]),
+                                                      _mm256_mul_ps(sum_l[g], sum_xl[g])), D);
+            const __m256 positive = gt(this_min[g], zero);
+            this_min[g] = _mm256_blendv_ps(this_min[g], zero, positive);
+            this_scale[g] = _mm256_blendv_ps(this_scale[g], _mm256_div_ps(sum_xl[g], sum_l2[g]), positive);
+            cur_error[g] = zero;
+        }
+        for (int i = 0; i < n; i++) {
+            for (int g = 0; g < G; g++) {
+                __m256 diff = _mm256_mul_ps(this_scale[g], _mm256_cvtepi32_ps(La[g][i]));
+                diff = _mm256_sub_ps(_mm256_add_ps(diff, this_min[g]), X[g][i]);
+                diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+                cur_error[g] = _mm256_add_ps(cur_error[g], _mm256_mul_ps(W[g][i], diff));
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            const __m256 better = _mm256_and_ps(valid[g], _mm256_cmp_ps(cur_error[g], best_error[g], _CMP_LT_OQ));
+            if (_mm256_movemask_ps(better) == 0) continue;
+            const __m256i take = _mm256_castps_si256(better);
+            for (int i = 0; i < n; i++) Lb[g][i] = _mm256_blendv_epi8(Lb[g][i], La[g][i], take);
+            best_error[g] = _mm256_blendv_ps(best_error[g], cur_error[g], better);
+            scale[g] = _mm256_blendv_ps(scale[g], this_scale[g], better);
+            min[g] = _mm256_blendv_ps(min[g], this_min[g], better);
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat[g], _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+        for (int i = 0; i < n; i++) scatter_u8(L + 8 * n * g, n, i, _mm256_and_si256(Lb[g][i], keep));
+        _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, flat[g]));
+        const __m256 m = _mm256_blendv_ps(min[g], min0[g], flat[g]);
+        _mm256_storeu_ps(mins + 8 * g, _mm256_xor_ps(m, _mm256_set1_ps(-0.0f)));  // -min: a sign flip, as the reference
+    }
+}
+
+BK_AVX2 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
+                                    float *scales, float *mins) {
+    if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2);
+    else qkx2_groups(s, x, w, L, scales, mins, 1);
+}
+
+BK_AVX2 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales) {
+    enum { n = 16, nmax = 32 };
+    __m256 X[n], W[n];
+    __m256i Lb[n];
+    __m256 max = _mm256_setzero_ps(), amax = _mm256_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        X[i] = column(x, n, i);
+        W[i] = _mm256_mul_ps(X[i], X[i]);
+        const __m256 ax = absps(X[i]);
+        const __m256 larger = gt(ax, amax);
+        amax = _mm256_blendv_ps(amax, ax, larger);
+        max = _mm256_blendv_ps(max, X[i], larger);
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; i++) {
+        Lb[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
+        const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), l));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+    }
+    // scale = suml2 ? sumlx/suml2 : 0 (a NaN suml2 counts as true)
+    __m256 scale = _mm256_blendv_ps(_mm256_div_ps(sumlx, suml2), zero, _mm256_cmp_ps(suml2, zero, _CMP_EQ_OQ));
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = _mm256_div_ps(_mm256_set1_ps(-((float)nmax + 0.1f * (float)is)), max);
+        __m256i La[n];
+        sumlx = suml2 = zero;
+        for (int i = 0; i < n; i++) {
+            La[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
+            const __m256 l = _mm256_cvtepi32_ps(La[i]);
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), l));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+        }
+        const __m256 fits = gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2));
+        const __m256 better = _mm256_and_ps(gt(suml2, zero), fits);
+        if (_mm256_movemask_ps(better) == 0) continue;
+        const __m256i take = _mm256_castps_si256(better);
+        for (int i = 0; i < n; i++) Lb[i] = _mm256_blendv_epi8(Lb[i], La[i], take);
+        const __m256 s = _mm256_div_ps(sumlx, suml2);
+        scale = _mm256_blendv_ps(scale, s, better);
+        best = _mm256_blendv_ps(best, _mm256_mul_ps(s, sumlx), better);
+    }
+    const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+    for (int i = 0; i < n; i++) {
+        const __m256i q = _mm256_and_si256(_mm256_add_epi32(Lb[i], _mm256_set1_epi32(nmax)), keep);
+        scatter_u8((uint8_t *)L, n, i, q);
+    }
+    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
+}
+// make_q3_quants, 8 sub-blocks of 16 per group: each lane makes its own refinement passes; a lane that changed
+// nothing in a pass stops there, as the reference breaks out of its loop.
+BK_AVX2 static void q3_quants8(const float *x, int8_t *L, float *scales) {
+    enum { n = 16, nmax = 4 };
+    __m256 X[n], WX[n];
+    __m256i Lb[n];
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < n; i++) {
+        X[i] = column(x, n, i);
+        WX[i] = _mm256_mul_ps(_mm256_mul_ps(X[i], X[i]), X[i]);  // w·x with w = x², as (x·x)·x
+        const __m256 ax = absps(X[i]);
+        const __m256 larger = gt(ax, amax);
+        amax = _mm256_blendv_ps(amax, ax, larger);
+        max = _mm256_blendv_ps(max, X[i], larger);
+    }
+    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
+    const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; i++) {
+        Lb[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
+        const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(WX[i], l));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(X[i], X[i]), l), l));
+    }
+    __m256 active = _mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+    for (int itry = 0; itry < 5 && _mm256_movemask_ps(active); itry++) {
+        __m256 changed = zero;
+        for (int i = 0; i < n; i++) {
+            const __m256 w = _mm256_mul_ps(X[i], X[i]);
+            const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
+            __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(WX[i], l));
+            __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, l), l));
+            const __m256 positive = gt(slx, zero);
+            const __m256i nl = clamp(nearest(_mm256_div_ps(_mm256_mul_ps(X[i], sl2), slx)), -nmax, nmax - 1);
+            const __m256 other = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(nl, Lb[i]),
+                                                                      _mm256_set1_epi32(-1)));
+            const __m256 nf = _mm256_cvtepi32_ps(nl);
+            slx = _mm256_add_ps(slx, _mm256_mul_ps(WX[i], nf));
+            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+            const __m256 fits = gt(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2),
+                                   _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2));
+            const __m256 take = _mm256_and_ps(_mm256_and_ps(_mm256_and_ps(active, positive), other),
+                                              _mm256_and_ps(gt(sl2, zero), fits));
+            Lb[i] = _mm256_blendv_epi8(Lb[i], nl, _mm256_castps_si256(take));
+            sumlx = _mm256_blendv_ps(sumlx, slx, take);
+            suml2 = _mm256_blendv_ps(suml2, sl2, take);
+            changed = _mm256_or_ps(changed, take);
+        }
+        active = _mm256_and_ps(active, changed);
+    }
+    const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+    for (int i = 0; i < n; i++) {
+        scatter_u8((uint8_t *)L, n, i, _mm256_and_si256(_mm256_add_epi32(Lb[i], _mm256_set1_epi32(nmax)), keep));
+    }
+    const __m256 scale = _mm256_blendv_ps(zero, _mm256_div_ps(sumlx, suml2), gt(suml2, zero));
+    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
+}
+
+BK_AVX2 void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales) {
+    q3_quants8(x, L, scales);
+    q3_quants8(x + 128, L + 128, scales + 8);
+}
+#endif

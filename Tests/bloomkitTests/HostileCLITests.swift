@@ -1,0 +1,223 @@
+import Foundation
+import TestSupport
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 11's failure classes, through the CLI as a user meets them: outputs that would destroy an input, special
+/// files that would hang a reader, sizes that would trap, memory sized by a small input, nonsense accepted silently,
+/// usage edges. Each case states the class it pins.
+final class HostileCLITests: XCTestCase {
+    var scratch: TempDir!
+    override func setUpWithError() throws { scratch = try TempDir("cli") }
+    override func tearDown() { scratch = nil }
+
+    /// Runs `bloomkit` and kills it after `seconds` (a hang is a failure, not a stuck test run).
+    func run(_ arguments: [String], seconds: Double = 60, line: UInt = #line) throws -> CLI.Result {
+        let running = try CLI.Running(arguments, environment: [:], in: scratch.path)
+        let deadline = Date().addingTimeInterval(seconds)
+        while running.process.isRunning, Date() < deadline { usleep(20_000) }
+        if running.process.isRunning {
+            kill(running.pid, SIGKILL)
+            XCTFail("bloomkit \(arguments.joined(separator: " ")) was still running after \(seconds) s", line: line)
+        }
+        return running.wait()
+    }
+
+    /// A copy of the tiny-b f16 model folder (never the fixture itself: some cases point outputs into it).
+    func modelCopy(_ name: String = "model") throws -> String {
+        let folder = try scratch.folder(name)
+        let source = try Fixtures.path("models/tiny-b/st-f16")
+        for file in try FileManager.default.contentsOfDirectory(atPath: source) {
+            try FileManager.default.copyItem(atPath: source + "/" + file, toPath: folder + "/" + file)
+        }
+        return folder
+    }
+
+    func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+    func fileKind(_ path: String) -> mode_t {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : 0
+    }
+
+    // MARK: outputs that destroy inputs
+
+    func testConvertIntoItsOwnWeightsIsRefusedAndTheWeightsStay() throws {
+        let model = try modelCopy()
+        let weights = model + "/model.safetensors", config = model + "/config.json"
+        let before = bytes(weights)
+        for output in [weights, config, model + "/tokenizer.json"] {
+            assertBadInput(try run(["convert", model, "-o", output, "--quiet"]),
+                           mentions: [output, "one of the inputs"], "convert -o \(output)")
+        }
+        XCTAssertEqual(bytes(weights), before, "the source weights were replaced")
+        XCTAssertTrue(TempDir.temporaries(model).isEmpty)
+    }
+
+    func testQuantizeOntoItsInputByPathSymlinkOrHardLinkIsRefused() throws {
+        let model = try modelCopy()
+        let gguf = scratch.path + "/x.gguf"
+        XCTAssertEqual(try run(["convert", model, "-o", gguf, "--quiet"]).status, 0)
+        let before = bytes(gguf)
+        let link = scratch.path + "/link.gguf", hard = scratch.path + "/hard.gguf"
+        XCTAssertEqual(symlink(gguf, link), 0)
+        XCTAssertEqual(Glibc.link(gguf, hard), 0)
+        for output in [gguf, link, hard] {
+            assertBadInput(try run(["quantize", gguf, "-o", output, "--type", "q8_0", "--quiet"]),
+                           mentions: [output, "one of the inputs"], "quantize -o \(output)")
+        }
+        XCTAssertEqual(bytes(gguf), before, "the input was replaced")
+        XCTAssertEqual(fileKind(link), S_IFLNK)
+    }
+
+    func testDevicesAndFIFOsAreNeverReplaced() throws {
+        let model = try modelCopy()
+        let null = scratch.path + "/null.gguf", pipe = scratch.path + "/pipe.gguf"
+        XCTAssertEqual(symlink("/dev/null", null), 0)
+        XCTAssertEqual(mkfifo(pipe, 0o600), 0)
+        for output in ["/dev/null", null, pipe] {
+            assertBadInput(try run(["convert", model, "-o", output, "--quiet"], seconds: 60),
+                           mentions: [output, "not a regular file"], "convert -o \(output)")
+        }
+        XCTAssertEqual(fileKind("/dev/null"), S_IFCHR)
+        XCTAssertEqual(fileKind(null), S_IFLNK)
+        XCTAssertEqual(fileKind(pipe), S_IFIFO)
+    }
+
+    func testALegal250ByteOutputNameIsWritten() throws {
+        let model = try modelCopy()
+        let name = String(repeating: "n", count: 245) + ".gguf"
+        let result = try run(["convert", model, "-o", scratch.path + "/" + name, "--quiet"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.path + "/" + name))
+        XCTAssertTrue(TempDir.temporaries(scratch.path).isEmpty)
+    }
+
+    // MARK: special files that hang readers
+
+    func testFIFOsInPlaceOfInputFilesAreRefusedAtOnce() throws {
+        let cases: [(file: String, arguments: (String) -> [String])] = [
+            ("model.safetensors", { ["convert", $0, "-o", $0 + "/../out.gguf", "--quiet"] }),
+            ("config.json", { ["convert", $0, "-o", $0 + "/../out.gguf", "--quiet"] }),
+            ("tokenizer.json", { ["convert", $0, "-o", $0 + "/../out.gguf", "--quiet"] }),
+            ("tokenizer.json", { ["tokenize", $0, "hello"] }),
+            ("model.safetensors", { ["inspect", $0] }),
+        ]
+        for (k, (file, arguments)) in cases.enumerated() {
+            let model = try modelCopy("fifo-\(k)")
+            XCTAssertEqual(unlink(model + "/" + file), 0)
+            XCTAssertEqual(mkfifo(model + "/" + file, 0o600), 0)
+            assertBadInput(try run(arguments(model), seconds: 30), mentions: [file, "FIFO"],
+                           "\(file): \(arguments(model))")
+        }
+        let adapter = try scratch.folder("adapter")
+        XCTAssertEqual(mkfifo(adapter + "/adapter_config.json", 0o600), 0)
+        XCTAssertTrue(FileManager.default.createFile(atPath: adapter + "/adapter_model.safetensors", contents: Data()))
+        assertBadInput(try run(["merge", try modelCopy("base"), adapter, "-o", scratch.path + "/merged"], seconds: 30),
+                       mentions: ["adapter_config.json", "FIFO"], "adapter_config.json FIFO")
+        let text = scratch.path + "/text.txt"
+        XCTAssertEqual(mkfifo(text, 0o600), 0)
+        assertBadInput(try run(["tokenize", try Fixtures.path("tokenizer/tokenizer.json"), "--file", text], seconds: 30),
+                       mentions: [text, "FIFO"], "tokenize --file FIFO")
+    }
+
+    // MARK: traps and memory
+
+    func testHugeAndNonFiniteShardSizesAreUsageErrors() throws {
+        for size in ["1e30GB", "infTB", "nanGB", "99999999999TiB"] {
+            let result = try run(["merge", "a", "b", "-o", scratch.path + "/m", "--max-shard-size", size])
+            XCTAssertEqual(result.status, 2, "\(size): \(result.stderr)")
+            XCTAssertNil(result.signal, "\(size): a trap")
+        }
+    }
+
+    func testTextFilesPastTheLimitAreRefusedBeforeReading() throws {
+        let text = scratch.path + "/big.txt"
+        let fd = open(text, O_WRONLY | O_CREAT, 0o644)
+        XCTAssertEqual(ftruncate(fd, 1_200_000_000), 0)  // sparse 1.2 GB
+        close(fd)
+        let tokenizer = try Fixtures.path("tokenizer/tokenizer.json")
+        assertBadInput(try run(["tokenize", tokenizer, "--file", text], seconds: 30),
+                       mentions: [text, "past the limit of 33554432"], "tokenize --file of 1.2 GB")
+        assertBadInput(try run(["perplexity", "/nonexistent.gguf", text], seconds: 30),
+                       mentions: [text, "past the limit of 33554432"], "perplexity of 1.2 GB, checked before the model")
+    }
+
+    func testTokenizeJSONIsStreamedAndUnchanged() throws {
+        let tokenizer = try Fixtures.path("tokenizer/tokenizer.json")
+        let text = scratch.path + "/t.txt"
+        try Data(String(repeating: "Hello \"world\"\n\t東京 ", count: 5000).utf8).write(to: URL(fileURLWithPath: text))
+        let json = try run(["tokenize", tokenizer, "--file", text, "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: [Any]]
+        let ids = object?["ids"] as? [Int], pieces = object?["pieces"] as? [String]
+        XCTAssertEqual(ids?.count, pieces?.count)
+        XCTAssertGreaterThan(ids?.count ?? 0, 10_000)
+        XCTAssertTrue(json.stdout.hasPrefix("{\"ids\":["), String(json.stdout.prefix(40)))
+    }
+
+    // MARK: silent success on nonsense
+
+    func testAConfigWithFewerLayersThanTheWeightsIsRefused() throws {
+        let model = try modelCopy()
+        let config = model + "/config.json"
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"n_layer\": 3",
+                                                                                            with: "\"n_layer\": 1")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+        let out = scratch.path + "/x.gguf"
+        assertBadInput(try run(["convert", model, "-o", out, "--quiet"]), mentions: [model, "h.1.", "n_layer 1"],
+                       "n_layer 1 with weights for 3 layers")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    func testAbsurdLoraAlphaIsRefused() throws {
+        let adapter = try scratch.folder("adapter")
+        let source = try Fixtures.path("adapters/alpaca-b")
+        try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors",
+                                         toPath: adapter + "/adapter_model.safetensors")
+        let config = try String(contentsOfFile: source + "/adapter_config.json", encoding: .utf8)
+        let hostile = config.replacingOccurrences(of: #""lora_alpha": [0-9.]+"#, with: #""lora_alpha": 1e38"#,
+                                                  options: .regularExpression)
+        XCTAssertNotEqual(hostile, config)
+        try Data(hostile.utf8).write(to: URL(fileURLWithPath: adapter + "/adapter_config.json"))
+        let out = scratch.path + "/merged"
+        assertBadInput(try run(["merge", try modelCopy(), adapter, "-o", out, "--quiet"]),
+                       mentions: ["adapter_config.json", "lora_alpha"], "lora_alpha 1e38")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/config.json"))
+    }
+
+    // MARK: errors that name their file
+
+    func testConversionErrorsNameTheModelFolder() throws {
+        let model = try modelCopy()
+        let config = model + "/config.json"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "\"tie_word_embeddings\": true", with: "\"tie_word_embeddings\": false")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+        assertBadInput(try run(["convert", model, "-o", scratch.path + "/x.gguf", "--quiet"]),
+                       mentions: [model, "lm_head.weight"], "untied head without lm_head")
+    }
+
+    // MARK: usage edges
+
+    func testMalformedTensorTypePatternsAreUsageErrors() throws {
+        let model = try modelCopy()
+        for pattern in ["(attn=q8_0", "[=q8_0", "ffn_(up|down=q4_0", #"a\1=q8_0"#] {
+            let result = try run(["convert", model, "-o", scratch.path + "/x.gguf", "--tensor-type", pattern])
+            XCTAssertEqual(result.status, 2, "\(pattern): \(result.stderr)")
+        }
+    }
+
+    func testBacktrackingPatternsRunInLinearTime() throws {
+        let model = try modelCopy()
+        let start = Date()
+        let result = try run(["convert", model, "-o", scratch.path + "/x.gguf", "--quiet", "--type", "q8_0",
+                              "--tensor-type", "^(a|a?)+(a|a?)+(a|a?)+(a|a?)+(a|a?)+b$=q4_0",
+                              "--tensor-type", "(.*)*(.*)*(.*)*(.*)*x$=q4_0"], seconds: 60)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30)
+    }
+}
