@@ -54,30 +54,24 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            let text = try (textFile ?? file).map(TextFile.read)  // before the model: a bad text fails fast
             let model = try BloomModel(path: self.model)
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()
             if let base = klDivergence {
-                let r = try divergence(model: model, base: base, pool: pool)
+                let r = try divergence(model: model, base: base, text: text, pool: pool)
                 report(r, seconds: ProgressReporter.now() - start)
             } else {
-                let r = try perplexity(model: model, pool: pool)
+                let r = try perplexity(model: model, text: text ?? "", pool: pool)
                 report(r, seconds: ProgressReporter.now() - start)
             }
         }
     }
 
-    private var textPath: String? { textFile ?? file }
-
-    private func readText() throws -> String {
-        guard let path = textPath else { throw BloomError(.invalidArgument, "a GGUF base needs the text file to evaluate") }
-        return try TextFile.read(path)
-    }
-
-    private func perplexity(model: BloomModel, pool: ThreadPool) throws -> PerplexityResult {
+    private func perplexity(model: BloomModel, text: String, pool: ThreadPool) throws -> PerplexityResult {
         let tokenizer = try model.loadTokenizer()
         let n = context ?? 128
-        let tokens = try Perplexity.tokens(try readText(), tokenizer: tokenizer, context: n)
+        let tokens = try Perplexity.tokens(text, tokenizer: tokenizer, context: n)
         let chunkCount = min(chunks ?? Int.max, tokens.count / n)
         let writer = try klDivergenceBase.map {
             try SavedLogProbsWriter(path: $0, context: n, vocab: model.hyperParameters.vocabSize, chunks: chunkCount,
@@ -92,7 +86,7 @@ struct PerplexityCommand: ParsableCommand {
         return r
     }
 
-    private func divergence(model: BloomModel, base: String, pool: ThreadPool) throws -> KLDivergenceResult {
+    private func divergence(model: BloomModel, base: String, text: String?, pool: ThreadPool) throws -> KLDivergenceResult {
         let err = FileHandle.standardError
         let progress: (Int, KLDivergenceStatistics) -> Void = { i, stats in
             guard !json else { return }
@@ -104,9 +98,10 @@ struct PerplexityCommand: ParsableCommand {
                                   100 * r.sameTop.value).utf8))
         }
         if try Self.isGGUF(base) {
+            guard let text else { throw BloomError(.invalidArgument, "a GGUF base needs the text file to evaluate") }
             let baseModel = try BloomModel(path: base)
             let tokenizer = try baseModel.loadTokenizer()
-            return try KLDivergence.compute(model: model, baseModel: baseModel, tokenizer: tokenizer, text: try readText(),
+            return try KLDivergence.compute(model: model, baseModel: baseModel, tokenizer: tokenizer, text: text,
                                             context: context ?? 128, pool: pool, chunks: chunks, onChunk: progress)
         }
         let saved = try SavedLogProbs(path: base)
