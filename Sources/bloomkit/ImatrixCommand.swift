@@ -45,8 +45,15 @@ struct ImatrixCommand: ParsableCommand {
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()
             let terminal = isatty(2) == 1, err = FileHandle.standardError
-            let matrix = try ImatrixCollector.collect(model: model, tokens: tokens, context: context, chunks: chunks,
-                                                      batch: batch, pool: pool, dataset: file) { i, total in
+            let collect = { (progress: (Int, Int) -> Void) throws -> ImportanceMatrix in
+                do {
+                    return try ImatrixCollector.collect(model: model, tokens: tokens, context: context, chunks: chunks,
+                                                        batch: batch, pool: pool, dataset: file, onChunk: progress)
+                } catch let error as BloomError where error.path == nil {
+                    throw error.at(path: file)  // a text too short for the context
+                }
+            }
+            let matrix = try collect { i, total in
                 guard terminal else { return }
                 let seconds = ProgressReporter.now() - start
                 let rate = Double((i + 1) * context) / max(seconds, 1e-6)
