@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "bloomkit", targets: ["bloomkit"]),
         .library(name: "BloomKit", targets: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch",
-            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomLoRA", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
         ]),
     ],
     dependencies: [
@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "CKernels"),
         // zlib for deflated entries of torch zip checkpoints (zlib1g-dev).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // zstd for .bkz packed files (libzstd-dev).
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
 
         .target(name: "BloomCore", dependencies: ["CKernels"]),
         .target(name: "BloomCheckpoint", dependencies: ["BloomCore", "CZlib"]),
@@ -32,12 +34,14 @@ let package = Package(
         .target(name: "BloomConvert", dependencies: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
         ]),
+        // .bkz: lossless packing of checkpoints and GGUF files (byte planes + zstd frames, indexed, checksummed).
+        .target(name: "BloomPack", dependencies: ["BloomCore", "BloomCheckpoint", "BloomGGUF", "CZstd"]),
         .target(name: "BloomRuntime", dependencies: [
             "BloomCore", "BloomGGUF", "BloomArch", "BloomTokenizer", "CKernels",
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime",
+            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
         ]),
 
         // Test support shared by the test targets: fixture lookup, scratch folders, seeded random values, the
@@ -61,6 +65,10 @@ let package = Package(
         .testTarget(name: "BloomRuntimeTests", dependencies: [
             "BloomRuntime", "BloomGGUF", "BloomTokenizer", "BloomArch", "BloomCore", "TestSupport",
             "BloomConvert",  // converts the fixture checkpoints to GGUF in a temporary folder
+        ]),
+        .testTarget(name: "BloomPackTests", dependencies: [
+            "BloomPack", "BloomCore", "BloomGGUF", "BloomCheckpoint", "BloomConvert",  // GGUF fixtures made in-test
+            "TestSupport",
         ]),
         // Runs the built bloomkit executable, which this dependency builds first; TestSupport finds the fixtures.
         .testTarget(name: "bloomkitTests", dependencies: ["bloomkit", "TestSupport"]),

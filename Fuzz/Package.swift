@@ -7,7 +7,7 @@ import PackageDescription
 
 let targets = [
     "fuzz-safetensors", "fuzz-shard-index", "fuzz-torch-zip", "fuzz-unpickler", "fuzz-gguf", "fuzz-json",
-    "fuzz-adapter-config", "fuzz-config", "fuzz-tokenizer", "fuzz-regex",
+    "fuzz-adapter-config", "fuzz-config", "fuzz-tokenizer", "fuzz-regex", "fuzz-bkz",
 ]
 
 let package = Package(

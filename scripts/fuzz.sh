@@ -19,7 +19,7 @@ seconds=$1
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 all=(fuzz-safetensors fuzz-shard-index fuzz-torch-zip fuzz-unpickler fuzz-gguf fuzz-json fuzz-adapter-config fuzz-config
-     fuzz-tokenizer fuzz-regex)
+     fuzz-tokenizer fuzz-regex fuzz-bkz)
 targets=("${@:-${all[@]}}")
 nice_level=${FUZZ_JOBS_NICE:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
@@ -29,7 +29,7 @@ malloc_mb=${FUZZ_MALLOC_MB:-512}
 max_len() {
     case $1 in
         fuzz-json | fuzz-tokenizer) echo 65536 ;;
-        fuzz-torch-zip | fuzz-gguf) echo 16384 ;;
+        fuzz-torch-zip | fuzz-gguf | fuzz-bkz) echo 16384 ;;
         *) echo 8192 ;;
     esac
 }

@@ -10,6 +10,8 @@ per shard (memory: one shard). Values: N(0, 0.02) (layer-norm weights 1, biases 
 of 16 Mi values that each tensor reads from a random offset, in pieces: random enough to benchmark, fast to write.
 Tensor names carry the `transformer.` prefix, as BloomForCausalLM.save_pretrained writes them; no lm_head (tied).
 --tokenizer DIR copies tokenizer.json, tokenizer_config.json and special_tokens_map.json from DIR.
+--fresh draws every value anew (for compression benchmarks: the pool's repeated windows are long matches for
+an LZ compressor, which no trained model has).
 """
 import argparse
 import json
@@ -52,7 +54,8 @@ def encode(values_f32, dtype):
 
 
 class Source:
-    def __init__(self, seed):
+    def __init__(self, seed, fresh=False):
+        self.fresh = fresh
         self.rng = np.random.default_rng(seed)
         self.pool = (self.rng.standard_normal(POOL, dtype=np.float32) * 0.02).astype(np.float32)
 
@@ -64,7 +67,12 @@ class Source:
         done = 0
         while done < n:
             k = min(n - done, POOL - pos)
-            piece = np.ones(k, np.float32) if ones else self.pool[pos:pos + k]
+            if ones:
+                piece = np.ones(k, np.float32)
+            elif self.fresh:
+                piece = self.rng.standard_normal(k, dtype=np.float32) * np.float32(0.02)
+            else:
+                piece = self.pool[pos:pos + k]
             yield piece * 0.5 if name.endswith(".bias") else piece
             done += k
             pos = (pos + k) % POOL
@@ -130,13 +138,16 @@ def main():
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tokenizer", help="folder to copy tokenizer files from")
+    ap.add_argument("--fresh", action="store_true",
+                    help="draw every value anew instead of windows into the shared pool (slower to write; for "
+                         "compression benchmarks, where repeated windows would be long matches no trained model has)")
     a = ap.parse_args()
     if a.hidden % a.heads:
         ap.error("--heads must divide --hidden")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     specs = tensor_specs(a.hidden, a.layers, a.vocab)
-    src = Source(a.seed)
+    src = Source(a.seed, a.fresh)
     itemsize = {"f32": 4, "f16": 2, "bf16": 2}[a.dtype]
     groups = split(specs, max(1, a.shards), itemsize)
     ext = "safetensors" if a.format == "safetensors" else "bin"

@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 import BloomGGUF
 
@@ -27,6 +28,20 @@ public enum GGUFInspect {
             ("format", .string("gguf")), ("path", .string(file.path)), ("version", .int(file.version)),
             ("alignment", .int(file.alignment)), ("data_offset", .int(file.dataOffset)), ("file_size", .int(file.file.count)),
             ("metadata", .array(metadata)), ("tensors", .array(tensors)),
+        ] + (adapterSummary(file).map { [("adapter", $0)] } ?? []))
+    }
+
+    /// For a LoRA adapter file: `{pairs, ranks, alpha, scale, weights}` (nil for other files or when its layout does
+    /// not hold; `verify` says why).
+    static func adapterSummary(_ file: GGUFFile) -> JSONValue? {
+        guard (try? file.metadata.string(BloomGGUFKeys.type)) == BloomLoRAProfile.generalType,
+              let adapter = try? BloomLoRAProfile.read(file, model: nil) else { return nil }
+        let ranks = Set(adapter.pairs.map(\.rank)).sorted()
+        let scale = adapter.alpha == 0 ? "1 (scales folded into lora_b)" : "\(adapter.alpha)/r"
+        return .object([
+            ("pairs", .int(adapter.pairs.count)), ("ranks", .array(ranks.map { .int($0) })),
+            ("alpha", .number("\(adapter.alpha)")), ("scale", .string(scale)),
+            ("weights", .array(adapter.pairs.map { .string($0.weight) })),
         ])
     }
 
@@ -34,6 +49,12 @@ public enum GGUFInspect {
     public static func text(_ file: GGUFFile) -> String {
         var lines = ["\(file.path): GGUF v\(file.version), \(file.metadata.count) keys, \(file.tensors.count) tensors, "
             + "alignment \(file.alignment), data at \(file.dataOffset), \(ByteCount.format(file.file.count))"]
+        if case .object(let a)? = adapterSummary(file) {
+            let value = Dictionary(a, uniquingKeysWith: { x, _ in x })
+            func show(_ key: String) -> String { JSONWriter.string(value[key] ?? .null) }
+            lines.append("LoRA adapter: \(show("pairs")) pairs, ranks \(show("ranks")), alpha \(show("alpha")),"
+                         + " scale \(value["scale"]?.string ?? "")")
+        }
         lines.append("metadata:")
         for (key, value) in file.metadata.entries {
             lines.append("  \(key) [\(value.typeName)] = \(JSONWriter.string(summary(value)))")

@@ -21,10 +21,13 @@ public struct VerifyReport: Sendable {
     public var checkedChecksums: Int
     public var bytesHashed: Int
     public var isBloom: Bool
+    /// The file is a LoRA adapter (general.type "adapter") and llama.cpp's adapter layout holds.
+    public var isAdapter = false
 }
 
 /// `bloomkit verify`: structure and bounds (the reader's checks), the file's exact size, the BLOOM profile
-/// (keys with llama.cpp's types, every tensor present with its ne, 1-D tensors F32), and each tensor's XXH64.
+/// (keys with llama.cpp's types, every tensor present with its ne, 1-D tensors F32) or, for a LoRA adapter file,
+/// llama.cpp's adapter layout (`BloomLoRAProfile.read`), and each tensor's XXH64.
 public enum GGUFVerifier {
     /// - Parameters:
     ///   - requireChecksums: a file without `bloomkit.tensor_checksums` fails (else it is only checked for structure).
@@ -40,13 +43,23 @@ public enum GGUFVerifier {
             throw BloomError(.verifySize, "file is \(file.file.count) bytes, \(what): its data ends at \(expectedSize)", path: path)
         }
         let isBloom = (try? file.metadata.string(BloomGGUFKeys.architecture)) == "bloom"
-        if isBloom { try checkProfile(file) }
+        let isAdapter = (try? file.metadata.string(BloomGGUFKeys.type)) == BloomLoRAProfile.generalType
+        if isAdapter {
+            do {
+                _ = try BloomLoRAProfile.read(file, model: nil)
+            } catch let error as BloomError {
+                throw BloomError(.verifyProfile, error.message, path: path, location: error.location, cause: error)
+            }
+        } else if isBloom {
+            try checkProfile(file)
+        }
 
         guard file.metadata.contains(BloomGGUFKeys.tensorChecksums) || file.tensors.isEmpty else {
             if requireChecksums {
                 throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked", path: path)
             }
-            return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0, isBloom: isBloom)
+            return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0,
+                                isBloom: isBloom, isAdapter: isAdapter)
         }
         let stored: [UInt64]
         do {
@@ -75,7 +88,8 @@ public enum GGUFVerifier {
                              path: path, location: "tensor '\(t.name)'")
         }
         return VerifyReport(path: path, tensorCount: tensors.count, checkedChecksums: tensors.count,
-                            bytesHashed: tensors.reduce(0) { $0 + $1.byteCount }, isBloom: isBloom)
+                            bytesHashed: tensors.reduce(0) { $0 + $1.byteCount }, isBloom: isBloom,
+                            isAdapter: isAdapter)
     }
 
     /// One slot per tensor, each written by one worker.

@@ -28,11 +28,11 @@ public struct LoRAUpdate: Sendable {
     public let scaling: Float
     public let layout: Layout
 
-    private let a: [Double]          // [aRows, in], f32 values widened (products of two f32 are exact in f64)
-    private let b: [Double]          // [bRows, bColumns]
-    private let bColumns: Int        // r (linear) or r·k/groups (fused)
+    let a: [Double]                  // [aRows, in], f32 values widened (products of two f32 are exact in f64)
+    let b: [Double]                  // [bRows, bColumns]
+    let bColumns: Int                // r (linear) or r·k/groups (fused)
     private let blockRows: Int       // out (linear) or out/n (fused)
-    private let groupRows: Int       // delta rows per group: bRows (linear) or bRows/groups (fused)
+    let groupRows: Int               // delta rows per group: bRows (linear) or bRows/groups (fused)
     private let enabledIndex: [Int?] // fused: the index among enabled blocks of each of the n blocks
 
     /// Builds an update from A and B as stored, checking that their shapes agree with each other and with `layout`.
@@ -122,7 +122,7 @@ public struct LoRAUpdate: Sendable {
     }
 
     /// The row of `B · A` that lands on row `row` of W, or nil in a disabled block.
-    private func deltaRow(ofWeightRow row: Int) -> Int? {
+    func deltaRow(ofWeightRow row: Int) -> Int? {
         guard case .fused = layout else { return row }
         guard let e = enabledIndex[row / blockRows] else { return nil }
         return e * blockRows + row % blockRows

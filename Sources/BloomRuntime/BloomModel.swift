@@ -25,27 +25,38 @@ public final class BloomModel: @unchecked Sendable {
     let slopes: [Float]
     let storage: AnyObject
 
+    /// LoRA adapters applied at load time, in order (`--lora`): each adds `s·B·(A·x)` after its layer's product.
+    public let adapters: [LoRARequest]
+    /// The largest rank among the applied pairs (0 without adapters).
+    let maxLoRARank: Int
+
     /// Maps `path` and binds every weight.
+    /// - Parameter adapters: LoRA adapter GGUF files to apply at load time (the mapped base stays as it is).
     /// - Throws: the GGUF reader's errors, or `.invalidModel` naming the tensor that is missing, misshapen or of
-    ///   a type the runtime cannot compute with.
-    public convenience init(path: String) throws {
+    ///   a type the runtime cannot compute with, or the adapter file and tensor that does not fit the model.
+    public convenience init(path: String, adapters: [LoRARequest] = []) throws {
         let file = try GGUFFile(path: path)
         do {
-            try self.init(source: file)
+            try self.init(source: file, adapters: adapters)
         } catch let error as BloomError {
             throw error.at(path: path)
         }
     }
 
-    init(source: some WeightSource) throws {
+    init(source: some WeightSource, adapters: [LoRARequest] = []) throws {
         let hp = try BloomHyperParameters(metadata: source.metadata)
         hyperParameters = hp
         metadata = source.metadata
         path = source.path
         storage = source.storage
         var loader = try WeightLoader(source: source, hyperParameters: hp)
+        let lora = try LoRAAdapters.load(adapters, hp)
+        self.adapters = adapters
+        maxLoRARank = lora.values.joined().map(\.rank).max() ?? 0
         func linear(_ kind: BloomTensorKind, _ n: Int) throws -> Linear {
-            try loader.linear(kind.ggufName(layer: n), kind.ggufName(layer: n, bias: true))
+            var layer = try loader.linear(kind.ggufName(layer: n), kind.ggufName(layer: n, bias: true))
+            layer.lora = lora[kind.ggufName(layer: n)] ?? []
+            return layer
         }
         func norm(_ kind: BloomTensorKind, _ n: Int? = nil) throws -> Norm {
             try loader.norm(kind.ggufName(layer: n), kind.ggufName(layer: n, bias: true))
@@ -106,10 +117,11 @@ struct Weight {
     var ggmlType: GGMLType { GGMLType(rawValue: UInt32(raw.type)) ?? .F32 }
 }
 
-/// `y = x·Wᵀ + b`.
+/// `y = x·Wᵀ + b`, plus `(x·Aᵀ)·B'ᵀ` for each LoRA pair applied at load time.
 struct Linear {
     let weight: Weight               // [out, in]
     let bias: UnsafePointer<Float>   // [out]
+    var lora: [LoRAPair] = []
 
     var byteCount: Int { weight.byteCount + Int(weight.raw.rows) * 4 }
 }

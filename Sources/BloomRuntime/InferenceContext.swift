@@ -39,6 +39,7 @@ public final class InferenceContext {
     private let rowPositions: UnsafeMutablePointer<Int64>
     private let rowSlots: UnsafeMutablePointer<Int32>
     private let linearScratch: Scratch
+    private let loraBuffer: FloatBuffer  // [batch][max LoRA rank], x·Aᵀ of one pair
     private let attentionScratch: Scratch
 
     /// - Parameters:
@@ -80,7 +81,9 @@ public final class InferenceContext {
         rowPositions = .allocate(capacity: batchCapacity)
         rowSlots = .allocate(capacity: batchCapacity)
         let threads = Int32(pool.threadCount)
-        linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity), Int64(max(hidden, ffn))))
+        linearScratch = try Scratch(byteCount: bk_linear_scratch_bytes(threads, Int64(batchCapacity),
+                                                                       Int64(max(hidden, ffn, model.maxLoRARank))))
+        loraBuffer = try FloatBuffer(count: try Checked.multiply(batchCapacity, model.maxLoRARank, "LoRA buffer size"))
         attentionScratch = try Scratch(byteCount: bk_attention_scratch_bytes(threads, Int64(capacity), Int32(headDim)))
     }
 
@@ -254,8 +257,27 @@ public final class InferenceContext {
 
     private func linear(_ layer: Linear, _ src: UnsafeMutablePointer<Float>, ld: Int, rows: Int,
                         into dst: UnsafeMutablePointer<Float>, ldy: Int, flags: Int32) {
+        // With LoRA the GELU waits until every pair's product is added (llama.cpp: build_lora_mm, then the activation).
+        let gelu = Int32(BK_EPILOGUE_GELU)
+        let deferGELU = !layer.lora.isEmpty && flags & gelu != 0
         withUnsafePointer(to: layer.weight.raw) { w in
-            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy), flags, linearScratch.pointer)
+            bk_linear(pool.pool, w, layer.bias, src, Int64(ld), Int64(rows), dst, Int64(ldy),
+                      deferGELU ? flags & ~gelu : flags, linearScratch.pointer)
+        }
+        for pair in layer.lora {
+            let r = Int64(pair.rank)
+            withUnsafePointer(to: pair.a) { a in
+                bk_linear(pool.pool, a, nil, src, Int64(ld), Int64(rows), loraBuffer.pointer, r, 0,
+                          linearScratch.pointer)
+            }
+            withUnsafePointer(to: pair.b) { b in
+                bk_linear(pool.pool, b, nil, loraBuffer.pointer, r, Int64(rows), dst, Int64(ldy),
+                          Int32(BK_EPILOGUE_ACCUMULATE), linearScratch.pointer)
+            }
+        }
+        if deferGELU {
+            let width = Int64(layer.weight.raw.rows)
+            for i in 0..<rows { bk_gelu(dst + i * ldy, dst + i * ldy, width) }
         }
     }
 

@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Option(name: [.customShort("p"), .customLong("prompt-tokens")], help: "Prompt tokens (0: skip pp).") var promptTokens = 512
     @Option(name: [.customShort("n"), .customLong("gen-tokens")], help: "Generated tokens (0: skip tg).") var genTokens = 128
@@ -29,7 +30,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            let m = try BloomModel(path: self.model)
+            let m = try BloomModel(path: self.model, adapters: lora.requests)
             let pool = try ThreadPool(threads: threads)
             let r = try Bench.run(model: m, pool: pool, promptTokens: promptTokens, generatedTokens: genTokens, repetitions: repetitions)
             let mean = BenchResult.mean, sd = BenchResult.standardDeviation

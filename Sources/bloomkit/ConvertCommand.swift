@@ -11,11 +11,16 @@ struct ConvertCommand: ParsableCommand {
         Types: \(ConvertOptions.typeTable)
         2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
         --separate-output (or the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
+        A PEFT LoRA adapter folder as SOURCE gives a LoRA adapter GGUF instead (llama.cpp's layout, f32/f16/bf16;
+        --base names the base model folder or GGUF when the adapter's base_model_name_or_path is not local), which
+        `generate --lora` and llama.cpp's `--lora` apply at load time.
         """)
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "Model folder (safetensors or PyTorch .bin, single or sharded), hub id or hub-cache folder.")
+    @Argument(help: """
+        Model folder (safetensors or PyTorch .bin, single or sharded), hub id, hub-cache folder or PEFT adapter folder.
+        """)
     var source: String
 
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
@@ -27,6 +32,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
                                                           valueName: "ADAPTER"))
     var adapters: [String] = []
+
+    @Option(name: .long, help: "With an adapter folder as SOURCE: its base model (folder or BLOOM GGUF file).")
+    var base: String?
 
     @Flag(name: .customLong("separate-output"), help: "Write output.weight as its own tensor instead of tying it to token_embd.")
     var separateOutput = false
@@ -40,6 +48,18 @@ struct ConvertCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             options.separateOutput = separateOutput
+            if AdapterConverter.isAdapterFolder(source) {
+                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil
+                else {
+                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type and --embedding-type"
+                                     + " apply to a model, not to an adapter folder")
+                }
+                types.print(try AdapterConverter.convert(adapter: source, base: base, to: output, type: options.type))
+                return
+            }
+            guard base == nil else {
+                throw BloomError(.invalidArgument, "--base goes with an adapter folder as the source")
+            }
             let input = try ConvertInput(folder: source, adapters: adapters)
             for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)

@@ -19,6 +19,7 @@ struct GenerateCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).") var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
@@ -46,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
-            let model = try BloomModel(path: self.model)
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000

@@ -2,6 +2,7 @@ import ArgumentParser
 import BloomConvert
 import BloomCore
 import BloomGGUF
+import BloomPack
 import Foundation
 
 struct InspectCommand: ParsableCommand {
@@ -11,7 +12,7 @@ struct InspectCommand: ParsableCommand {
         discussion: """
         PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model
         folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache,
-        or a GGUF file.
+        or a GGUF file, or a .bkz packed by `bloomkit pack`.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json
         """
@@ -28,7 +29,10 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let text: String
-            if GGUFInspect.isGGUF(path: path) {
+            if BKZArchive.looksPacked(path) {
+                let archive = try BKZArchive(path: path)
+                text = json ? JSONWriter.string(archive.inspectJSON(), pretty: true) + "\n" : archive.inspectText() + "\n"
+            } else if GGUFInspect.isGGUF(path: path) {
                 let file = try GGUFFile(path: path)
                 text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file)
             } else {

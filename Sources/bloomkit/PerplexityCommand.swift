@@ -26,6 +26,7 @@ struct PerplexityCommand: ParsableCommand {
         """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var lora: LoRAOptions
     @Argument(help: "A GGUF model file.") var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
@@ -55,7 +56,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let text = try (textFile ?? file).map(TextFile.read)  // before the model: a bad text fails fast
-            let model = try BloomModel(path: self.model)
+            let model = try BloomModel(path: self.model, adapters: lora.requests)
             let pool = try ThreadPool(threads: threads)
             let start = ProgressReporter.now()
             if let base = klDivergence {

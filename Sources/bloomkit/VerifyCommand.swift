@@ -1,11 +1,12 @@
 import ArgumentParser
 import BloomConvert
 import BloomCore
+import BloomPack
 
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a GGUF file: structure, bounds, size, the BLOOM profile and every tensor's checksum.",
+        abstract: "Check a GGUF file (structure, bounds, BLOOM profile, tensor checksums) or a .bkz (every checksum).",
         discussion: "Exits 0 only if everything holds; otherwise prints one line saying what is wrong where and exits 1.")
 
     @OptionGroup var common: CommonOptions
@@ -21,10 +22,16 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            if BKZArchive.looksPacked(file) {
+                let s = try BKZArchive(path: file).verify(threads: defaultThreads(), quiet: quiet)
+                if !quiet { print("ok: \(file): \(s.files) files, \(s.chunks) chunks, every checksum matches") }
+                return
+            }
             let report = try GGUFVerifier.verify(path: file, requireChecksums: !allowMissingChecksums)
             if !quiet {
                 print("ok: \(report.path): \(report.tensorCount) tensors, \(report.checkedChecksums) checksums match"
-                      + (report.isBloom ? ", BLOOM profile holds" : ""))
+                      + (report.isAdapter ? ", LoRA adapter layout holds"
+                         : report.isBloom ? ", BLOOM profile holds" : ""))
             }
         }
     }

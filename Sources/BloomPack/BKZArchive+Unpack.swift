@@ -1,0 +1,102 @@
+import BloomCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What `verify` or `unpack` went through.
+public struct UnpackSummary: Sendable {
+    public var files = 0
+    public var chunks = 0
+    public var bytes = 0
+    public var seconds = 0.0
+}
+
+extension BKZArchive {
+    /// Decodes every file and checks every chunk's and every file's checksum; writes nothing.
+    public func verify(threads: Int = 2, quiet: Bool = true) throws -> UnpackSummary {
+        try walk(threads: threads, quiet: quiet, label: "verify") { _, _, consume in try consume { _ in } }
+    }
+
+    /// Restores every packed file byte for byte under `output`: a folder for a packed folder (it must not exist,
+    /// or be empty), a file for a packed file. Written under temporary names, renamed into place only when every
+    /// checksum held; on an error nothing is left under `output`.
+    public func unpack(to output: String, threads: Int = 2, quiet: Bool = true) throws -> UnpackSummary {
+        let target = PackPaths.canonical(output)
+        let outStat = PackPaths.status(output)
+        if target == PackPaths.canonical(path) || PackPaths.sameFile(outStat, path) {
+            throw BloomError(.bkzBadOutput, "the output is the .bkz being unpacked", path: output)
+        }
+        guard index.isFolder else {
+            let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
+            let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, _, consume in
+                try consume { try out.write($0) }
+            }
+            try out.commit()
+            return summary
+        }
+        if let st = outStat {
+            let empty = PackPaths.isDirectory(st) && ((try? PackPaths.files(under: output))?.isEmpty ?? false)
+                && rmdir(output) == 0
+            guard empty else { throw BloomError(.bkzBadOutput, "the output already exists", path: output) }
+        }
+        let (dir, name) = PackPaths.split(output)
+        let temporary = PackPaths.join(dir, "." + name + AtomicFile.temporaryMarker + String(getpid()))
+        PackPaths.removeTree(temporary)
+        guard mkdir(temporary, 0o755) == 0 else {
+            throw BloomError(.io, "cannot create a temporary folder next to the output: "
+                             + String(cString: strerror(errno)), path: output)
+        }
+        do {
+            let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, entry, consume in
+                try makeFolders(for: entry.path, in: temporary)
+                let out = try AtomicFile(destination: temporary + "/" + entry.path,
+                                         bufferSize: AtomicFile.directWrites)
+                try consume { try out.write($0) }
+                try out.commit()
+            }
+            guard rename(temporary, output) == 0 else {
+                throw BloomError(.io, "cannot rename into place: \(String(cString: strerror(errno)))", path: output)
+            }
+            return summary
+        } catch {
+            PackPaths.removeTree(temporary)
+            throw error
+        }
+    }
+
+    private func makeFolders(for relative: String, in root: String) throws {
+        var at = root
+        for part in relative.split(separator: "/").dropLast() {
+            at += "/" + part
+            if mkdir(at, 0o755) != 0, errno != EEXIST {
+                throw BloomError(.io, "cannot create a folder: \(String(cString: strerror(errno)))", path: at)
+            }
+        }
+    }
+
+    /// Calls `body(fileIndex, entry, consume)` per file; `consume(sink)` streams the file's checked bytes into `sink`.
+    private func walk(threads: Int, quiet: Bool, label: String,
+                      _ body: (Int, BKZEntry, ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Void)
+        throws -> UnpackSummary {
+        let start = ProgressReporter.now()
+        let total = index.files.reduce(0) { $0 + $1.size }
+        let progress = ProgressReporter(label: label, totalItems: index.files.count, totalBytes: total, quiet: quiet)
+        var summary = UnpackSummary()
+        for (f, entry) in index.files.enumerated() {
+            try body(f, entry) { sink in
+                try stream(file: f, threads: threads) { bytes in
+                    try sink(bytes)
+                    summary.chunks += 1
+                    summary.bytes += bytes.count
+                    progress.update(items: f, bytes: summary.bytes)
+                }
+            }
+            summary.files += 1
+        }
+        progress.finish()
+        summary.seconds = ProgressReporter.now() - start
+        return summary
+    }
+}

@@ -1,0 +1,94 @@
+/// Byte-plane transforms (ZipNN's idea, arXiv:2411.05239): bytes of like meaning go together so zstd's entropy
+/// coder sees the skewed exponent distribution apart from the near-uniform mantissa bits. `split` and `join` are
+/// exact inverses on any bytes (every bit pattern, NaN and subnormal included).
+///
+/// Planes are laid out back to back in one buffer of the chunk's length: plane k of a chunk of n units starts at
+/// `planeOffsets(…)[k]`.
+enum BytePlanes {
+    /// Byte length of each plane for `rawLength` bytes (a whole number of units) of `codec`.
+    static func planeLengths(_ codec: BKZCodec, rawLength: Int) -> [Int] {
+        let n = rawLength / max(codec.unit, 1)
+        switch codec {
+        case .zstd: return [rawLength]
+        case .f16, .bf16: return [n, n]
+        case .f32: return [n, n, n, n]
+        case .blocks(let b, let h): return Array(repeating: n, count: 2 * h) + [n * (b - 2 * h)]
+        case .duplicate: return []
+        }
+    }
+
+    /// Rearranges `src` (whole units of `codec`) into planes in `dst` (same length).
+    static func split(_ codec: BKZCodec, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer) {
+        guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+        let o = d.assumingMemoryBound(to: UInt8.self)
+        switch codec {
+        case .zstd, .duplicate:
+            d.copyMemory(from: s, byteCount: src.count)
+        case .f16, .bf16:
+            // Byte-wise (little-endian element bytes lo, hi) so the loop vectorizes.
+            let n = src.count / 2
+            let i8 = s.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n {
+                let lo = i8[2 &* i], hi = i8[2 &* i &+ 1]
+                o[i] = hi &<< 1 | lo &>> 7                  // bits 14…7: exponent (and f16's top 3 mantissa bits)
+                o[n &+ i] = hi & 0x80 | lo & 0x7F           // sign + bits 6…0
+            }
+        case .f32:
+            let n = src.count / 4
+            let i8 = s.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n {
+                let b1 = i8[4 &* i &+ 1], b2 = i8[4 &* i &+ 2], b3 = i8[4 &* i &+ 3]
+                o[i] = b3 &<< 1 | b2 &>> 7                  // exponent
+                o[n &+ i] = b3 & 0x80 | b2 & 0x7F           // sign + mantissa 22…16
+                o[2 &* n &+ i] = b1
+                o[3 &* n &+ i] = i8[4 &* i]
+            }
+        case .blocks(let b, let h):
+            let n = src.count / b
+            let i8 = s.assumingMemoryBound(to: UInt8.self)
+            let rest = b - 2 * h
+            for i in 0..<n {
+                let block = i8 + i * b
+                for f in 0..<(2 * h) { o[f * n + i] = block[f] }
+                (d + 2 * h * n + i * rest).copyMemory(from: block + 2 * h, byteCount: rest)
+            }
+        }
+    }
+
+    /// The inverse of `split`: planes in `src` back to the original bytes in `dst`.
+    static func join(_ codec: BKZCodec, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer) {
+        guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+        let p = s.assumingMemoryBound(to: UInt8.self)
+        switch codec {
+        case .zstd, .duplicate:
+            d.copyMemory(from: s, byteCount: src.count)
+        case .f16, .bf16:
+            let n = src.count / 2
+            let o8 = d.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n {
+                let e = p[i], m = p[n &+ i]
+                o8[2 &* i] = e &<< 7 | m & 0x7F
+                o8[2 &* i &+ 1] = m & 0x80 | e &>> 1
+            }
+        case .f32:
+            let n = src.count / 4
+            let o8 = d.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n {
+                let e = p[i], m = p[n &+ i]
+                o8[4 &* i] = p[3 &* n &+ i]
+                o8[4 &* i &+ 1] = p[2 &* n &+ i]
+                o8[4 &* i &+ 2] = e &<< 7 | m & 0x7F
+                o8[4 &* i &+ 3] = m & 0x80 | e &>> 1
+            }
+        case .blocks(let b, let h):
+            let n = src.count / b
+            let rest = b - 2 * h
+            let o8 = d.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<n {
+                let block = o8 + i * b
+                for f in 0..<(2 * h) { block[f] = p[f * n + i] }
+                (d + i * b + 2 * h).copyMemory(from: s + 2 * h * n + i * rest, byteCount: rest)
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import BloomCore
+import BloomConvert
+import BloomGGUF
+@testable import BloomPack
+import XCTest
+
+/// unpack(pack(x)) == x on every fixture layout, and `verify` catches any flipped byte.
+final class PackRoundTripTests: XCTestCase {
+    private func roundTrip(_ input: String, expectFolder: Bool, shrinks: Bool = true, file: StaticString = #filePath,
+                           line: UInt = #line) throws -> PackSummary {
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let bkz = tmp + "/x.bkz", out = tmp + "/out"
+        let summary = try Packer.pack(input: input, output: bkz, options: PackFixtures.options)
+        let archive = try BKZArchive(path: bkz)
+        XCTAssertEqual(archive.index.isFolder, expectFolder, file: file, line: line)
+        _ = try archive.verify(threads: 2)
+        _ = try archive.unpack(to: out, threads: 3)
+        if expectFolder {
+            XCTAssertEqual(try PackFixtures.tree(out), try PackFixtures.tree(input), "\(input)", file: file, line: line)
+        } else {
+            XCTAssertEqual(try PackFixtures.bytes(out), try PackFixtures.bytes(input), "\(input)", file: file,
+                           line: line)
+        }
+        if shrinks { XCTAssertLessThan(summary.outputBytes, summary.inputBytes, file: file, line: line) }
+        return summary
+    }
+
+    func testEveryFixtureFolderRoundTrips() throws {
+        let root = try PackFixtures.root()
+        let folders = ["models/tiny-a/st-bf16-sharded", "models/tiny-a/bin-f32", "models/tiny-b/st-f16",
+                       "models/tiny-b/bin-f32-lmhead", "adapters/alpaca-b", "adapters/lora-2023-a",
+                       "adapters/rslora-a", "adapters/lora-bin-a", "tokenizer"]
+        for f in folders {
+            _ = try roundTrip(root + "/" + f, expectFolder: true)
+        }
+    }
+
+    func testSingleFilesRoundTripWithTheirTensorCodecs() throws {
+        let root = try PackFixtures.root()
+        let st = try roundTrip(root + "/models/tiny-b/st-f16/model.safetensors", expectFolder: false)
+        XCTAssertGreaterThan(st.kinds["f16"]?.tensors ?? 0, 0)
+        let bf16 = try roundTrip(root + "/models/tiny-a/st-bf16-sharded/model-00001-of-00003.safetensors",
+                                 expectFolder: false)
+        XCTAssertGreaterThan(bf16.kinds["bf16"]?.tensors ?? 0, 0)
+        _ = try roundTrip(root + "/models/tiny-a/bin-f32/pytorch_model.bin", expectFolder: false)
+    }
+
+    /// GGUF files made here by the converter: F16 with a separate output head (a duplicate of the embeddings),
+    /// Q8_0 and Q4_0 (block codecs).
+    func testGGUFFilesRoundTripWithBlockCodecsAndDuplicates() throws {
+        let root = try PackFixtures.root()
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        for (type, kind) in [(GGMLType.F16, "f16"), (.Q8_0, "q8_0"), (.Q4_0, "q4_0"), (.Q4_1, "q4_1")] {
+            var options = ConvertOptions()
+            options.type = type
+            options.embeddingType = type
+            options.separateOutput = true
+            options.quiet = true
+            let gguf = tmp + "/m-\(kind).gguf"
+            let input = try ConvertInput(folder: root + "/models/tiny-b/st-f16")
+            _ = try Converter.convert(input, to: gguf, options: options)
+            let s = try roundTrip(gguf, expectFolder: false)
+            XCTAssertGreaterThan(s.kinds[kind]?.tensors ?? 0, 0, kind)
+            XCTAssertGreaterThanOrEqual(s.duplicates, 1, "output.weight repeats token_embd.weight (\(kind))")
+        }
+    }
+
+    /// Empty files, nested folders, a broken `.safetensors` (stored as plain zstd), odd-length float data.
+    func testEdgeCasesRoundTrip() throws {
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let input = tmp + "/in"
+        try FileManager.default.createDirectory(atPath: input + "/sub/deeper", withIntermediateDirectories: true)
+        try PackFixtures.write([], input + "/empty")
+        try PackFixtures.write(Array("{\"a\": 1}".utf8), input + "/sub/deeper/config.json")
+        try PackFixtures.write([8, 0, 0, 0, 0, 0, 0, 0] + Array("{\"x\":{}".utf8), input + "/broken.safetensors")
+        let summary = try roundTrip(input, expectFolder: true, shrinks: false)
+        XCTAssertEqual(summary.files, 3)
+        XCTAssertEqual(summary.tensors, 0)
+    }
+
+    /// Every header byte and a spread of data and index bytes: a flip makes `verify` (or opening) fail.
+    func testAFlippedByteAnywhereIsCaught() throws {
+        let root = try PackFixtures.root()
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let bkz = tmp + "/a.bkz"
+        _ = try Packer.pack(input: root + "/adapters/alpaca-b", output: bkz, options: PackFixtures.options)
+        let original = try PackFixtures.bytes(bkz)
+        var positions = Array(0..<BKZFormat.headerSize)
+        positions += stride(from: BKZFormat.headerSize, to: original.count, by: max(1, original.count / 300))
+        positions.append(original.count - 1)
+        var missed: [Int] = []
+        for p in positions {
+            var bytes = original
+            bytes[p] ^= 0x10
+            let path = tmp + "/flip.bkz"
+            try PackFixtures.write(bytes, path)
+            do {
+                _ = try BKZArchive(path: path).verify(threads: 2)
+                missed.append(p)
+            } catch let e as BloomError {
+                XCTAssertTrue(e.code.rawValue.hasPrefix("bkz-") || e.code == .truncated || e.code == .overflow
+                              || e.code == .limitExceeded || e.code == .invalidArgument, "\(p): \(e)")
+                XCTAssertFalse(e.description.contains("\n"))
+            }
+        }
+        XCTAssertEqual(missed, [], "flips not caught at these offsets")
+    }
+
+    /// The frames tile the data region exactly and the planes are exact inverses on every bit pattern.
+    func testPlanesAreExactInversesOnEveryHalfPattern() {
+        for codec in [BKZCodec.f16, .bf16] {
+            var src = [UInt16](0...UInt16.max).map { $0.littleEndian }
+            var planes = [UInt8](repeating: 0, count: src.count * 2)
+            var back = [UInt8](repeating: 0, count: src.count * 2)
+            src.withUnsafeMutableBytes { s in
+                planes.withUnsafeMutableBytes { p in
+                    BytePlanes.split(codec, UnsafeRawBufferPointer(s), p)
+                    back.withUnsafeMutableBytes { BytePlanes.join(codec, UnsafeRawBufferPointer(p), $0) }
+                }
+            }
+            XCTAssertEqual(back, src.withUnsafeBytes { Array($0) }, "\(codec)")
+        }
+    }
+}
