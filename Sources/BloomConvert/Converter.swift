@@ -111,7 +111,10 @@ public enum Converter {
     /// Streams `plan` into a new GGUF file with per-tensor checksums.
     static func write(_ plan: [PlannedTensor], metadata: GGUFMetadata, to path: String, options: ConvertOptions,
                       label: String) throws -> [TensorReport] {
-        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.info), checksumKey: BloomGGUFKeys.tensorChecksums)
+        var metadata = metadata
+        if let (file, matrix) = options.imatrix { ImportanceKeys.record(file: file, matrix, in: &metadata) }
+        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.info),
+                                    checksumKey: BloomGGUFKeys.tensorChecksums)
         let progress = ProgressReporter(label: label, totalItems: plan.count, totalBytes: writer.tensors.reduce(0) { $0 + $1.byteCount },
                                         quiet: options.quiet)
         var done = 0
@@ -128,7 +131,8 @@ public enum Converter {
                     continue
                 }
                 let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
-                                                    measure: options.measureError) { bytes in
+                                                    measure: options.measureError,
+                                                    importance: options.imatrix?.matrix.importance(of: t.info.name)) { bytes in
                     done += bytes
                     progress.update(items: k, bytes: done)
                 }

@@ -47,6 +47,7 @@ struct ConvertCommand: ParsableCommand {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            try types.applyImportance(to: &options)
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
                 guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil
