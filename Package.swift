@@ -41,7 +41,7 @@ let package = Package(
         ]),
         .executableTarget(name: "bloomkit", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
+            "BloomArch", "BloomCore", "BloomGGUF", "BloomConvert", "BloomTokenizer", "BloomRuntime", "BloomPack",
         ]),
 
         // Test support shared by the test targets: fixture lookup, scratch folders, seeded random values, the

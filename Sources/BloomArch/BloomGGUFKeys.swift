@@ -28,6 +28,8 @@ public enum BloomGGUFKeys {
     public static let paddingTokenID = "tokenizer.ggml.padding_token_id"    // UINT32
     public static let addBOS = "tokenizer.ggml.add_bos_token"               // BOOL
     public static let addEOS = "tokenizer.ggml.add_eos_token"               // BOOL
+    /// A Jinja chat template (llama-server, ollama, transformers' apply_chat_template read it).
+    public static let chatTemplate = "tokenizer.chat_template"              // STRING
 
     /// The Alpaca prompt without an input; `{instruction}` is substituted.
     public static let promptTemplateNoInput = "bloomkit.prompt_template.no_input"      // STRING
@@ -51,32 +53,4 @@ public enum BloomGGUFKeys {
 /// Token types of `tokenizer.ggml.token_type` (llama_token_type).
 public enum GGUFTokenType: Int32, Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
-}
-
-/// The Alpaca prompt templates, the one copy bloomkit has: Stanford Alpaca's PROMPT_DICT (tatsu-lab/stanford_alpaca
-/// train.py, the text Alpaca adapters were trained on; reference hf-formats-lora-bloom.md), byte for byte.
-/// `convert` stores them in every file; `generate` falls back to them for files without them.
-public enum AlpacaTemplate {
-    public static let noInput = "Below is an instruction that describes a task. Write a response that appropriately "
-        + "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:"
-    public static let withInput = "Below is an instruction that describes a task, paired with an input that provides "
-        + "further context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
-        + "{instruction}\n\n### Input:\n{input}\n\n### Response:"
-
-    /// The prompt for `instruction` (and `input`, if not nil or empty) from the given templates.
-    public static func render(instruction: String, input: String?, noInput: String = noInput, withInput: String = withInput) -> String {
-        if let input, !input.isEmpty {
-            // {input} first: the template's {instruction} precedes it, so neither text is re-expanded.
-            return withInput.replacingFirst("{input}", with: input).replacingFirst("{instruction}", with: instruction)
-        }
-        return noInput.replacingFirst("{instruction}", with: instruction)
-    }
-}
-
-extension String {
-    /// Replaces the first occurrence only, so text inside the substituted instruction is never re-expanded.
-    func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let r = range(of: target) else { return self }
-        return replacingCharacters(in: r, with: replacement)
-    }
 }

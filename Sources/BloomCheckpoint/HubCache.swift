@@ -74,6 +74,22 @@ public enum HubCache {
         return Paths.join(snapshots, revs[0])
     }
 
+    /// How a model or adapter is named in a file people share: the repository id `ORG/NAME` of a hub-cache snapshot
+    /// (`…/models--ORG--NAME/snapshots/REV[/…]`), never the snapshot's hash; otherwise the folder's own name. Never a
+    /// path: nothing of the machine that made the file.
+    public static func publicName(of path: String) -> String {
+        let components = URL(fileURLWithPath: path).standardized.pathComponents
+        for (i, component) in components.enumerated() where component.hasPrefix("models--")
+            && i + 2 < components.count && components[i + 1] == "snapshots" {
+            let id = component.dropFirst("models--".count)
+            if let separator = id.range(of: "--"), !id[..<separator.lowerBound].isEmpty,
+               !id[separator.upperBound...].isEmpty {
+                return id[..<separator.lowerBound] + "/" + id[separator.upperBound...]
+            }
+        }
+        return components.last ?? path
+    }
+
     /// Letters, digits, `-`, `_`, `.`; not starting with `.` (so `..` and hidden names are not hub ids).
     private static func isHubNamePart(_ part: Substring) -> Bool {
         guard let first = part.first, first != ".", part.count <= 96 else { return false }

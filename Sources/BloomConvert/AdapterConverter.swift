@@ -107,7 +107,7 @@ public enum AdapterConverter {
         ]
         if let wanted = adapter.baseModelNameOrPath { entries.append((BloomLoRAProfile.baseKey, .string(wanted))) }
         entries += BloomLoRAProfile.baseEntries(h)
-        entries += [(BloomGGUFKeys.fileType, .uint32(ConvertCodec.fileType(of: type))),
+        entries += [(BloomGGUFKeys.fileType, .uint32(FileType.all.first { $0.baseType == type }?.number ?? 0)),
                     (BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64))]
         let writer = try GGUFWriter(path: path, metadata: try GGUFMetadata(entries), tensors: tensors.map(\.info),
                                     checksumKey: BloomGGUFKeys.tensorChecksums)
@@ -130,7 +130,7 @@ public enum AdapterConverter {
             writer.abort()
             throw error
         }
-        return ConvertReport(path: path, tensors: reports, fileSize: try Converter.fileSize(path),
+        return ConvertReport(path: path, tensors: reports, fileSize: try Converter.fileSize([path]),
                              seconds: ProgressReporter.now() - start, measured: false)
     }
 

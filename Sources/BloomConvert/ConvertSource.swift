@@ -10,8 +10,11 @@ extension ConvertInput {
     /// - Parameters:
     ///   - folder: a model folder, hub id or hub-cache folder.
     ///   - adapters: adapter folders (adapter_config.json + adapter_model.safetensors or .bin).
-    /// - Throws: reader, config, tokenizer and merge errors, naming the file.
-    public init(folder: String, adapters adapterPaths: [String] = []) throws {
+    ///   - template: which prompt template the file carries (resolved against the model folder).
+    ///   - metadataFile: a `--metadata` override file (convert_hf_to_gguf.py's format); `name`: `--name`.
+    /// - Throws: reader, config, tokenizer, template, model card and merge errors, naming the file.
+    public init(folder: String, adapters adapterPaths: [String] = [], template: TemplateChoice = TemplateChoice(),
+                metadataFile: String? = nil, name modelName: String? = nil) throws {
         let model: ModelFolder
         var tensors: [SourceTensor]
         var tied: Bool
@@ -28,9 +31,10 @@ extension ConvertInput {
             tensors = merged.tensors
             tied = model.tiesWordEmbeddings && !merged.untiedEmbeddings
             warnings = merged.warnings
-            provenance = merged.adapters.map { a in
+            provenance = zip(merged.adapters, adapterPaths).map { a, path in
                 let scales = Set(a.updates.map(\.scaling)).sorted().map { "\($0)" }.joined(separator: ",")
-                return "\(a.name) scale=\(scales.isEmpty ? "none" : scales)"
+                let name = HubCache.publicName(of: (try? HubCache.resolve(path)) ?? path)  // a hub id: its snapshot
+                return "\(name) scale=\(scales.isEmpty ? "none" : scales)"
             }
         }
         let config = try BloomConfig(json: model.config, path: model.configPath)
@@ -44,11 +48,40 @@ extension ConvertInput {
         } catch let error as BloomError {
             throw error.at(path: model.configPath)
         }
-        let name = URL(fileURLWithPath: model.path).lastPathComponent
-        self.init(name: model.config["_name_or_path"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? name,
-                  source: model.path, adapters: provenance, hyperParameters: hyper, tiedOutput: tied,
+        self.init(publishing: try Self.publishing(model: model, adapters: adapterPaths, metadataFile: metadataFile,
+                                                  name: modelName),
+                  source: model.path, sourceName: HubCache.publicName(of: model.path), adapters: provenance,
+                  template: try template.resolve(folder: model.path), hyperParameters: hyper, tiedOutput: tied,
                   vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize, config: model.config),
                   tensors: tensors)
-        self.warnings = warnings
+        self.warnings = warnings + [self.template.warning].compactMap { $0 }
+    }
+
+    /// Where the authorship keys come from: the model folder's card, config and name; with adapters, the last
+    /// adapter's card and name (the file is that fine-tune), its `base_model_name_or_path` standing in for a card
+    /// without `base_model`.
+    static func publishing(model: ModelFolder, adapters: [String], metadataFile: String?,
+                           name: String?) throws -> PublishMetadata.Source {
+        let override = try metadataFile.map(JSONFile.read) ?? .object([])
+        guard override.object != nil else {
+            throw BloomError(.invalidJSON, "the metadata file is not a JSON object", path: metadataFile)
+        }
+        guard let adapter = adapters.last else {
+            return PublishMetadata.Source(card: try ModelCard.header(inFolder: model.path), config: model.config,
+                                          folderName: HubCache.publicName(of: model.path), override: override,
+                                          name: name)
+        }
+        let folder = try AdapterFolder(path: adapter, headersOnly: true)
+        var card = try ModelCard.header(inFolder: folder.path)
+        if PublishMetadata.firstPresent(card, ["base_model", "base_models", "base_model_sources"]) == nil,
+           let base = folder.config.baseModelNameOrPath, !base.isEmpty, case .object(var pairs) = card {
+            // A hub id as it is; a local path (the adapter was trained on a folder) only by its folder's name.
+            let isPath = base.hasPrefix("/") || base.hasPrefix(".") || base.hasPrefix("~")
+                || base.filter { $0 == "/" }.count != 1
+            pairs.append(("base_model", .string(isPath ? HubCache.publicName(of: base) : base)))
+            card = .object(pairs)
+        }
+        return PublishMetadata.Source(card: card, config: model.config,
+                                      folderName: HubCache.publicName(of: folder.path), override: override, name: name)
     }
 }

@@ -7,12 +7,16 @@ import Foundation
 /// What `convert` writes from: checkpoint tensors (Hugging Face names, possibly with LoRA merged on the fly),
 /// hyper-parameters, tokenizer and provenance.
 public struct ConvertInput: Sendable {
-    /// `general.name`.
-    public var name: String
-    /// `bloomkit.source`: where the weights came from.
+    /// Where the authorship keys (`general.name`, `general.basename`, …) come from.
+    public var publishing: PublishMetadata.Source
+    /// Where the weights came from on this machine (errors name it; never written into the file).
     public var source: String
+    /// `bloomkit.source`: the base model's public name (`HubCache.publicName`), never a path.
+    public var sourceName: String
     /// `bloomkit.adapters`: "NAME scale=S" per merged adapter, in merge order.
     public var adapters: [String]
+    /// The prompt templates stored (`tokenizer.chat_template`, `bloomkit.prompt_template.*`).
+    public var template: TemplateChoice.Resolved
     public var hyperParameters: BloomHyperParameters
     /// config.json's tie_word_embeddings (BLOOM: true).
     public var tiedOutput: Bool
@@ -21,11 +25,16 @@ public struct ConvertInput: Sendable {
     /// Things the user should know that do not stop the conversion (e.g. an adapter made for another base).
     public var warnings: [String] = []
 
-    public init(name: String, source: String, adapters: [String] = [], hyperParameters: BloomHyperParameters,
-                tiedOutput: Bool, vocabulary: ConvertVocabulary, tensors: [SourceTensor]) {
-        self.name = name
+    public init(publishing: PublishMetadata.Source, source: String, sourceName: String? = nil,
+                adapters: [String] = [],
+                template: TemplateChoice.Resolved = TemplateChoice.Resolved(),
+                hyperParameters: BloomHyperParameters, tiedOutput: Bool, vocabulary: ConvertVocabulary,
+                tensors: [SourceTensor]) {
+        self.publishing = publishing
         self.source = source
+        self.sourceName = sourceName ?? publishing.folderName
         self.adapters = adapters
+        self.template = template
         self.hyperParameters = hyperParameters
         self.tiedOutput = tiedOutput
         self.vocabulary = vocabulary
@@ -54,6 +63,10 @@ public struct ConvertReport: Sendable {
     public var seconds: Double
     /// Whether `error` fields were measured.
     public var measured: Bool
+    /// The files written: `path` alone, or every part of a split set.
+    public var parts: [String] = []
+    /// Things the user should know that did not stop the job (a `--tensor-type` pattern that matched nothing).
+    public var warnings: [String] = []
 
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
     public var elementCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
@@ -64,21 +77,25 @@ public struct ConvertReport: Sendable {
 /// `bloomkit convert`: checkpoint tensors → one BLOOM GGUF file (llama.cpp's profile, see Formats/gguf-bloom-profile.md).
 public enum Converter {
     /// The metadata of a BLOOM GGUF in bloomkit's order (general, provenance, hyper-parameters, tokenizer, template).
-    static func metadata(name: String, source: String, adapters: [String], fileType: UInt32, hyperParameters: BloomHyperParameters,
+    /// - Parameter source: `bloomkit.source`, a public name (never a path).
+    static func metadata(publishing: PublishMetadata, source: String, adapters: [String],
+                         template: TemplateChoice.Resolved,
+                         fileType: UInt32, hyperParameters: BloomHyperParameters,
                          vocabulary: [(String, GGUFValue)]) throws -> GGUFMetadata {
         var pairs: [(String, GGUFValue)] = [
             (BloomGGUFKeys.architecture, .string("bloom")),
             (BloomGGUFKeys.type, .string("model")),
-            (BloomGGUFKeys.name, .string(name)),
-            (BloomGGUFKeys.source, .string(source)),
         ]
+        pairs += publishing.metadataEntries
+        pairs.append((BloomGGUFKeys.source, .string(source)))
         if !adapters.isEmpty { pairs.append((BloomGGUFKeys.adapters, .array(.string(adapters)))) }
         pairs += hyperParameters.metadataEntries
         pairs += [(BloomGGUFKeys.fileType, .uint32(fileType)), (BloomGGUFKeys.quantizationVersion, .uint32(2))]
         pairs += vocabulary
         pairs += [
-            (BloomGGUFKeys.promptTemplateNoInput, .string(AlpacaTemplate.noInput)),
-            (BloomGGUFKeys.promptTemplateWithInput, .string(AlpacaTemplate.withInput)),
+            (BloomGGUFKeys.chatTemplate, .string(template.chatTemplate)),
+            (BloomGGUFKeys.promptTemplateNoInput, .string(template.style.noInput)),
+            (BloomGGUFKeys.promptTemplateWithInput, .string(template.style.withInput)),
             (BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64)),
         ]
         return try GGUFMetadata(pairs)
@@ -90,67 +107,101 @@ public enum Converter {
     ///   nothing is left at `path` then.
     public static func convert(_ input: ConvertInput, to path: String, options: ConvertOptions) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        guard ConvertCodec.isSupported(options.type) else {
-            throw BloomError(.invalidArgument, "cannot convert to \(options.type.name)")
-        }
-        let plan: [PlannedTensor]
+        let plan: (tensors: [PlannedTensor], warnings: [String])
         do {
             plan = try ConvertPlan.make(sources: input.tensors, hyperParameters: input.hyperParameters,
                                         tiedOutput: input.tiedOutput, options: options)
         } catch let error as BloomError {
             throw error.at(path: input.source)  // the model folder the tensors and config.json come from
         }
-        let metadata = try metadata(name: input.name, source: input.source, adapters: input.adapters,
-                                    fileType: ConvertCodec.fileType(of: options.type), hyperParameters: input.hyperParameters,
+        let parameters = plan.tensors.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
+        let metadata = try metadata(publishing: PublishMetadata(input.publishing, totalParameters: parameters),
+                                    source: input.sourceName, adapters: input.adapters,
+                                    template: input.template,
+                                    fileType: options.type.number, hyperParameters: input.hyperParameters,
                                     vocabulary: input.vocabulary.metadataEntries)
-        let reports = try write(plan, metadata: metadata, to: path, options: options, label: "convert")
-        return ConvertReport(path: path, tensors: reports, fileSize: try fileSize(path), seconds: ProgressReporter.now() - start,
-                             measured: options.measureError)
+        let written = try write(plan.tensors, metadata: metadata, to: path, options: options, label: "convert")
+        return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try fileSize(written.paths),
+                             seconds: ProgressReporter.now() - start, measured: options.measureError,
+                             parts: written.paths, warnings: plan.warnings)
     }
 
-    /// Streams `plan` into a new GGUF file with per-tensor checksums.
+    /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a
+    /// gguf-split set (`SplitLimits`), each part carrying the checksums of its own tensors. Each part is renamed into
+    /// place when it is complete, the first part (the one readers open) last, so an interrupted run leaves no set that
+    /// opens; only two parts are open at a time, whatever the number of parts. On an error no part is left.
+    /// - Returns: the reports and the files written (the first part first).
     static func write(_ plan: [PlannedTensor], metadata: GGUFMetadata, to path: String, options: ConvertOptions,
-                      label: String) throws -> [TensorReport] {
+                      label: String) throws -> (reports: [TensorReport], paths: [String]) {
         var metadata = metadata
         if let (file, matrix) = options.imatrix { ImportanceKeys.record(file: file, matrix, in: &metadata) }
-        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.info),
-                                    checksumKey: BloomGGUFKeys.tensorChecksums)
-        let progress = ProgressReporter(label: label, totalItems: plan.count, totalBytes: writer.tensors.reduce(0) { $0 + $1.byteCount },
-                                        quiet: options.quiet)
+        let ranges = try options.split.map { try $0.parts(plan.map(\.info)) } ?? [plan.indices]
+        let paths = options.split == nil ? [path] : ranges.indices.map {
+            GGUFSplitSet.partPath(prefix: SplitLimits.prefix(of: path), number: $0 + 1, count: ranges.count)
+        }
+        let progress = ProgressReporter(label: label, totalItems: plan.count,
+                                        totalBytes: plan.reduce(0) { $0 + $1.info.byteCount }, quiet: options.quiet)
         var done = 0
         var reports: [TensorReport] = []
+        var open: [GGUFWriter] = []
+        var committed: [String] = []
         do {
-            for (k, t) in plan.enumerated() {
-                if let raw = t.copyFrom {
-                    try writer.write(tensorNamed: t.info.name, raw.bytes)
-                    done += raw.byteCount
-                    progress.update(items: k, bytes: done)
-                    reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type, ne: t.info.ne,
-                                                byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: QuantizationError(),
-                                                note: t.note))
-                    continue
+            for (p, range) in ranges.enumerated() {
+                var partMetadata = p == 0 ? metadata : GGUFMetadata()
+                if options.split != nil {
+                    try partMetadata.append(GGUFSplitSet.splitNumberKey, .uint16(UInt16(clamping: p)))
+                    try partMetadata.append(GGUFSplitSet.splitCountKey, .uint16(UInt16(clamping: ranges.count)))
+                    try partMetadata.append(GGUFSplitSet.splitTensorCountKey, .int32(Int32(clamping: plan.count)))
                 }
-                let error = try ConvertStream.write(t, to: writer, threads: options.threads, chunkElements: options.chunkElements,
-                                                    measure: options.measureError,
-                                                    importance: options.imatrix?.matrix.importance(of: t.info.name)) { bytes in
-                    done += bytes
-                    progress.update(items: k, bytes: done)
+                let writer = try GGUFWriter(path: paths[p], metadata: partMetadata, tensors: plan[range].map(\.info),
+                                            checksumKey: BloomGGUFKeys.tensorChecksums)
+                open.append(writer)
+                for k in range {
+                    let t = plan[k]
+                    if let raw = t.copyFrom {
+                        try writer.write(tensorNamed: t.info.name, raw.bytes)
+                        done += raw.byteCount
+                        progress.update(items: k, bytes: done)
+                        reports.append(TensorReport(name: t.info.name, sourceName: raw.name, type: t.info.type,
+                                                    ne: t.info.ne, byteCount: t.info.byteCount,
+                                                    elementCount: t.info.elementCount, error: QuantizationError(),
+                                                    note: t.note))
+                        continue
+                    }
+                    let error = try ConvertStream.write(t, to: writer, threads: options.threads,
+                                                        chunkElements: options.chunkElements,
+                                                        measure: options.measureError,
+                                                        importance: options.imatrix?.matrix.importance(of: t.info.name)
+                    ) { bytes in
+                        done += bytes
+                        progress.update(items: k, bytes: done)
+                    }
+                    reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type,
+                                                ne: t.info.ne, byteCount: t.info.byteCount,
+                                                elementCount: t.info.elementCount, error: error, note: t.note))
                 }
-                reports.append(TensorReport(name: t.info.name, sourceName: t.source.name, type: t.info.type, ne: t.info.ne,
-                                            byteCount: t.info.byteCount, elementCount: t.info.elementCount, error: error, note: t.note))
+                if p > 0 {
+                    try writer.commit()
+                    committed.append(writer.path)
+                    open.removeLast()
+                }
             }
-            try writer.commit()
+            try open.first?.commit()
+            open.removeAll()
         } catch {
-            writer.abort()
+            for writer in open { writer.abort() }
+            for path in committed { unlink(path) }
             progress.finish()
             throw error
         }
         progress.finish()
-        return reports
+        return (reports, paths)
     }
 
-    static func fileSize(_ path: String) throws -> Int {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        return (attributes[.size] as? NSNumber)?.intValue ?? 0
+    static func fileSize(_ paths: [String]) throws -> Int {
+        try paths.reduce(0) { total, path in
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return total + ((attributes[.size] as? NSNumber)?.intValue ?? 0)
+        }
     }
 }

@@ -69,6 +69,38 @@ public enum GGUFInspect {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A split set: one part as `json(_:)` of that file; several as `{format: "gguf-split", path, parts: [{path,
+    /// file_size, data_offset, tensors}], metadata (the first part's), tensors: [{…, part, offset}]}`.
+    public static func json(_ set: GGUFSplitSet) -> JSONValue {
+        guard set.parts.count > 1 else { return json(set.parts[0]) }
+        let parts: [JSONValue] = set.parts.map { p in
+            .object([("path", .string(p.path)), ("file_size", .int(p.file.count)), ("data_offset", .int(p.dataOffset)),
+                     ("tensors", .int(p.tensors.count))])
+        }
+        var tensors: [JSONValue] = []
+        for (k, part) in set.parts.enumerated() {
+            for t in part.tensors {
+                tensors.append(.object([("name", .string(t.name)), ("type", .string(t.type.name)),
+                                        ("ne", .array(t.ne.map { .int($0) })),
+                                        ("shape", .array(t.shape.map { .int($0) })),
+                                        ("part", .int(k + 1)), ("offset", .int(t.fileOffset)),
+                                        ("nbytes", .int(t.byteCount))]))
+            }
+        }
+        guard case .object(let first) = json(set.parts[0]), let metadata = first.first(where: { $0.0 == "metadata" })
+        else { return .null }
+        return .object([("format", .string("gguf-split")), ("path", .string(set.path)), ("parts", .array(parts)),
+                        metadata, ("tensors", .array(tensors))])
+    }
+
+    /// The same as lines of text: each part's report, under a line naming the set.
+    public static func text(_ set: GGUFSplitSet) -> String {
+        guard set.parts.count > 1 else { return text(set.parts[0]) }
+        let total = set.parts.reduce(0) { $0 + $1.file.count }
+        return "\(set.path): gguf-split set of \(set.parts.count) parts, \(set.tensors.count) tensors, "
+            + "\(ByteCount.format(total))\n" + set.parts.map(text).joined()
+    }
+
     /// A value as JSON; arrays longer than `arrayPreview` become `{count, first: [...]}`.
     static func summary(_ value: GGUFValue) -> JSONValue {
         switch value {

@@ -15,13 +15,17 @@ public struct MergeOptions: Sendable {
     public var maxShardSize: Int
     /// No progress line even on a terminal.
     public var quiet: Bool
+    /// The chat template written into tokenizer_config.json (the one `convert` would store for the same choice).
+    public var template: TemplateChoice
 
     public static let defaultMaxShardSize = 5_000_000_000
 
-    public init(dtype: MergeDType = .auto, maxShardSize: Int = MergeOptions.defaultMaxShardSize, quiet: Bool = false) {
+    public init(dtype: MergeDType = .auto, maxShardSize: Int = MergeOptions.defaultMaxShardSize, quiet: Bool = false,
+                template: TemplateChoice = TemplateChoice()) {
         self.dtype = dtype
         self.maxShardSize = maxShardSize
         self.quiet = quiet
+        self.template = template
     }
 }
 
@@ -68,10 +72,13 @@ public enum MergePipeline {
         try MergeOutput.refuseInputs(output, inputs: [base] + adapters)
         let (folder, merged) = try open(base: base, adapters: adapters)
         try MergeOutput.refuseInputs(output, inputs: [folder.path])  // a hub id resolved to its snapshot folder
+        let template = try options.template.resolve(folder: folder.path)
         merged.warnings.forEach(warn)
+        template.warning.map(warn)
         try MergeOutput.prepareFolder(output)
         let written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: output,
-                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet)
+                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet,
+                                            chatTemplate: template.chatTemplate)
         return MergeSummary(files: written.files, tensorCount: merged.tensors.count, bytes: written.bytes,
                             changedTensors: merged.changedTensors, seconds: ProgressReporter.now() - start)
     }

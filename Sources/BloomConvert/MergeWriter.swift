@@ -35,7 +35,8 @@ public enum MergeDType: String, Sendable, CaseIterable {
 /// Writes a merged model as a Hugging Face folder that transformers loads as it is.
 enum MergeWriter {
     /// The merged model's config.json: the base's, with `dtype` (and `torch_dtype` where present) set to the stored dtype
-    /// when one was asked for, and `tie_word_embeddings` false when the merge gave the model its own output head.
+    /// when one was asked for, `tie_word_embeddings` false when the merge gave the model its own output head, and
+    /// `architectures` ["BloomForCausalLM"] when the base has none (llama.cpp's converter picks its model class by it).
     static func config(_ base: JSONValue, dtype: DType?, untiedEmbeddings: Bool) throws -> JSONValue {
         guard var pairs = base.object else { throw BloomError(.invalidJSON, "config.json is not a JSON object") }
         func set(_ key: String, _ value: JSONValue, addIfMissing: Bool) {
@@ -44,6 +45,9 @@ enum MergeWriter {
             } else if addIfMissing {
                 pairs.append((key, value))
             }
+        }
+        if base["architectures"]?.array?.isEmpty ?? true {
+            set("architectures", .array([.string("BloomForCausalLM")]), addIfMissing: true)
         }
         if let dtype, let name = MergeDType.torchName(dtype) {
             let hasEither = pairs.contains { $0.0 == "dtype" || $0.0 == "torch_dtype" }
@@ -55,12 +59,27 @@ enum MergeWriter {
         return .object(pairs)
     }
 
-    /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder`, shards, the
-    /// index when there are several shards, then config.json. Every file stays under a temporary name until all are
+    /// The merged folder's tokenizer_config.json: the base's (or an empty one) with `chat_template` set.
+    static func tokenizerConfig(_ base: JSONValue?, chatTemplate: String) throws -> JSONValue {
+        guard var pairs = (base ?? .object([])).object else {
+            throw BloomError(.invalidJSON, "tokenizer_config.json is not a JSON object")
+        }
+        if let k = pairs.firstIndex(where: { $0.0 == "chat_template" }) {
+            pairs[k].1 = .string(chatTemplate)
+        } else {
+            pairs.append(("chat_template", .string(chatTemplate)))
+        }
+        return .object(pairs)
+    }
+
+    /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder` (its
+    /// tokenizer_config.json with `chatTemplate` set; its chat_template.jinja left out, as it would override that),
+    /// shards, the index when there are several shards, then config.json. Every file stays under a temporary name until all are
     /// complete; on any error they are all removed.
     /// - Returns: the files written (names in `output`) and the data bytes.
     static func write(_ model: MergedModel, config baseConfig: JSONValue, baseFolder: String, to output: String,
-                      dtype: MergeDType, maxShardSize: Int, quiet: Bool) throws -> (files: [String], bytes: Int) {
+                      dtype: MergeDType, maxShardSize: Int, quiet: Bool,
+                      chatTemplate: String) throws -> (files: [String], bytes: Int) {
         let entries = try model.tensors.map { tensor -> SafetensorsWriter.Entry in
             let stored = dtype.dtype ?? tensor.dtype
             guard stored.isFloatingPointWeight else {
@@ -76,10 +95,18 @@ enum MergeWriter {
         var staged: [AtomicFile] = []
         var committed: [String] = []
         do {
-            for name in MergeOutput.companionFiles where MergeOutput.isRegularFile(baseFolder + "/" + name) {
+            let rewritten = ["tokenizer_config.json", "chat_template.jinja"]
+            for name in MergeOutput.companionFiles where !rewritten.contains(name)
+                && MergeOutput.isRegularFile(baseFolder + "/" + name) {
                 let source = try MappedFile(path: baseFolder + "/" + name)
                 staged.append(try MergeOutput.stage(withExtendedLifetime(source) { Array(source.bytes) }, at: output + "/" + name))
             }
+            let baseTokenizerConfig = baseFolder + "/tokenizer_config.json"
+            let tokenizerConfig = try tokenizerConfig(MergeOutput.isRegularFile(baseTokenizerConfig)
+                                                          ? JSONFile.read(baseTokenizerConfig) : nil,
+                                                      chatTemplate: chatTemplate)
+            staged.append(try MergeOutput.stage(Array((JSONWriter.string(tokenizerConfig, pretty: true) + "\n").utf8),
+                                                at: output + "/tokenizer_config.json"))
             let progress = ProgressReporter(label: "merge", totalItems: entries.count, totalBytes: totalBytes, quiet: quiet)
             defer { progress.finish() }
             var bytesDone = 0

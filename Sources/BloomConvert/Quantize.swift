@@ -1,57 +1,56 @@
 import BloomArch
 import BloomCore
 import BloomGGUF
+import BloomQuant
 import Foundation
 
 /// `bloomkit quantize`: re-encodes the weights of a GGUF file (like llama-quantize), keeping its metadata.
 public enum GGUFQuantizer {
-    /// Writes `input` with its quantizable tensors (2-D weights; not norms or biases) as `options.type`
-    /// (token_embd/output as `options.embeddingType` or the default for the type, `--tensor-type` patterns first).
-    /// Other tensors, and tensors that already have their target type, are copied byte for byte.
+    /// Writes `input` with its quantizable tensors (2-D weights; not norms or biases) as `FileType.tensorTypes`
+    /// chooses for `options.type` and `options.overrides`, as llama-quantize does. Other tensors, and tensors that
+    /// already have their target type, are copied byte for byte.
     /// - Parameter allowRequantize: accept quantized sources (dequantized, then quantized again: error adds up).
     /// - Throws: `.invalidArgument` for a quantized source without `allowRequantize`; reader and I/O errors.
     public static func quantize(input: String, output: String, options: ConvertOptions, allowRequantize: Bool) throws -> ConvertReport {
         let start = ProgressReporter.now()
-        guard ConvertCodec.isSupported(options.type) else {
-            throw BloomError(.invalidArgument, "cannot quantize to \(options.type.name)")
-        }
-        let file = try GGUFFile(path: input)
-        let patterns = try ConvertPlan.compile(options.tensorTypes)
+        let file = try GGUFSplitSet(path: input)
+        let blockCount = try file.metadata.optional(BloomGGUFKeys.blockCount, GGUFMetadata.uint32).map(Int.init)
+            ?? file.tensors.compactMap { BloomTensorName(gguf: $0.name)?.layer }.max().map { $0 + 1 } ?? 0
+        let types = try options.type.tensorTypes(file.tensors.map { ($0.name, $0.ne) }, blockCount: blockCount,
+                                                 overrides: options.overrides)
         var plan: [PlannedTensor] = []
-        for t in file.tensors {
-            var target = t.type
-            var note: String?
-            if BloomTensorNames.isQuantizable(t.name, ne: t.ne) {
-                target = ConvertPlan.choose(t.name, patterns: patterns, options: options)
-                if t.ne[0] % target.blockLayout.elements != 0 {
-                    note = "ne[0] = \(t.ne[0]) is not a multiple of \(target.name)'s block; stored as f16"
-                    target = .F16
-                }
-            }
+        for (t, choice) in zip(file.tensors, types.choices) {
+            let target = choice?.type ?? t.type
             if target == t.type {
-                plan.append(PlannedTensor(info: t.info, source: SourceTensor(gguf: t), qkv: nil, note: note, copyFrom: t))
+                plan.append(PlannedTensor(info: t.info, source: SourceTensor(gguf: t), qkv: nil, note: choice?.note,
+                                          copyFrom: t))
                 continue
             }
-            guard ConvertCodec.isSupported(t.type) else {
+            guard Quantizer.supportedTypes.contains(t.type) else {
                 throw BloomError(.unsupported, "tensor '\(t.name)' is \(t.type.name), which bloomkit cannot read", path: input)
             }
-            if ConvertCodec.blockTypes.contains(t.type), !allowRequantize {
+            if t.type.isBlockType, !allowRequantize {
                 throw BloomError(.invalidArgument, "tensor '\(t.name)' is already \(t.type.name); quantizing it again adds error (pass --allow-requantize to do it anyway)",
                                  path: input)
             }
             plan.append(PlannedTensor(info: try GGUFTensorInfo(name: t.name, type: target, ne: t.ne), source: SourceTensor(gguf: t),
-                                      qkv: nil, note: note))
+                                      qkv: nil, note: choice?.note))
         }
         var metadata = file.metadata
         metadata.remove(BloomGGUFKeys.tensorChecksums)
-        metadata.set(BloomGGUFKeys.fileType, .uint32(ConvertCodec.fileType(of: options.type)))
+        for key in [GGUFSplitSet.splitNumberKey, GGUFSplitSet.splitCountKey, GGUFSplitSet.splitTensorCountKey] {
+            metadata.remove(key)
+        }
+        metadata.set(BloomGGUFKeys.fileType, .uint32(options.type.number))
         metadata.set(BloomGGUFKeys.quantizationVersion, .uint32(2))
         if !metadata.contains(BloomGGUFKeys.checksumAlgorithm) {
             metadata.set(BloomGGUFKeys.checksumAlgorithm, .string(BloomGGUFKeys.xxh64))
         }
-        let reports = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
-        return ConvertReport(path: output, tensors: reports, fileSize: try Converter.fileSize(output),
-                             seconds: ProgressReporter.now() - start, measured: options.measureError)
+        let written = try Converter.write(plan, metadata: metadata, to: output, options: options, label: "quantize")
+        return ConvertReport(path: written.paths[0], tensors: written.reports,
+                             fileSize: try Converter.fileSize(written.paths), seconds: ProgressReporter.now() - start,
+                             measured: options.measureError, parts: written.paths,
+                             warnings: types.unmatchedPatterns.map(ConvertPlan.unmatchedWarning))
     }
 }
 

@@ -35,31 +35,48 @@ public enum GGUFVerifier {
     /// - Throws: the first problem found, as one `BloomError` naming the tensor or key and the offset.
     public static func verify(path: String, requireChecksums: Bool = true,
                               threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)) throws -> VerifyReport {
-        let file = try GGUFFile(path: path)
-        // Every tensor is padded, the last one included: the file ends exactly at the padded end of the data.
+        let set = try GGUFSplitSet(path: path)
+        for part in set.parts { try checkSize(part) }
+        let isBloom = (try? set.metadata.string(BloomGGUFKeys.architecture)) == "bloom"
+        let isAdapter = (try? set.metadata.string(BloomGGUFKeys.type)) == BloomLoRAProfile.generalType
+        if isAdapter {
+            do {
+                for part in set.parts { _ = try BloomLoRAProfile.read(part, model: nil) }
+            } catch let error as BloomError {
+                throw BloomError(.verifyProfile, error.message, path: path, location: error.location, cause: error)
+            }
+        } else if isBloom {
+            try checkProfile(set)
+        }
+        var report = VerifyReport(path: path, tensorCount: set.tensors.count, checkedChecksums: 0, bytesHashed: 0,
+                                  isBloom: isBloom, isAdapter: isAdapter)
+        for part in set.parts {
+            let (checked, bytes) = try checkChecksums(part, requireChecksums: requireChecksums, threads: threads)
+            report.checkedChecksums += checked
+            report.bytesHashed += bytes
+        }
+        return report
+    }
+
+    /// Every tensor is padded, the last one included: the file ends exactly at the padded end of the data.
+    static func checkSize(_ file: GGUFFile) throws {
+        let path = file.path
         let expectedSize = try file.tensors.last.map { try GGUFLimits.pad($0.fileOffset + $0.byteCount, file.alignment) } ?? file.headerByteCount
         guard file.file.count == expectedSize else {
             let what = file.file.count < expectedSize ? "truncated" : "has \(file.file.count - expectedSize) extra bytes"
             throw BloomError(.verifySize, "file is \(file.file.count) bytes, \(what): its data ends at \(expectedSize)", path: path)
         }
-        let isBloom = (try? file.metadata.string(BloomGGUFKeys.architecture)) == "bloom"
-        let isAdapter = (try? file.metadata.string(BloomGGUFKeys.type)) == BloomLoRAProfile.generalType
-        if isAdapter {
-            do {
-                _ = try BloomLoRAProfile.read(file, model: nil)
-            } catch let error as BloomError {
-                throw BloomError(.verifyProfile, error.message, path: path, location: error.location, cause: error)
-            }
-        } else if isBloom {
-            try checkProfile(file)
-        }
+    }
 
+    /// Each tensor of one file (a split set's part holds the checksums of its own tensors) against its XXH64.
+    /// - Returns: checksums checked and bytes hashed.
+    static func checkChecksums(_ file: GGUFFile, requireChecksums: Bool, threads: Int) throws -> (Int, Int) {
+        let path = file.path
         guard file.metadata.contains(BloomGGUFKeys.tensorChecksums) || file.tensors.isEmpty else {
             if requireChecksums {
                 throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked", path: path)
             }
-            return VerifyReport(path: path, tensorCount: file.tensors.count, checkedChecksums: 0, bytesHashed: 0,
-                                isBloom: isBloom, isAdapter: isAdapter)
+            return (0, 0)
         }
         let stored: [UInt64]
         do {
@@ -87,9 +104,7 @@ public enum GGUFVerifier {
                              "bytes \(t.fileOffset)..<\(t.fileOffset + t.byteCount) do not match the tensor's checksum: stored \(hex(stored[k])), computed \(hex(hashes.values[k]))",
                              path: path, location: "tensor '\(t.name)'")
         }
-        return VerifyReport(path: path, tensorCount: tensors.count, checkedChecksums: tensors.count,
-                            bytesHashed: tensors.reduce(0) { $0 + $1.byteCount }, isBloom: isBloom,
-                            isAdapter: isAdapter)
+        return (tensors.count, tensors.reduce(0) { $0 + $1.byteCount })
     }
 
     /// One slot per tensor, each written by one worker.
@@ -106,7 +121,7 @@ public enum GGUFVerifier {
 
     /// llama.cpp's BLOOM loader, as a check: required keys with their types, tokenizer arrays, the exact tensor set
     /// and shapes, 1-D tensors F32, quantized tensors only where allowed.
-    static func checkProfile(_ file: GGUFFile) throws {
+    static func checkProfile(_ file: GGUFSplitSet) throws {
         let m = file.metadata
         let h: BloomHyperParameters
         do {

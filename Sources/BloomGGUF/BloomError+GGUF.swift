@@ -44,4 +44,6 @@ extension BloomError.Code {
     public static let ggufMissingTensor: Self = "gguf-missing-tensor"
     /// The writer was fed bytes that do not match what was declared.
     public static let ggufWriteMismatch: Self = "gguf-write-mismatch"
+    /// A gguf-split set with a missing part, a part of another set, or split keys that disagree.
+    public static let ggufSplitSet: Self = "gguf-split-set"
 }

@@ -52,6 +52,12 @@ public struct GGUFMetadata: Sendable, Equatable {
         BloomError(.ggufWrongType, "key '\(key)' has type \(v.typeName), expected \(expected)")
     }
 
+    public func uint16(_ key: String) throws -> UInt16 {
+        let v = try value(key)
+        guard case .uint16(let x) = v else { throw wrongType(key, v, "UINT16") }
+        return x
+    }
+
     public func uint32(_ key: String) throws -> UInt32 {
         let v = try value(key)
         guard case .uint32(let x) = v else { throw wrongType(key, v, "UINT32") }

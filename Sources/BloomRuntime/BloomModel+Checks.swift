@@ -32,8 +32,8 @@ extension BloomModel {
     /// The first tensor of the file holding a NaN or an infinity (in an F32/F16/BF16 element or a block's f16
     /// scale), or nil. Read only after the logits came out non-finite, to name the cause.
     func firstNonFiniteTensor() -> String? {
-        guard let file = storage as? GGUFFile else { return nil }
-        for t in file.tensors where Self.holdsNonFinite(t.type, t.bytes) { return t.name }
+        guard let tensors = (storage as? GGUFFile)?.tensors ?? (storage as? GGUFSplitSet)?.tensors else { return nil }
+        for t in tensors where Self.holdsNonFinite(t.type, t.bytes) { return t.name }
         return nil
     }
 

@@ -30,12 +30,13 @@ public final class BloomModel: @unchecked Sendable {
     /// The largest rank among the applied pairs (0 without adapters).
     let maxLoRARank: Int
 
-    /// Maps `path` and binds every weight.
+    /// Maps `path` (a GGUF file, or the first part of a gguf-split set and its other parts) and binds every weight.
     /// - Parameter adapters: LoRA adapter GGUF files to apply at load time (the mapped base stays as it is).
-    /// - Throws: the GGUF reader's errors, or `.invalidModel` naming the tensor that is missing, misshapen or of
-    ///   a type the runtime cannot compute with, or the adapter file and tensor that does not fit the model.
+    /// - Throws: the GGUF reader's errors (`.ggufSplitSet` for a set with a missing or foreign part), or
+    ///   `.invalidModel` naming the tensor that is missing, misshapen or of a type the runtime cannot compute with,
+    ///   or the adapter file and tensor that does not fit the model.
     public convenience init(path: String, adapters: [LoRARequest] = []) throws {
-        let file = try GGUFFile(path: path)
+        let file = try GGUFSplitSet(path: path)
         do {
             try self.init(source: file, adapters: adapters)
         } catch let error as BloomError {

@@ -8,12 +8,14 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-        2-D weights get --type; norms and biases stay f32. The output head is tied to token_embd unless \
-        --separate-output (or the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
+        2-D weights get the type llama-quantize gives them for --type (its mixes: attn_qkv, ffn_down, the \
+        head); norms and biases stay f32. The output head is tied to token_embd unless --separate-output (or \
+        the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
         A PEFT LoRA adapter folder as SOURCE gives a LoRA adapter GGUF instead (llama.cpp's layout, f32/f16/bf16;
         --base names the base model folder or GGUF when the adapter's base_model_name_or_path is not local), which
         `generate --lora` and llama.cpp's `--lora` apply at load time.
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -26,7 +28,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .long, help: "File type (see the list below; case-insensitive).")
     var type = "f16"
 
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
@@ -41,6 +43,18 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var types: TypeOptions
 
+    @OptionGroup var split: SplitOptions
+
+    @OptionGroup var templates: TemplateOptions
+
+    @Option(name: .customLong("metadata"), help: ArgumentHelp(
+        "A JSON file of general.* keys that override what the model card and config say (convert_hf_to_gguf.py's "
+            + "--metadata format).", valueName: "FILE"))
+    var metadataFile: String?
+
+    @Option(name: .long, help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
+    var name: String?
+
     func validate() throws { try types.validate(type: type) }
 
     func run() throws {
@@ -48,20 +62,25 @@ struct ConvertCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             try types.applyImportance(to: &options)
+            options.split = split.limits
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {
-                guard adapters.isEmpty, !separateOutput, options.tensorTypes.isEmpty, options.embeddingType == nil
+                let o = options.overrides
+                guard adapters.isEmpty, !separateOutput, o.patterns.isEmpty, o.embeddingType == nil,
+                      o.outputType == nil, !o.pure
                 else {
-                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type and --embedding-type"
-                                     + " apply to a model, not to an adapter folder")
+                    throw BloomError(.invalidArgument, "--lora, --separate-output, --tensor-type, --embedding-type, "
+                                     + "--output-tensor-type and --pure apply to a model, not to an adapter folder")
                 }
-                types.print(try AdapterConverter.convert(adapter: source, base: base, to: output, type: options.type))
+                types.print(try AdapterConverter.convert(adapter: source, base: base, to: output,
+                                                         type: options.type.baseType))
                 return
             }
             guard base == nil else {
                 throw BloomError(.invalidArgument, "--base goes with an adapter folder as the source")
             }
-            let input = try ConvertInput(folder: source, adapters: adapters)
+            let input = try ConvertInput(folder: source, adapters: adapters, template: templates.choice,
+                                         metadataFile: metadataFile, name: name)
             for warning in input.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let report = try Converter.convert(input, to: output, options: options)
             types.print(report)

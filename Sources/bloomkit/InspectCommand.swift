@@ -33,8 +33,8 @@ struct InspectCommand: ParsableCommand {
                 let archive = try BKZArchive(path: path)
                 text = json ? JSONWriter.string(archive.inspectJSON(), pretty: true) + "\n" : archive.inspectText() + "\n"
             } else if GGUFInspect.isGGUF(path: path) {
-                let file = try GGUFFile(path: path)
-                text = json ? JSONWriter.string(GGUFInspect.json(file), pretty: true) + "\n" : GGUFInspect.text(file)
+                let set = try GGUFSplitSet(path: path)
+                text = json ? JSONWriter.string(GGUFInspect.json(set), pretty: true) + "\n" : GGUFInspect.text(set)
             } else {
                 let report = try InspectReport.open(path)
                 text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"

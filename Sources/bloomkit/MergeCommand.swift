@@ -33,6 +33,8 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "No progress line.")
     var quiet = false
 
+    @OptionGroup var templates: TemplateOptions
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -49,7 +51,7 @@ struct MergeCommand: ParsableCommand {
         try runReportingErrors(common) {
             let options = MergeOptions(dtype: MergeDType(rawValue: dtype) ?? .auto,
                                        maxShardSize: ByteCount.parse(maxShardSize) ?? MergeOptions.defaultMaxShardSize,
-                                       quiet: quiet)
+                                       quiet: quiet, template: templates.choice)
             let summary = try MergePipeline.run(base: base, adapters: adapters, output: output, options: options) { warning in
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }

@@ -9,9 +9,11 @@ struct QuantizeCommand: ParsableCommand {
         commandName: "quantize",
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
         discussion: """
-        Types: \(ConvertOptions.typeTable)
-        Quantizable tensors are 2-D weights; norms and biases are copied. A quantized source is refused unless \
-        --allow-requantize (its error adds to the new one).
+        Quantizable tensors are 2-D weights; norms and biases are copied. Each gets the type llama-quantize \
+        gives it for the file type (its mixes: attn_qkv, ffn_down, the head). A quantized source is refused \
+        unless --allow-requantize (its error adds to the new one).
+
+        \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
@@ -22,13 +24,15 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "Target type: f32, f16, bf16, q8_0, q4_0 or q4_1.")
+    @Option(name: .long, help: "Target file type (see the list below; case-insensitive).")
     var type: String
 
     @Flag(name: .customLong("allow-requantize"), help: "Accept tensors that are already quantized.")
     var allowRequantize = false
 
     @OptionGroup var types: TypeOptions
+
+    @OptionGroup var split: SplitOptions
 
     func validate() throws { try types.validate(type: type) }
 
@@ -37,6 +41,7 @@ struct QuantizeCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             try types.applyImportance(to: &options)
+            options.split = split.limits
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
             types.print(report)
         }
@@ -51,8 +56,16 @@ struct TypeOptions: ParsableArguments {
                                + "backreferences or lookaround.", valueName: "REGEX=TYPE"))
     var tensorTypes: [String] = []
 
-    @Option(name: .customLong("embedding-type"), help: "Type of token_embd (also the output head). Default: q8_0 for 4-bit types, else --type.")
+    @Option(name: .customLong("embedding-type"), help: ArgumentHelp("Type of token_embd.", valueName: "TYPE"))
     var embeddingType: String?
+
+    @Option(name: .customLong("output-tensor-type"),
+            help: ArgumentHelp("Type of the output head (of token_embd when the head is tied to it and no "
+                               + "--embedding-type).", valueName: "TYPE"))
+    var outputTensorType: String?
+
+    @Flag(help: "No type mix: every quantizable tensor gets the base type (like llama-quantize --pure).")
+    var pure = false
 
     @Flag(help: "Print per-tensor error (RMSE, max abs, SNR dB) and totals (file size, bits per weight).")
     var report = false
@@ -81,9 +94,11 @@ struct TypeOptions: ParsableArguments {
     }
 
     func apply(to options: inout ConvertOptions, type: String) throws {
-        options.type = try ConvertOptions.type(named: type)
-        options.embeddingType = try embeddingType.map(ConvertOptions.type(named:))
-        options.tensorTypes = try tensorTypes.map { spec in
+        options.type = try FileType.named(type)
+        options.overrides.embeddingType = try embeddingType.map(FileType.tensorType(named:))
+        options.overrides.outputType = try outputTensorType.map(FileType.tensorType(named:))
+        options.overrides.pure = pure
+        options.overrides.patterns = try tensorTypes.map { spec in
             guard let eq = spec.lastIndex(of: "=") else {
                 throw BloomError(.invalidArgument, "--tensor-type '\(spec)' is not REGEX=TYPE")
             }
@@ -93,7 +108,7 @@ struct TypeOptions: ParsableArguments {
             } catch let error as BloomError {
                 throw BloomError(.invalidArgument, "--tensor-type \(error.message)")
             }
-            return (pattern, try ConvertOptions.type(named: String(spec[spec.index(after: eq)...])))
+            return (pattern, try FileType.tensorType(named: String(spec[spec.index(after: eq)...])))
         }
         options.measureError = report
         options.quiet = quiet
@@ -114,8 +129,13 @@ struct TypeOptions: ParsableArguments {
         options.imatrix = (imatrix, matrix)
     }
 
-    /// Prints the report (table or JSON) with --report, else one summary line (or a small JSON object).
+    /// The file types, one per line, for --help.
+    static var typeHelp: String { "Types (--type, case-insensitive):\n\(FileType.helpTable)" }
+
+    /// Prints the warnings on stderr, then the report (table or JSON) with --report, else one summary line
+    /// (or a small JSON object).
     func print(_ report: ConvertReport) {
+        for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         if self.report {
             Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(), terminator: json ? "\n" : "")
         } else if json {
@@ -124,8 +144,10 @@ struct TypeOptions: ParsableArguments {
                 ("bits_per_weight", .float(report.bitsPerWeight)), ("seconds", .float(report.seconds)),
             ]), pretty: true))
         } else if !quiet {
-            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", report.path, report.tensors.count,
-                               ByteCount.format(report.fileSize), report.bitsPerWeight, report.seconds))
+            let what = report.parts.count > 1 ? "\(report.path) (part 1 of \(report.parts.count))" : report.path
+            Swift.print(String(format: "wrote %@: %d tensors, %@, %.3f bits per weight, %.2f s", what,
+                               report.tensors.count, ByteCount.format(report.fileSize), report.bitsPerWeight,
+                               report.seconds))
         }
     }
 }

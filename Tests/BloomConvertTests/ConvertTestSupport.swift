@@ -55,7 +55,8 @@ enum ConvertFixtures {
         let h = try hyperParameters()
         let (tensors, values) = model(h, lmHead: lmHead)
         let vocabulary = try ConvertVocabulary(folder: Fixtures.path("tokenizer"), vocabSize: h.vocabSize)
-        return (ConvertInput(name: "synthetic", source: "memory", adapters: ["a scale=2.0"], hyperParameters: h, tiedOutput: tied,
+        return (ConvertInput(publishing: .init(folderName: "synthetic"), source: "memory", adapters: ["a scale=2.0"],
+                             hyperParameters: h, tiedOutput: tied,
                              vocabulary: vocabulary, tensors: tensors), values)
     }
 

@@ -14,7 +14,8 @@ final class ConvertTests: XCTestCase {
     override func setUpWithError() throws { tmp = try TempDir("convert-tests") }
     override func tearDown() { tmp = nil }
 
-    func convert(_ input: ConvertInput, type: GGMLType = .F32, _ configure: (inout ConvertOptions) -> Void = { _ in }) throws -> (GGUFFile, ConvertReport) {
+    func convert(_ input: ConvertInput, type: FileType = .F32, _ configure: (inout ConvertOptions) -> Void = { _ in })
+        throws -> (GGUFFile, ConvertReport) {
         var options = ConvertOptions()
         options.type = type
         options.chunkElements = 1000  // many chunks per tensor, QKV chunks that split heads
@@ -70,8 +71,9 @@ final class ConvertTests: XCTestCase {
             XCTAssertEqual(try m.uint32("tokenizer.ggml.\(key)_token_id"), UInt32(id), key)
         }
         XCTAssertEqual(try m.bool("tokenizer.ggml.add_bos_token"), false)
-        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateNoInput), AlpacaTemplate.noInput)
-        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateWithInput), AlpacaTemplate.withInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateNoInput), AlpacaTemplate.defaultStyle.noInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.promptTemplateWithInput), AlpacaTemplate.defaultStyle.withInput)
+        XCTAssertEqual(try m.string(BloomGGUFKeys.chatTemplate), AlpacaTemplate.defaultStyle.chatTemplate)
         XCTAssertEqual(try m.stringArray(BloomGGUFKeys.adapters), ["a scale=2.0"])
         XCTAssertEqual(try m.uint64Array(BloomGGUFKeys.tensorChecksums).count, file.tensors.count)
         for t in file.tensors {
@@ -82,7 +84,7 @@ final class ConvertTests: XCTestCase {
     func testF16AndBF16AreRoundedToNearestEven() throws {
         let (input, values) = try ConvertFixtures.input()
         for type in [GGMLType.F16, .BF16] {
-            let (file, report) = try convert(input, type: type) { $0.measureError = true }
+            let (file, report) = try convert(input, type: type == .F16 ? .F16 : .BF16) { $0.measureError = true }
             let t = try XCTUnwrap(file.tensor(named: "blk.1.ffn_up.weight"))
             let source = try XCTUnwrap(values["transformer.h.1.mlp.dense_h_to_4h.weight"])
             let expected = source.map { type == .F16 ? Precision.f16ToFloat(Precision.floatToF16($0)) : Precision.bf16ToFloat(Precision.floatToBF16($0)) }
@@ -110,18 +112,16 @@ final class ConvertTests: XCTestCase {
 
     func testTypePolicy() throws {
         let (input, _) = try ConvertFixtures.input()
-        let (file, _) = try convert(input, type: .F16) {
-            $0.tensorTypes = [("ffn_down", .BF16)]
-            $0.embeddingType = .F32
+        let (file, report) = try convert(input, type: .F16) {
+            $0.overrides.patterns = [("ffn_down", .BF16), ("attn_norm", .Q8_0)]
+            $0.overrides.embeddingType = .F32
         }
         XCTAssertEqual(file.tensor(named: "blk.0.ffn_down.weight")?.type, .BF16)
         XCTAssertEqual(file.tensor(named: "blk.0.ffn_down.bias")?.type, .F32)
         XCTAssertEqual(file.tensor(named: "blk.0.ffn_up.weight")?.type, .F16)
         XCTAssertEqual(file.tensor(named: "token_embd.weight")?.type, .F32)
-        XCTAssertEqual(ConvertOptions.defaultEmbeddingType(for: .Q4_0), .Q8_0)
-        XCTAssertEqual(ConvertOptions.defaultEmbeddingType(for: .Q4_1), .Q8_0)
-        XCTAssertEqual(ConvertOptions.defaultEmbeddingType(for: .Q8_0), .Q8_0)
-        assertBloomError(.invalidArgument) { try self.convert(input) { $0.tensorTypes = [("(", .F16)] } }
+        XCTAssertEqual(report.warnings, ["--tensor-type pattern 'attn_norm' matches no quantizable tensor"])
+        assertBloomError(.invalidArgument) { try self.convert(input) { $0.overrides.patterns = [("(", .F16)] } }
     }
 
     func testMisfitCheckpointsAreRefusedAndLeaveNothing() throws {

@@ -32,14 +32,13 @@ final class ImportanceQuantizationTests: XCTestCase {
         try ImportanceMatrix(path: try Fixtures.path("expected/imatrix/tiny-b-c64.gguf"))
     }
 
-    /// `quantize --imatrix` for the types the CLI writes: every tensor and the quantize.imatrix.* keys as
-    /// llama-quantize writes them.
+    /// `quantize --pure --imatrix`: every tensor and the quantize.imatrix.* keys as llama-quantize writes them.
     func testQuantizeWithImatrixEqualsLlamaQuantize() throws {
         let input = try f16File()
-        for (type, name) in [(GGMLType.Q4_0, "Q4_0"), (.Q4_1, "Q4_1")] {
+        for (type, name) in [(FileType.Q4_0, "Q4_0"), (.Q4_1, "Q4_1"), (.Q5_0, "Q5_0"), (.Q5_1, "Q5_1")] {
             var options = ConvertOptions()
             options.type = type
-            options.embeddingType = type  // --pure
+            options.overrides.pure = true
             options.imatrix = (Self.imatrixLabel, try matrix())
             let out = scratch.file("\(name).gguf")
             _ = try GGUFQuantizer.quantize(input: input, output: out, options: options, allowRequantize: false)
@@ -57,34 +56,6 @@ final class ImportanceQuantizationTests: XCTestCase {
             XCTAssertEqual(file.metadata[ImportanceKeys.dataset], keys["quantize.imatrix.dataset"]?.string.map { .string($0) })
             XCTAssertEqual(file.metadata[ImportanceKeys.entriesCount]?.integer, keys["quantize.imatrix.entries_count"]?.int)
             XCTAssertEqual(file.metadata[ImportanceKeys.chunksCount]?.integer, keys["quantize.imatrix.chunks_count"]?.int)
-        }
-    }
-
-    /// Q5_0 and Q5_1 (not yet `--type` choices) through BloomQuant directly: the weighted 2-D weights and the
-    /// unweighted token_embd are llama-quantize's bytes.
-    func testWeightedQ5EqualsLlamaQuantize() throws {
-        let file = try GGUFFile(path: try f16File())
-        let m = try matrix()
-        for (type, name) in [(GGMLType.Q5_0, "Q5_0"), (.Q5_1, "Q5_1")] {
-            var weighted = 0
-            for (tensor, e) in try expected(name) where e["type"]?.string == name {
-                let t = try file.requireTensor(named: tensor)
-                let values = try ConvertFixtures.floats(t)
-                let source = SourceTensor(name: tensor, dtype: .F32, shape: t.shape) { start, count, dst in
-                    let n = t.info.rowLength
-                    for i in 0..<(count * n) { dst[i] = values[start * n + i] }
-                }
-                var bytes: [UInt8] = []
-                let write: (UnsafeRawBufferPointer) throws -> Void = { bytes += $0 }
-                if let importance = m.importance(of: tensor) {
-                    weighted += 1
-                    try Quantizer.quantize(type, tensor: source, importance: importance, threads: 2, write: write)
-                } else {
-                    try Quantizer.quantize(type, tensor: source, threads: 2, write: write)
-                }
-                XCTAssertEqual(SHA256.hex(bytes), e["sha256"]?.string, "\(name) \(tensor)")
-            }
-            XCTAssertEqual(weighted, 12, name)
         }
     }
 

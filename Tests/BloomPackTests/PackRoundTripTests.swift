@@ -52,10 +52,10 @@ final class PackRoundTripTests: XCTestCase {
         let root = try PackFixtures.root()
         let tmp = try PackFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        for (type, kind) in [(GGMLType.F16, "f16"), (.Q8_0, "q8_0"), (.Q4_0, "q4_0"), (.Q4_1, "q4_1")] {
+        for kind in ["f16", "q8_0", "q4_0", "q4_1"] {
             var options = ConvertOptions()
-            options.type = type
-            options.embeddingType = type
+            options.type = try FileType.named(kind)
+            options.overrides.pure = true  // every weight `type`, the head and token_embd included
             options.separateOutput = true
             options.quiet = true
             let gguf = tmp + "/m-\(kind).gguf"

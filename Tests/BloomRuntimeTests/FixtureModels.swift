@@ -36,7 +36,7 @@ final class FixtureModels: @unchecked Sendable {
         self.scratch = scratch
         let out = scratch.file(key + ".gguf")
         var options = ConvertOptions()
-        options.type = type
+        options.type = try FileType.named(type.name)
         let input = try ConvertInput(folder: Fixtures.path(source.folder), adapters: source.adapters.map(Fixtures.path))
         _ = try Converter.convert(input, to: out, options: options)
         files[key] = out
