@@ -40,7 +40,8 @@ for type in f16 f32 q8_0 q4_0 q4_1; do "$bloomkit" convert "$model" -o "$out/$ty
 "${lp[@]}" -m "$out/f16.gguf" --kl-divergence-base "$out/llama-f16.kld" > "$out/llama-base.log" 2>&1
 "$bloomkit" perplexity "$out/f16.gguf" "$text" -c "$ctx" --kl-divergence-base "$out/bloomkit-f16.kld" > /dev/null 2>&1
 for type in f32 q8_0 q4_0 q4_1; do
-  "${lp[@]}" -m "$out/$type.gguf" --kl-divergence-base "$out/llama-f16.kld" --kl-divergence > "$out/llama-$type.log" 2>&1
+  "${lp[@]}" -m "$out/$type.gguf" --kl-divergence-base "$out/llama-f16.kld" --kl-divergence \
+    > "$out/llama-$type.log" 2>&1
   "${lp[@]}" -m "$out/$type.gguf" --kl-divergence-base "$out/bloomkit-f16.kld" --kl-divergence \
     > "$out/llama-on-bloomkit-$type.log" 2>&1
   "$bloomkit" perplexity "$out/$type.gguf" "$text" -c "$ctx" --kl-divergence "$out/f16.gguf" --json \
@@ -66,7 +67,8 @@ def bloomkit(name):
     d = json.loads((out / name).read_text())
     return d["kld"]["value"], d["same_top"]["value"], d["perplexity"]["value"]
 
-print(f"{'file':6} {'pair':28} {'mean KLD':>10} {'llama.cpp':>10} {'rel':>8}  {'same top':>8} {'llama.cpp':>9} {'rel':>8}")
+print(f"{'file':6} {'pair':28} {'mean KLD':>10} {'llama.cpp':>10} {'rel':>8}  "
+      f"{'same top':>8} {'llama.cpp':>9} {'rel':>8}")
 for t in ["f32", "q8_0", "q4_0", "q4_1"]:
     ref = llama(f"llama-{t}.log")
     for label, got in [("bloomkit vs F16 model", bloomkit(f"bloomkit-{t}.json")),

@@ -27,9 +27,10 @@ lp=("$out/llama-perplexity" -f "$text" -c "$ctx" -b "$ctx" -t 2)
 "$bloomkit" imatrix "$out/f16.gguf" -f "$calibration" -o "$out/imatrix.gguf" -c "$ctx" > /dev/null
 "$bloomkit" perplexity "$out/f16.gguf" "$text" -c "$ctx" --kl-divergence-base "$out/bk-base.kld" > /dev/null 2>&1
 "${lp[@]}" -m "$out/f16.gguf" --kl-divergence-base "$out/llama-base.kld" > /dev/null 2>&1
-echo "| type | imatrix | PPL (bloomkit) | ΔPPL vs F16 | mean KLD (bloomkit) | PPL (llama.cpp) | ΔPPL | mean KLD (llama.cpp) | same top (bloomkit / llama.cpp) |"
+printf '%s' "| type | imatrix | PPL (bloomkit) | ΔPPL vs F16 | mean KLD (bloomkit) | PPL (llama.cpp) | ΔPPL "
+echo "| mean KLD (llama.cpp) | same top (bloomkit / llama.cpp) |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for type in q8_0 q4_0 q4_1; do
+for type in q8_0 q5_1 q5_0 q4_1 q4_0; do
   for im in no yes; do
     f="$out/$type-$im.gguf"
     args=(); [ "$im" = yes ] && args=(--imatrix "$out/imatrix.gguf")

@@ -219,7 +219,8 @@ extension FileType {
                     type = attentionQKVType(qkvSeen, of: qkvCount) ?? type
                     qkvSeen += 1
                 case .ffnDown:
-                    type = feedForwardDownType(ffnDownSeen, of: blockCount, hasImportance: overrides.hasImportance) ?? type
+                    type = feedForwardDownType(ffnDownSeen, of: blockCount, hasImportance: overrides.hasImportance)
+                        ?? type
                     ffnDownSeen += 1
                 case .attentionOutput:
                     type = attentionOutputType ?? type

@@ -102,7 +102,8 @@ public struct ImportanceMatrix: Sendable, Equatable {
 
     init(gguf: GGUFFile) throws {
         let path = gguf.path
-        guard let count = gguf.metadata[Self.chunkCountKey]?.integer, let size = gguf.metadata[Self.chunkSizeKey]?.integer,
+        guard let count = gguf.metadata[Self.chunkCountKey]?.integer,
+              let size = gguf.metadata[Self.chunkSizeKey]?.integer,
               gguf.metadata.contains(Self.datasetsKey) else {
             throw BloomError(.invalidArgument, "no importance matrix: the GGUF file lacks \(Self.chunkCountKey), "
                              + "\(Self.chunkSizeKey) or \(Self.datasetsKey)", path: path)
@@ -122,7 +123,8 @@ public struct ImportanceMatrix: Sendable, Equatable {
                 sums[String(t.name.dropLast(Self.sumsSuffix.count))] = values
             } else {
                 guard values.count == 1, let c = values.first, c.isFinite, c >= 0, c < 0x1p62 else {
-                    throw BloomError(.invalidArgument, "tensor '\(t.name)' must hold one finite count ≥ 0 (one matrix "
+                    throw BloomError(.invalidArgument, "tensor '\(t.name)' must hold one finite count ≥ 0 (one "
+                                     + "matrix "
                                      + "per tensor; expert stacks are not BLOOM's)", path: path)
                 }
                 counts[String(t.name.dropLast(Self.countsSuffix.count))] = Int(c.rounded())
@@ -142,12 +144,14 @@ public struct ImportanceMatrix: Sendable, Equatable {
     init(legacy file: MappedFile) throws {
         var r = ByteReader(file.bytes)
         let n = Int(try r.read(Int32.self))
-        guard n >= 1 else { throw BloomError(.invalidArgument, "no entries (count \(n)) in the legacy importance matrix") }
+        guard n >= 1 else { throw BloomError(.invalidArgument,
+                                             "no entries (count \(n)) in the legacy importance matrix") }
         var entries: [String: Entry] = [:]
         for i in 0..<n {
             let length = Int(try r.read(Int32.self))
             guard length >= 0, length <= 1 << 16 else {
-                throw BloomError(.invalidArgument, "entry \(i): name length \(length)", location: "offset \(r.offset - 4)")
+                throw BloomError(.invalidArgument, "entry \(i): name length \(length)",
+                                 location: "offset \(r.offset - 4)")
             }
             let name = try r.readUTF8(length, "entry \(i)'s name")
             let ncall = Int(try r.read(Int32.self)), count = Int(try r.read(Int32.self))

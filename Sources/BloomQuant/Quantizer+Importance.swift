@@ -4,7 +4,8 @@ import CKernels
 /// Importance-weighted quantization (llama-quantize `--imatrix`): the types ggml weights, each one weighted row
 /// function (bk_quant_weighted.c, the bytes of ggml's quantize_row_*_impl with quant_weights).
 extension Quantizer {
-    typealias WeightedRow = @Sendable (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int, UnsafePointer<Float>?) -> Void
+    typealias WeightedRow =
+        @Sendable (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int, UnsafePointer<Float>?) -> Void
 
     static let weightedCodecs: [(type: GGMLType, encode: WeightedRow)] = [
         (.Q4_0, bk_quantize_row_q4_0_weighted_ref),

@@ -13,7 +13,8 @@ public enum KLDivergence {
     ///   - onChunk: after each chunk, its index and the statistics so far.
     /// - Throws: `.invalidRequest` when the file's vocabulary is not the model's.
     public static func compute(model: BloomModel, base: SavedLogProbs, pool: ThreadPool, chunks: Int? = nil,
-                               onChunk: (Int, KLDivergenceStatistics) -> Void = { _, _ in }) throws -> KLDivergenceResult {
+                               onChunk: (Int, KLDivergenceStatistics) -> Void = { _, _ in })
+        throws -> KLDivergenceResult {
         guard base.vocab == model.hyperParameters.vocabSize else {
             throw BloomError(.invalidRequest, "the saved log-probabilities have a vocabulary of \(base.vocab) tokens, "
                              + "the model \(model.hyperParameters.vocabSize): they come from a model with another "
@@ -29,7 +30,8 @@ public enum KLDivergence {
     ///   a text.
     public static func compute(model: BloomModel, baseModel: BloomModel, tokenizer: BloomTokenizer, text: String,
                                context n: Int, pool: ThreadPool, chunks: Int? = nil,
-                               onChunk: (Int, KLDivergenceStatistics) -> Void = { _, _ in }) throws -> KLDivergenceResult {
+                               onChunk: (Int, KLDivergenceStatistics) -> Void = { _, _ in })
+        throws -> KLDivergenceResult {
         try requireSameTokenizer(model, baseModel)
         let tokens = try Perplexity.tokens(text, tokenizer: tokenizer, context: n)
         let vocab = baseModel.hyperParameters.vocabSize, first = n / 2
@@ -57,11 +59,13 @@ public enum KLDivergence {
     public static func requireSameTokenizer(_ model: BloomModel, _ base: BloomModel) throws {
         let a = model.hyperParameters.vocabSize, b = base.hyperParameters.vocabSize
         guard a == b else {
-            throw BloomError(.invalidRequest, "the models do not share the tokenizer: \(model.path) has a vocabulary of "
+            throw BloomError(.invalidRequest,
+                             "the models do not share the tokenizer: \(model.path) has a vocabulary of "
                              + "\(a) tokens, \(base.path) \(b)")
         }
         for key in tokenizerKeys where model.metadata[key] != base.metadata[key] {
-            throw BloomError(.invalidRequest, "the models do not share the tokenizer: their '\(key)' differ (\(model.path), "
+            throw BloomError(.invalidRequest,
+                             "the models do not share the tokenizer: their '\(key)' differ (\(model.path), "
                              + "\(base.path))")
         }
     }

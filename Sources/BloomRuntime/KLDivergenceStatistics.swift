@@ -137,7 +137,8 @@ public struct KLDivergenceResult: Sendable {
         kldPercentiles = percentiles
             ? Self.percentiles(s.kldValues.sorted(), [0.999, 0.99, 0.95, 0.90, 0.5, 0.10, 0.05, 0.01, 0.001]) : []
         pDiffPercentiles = percentiles
-            ? Self.percentiles(s.pDiffValues.sorted(), [0.999, 0.99, 0.95, 0.90, 0.75, 0.5, 0.25, 0.10, 0.05, 0.01, 0.001])
+            ? Self.percentiles(s.pDiffValues.sorted(),
+                               [0.999, 0.99, 0.95, 0.90, 0.75, 0.5, 0.25, 0.10, 0.05, 0.01, 0.001])
             : []
     }
 
@@ -151,7 +152,8 @@ public struct KLDivergenceResult: Sendable {
                 out.append(("median", Double(v.count % 2 == 0 ? 0.5 * (v[m] + v[m - 1]) : v[m])))
             } else {
                 let p = f * Float(v.count - 1), i = Int(p), t = p - Float(i)
-                out.append((String(format: "%.1f", Double(f) * 100), Double((1 - t) * v[i] + t * v[min(i + 1, v.count - 1)])))
+                let value = (1 - t) * v[i] + t * v[min(i + 1, v.count - 1)]
+                out.append((String(format: "%.1f", Double(f) * 100), Double(value)))
             }
         }
         out.append(("min", Double(lo)))

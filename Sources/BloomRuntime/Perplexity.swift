@@ -52,7 +52,8 @@ public enum Perplexity {
                                saving: SavedLogProbsWriter? = nil,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard n >= 4, n % 2 == 0, tokens.count >= 2 * n else {
-            throw BloomError(.invalidRequest, "perplexity with context \(n) needs an even context of 4 or more and at least \(2 * n) tokens, not \(tokens.count)")
+            throw BloomError(.invalidRequest, "perplexity with context \(n) needs an even context of 4 or more and at "
+                             + "least \(2 * n) tokens, not \(tokens.count)")
         }
         let chunks = min(chunks ?? Int.max, tokens.count / n), first = n / 2, vocab = model.hyperParameters.vocabSize
         let ctx = try InferenceContext(model: model, pool: pool, capacity: n, batchCapacity: n)

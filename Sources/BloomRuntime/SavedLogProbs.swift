@@ -47,8 +47,8 @@ public final class SavedLogProbs {
         let path = file.path
         let header = try file.slice(offset: 0, length: 20, what: "the saved log-probabilities header")
         guard Array(header[0..<8]) == Self.magic else {
-            throw BloomError(.invalidArgument, "not a file of saved log-probabilities (no \"_logits_\" magic)", path: path,
-                             location: "offset 0")
+            throw BloomError(.invalidArgument, "not a file of saved log-probabilities (no \"_logits_\" magic)",
+                             path: path, location: "offset 0")
         }
         let n = Int(header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
         let v = Int(Int32(littleEndian: header.loadUnaligned(fromByteOffset: 12, as: Int32.self)))
@@ -61,7 +61,8 @@ public final class SavedLogProbs {
             throw BloomError(.invalidArgument, "vocabulary size \(v) is outside 2…\(Self.maxVocab)", path: path,
                              location: "offset 12")
         }
-        guard c >= 1 else { throw BloomError(.invalidArgument, "chunk count \(c) is below 1", path: path, location: "offset 16") }
+        guard c >= 1 else { throw BloomError(.invalidArgument, "chunk count \(c) is below 1", path: path,
+                                             location: "offset 16") }
         let tokenCount = try Checked.multiply(n, c, "token count")
         let recordsOffset = try Checked.add(20, try Checked.multiply(tokenCount, 4, "token bytes"), "records offset")
         let recordBytes = try Checked.product([c, Self.positions(context: n), LogProbs16.recordLength(vocab: v), 2],
@@ -69,7 +70,8 @@ public final class SavedLogProbs {
         let expected = try Checked.add(recordsOffset, recordBytes, "file size")
         guard file.count == expected else {
             throw BloomError(file.count < expected ? .truncated : .invalidArgument,
-                             "the file has \(file.count) bytes; its header (context \(n), vocabulary \(v), \(c) chunks) "
+                             "the file has \(file.count) bytes; its header (context \(n), vocabulary \(v), "
+                             + "\(c) chunks) "
                              + "needs \(expected)", path: path)
         }
         let raw = try file.slice(offset: 20, length: tokenCount * 4, what: "tokens")
@@ -113,7 +115,9 @@ public final class SavedLogProbsWriter {
         recordCount = SavedLogProbs.positions(context: context) * LogProbs16.recordLength(vocab: vocab)
         chunksLeft = chunks
         var header = SavedLogProbs.magic
-        for v in [UInt32(context), UInt32(vocab), UInt32(chunks)] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
+        for v in [UInt32(context), UInt32(vocab), UInt32(chunks)] {
+            withUnsafeBytes(of: v.littleEndian) { header += $0 }
+        }
         for t in tokens.prefix(context * chunks) { withUnsafeBytes(of: Int32(t).littleEndian) { header += $0 } }
         try file.write(header)
     }
@@ -128,7 +132,8 @@ public final class SavedLogProbsWriter {
     /// Renames the file into place once every chunk is written.
     public func commit() throws {
         guard chunksLeft == 0 else {
-            throw BloomError(.io, "\(chunksLeft) chunks of log-probabilities were never written", path: file.destination)
+            throw BloomError(.io, "\(chunksLeft) chunks of log-probabilities were never written",
+                             path: file.destination)
         }
         try file.commit()
     }

@@ -43,7 +43,9 @@ static float wq_qx_quants(int n, int nmax, const float *x, int8_t *L, const floa
             suml2 += qw[i] * (float)l * (float)l;
         }
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + wq_clamp(bk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            for (int i = 0; i < n; i++) {
+                L[i] = (int8_t)(nmax + wq_clamp(bk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            }
             scale = sumlx / suml2;
             best = scale * sumlx;
         }

@@ -73,9 +73,11 @@ struct DemoCommand: ParsableCommand {
             say("      bloomkit perplexity \(plain) \(relative(text, root)) -c 64 --kl-divergence \(f16)")
             let baseModel = try BloomModel(path: f16)
             let check = try KLDivergence.compute(model: try BloomModel(path: plain), baseModel: baseModel,
-                                                 tokenizer: try baseModel.loadTokenizer(), text: try TextFile.read(text),
+                                                 tokenizer: try baseModel.loadTokenizer(),
+                                                 text: try TextFile.read(text),
                                                  context: 64, pool: pool)
-            say(String(format: "      PPL %.3f vs %.3f for F16 (%+.2f%%), mean KL divergence %.5f, same top token %.1f%%",
+            say(String(format: "      PPL %.3f vs %.3f for F16 (%+.2f%%), mean KL divergence %.5f, "
+                       + "same top token %.1f%%",
                        check.perplexity.value, check.basePerplexity.value,
                        100 * (check.perplexityRatio.value - 1), check.meanKLD.value, 100 * check.sameTop.value))
             say("      (a 4-bit file: KLD about 0.05–0.07 here; --imatrix from `bloomkit imatrix` lowers it)")

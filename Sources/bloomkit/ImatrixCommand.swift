@@ -64,7 +64,8 @@ struct ImatrixCommand: ParsableCommand {
             if terminal { err.write(Data("\r\u{1B}[K".utf8)) }
             try matrix.write(to: output)
             let seconds = ProgressReporter.now() - start
-            print(String(format: "%d matrices, %d chunks of %d tokens (%.0f tokens/s, %.1f s) -> ", matrix.entries.count,
+            print(String(format: "%d matrices, %d chunks of %d tokens (%.0f tokens/s, %.1f s) -> ",
+                         matrix.entries.count,
                          matrix.chunkCount, context, Double(matrix.chunkCount * context) / max(seconds, 1e-6), seconds)
                   + output)
         }

@@ -6,7 +6,8 @@ import Foundation
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
-        abstract: "Perplexity of the model on a text file, and its KL divergence from a base model, as llama-perplexity "
+        abstract: "Perplexity of the model on a text file, and its KL divergence from a base model, as "
+            + "llama-perplexity "
             + "computes them.",
         discussion: """
         The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is
@@ -41,7 +42,9 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard textFile == nil || file == nil else { throw ValidationError("give the text file once: FILE or --file FILE") }
+        guard textFile == nil || file == nil else {
+            throw ValidationError("give the text file once: FILE or --file FILE")
+        }
         guard klDivergence != nil || textFile != nil || file != nil else { throw ValidationError("give the text file") }
         guard klDivergence == nil || klDivergenceBase == nil else {
             throw ValidationError("--kl-divergence and --kl-divergence-base exclude each other: save the base first")
@@ -87,11 +90,14 @@ struct PerplexityCommand: ParsableCommand {
         return r
     }
 
-    private func divergence(model: BloomModel, base: String, text: String?, pool: ThreadPool) throws -> KLDivergenceResult {
+    private func divergence(model: BloomModel, base: String, text: String?,
+                            pool: ThreadPool) throws -> KLDivergenceResult {
         let err = FileHandle.standardError
         let progress: (Int, KLDivergenceStatistics) -> Void = { i, stats in
             guard !json else { return }
-            if i == 0 { err.write(Data("chunk  PPL(Q)  ln(PPL(Q)/PPL(base))  KL divergence  RMS Δp  same top\n".utf8)) }
+            if i == 0 {
+                err.write(Data("chunk  PPL(Q)  ln(PPL(Q)/PPL(base))  KL divergence  RMS Δp  same top\n".utf8))
+            }
             let r = stats.runningSummary
             err.write(Data(String(format: "%4d  %9.4f  %10.5f ± %8.5f  %10.5f ± %8.5f  %6.3f%%  %6.3f%%\n", i + 1,
                                   r.perplexity.value, r.logPerplexityRatio.value, r.logPerplexityRatio.uncertainty,
@@ -107,7 +113,8 @@ struct PerplexityCommand: ParsableCommand {
         }
         let saved = try SavedLogProbs(path: base)
         if let n = context, n != saved.context {
-            throw BloomError(.invalidArgument, "the saved log-probabilities were computed with context \(saved.context), "
+            throw BloomError(.invalidArgument,
+                             "the saved log-probabilities were computed with context \(saved.context), "
                              + "not \(n)", path: base)
         }
         return try KLDivergence.compute(model: model, base: saved, pool: pool, chunks: chunks, onChunk: progress)
@@ -122,7 +129,8 @@ struct PerplexityCommand: ParsableCommand {
         if json {
             print(JSONWriter.string(.object([
                 ("perplexity", .float(r.perplexity)), ("uncertainty", .float(r.uncertainty)),
-                ("context", .int(r.contextLength)), ("chunks", .int(r.chunkCount)), ("scored_tokens", .int(r.scoredTokens)),
+                ("context", .int(r.contextLength)), ("chunks", .int(r.chunkCount)),
+                ("scored_tokens", .int(r.scoredTokens)),
                 ("seconds", .float(seconds)),
             ])))
         } else {

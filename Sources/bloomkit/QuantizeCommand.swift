@@ -124,7 +124,8 @@ struct TypeOptions: ParsableArguments {
         guard let imatrix else { return }
         let matrix = try ImportanceMatrix(path: imatrix)
         if let (name, _) = matrix.entries.first(where: { !$0.value.sums.allSatisfy(\.isFinite) }) {
-            throw BloomError(.invalidArgument, "the importance matrix of '\(name)' holds a non-finite value", path: imatrix)
+            throw BloomError(.invalidArgument, "the importance matrix of '\(name)' holds a non-finite value",
+                             path: imatrix)
         }
         options.imatrix = (imatrix, matrix)
     }

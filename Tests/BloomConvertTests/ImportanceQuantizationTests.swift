@@ -52,10 +52,14 @@ final class ImportanceQuantizationTests: XCTestCase {
             }
             XCTAssertEqual(checked, file.tensors.count)
             let keys = try XCTUnwrap(try expected(name).first { $0.0 == "_keys" }?.1)
-            XCTAssertEqual(file.metadata[ImportanceKeys.file], keys["quantize.imatrix.file"]?.string.map { .string($0) })
-            XCTAssertEqual(file.metadata[ImportanceKeys.dataset], keys["quantize.imatrix.dataset"]?.string.map { .string($0) })
-            XCTAssertEqual(file.metadata[ImportanceKeys.entriesCount]?.integer, keys["quantize.imatrix.entries_count"]?.int)
-            XCTAssertEqual(file.metadata[ImportanceKeys.chunksCount]?.integer, keys["quantize.imatrix.chunks_count"]?.int)
+            XCTAssertEqual(file.metadata[ImportanceKeys.file],
+                           keys["quantize.imatrix.file"]?.string.map { .string($0) })
+            XCTAssertEqual(file.metadata[ImportanceKeys.dataset],
+                           keys["quantize.imatrix.dataset"]?.string.map { .string($0) })
+            XCTAssertEqual(file.metadata[ImportanceKeys.entriesCount]?.integer,
+                           keys["quantize.imatrix.entries_count"]?.int)
+            XCTAssertEqual(file.metadata[ImportanceKeys.chunksCount]?.integer,
+                           keys["quantize.imatrix.chunks_count"]?.int)
         }
     }
 
@@ -77,7 +81,8 @@ final class ImportanceQuantizationTests: XCTestCase {
     }
 
     func testSHA256MatchesFIPSVectors() {
-        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Array("abc".utf8)),
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 }

@@ -49,7 +49,8 @@ final class ImportanceMatrixTests: XCTestCase {
             let folder = try TempDir("imatrix")
             let out = folder.file("copy.gguf")
             try m.write(to: out)
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), try Data(contentsOf: URL(fileURLWithPath: path)),
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)),
+                           try Data(contentsOf: URL(fileURLWithPath: path)),
                            file)
             XCTAssertEqual(try ImportanceMatrix(path: out), m)
         }
@@ -65,7 +66,8 @@ final class ImportanceMatrixTests: XCTestCase {
             ("cut in a name", Array(dat.prefix(10)), .truncated),
             ("cut in the values", Array(dat.prefix(200)), .truncated),
             ("huge name", le(1) + le(Int32.max), .invalidArgument),
-            ("huge values", le(1) + le(1) + [UInt8](repeating: 0x61, count: 1) + le(1) + le(Int32.max), .invalidArgument),
+            ("huge values", le(1) + le(1) + [UInt8](repeating: 0x61, count: 1) + le(1) + le(Int32.max),
+             .invalidArgument),
         ]
         for (name, bytes, code) in cases {
             let path = try folder.write(name, bytes)

@@ -51,10 +51,12 @@ final class ImatrixCollectorTests: XCTestCase {
         let model = try FixtureModels.shared.model("tiny-b", .F16)
         let tokens = try model.loadTokenizer().encodeChecked(try Fixtures.text("expected/perplexity/heldout.txt"))
         let pool = try ThreadPool(threads: 1)
-        let none = try ImatrixCollector.collect(model: model, tokens: tokens, context: 8, chunks: 3, batch: 8, pool: pool,
+        let none = try ImatrixCollector.collect(model: model, tokens: tokens, context: 8, chunks: 3, batch: 8,
+                                                pool: pool,
                                                 dataset: "t")
         XCTAssertTrue(none.entries.isEmpty)
-        let two = try ImatrixCollector.collect(model: model, tokens: tokens, context: 8, chunks: 3, batch: 16, pool: pool,
+        let two = try ImatrixCollector.collect(model: model, tokens: tokens, context: 8, chunks: 3, batch: 16,
+                                               pool: pool,
                                                dataset: "t")
         // Chunks 1+2 share a pass of 16 rows; chunk 3 is alone in a pass of 8.
         XCTAssertEqual(two.entries["blk.0.attn_qkv.weight"]?.count, 16)

@@ -17,7 +17,8 @@ final class KLDivergenceTests: XCTestCase {
     private func assertStatistics(_ r: KLDivergenceResult, _ e: JSONValue, rel: Double, abs tolerance: Double,
                                   _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
         func near(_ a: Double, _ b: Double, _ name: String) {
-            XCTAssertEqual(a, b, accuracy: max(tolerance, Swift.abs(b) * rel), "\(what) \(name)", file: file, line: line)
+            XCTAssertEqual(a, b, accuracy: max(tolerance, Swift.abs(b) * rel), "\(what) \(name)", file: file,
+                           line: line)
         }
         func near(_ a: Estimate, _ key: String) throws {
             let b = try Self.estimate(e[key])
@@ -47,7 +48,9 @@ final class KLDivergenceTests: XCTestCase {
     func testStatisticsOfTransformersLogitsMatchLlamaPerplexityArithmetic() throws {
         let fixture = try Fixtures.json("expected/kld/statistics.json")
         let vocab = try XCTUnwrap(fixture["vocab"]?.int), positions = try XCTUnwrap(fixture["positions"]?.int)
-        func floats(_ key: String) throws -> [Float] { try XCTUnwrap(fixture[key]?.array).map { Float($0.double ?? .nan) } }
+        func floats(_ key: String) throws -> [Float] {
+            try XCTUnwrap(fixture[key]?.array).map { Float($0.double ?? .nan) }
+        }
         let base = try floats("base_logits"), model = try floats("model_logits")
         let scales = try floats("base_scale"), minimums = try floats("base_min_log_prob")
         let codes = try XCTUnwrap(fixture["base_codes"]?.array).compactMap(\.int)
@@ -116,7 +119,8 @@ final class KLDivergenceTests: XCTestCase {
         let path = folder.file("base.logits")
         let tokens = try Perplexity.tokens(try text(), tokenizer: tokenizer, context: 64)
         let writer = try SavedLogProbsWriter(path: path, context: 64, vocab: 1536, chunks: 3, tokens: tokens)
-        let ppl = try Perplexity.compute(model: base, tokens: tokens, context: 64, pool: pool, chunks: 3, saving: writer)
+        let ppl = try Perplexity.compute(model: base, tokens: tokens, context: 64, pool: pool, chunks: 3,
+                                         saving: writer)
         try writer.commit()
         XCTAssertEqual(ppl.chunkCount, 3)
 
@@ -145,7 +149,8 @@ final class KLDivergenceTests: XCTestCase {
         XCTAssertTrue(e?.message.contains("do not share the tokenizer") ?? false, "\(String(describing: e))")
         let tokenizer = try BloomTokenizer(ggufMetadata: model.metadata)
         assertBloomError(.invalidRequest) {
-            try KLDivergence.compute(model: model, baseModel: other, tokenizer: tokenizer, text: try text(), context: 64,
+            try KLDivergence.compute(model: model, baseModel: other, tokenizer: tokenizer, text: try text(),
+                                     context: 64,
                                      pool: try ThreadPool(threads: 1))
         }
     }

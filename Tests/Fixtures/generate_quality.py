@@ -3,8 +3,9 @@
 Writes expected/kld/:
   statistics.json  transformers logits of tiny-b (f32) and of the same model with its matrices quantized and
                    dequantized as `bloomkit convert --type q4_0` stores them (gguf-py's ggml-exact quantizers:
-                   block matrices Q4_0, token_embd = tied head Q8_0), sliced to a small vocabulary so the file
-                   stays small (a ggml runtime's products: activations quantized to Q8_0); the base's 16-bit log-probability records and every statistic, computed in numpy
+                   block matrices Q4_0, token_embd = tied head Q8_0; each product's input quantized to Q8_0 as
+                   a ggml runtime computes it), sliced to a small vocabulary so the file stays small; the
+                   base's 16-bit log-probability records and every statistic, computed in numpy
                    the way llama-perplexity computes them (tools/perplexity/perplexity.cpp: log_softmax into
                    uint16, the kl_divergence_result sums, mean_and_uncertainty, covariance, percentiles), in f32
                    where it uses f32.

@@ -52,7 +52,8 @@ final class PerplexityCLITests: XCTestCase {
         let other = scratch.file("other-context")
         XCTAssertEqual(try run(["perplexity", q8, "-c", "32", "--kl-divergence", saved]).status, 1, "context mismatch")
         XCTAssertEqual(try run(["perplexity", q8, "--kl-divergence", f16]).status, 1, "a GGUF base needs the text")
-        XCTAssertEqual(try run(["perplexity", q8, text, "--kl-divergence", f16, "--kl-divergence-base", other]).status, 2)
+        XCTAssertEqual(try run(["perplexity", q8, text, "--kl-divergence", f16, "--kl-divergence-base",
+                                other]).status, 2)
         assertBadInput(try run(["perplexity", q8, "--kl-divergence", text]), mentions: [text, "_logits_"],
                        "a text file is no saved base")
     }
