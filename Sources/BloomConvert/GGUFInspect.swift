@@ -45,8 +45,10 @@ public enum GGUFInspect {
         ])
     }
 
-    /// The same as lines of text.
-    public static func text(_ file: GGUFFile) -> String {
+    /// The same as aligned text: a header line, the metadata (key, type, value columns) and either every tensor
+    /// (name, type, ne, shape, offset, size columns, as gguf-dump lists them) or, with `tensors` false, a summary:
+    /// the tensor count and bytes per ggml type.
+    public static func text(_ file: GGUFFile, tensors listTensors: Bool = true) -> String {
         var lines = ["\(file.path): GGUF v\(file.version), \(file.metadata.count) keys, \(file.tensors.count) tensors, "
             + "alignment \(file.alignment), data at \(file.dataOffset), \(ByteCount.format(file.file.count))"]
         if case .object(let a)? = adapterSummary(file) {
@@ -56,17 +58,47 @@ public enum GGUFInspect {
                          + " scale \(value["scale"]?.string ?? "")")
         }
         lines.append("metadata:")
-        for (key, value) in file.metadata.entries {
-            lines.append("  \(key) [\(value.typeName)] = \(JSONWriter.string(summary(value)))")
-        }
-        lines.append("tensors:")
-        let width = file.tensors.map(\.name.count).max() ?? 0
-        for t in file.tensors {
-            let name = t.name + String(repeating: " ", count: width - t.name.count)
-            let type = t.type.name + String(repeating: " ", count: max(0, 5 - t.type.name.count))
-            lines.append("  \(name)  \(type)  ne \(t.ne)  shape \(t.shape)  @\(t.fileOffset)  \(ByteCount.format(t.byteCount))")
+        lines += table(file.metadata.entries.map { key, value in
+            [key, value.typeName, JSONWriter.string(summary(value))]
+        }, rightAligned: [])
+        if listTensors {
+            lines.append("tensors:")
+            lines += table([["name", "type", "ne", "shape", "offset", "size"]] + file.tensors.map { t in
+                [t.name, t.type.name, list(t.ne), list(t.shape), String(t.fileOffset), ByteCount.format(t.byteCount)]
+            }, rightAligned: [4, 5])
+        } else {
+            var byType: [(type: String, count: Int, bytes: Int)] = []
+            for t in file.tensors {
+                if let k = byType.firstIndex(where: { $0.type == t.type.name }) {
+                    byType[k].count += 1
+                    byType[k].bytes += t.byteCount
+                } else {
+                    byType.append((t.type.name, 1, t.byteCount))
+                }
+            }
+            lines.append("tensors by type:")
+            lines += table(byType.map { [$0.type, "\($0.count) tensors", ByteCount.format($0.bytes)] },
+                           rightAligned: [1, 2])
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `[a, b, c]` without spaces, so a column stays one word wide.
+    private static func list(_ values: [Int]) -> String { "[" + values.map(String.init).joined(separator: ",") + "]" }
+
+    /// Rows as lines, columns two spaces apart, each padded to its widest cell (the last left unpadded unless
+    /// right-aligned).
+    private static func table(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+        let columns = rows.map(\.count).max() ?? 0
+        let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            var line = ""
+            for (c, cell) in row.enumerated() {
+                let fill = String(repeating: " ", count: widths[c] - cell.count)
+                line += "  " + (rightAligned.contains(c) ? fill + cell : (c == row.count - 1 ? cell : cell + fill))
+            }
+            return line
+        }
     }
 
     /// A split set: one part as `json(_:)` of that file; several as `{format: "gguf-split", path, parts: [{path,
@@ -94,11 +126,11 @@ public enum GGUFInspect {
     }
 
     /// The same as lines of text: each part's report, under a line naming the set.
-    public static func text(_ set: GGUFSplitSet) -> String {
-        guard set.parts.count > 1 else { return text(set.parts[0]) }
+    public static func text(_ set: GGUFSplitSet, tensors listTensors: Bool = true) -> String {
+        guard set.parts.count > 1 else { return text(set.parts[0], tensors: listTensors) }
         let total = set.parts.reduce(0) { $0 + $1.file.count }
         return "\(set.path): gguf-split set of \(set.parts.count) parts, \(set.tensors.count) tensors, "
-            + "\(ByteCount.format(total))\n" + set.parts.map(text).joined()
+            + "\(ByteCount.format(total))\n" + set.parts.map { text($0, tensors: listTensors) }.joined()
     }
 
     /// A value as JSON; arrays longer than `arrayPreview` become `{count, first: [...]}`.

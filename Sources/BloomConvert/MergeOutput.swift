@@ -1,5 +1,6 @@
 import BloomCheckpoint
 import BloomCore
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -85,6 +86,57 @@ struct MergeOutput {
         if let existing = try entries(of: output).first {
             throw BloomError(.invalidArgument, "the output folder is not empty (it holds '\(existing)'); remove it or choose another", path: output)
         }
+    }
+
+    /// True when `path` is a folder holding something.
+    static func isNonEmptyFolder(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return false }
+        return !((try? entries(of: path)) ?? []).isEmpty
+    }
+
+    /// Refuses to replace a folder that holds one of the inputs (replacing it would delete what is being read).
+    static func refuseInputsInside(_ output: String, inputs: [String]) throws {
+        guard let outputReal = realPath(output) else { return }
+        for input in inputs {
+            guard let real = realPath(input), real == outputReal || real.hasPrefix(outputReal + "/") else { continue }
+            throw BloomError(.invalidArgument, "the output folder holds an input ('\(input)'); it cannot be replaced",
+                             path: output)
+        }
+    }
+
+    /// A new, empty folder beside `output` (same file system: renames into place), named like bloomkit's temporaries.
+    static func stagingFolder(for output: String) throws -> String {
+        let trimmed = output.hasSuffix("/") && output.count > 1 ? String(output.dropLast()) : output
+        let parent = trimmed.contains("/") ? String(trimmed[..<trimmed.lastIndex(of: "/")!]) : "."
+        let name = String(trimmed.split(separator: "/").last ?? "output")
+        let staging = (parent.isEmpty ? "" : parent) + "/.\(name).bloomkit-merge-\(getpid())"
+        removeTree(staging)
+        guard mkdir(staging, 0o755) == 0 else {
+            throw BloomError(.io, "cannot create a staging folder: \(String(cString: strerror(errno)))", path: staging)
+        }
+        return staging
+    }
+
+    /// Puts the complete `staging` folder in place of `output`: the old folder is renamed aside, the new one renamed
+    /// in (the old one comes back if that fails), then the old one is removed.
+    static func replace(_ output: String, with staging: String) throws {
+        let aside = staging + "-old"
+        guard rename(output, aside) == 0 else {
+            throw BloomError(.io, "cannot move the old output folder aside: \(String(cString: strerror(errno)))",
+                             path: output)
+        }
+        guard rename(staging, output) == 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = rename(aside, output)
+            throw BloomError(.io, "cannot move the merged folder into place: \(reason)", path: output)
+        }
+        removeTree(aside)
+    }
+
+    /// Removes a folder bloomkit made, with everything in it.
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     /// Names in a folder, without `.` and `..`.

@@ -15,6 +15,8 @@ public struct MergeOptions: Sendable {
     public var maxShardSize: Int
     /// No progress line even on a terminal.
     public var quiet: Bool
+    /// Replace an output folder that already holds files (the new folder is complete before the old one goes).
+    public var replaceExisting = false
     /// The chat template written into tokenizer_config.json (the one `convert` would store for the same choice).
     public var template: TemplateChoice
 
@@ -61,7 +63,9 @@ public enum MergePipeline {
         return (folder, try LoRAMerge.apply(loaded, to: mergeBase))
     }
 
-    /// Merges `adapters` into `base` and writes the result to `output` (created if missing; must be empty).
+    /// Merges `adapters` into `base` and writes the result to `output` (created if missing; must be empty unless
+    /// `options.replaceExisting`: then the merge is written to a staging folder beside it, which takes its place
+    /// only when complete, and an output that holds an input is refused).
     /// - Parameters:
     ///   - warn: receives each warning before anything is written.
     /// - Throws: `invalidArgument` when `output` is an input or not empty; everything `open` throws; write errors
@@ -75,10 +79,20 @@ public enum MergePipeline {
         let template = try options.template.resolve(folder: folder.path)
         merged.warnings.forEach(warn)
         template.warning.map(warn)
-        try MergeOutput.prepareFolder(output)
-        let written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: output,
-                                            dtype: options.dtype, maxShardSize: options.maxShardSize, quiet: options.quiet,
-                                            chatTemplate: template.chatTemplate)
+        let replacing = options.replaceExisting && MergeOutput.isNonEmptyFolder(output)
+        if replacing { try MergeOutput.refuseInputsInside(output, inputs: [base, folder.path] + adapters) }
+        let target = replacing ? try MergeOutput.stagingFolder(for: output) : output
+        try MergeOutput.prepareFolder(target)
+        let written: (files: [String], bytes: Int)
+        do {
+            written = try MergeWriter.write(merged, config: folder.config, baseFolder: folder.path, to: target,
+                                            dtype: options.dtype, maxShardSize: options.maxShardSize,
+                                            quiet: options.quiet, chatTemplate: template.chatTemplate)
+            if replacing { try MergeOutput.replace(output, with: target) }
+        } catch {
+            if replacing { MergeOutput.removeTree(target) }
+            throw error
+        }
         return MergeSummary(files: written.files, tensorCount: merged.tensors.count, bytes: written.bytes,
                             changedTensors: merged.changedTensors, seconds: ProgressReporter.now() - start)
     }

@@ -74,7 +74,9 @@ public enum GGUFVerifier {
         let path = file.path
         guard file.metadata.contains(BloomGGUFKeys.tensorChecksums) || file.tensors.isEmpty else {
             if requireChecksums {
-                throw BloomError(.verifyNoChecksums, "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked", path: path)
+                throw BloomError(.verifyNoChecksums,
+                                 "no \(BloomGGUFKeys.tensorChecksums) key: tensor bytes cannot be checked (files from "
+                                 + "other tools have none: --allow-missing-checksums checks the rest)", path: path)
             }
             return (0, 0)
         }

@@ -28,6 +28,9 @@ struct BeamSearch {
         var stoppedAtEOS: Bool
         /// Forward steps run after the prompt.
         var steps: Int
+        /// Prompt processing, and from its start to the first step's choice (the first token of every beam).
+        var promptSeconds: Double
+        var firstTokenSeconds: Double
     }
 
     private struct Beam {
@@ -51,7 +54,10 @@ struct BeamSearch {
         let vocab = context.model.hyperParameters.vocabSize
         let keep = 2 * beams  // max(2, 1 + number of EOS ids) · beams
         context.resetAll()
+        let promptStart = Date()
         var logits = try context.evaluate(prompt, slot: 0)
+        let promptSeconds = Date().timeIntervalSince(promptStart)
+        var firstTokenSeconds = 0.0
         var running = (0..<beams).map { Beam(tokens: [], score: $0 == 0 ? 0 : -1e9, slot: 0) }
         var finished: [(score: Float, tokens: [TokenID])] = []
         var logProbs = [Float](repeating: 0, count: beams * vocab)
@@ -86,6 +92,7 @@ struct BeamSearch {
             merged.sort { $0.score > $1.score || ($0.score == $1.score && $0.order < $1.order) }
             finished = merged.prefix(beams).map { ($0.score, $0.tokens) }
             generated += 1
+            if generated == 1 { firstTokenSeconds = Date().timeIntervalSince(promptStart) }
             if atLimit { break }
             // the best `beams` unfinished continuations run on
             let next = candidates.indices.filter { !hits[$0] }.prefix(beams).map { candidates[$0] }
@@ -99,7 +106,8 @@ struct BeamSearch {
             rowOf = { $0 }
         }
         let best = finished.first?.tokens ?? []
-        return Result(tokens: best, stoppedAtEOS: eos != nil && best.last == eos, steps: steps)
+        return Result(tokens: best, stoppedAtEOS: eos != nil && best.last == eos, steps: steps,
+                      promptSeconds: promptSeconds, firstTokenSeconds: firstTokenSeconds)
     }
 
     /// The continuations become the new beams; each takes over its parent's cache slot (the first child in place,

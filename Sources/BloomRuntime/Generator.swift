@@ -13,9 +13,12 @@ public struct GenerationRequest: Sendable {
     public var beams: Int = 1
     /// Generation ends where the text contains one of these; the text stops before it.
     public var stops: [String] = []
+    /// Asked before each step after the first token: true ends generation (reason `.interrupted`), e.g. on Ctrl-C.
+    public var shouldStop: @Sendable () -> Bool = { false }
 
     public init(prompt: String, maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), beams: Int = 1,
-                stops: [String] = []) {
+                stops: [String] = [], shouldStop: @escaping @Sendable () -> Bool = { false }) {
+        self.shouldStop = shouldStop
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -26,7 +29,7 @@ public struct GenerationRequest: Sendable {
 
 /// Why generation ended.
 public enum StopReason: String, Sendable {
-    case eos, length, stop
+    case eos, length, stop, interrupted
 }
 
 /// Seconds and token counts of one generation.
@@ -101,8 +104,10 @@ public final class Generator {
             let search = BeamSearch(beams: request.beams, maxNewTokens: request.maxTokens, eos: eos,
                                     repeatPenalty: request.sampling.repeatPenalty)
             let result = try search.run(context: context, prompt: prompt)
+            timings.promptSeconds = result.promptSeconds
+            timings.firstTokenSeconds = result.firstTokenSeconds
             timings.generationSteps = result.steps
-            timings.generationSeconds = Date().timeIntervalSince(start)
+            timings.generationSeconds = max(0, Date().timeIntervalSince(start) - result.firstTokenSeconds)
             var tokens = result.tokens
             if result.stoppedAtEOS { tokens.removeLast() }
             var decoder = tokenizer.makeStreamingDecoder()
@@ -138,6 +143,10 @@ public final class Generator {
                 break
             }
             if tokens.count == request.maxTokens { break }
+            if request.shouldStop() {
+                reason = .interrupted
+                break
+            }
             if tokens.count == 1 { stepStart = Date() }
             step[0] = next
             logits = try context.evaluate(step)

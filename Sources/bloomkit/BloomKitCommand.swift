@@ -8,6 +8,10 @@ import Foundation
 enum BloomKitMain {
     static func main() {
         do {
+            // First the arguments alone (an unknown option or a missing value named as such), then the usage checks.
+            UsageChecks.deferred = true
+            _ = try BloomKitCommand.parseAsRoot()
+            UsageChecks.deferred = false
             var command = try BloomKitCommand.parseAsRoot()
             try command.run()
         } catch {
@@ -26,19 +30,28 @@ struct BloomKitCommand: ParsableCommand {
         abstract: "BLOOM models from Hugging Face checkpoints to one GGUF file, and a lean CPU runtime to run it.",
         discussion: """
         Typical flow:
-          bloomkit inspect models/bloom-7b1                      # what is in a checkpoint or adapter
-          bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/   # LoRA into base weights (HF folder)
-          bloomkit convert models/bloom-7b1 --lora adapters/alpacoom --type q4_0 -o alpacoom-q4_0.gguf
+          # what is in a checkpoint or adapter
+          bloomkit inspect models/bloom-7b1
+          # LoRA into base weights (a Hugging Face folder)
+          bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/
+          # one GGUF file, adapters merged, 4-bit weights
+          bloomkit convert models/bloom-7b1 --lora adapters/alpacoom \\
+            --type q4_0 -o alpacoom-q4_0.gguf
           bloomkit generate alpacoom-q4_0.gguf --instruction "Tell me about alpacas"
         """,
         version: "0.1.0",
         subcommands: [
             InspectCommand.self, MergeCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self,
             GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, ImatrixCommand.self, BenchCommand.self,
-            DemoCommand.self,
-            PackCommand.self, UnpackCommand.self,
+            DemoCommand.self, PackCommand.self, UnpackCommand.self, ChatCommand.self,
         ]
     )
+}
+
+/// ArgumentParser runs `validate()` before it reports an unknown option, so `generate m.gguf -q x` would say
+/// "give either --instruction or --prompt"; the commands' checks wait while `main` parses the arguments alone.
+enum UsageChecks {
+    nonisolated(unsafe) static var deferred = false
 }
 
 /// Flags every subcommand shares.

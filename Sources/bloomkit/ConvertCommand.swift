@@ -7,12 +7,14 @@ struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Convert a Hugging Face BLOOM checkpoint (optionally with LoRA adapters merged) into one GGUF file.",
+        usage: "bloomkit convert <source> -o <output> [--type <type>] [<options>]",
         discussion: """
         2-D weights get the type llama-quantize gives them for --type (its mixes: attn_qkv, ffn_down, the \
         head); norms and biases stay f32. The output head is tied to token_embd unless --separate-output (or \
-        the checkpoint's head is untied). The file loads in llama.cpp (architecture "bloom").
-        A PEFT LoRA adapter folder as SOURCE gives a LoRA adapter GGUF instead (llama.cpp's layout, f32/f16/bf16;
-        --base names the base model folder or GGUF when the adapter's base_model_name_or_path is not local), which
+        the checkpoint's head is untied). Like llama.cpp's tools, convert replaces an existing output file (once \
+        the new one is complete). The file loads in llama.cpp (architecture "bloom"). \
+        A PEFT LoRA adapter folder as SOURCE gives a LoRA adapter GGUF instead (llama.cpp's layout, f32/f16/bf16; \
+        --base names the base model folder or GGUF when the adapter's base_model_name_or_path is not local), which \
         `generate --lora` and llama.cpp's `--lora` apply at load time.
 
         \(TypeOptions.typeHelp)
@@ -28,7 +30,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(name: .long, help: "File type (see the list below; case-insensitive).")
+    @Option(name: .long, help: "File type (see the list below; case-insensitive).",
+            completion: .list(TypeOptions.completionNames))
     var type = "f16"
 
     @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
@@ -55,7 +58,10 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
     var name: String?
 
-    func validate() throws { try types.validate(type: type) }
+    func validate() throws {
+        guard !UsageChecks.deferred else { return }
+        try types.validate(type: type)
+    }
 
     func run() throws {
         try runReportingErrors(common) {

@@ -10,10 +10,11 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "The whole flow on the tiny BLOOM and LoRA adapter bundled in Tests/Fixtures.",
+        usage: "bloomkit demo [<options>]",
         discussion: """
-        Inspects the base model (models/tiny-b) and the adapter (adapters/alpaca-b, a LoRA trained on Alpaca-style
-        instructions), merges the adapter and converts to one Q8_0 GGUF file, then answers an Alpaca instruction with
-        that file — next to the base model's answer, so the adapter's effect shows. Files go to a temporary folder
+        Inspects the base model (models/tiny-b) and the adapter (adapters/alpaca-b, a LoRA trained on Alpaca-style \
+        instructions), merges the adapter and converts to one Q8_0 GGUF file, then answers an Alpaca instruction with \
+        that file — next to the base model's answer, so the adapter's effect shows. Files go to a temporary folder \
         (removed afterwards) unless --output is given.
         """)
 

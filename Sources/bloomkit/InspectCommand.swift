@@ -10,9 +10,10 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what a checkpoint, model folder or LoRA adapter holds (headers only).",
         discussion: """
-        PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model
-        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache,
-        or a GGUF file, or a .bkz packed by `bloomkit pack`.
+        PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model \
+        folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache, \
+        or a GGUF file, or a .bkz packed by `bloomkit pack`. A GGUF file's tensors are all listed, in aligned columns, as gguf-dump lists them; \
+        --summary shows only their count and size per type.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json
         """
@@ -26,6 +27,9 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object (every tensor with file and offset) instead of the report.")
     var json = false
 
+    @Flag(name: .long, help: "GGUF: the header, metadata and tensor counts per type, without the tensor list.")
+    var summary = false
+
     func run() throws {
         try runReportingErrors(common) {
             let text: String
@@ -34,7 +38,7 @@ struct InspectCommand: ParsableCommand {
                 text = json ? JSONWriter.string(archive.inspectJSON(), pretty: true) + "\n" : archive.inspectText() + "\n"
             } else if GGUFInspect.isGGUF(path: path) {
                 let set = try GGUFSplitSet(path: path)
-                text = json ? JSONWriter.string(GGUFInspect.json(set), pretty: true) + "\n" : GGUFInspect.text(set)
+                text = json ? JSONWriter.string(GGUFInspect.json(set), pretty: true) + "\n" : GGUFInspect.text(set, tensors: !summary)
             } else {
                 let report = try InspectReport.open(path)
                 text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"

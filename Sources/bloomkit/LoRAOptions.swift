@@ -12,7 +12,10 @@ struct LoRAOptions: ParsableArguments {
         "A LoRA adapter GGUF applied with a scale (may repeat).", valueName: "FILE SCALE"))
     var scaled: [String] = []
 
-    func validate() throws { _ = try parsedScaled() }
+    func validate() throws {
+        guard !UsageChecks.deferred else { return }
+        _ = try parsedScaled()
+    }
 
     /// Every adapter: the --lora files, then the --lora-scaled ones.
     var requests: [LoRARequest] {

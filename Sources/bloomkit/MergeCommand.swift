@@ -7,8 +7,9 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge PEFT LoRA adapters into a base model and write a Hugging Face model folder.",
+        usage: "bloomkit merge <base> <adapters> ... -o <output> [<options>]",
         discussion: """
-        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new or empty; its files appear only when all are complete.
+        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new or empty (--force replaces it: the new folder takes its place only when complete); its files appear only when all are complete. convert and quantize overwrite their output file as llama.cpp's tools do (also only when the new file is complete).
 
           bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/
           bloomkit merge models/bloom-7b1 adapters/a adapters/b -o merged/ --dtype bf16 --max-shard-size 2GB
@@ -21,7 +22,7 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "PEFT adapter folders, applied in order.")
     var adapters: [String]
 
-    @Option(name: .shortAndLong, help: "The output folder (created; must not exist or be empty).")
+    @Option(name: .shortAndLong, help: "The output folder (created; must not exist or be empty unless --force).")
     var output: String
 
     @Option(help: "Stored dtype: auto (the base's), f32, f16 or bf16.")
@@ -33,11 +34,16 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "No progress line.")
     var quiet = false
 
+    @Flag(name: [.customShort("f"), .long, .customLong("overwrite")],
+          help: "Replace an output folder that holds files (once the merge is complete; never one holding an input).")
+    var force = false
+
     @OptionGroup var templates: TemplateOptions
 
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard !adapters.isEmpty else { throw ValidationError("give at least one adapter folder") }
         guard MergeDType(rawValue: dtype) != nil else {
             throw ValidationError("--dtype must be one of \(MergeDType.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -49,9 +55,10 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            let options = MergeOptions(dtype: MergeDType(rawValue: dtype) ?? .auto,
+            var options = MergeOptions(dtype: MergeDType(rawValue: dtype) ?? .auto,
                                        maxShardSize: ByteCount.parse(maxShardSize) ?? MergeOptions.defaultMaxShardSize,
                                        quiet: quiet, template: templates.choice)
+            options.replaceExisting = force
             let summary = try MergePipeline.run(base: base, adapters: adapters, output: output, options: options) { warning in
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }

@@ -7,9 +7,10 @@ struct PackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pack",
         abstract: "Compress a checkpoint, model folder or GGUF file losslessly into one .bkz file.",
+        usage: "bloomkit pack <input> -o <output> [<options>]",
         discussion: """
-        Float tensors (F32, F16, BF16) are split into byte planes (exponent apart from sign and mantissa) and
-        entropy-coded; GGUF Q8_0/Q4_0/Q4_1/Q5 blocks have their scales split from their quants; repeated tensors are
+        Float tensors (F32, F16, BF16) are split into byte planes (exponent apart from sign and mantissa) and \
+        entropy-coded; GGUF Q8_0/Q4_0/Q4_1/Q5 blocks have their scales split from their quants; repeated tensors are \
         stored once; everything else is zstd. Every chunk and file carries an xxh64 checked by unpack and verify.
           bloomkit pack models/bloom-7b1 -o bloom-7b1.bkz --threads 4
           bloomkit unpack bloom-7b1.bkz -o models/bloom-7b1-copy
@@ -39,6 +40,7 @@ struct PackCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard (1...19).contains(level) else { throw ValidationError("--level must be 1...19") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256") }
         guard let n = ByteCount.parse(chunkSize), (64 << 10...BKZFormat.maxChunkBytes).contains(n) else {
@@ -60,6 +62,7 @@ struct UnpackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpack",
         abstract: "Restore the files of a .bkz byte for byte (a folder for a packed folder, a file for a file).",
+        usage: "bloomkit unpack <file> -o <output> [<options>]",
         discussion: "Every chunk and every file is checked against the xxh64 recorded at pack time; the output "
             + "appears only when all hold.")
 
@@ -78,6 +81,7 @@ struct UnpackCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256") }
     }
 

@@ -7,31 +7,41 @@ struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
         abstract: "Perplexity of the model on a text file, and its KL divergence from a base model, as "
-            + "llama-perplexity "
-            + "computes them.",
+            + "llama-perplexity computes them.",
+        usage: """
+            bloomkit perplexity <model> (<text-file> | --file <file>) [<options>]
+            bloomkit perplexity <model> <text> --kl-divergence <base> [<options>]
+            bloomkit perplexity <model> <text> --kl-divergence-base <out> [<options>]
+            bloomkit perplexity <model> --kl-divergence <saved> [<options>]
+            """,
         discussion: """
-        The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is
-        dropped); each chunk runs from an empty cache and only its second half is scored: the logits at positions
-        c/2 … c-2, each predicting the next token. PPL = exp(mean negative log-likelihood). Compare quantization
-        types of one model on the same text and context; the numbers match llama-perplexity's on the same file.
+        The text is tokenized once (no BOS) and cut into non-overlapping chunks of -c tokens (the remainder is \
+        dropped); each chunk runs from an empty cache and only its second half is scored: the logits at positions \
+        c/2 … c-2, each predicting the next token. PPL = exp(mean negative log-likelihood). Compare quantization \
+        types of one model on the same text and context; the numbers match llama-perplexity's on the same file. \
+        As there, the text must hold at least 2×c tokens (use a smaller -c for a short text).
 
         KL divergence (how far a converted file is from the F16 one), in one run:
           bloomkit perplexity model-q4_0.gguf text.txt --kl-divergence model-f16.gguf
-        or, as llama-perplexity does it, save the base once and compare each file with it (the saved file holds
+        or, as llama-perplexity does it, save the base once and compare each file with it (the saved file holds \
         the tokens, so the text is not needed again; llama-perplexity's files and bloomkit's are the same format):
           bloomkit perplexity model-f16.gguf text.txt --kl-divergence-base f16.logits
           bloomkit perplexity model-q4_0.gguf --kl-divergence f16.logits
-        Both files must share the tokenizer. Reported: PPL of both and their ratio, mean KL divergence (base ‖
-        model) with its standard error and percentiles, Δp (p_model − p_base of the next token), and how often
+        Both files must share the tokenizer. Reported: PPL of both and their ratio, mean KL divergence (base ‖ \
+        model) with its standard error and percentiles, Δp (p_model − p_base of the next token), and how often \
         the most likely token is the base's.
         """)
 
+    /// llama-perplexity's default context.
+    static let defaultContext = 512
+
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF model file.") var model: String
+    @Argument(help: "A GGUF model file.", completion: .file(extensions: ["gguf"])) var model: String
     @Argument(help: "A UTF-8 text file.") var textFile: String?
     @Option(name: .long, help: "The text file (instead of the argument).") var file: String?
-    @Option(name: [.customShort("c"), .customLong("context")], help: "Tokens per chunk (even; default 128).")
+    @Option(name: [.customShort("c"), .customLong("context")],
+            help: "Tokens per chunk (even; default 512, llama-perplexity's; a saved base sets its own).")
     var context: Int?
     @Option(name: .long, help: "Score at most this many chunks (default: all).") var chunks: Int?
     @Option(name: .long, help: "Threads (default: all cores).") var threads: Int?
@@ -42,6 +52,7 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard textFile == nil || file == nil else {
             throw ValidationError("give the text file once: FILE or --file FILE")
         }
@@ -58,6 +69,7 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            try ModelPathHint.requireFile(self.model)
             let text = try (textFile ?? file).map(TextFile.read)  // before the model: a bad text fails fast
             let model = try BloomModel(path: self.model, adapters: lora.requests)
             let pool = try ThreadPool(threads: threads)
@@ -74,7 +86,7 @@ struct PerplexityCommand: ParsableCommand {
 
     private func perplexity(model: BloomModel, text: String, pool: ThreadPool) throws -> PerplexityResult {
         let tokenizer = try model.loadTokenizer()
-        let n = context ?? 128
+        let n = context ?? Self.defaultContext
         let tokens = try Perplexity.tokens(text, tokenizer: tokenizer, context: n)
         let chunkCount = min(chunks ?? Int.max, tokens.count / n)
         let writer = try klDivergenceBase.map {
@@ -109,7 +121,7 @@ struct PerplexityCommand: ParsableCommand {
             let baseModel = try BloomModel(path: base)
             let tokenizer = try baseModel.loadTokenizer()
             return try KLDivergence.compute(model: model, baseModel: baseModel, tokenizer: tokenizer, text: text,
-                                            context: context ?? 128, pool: pool, chunks: chunks, onChunk: progress)
+                                            context: context ?? Self.defaultContext, pool: pool, chunks: chunks, onChunk: progress)
         }
         let saved = try SavedLogProbs(path: base)
         if let n = context, n != saved.context {

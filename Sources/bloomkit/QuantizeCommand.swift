@@ -8,24 +8,36 @@ struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Re-encode the weights of an F32/F16/BF16 GGUF file (like llama-quantize).",
+        usage: "bloomkit quantize <input> <output> <type> [<options>]\n"
+            + "bloomkit quantize <input> -o <output> --type <type> [<options>]",
         discussion: """
-        Quantizable tensors are 2-D weights; norms and biases are copied. Each gets the type llama-quantize \
-        gives it for the file type (its mixes: attn_qkv, ffn_down, the head). A quantized source is refused \
-        unless --allow-requantize (its error adds to the new one).
+        Usage as llama-quantize's (bloomkit quantize in.gguf out.gguf q4_0) or with options (bloomkit quantize \
+        in.gguf -o out.gguf --type q4_0). Quantizable tensors are 2-D weights; norms and biases are copied. Each \
+        gets the type llama-quantize gives it for the file type (its mixes: attn_qkv, ffn_down, the head). A \
+        quantized source is refused unless --allow-requantize (its error adds to the new one).
 
         \(TypeOptions.typeHelp)
         """)
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The GGUF file to read.")
+    @Argument(help: "The GGUF file to read.", completion: .file(extensions: ["gguf"]))
     var input: String
 
-    @Option(name: .shortAndLong, help: "The GGUF file to write.")
-    var output: String
+    @Argument(help: ArgumentHelp("OUTPUT TYPE, llama-quantize's order (instead of -o and --type).",
+                                 valueName: "output-and-type"))
+    var positional: [String] = []
 
-    @Option(name: .long, help: "Target file type (see the list below; case-insensitive).")
-    var type: String
+    @Option(name: [.customShort("o"), .customLong("output")], help: "The GGUF file to write.")
+    var outputOption: String?
+
+    @Option(name: .customLong("type"), help: "Target file type (see the list below; case-insensitive).",
+            completion: .list(TypeOptions.completionNames))
+    var typeOption: String?
+
+    /// -o and --type, or the positional OUTPUT TYPE (validated: one or the other).
+    var output: String { outputOption ?? positional.first ?? "" }
+    var type: String { typeOption ?? positional.last ?? "" }
 
     @Flag(name: .customLong("allow-requantize"), help: "Accept tensors that are already quantized.")
     var allowRequantize = false
@@ -34,12 +46,21 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var split: SplitOptions
 
-    func validate() throws { try types.validate(type: type) }
+    func validate() throws {
+        guard !UsageChecks.deferred else { return }
+        switch (positional.count, outputOption, typeOption) {
+        case (0, .some, .some), (2, nil, nil): break
+        case (0, _, _): throw ValidationError("give the output and the type: IN OUT TYPE, or IN -o OUT --type TYPE")
+        default: throw ValidationError("give OUT TYPE after the input, or -o OUT --type TYPE, not both")
+        }
+        try types.validate(type: type)
+    }
 
     func run() throws {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            try ModelPathHint.requireFile(input)
             try types.applyImportance(to: &options)
             options.split = split.limits
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
@@ -131,6 +152,9 @@ struct TypeOptions: ParsableArguments {
     }
 
     /// The file types, one per line, for --help.
+    /// What shell completion offers after --type: llama-quantize's names and their lowercase forms.
+    static var completionNames: [String] { FileType.all.map(\.name) + FileType.all.map { $0.name.lowercased() } }
+
     static var typeHelp: String { "Types (--type, case-insensitive):\n\(FileType.helpTable)" }
 
     /// Prints the warnings on stderr, then the report (table or JSON) with --report, else one summary line

@@ -14,6 +14,7 @@ struct SplitOptions: ParsableArguments {
     var maxTensors: Int?
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         guard maxSize == nil || maxTensors == nil else {
             throw ValidationError("give --split-max-size or --split-max-tensors, not both")
         }

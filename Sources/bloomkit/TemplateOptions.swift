@@ -16,6 +16,7 @@ struct TemplateOptions: ParsableArguments {
     var chatTemplateFile: String?
 
     func validate() throws {
+        guard !UsageChecks.deferred else { return }
         if let template, AlpacaTemplate.Style(rawValue: template) == nil {
             let names = AlpacaTemplate.Style.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("--template '\(template)' is not one of \(names)")

@@ -8,31 +8,41 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Show the tokens of a text, as Hugging Face tokenizers gives them for the model's tokenizer.",
+        usage: "bloomkit tokenize <model> (<text> | --file <file> | --stdin) [<options>]",
         discussion: """
-        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens
-        map) or a tokenizer.json file.
-        The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for;
-        --json prints {"ids": [...], "pieces": [...]} with the vocabulary spellings as pieces.
+        MODEL is a GGUF file (its tokenizer.ggml.* metadata), a model folder (its tokenizer.json and special tokens \
+        map) or a tokenizer.json file. \
+        The human output lists each id, its vocabulary spelling ('Ġ' is a space) and the text it stands for; \
+        --ids prints only the ids, as llama-tokenize --ids does: [1, 2, 3]; --json prints \
+        {"ids": [...], "pieces": [...]} with the vocabulary spellings as pieces.
         """)
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "GGUF file, model folder or tokenizer.json.") var model: String
     @Argument(help: "Text to tokenize.") var text: String?
     @Option(name: .long, help: "Read the text from this file (UTF-8) instead.") var file: String?
+    @Flag(name: .long, help: "Read the text from standard input instead (as llama-tokenize --stdin).") var stdin = false
+    @Flag(name: .long, help: "Print only the ids, as [1, 2, 3] (llama-tokenize --ids).") var ids = false
     @Flag(name: .long, help: "Print {\"ids\": [...], \"pieces\": [...]} on stdout.") var json = false
 
     func validate() throws {
-        guard (text == nil) != (file == nil) else { throw ValidationError("give either TEXT or --file, not both or neither") }
+        guard !UsageChecks.deferred else { return }
+        guard [text != nil, file != nil, stdin].filter({ $0 }).count == 1 else {
+            throw ValidationError("give the text once: TEXT, --file FILE or --stdin")
+        }
+        guard !(ids && json) else { throw ValidationError("--ids and --json are two outputs: give one") }
     }
 
     func run() throws {
         try runReportingErrors(common) {
             let tokenizer = try Self.loadTokenizer(model)
-            let input = try file.map(TextFile.read) ?? text ?? ""
+            let input = try stdin ? Self.readStandardInput() : file.map(TextFile.read) ?? text ?? ""
             let start = ProgressReporter.now()
             let ids = tokenizer.encode(input)
             let seconds = ProgressReporter.now() - start
-            if json {
+            if self.ids {
+                print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+            } else if json {
                 Self.printJSON(ids: ids, tokenizer: tokenizer)
             } else {
                 let pieces = ids.map { tokenizer.token(for: $0) ?? "" }
@@ -72,6 +82,15 @@ struct TokenizeCommand: ParsableCommand {
     private func pad(_ s: String, _ width: Int, left: Bool) -> String {
         let fill = String(repeating: " ", count: max(0, width - s.count))
         return left ? fill + s : s + fill
+    }
+
+    /// Standard input to its end, as UTF-8 text.
+    static func readStandardInput() throws -> String {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw BloomError(.invalidArgument, "standard input (\(data.count) bytes) is not UTF-8 text")
+        }
+        return text
     }
 
     /// A model folder, a tokenizer.json file, or a GGUF file.

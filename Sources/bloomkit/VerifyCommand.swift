@@ -11,7 +11,7 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The GGUF file to check.")
+    @Argument(help: "The GGUF file to check.", completion: .file(extensions: ["gguf", "bkz"]))
     var file: String
 
     @Flag(name: .customLong("allow-missing-checksums"), help: "Accept a file without bloomkit checksums (e.g. from llama.cpp).")
@@ -22,6 +22,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
+            try ModelPathHint.requireFile(file)
             if BKZArchive.looksPacked(file) {
                 let s = try BKZArchive(path: file).verify(threads: defaultThreads(), quiet: quiet)
                 if !quiet { print("ok: \(file): \(s.files) files, \(s.chunks) chunks, every checksum matches") }
@@ -29,7 +30,9 @@ struct VerifyCommand: ParsableCommand {
             }
             let report = try GGUFVerifier.verify(path: file, requireChecksums: !allowMissingChecksums)
             if !quiet {
-                print("ok: \(report.path): \(report.tensorCount) tensors, \(report.checkedChecksums) checksums match"
+                let checksums = report.checkedChecksums > 0 || report.tensorCount == 0
+                    ? "\(report.checkedChecksums) checksums match" : "no checksums present (tensor bytes not checked)"
+                print("ok: \(report.path): \(report.tensorCount) tensors, \(checksums)"
                       + (report.isAdapter ? ", LoRA adapter layout holds"
                          : report.isBloom ? ", BLOOM profile holds" : ""))
             }
