@@ -19,6 +19,11 @@ public struct ConvertOptions: Sendable {
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// f32 elements per chunk (memory per worker: 4 bytes each, plus the encoded bytes).
     public var chunkElements = 1 << 20
+    /// `--imatrix`: the importance matrix that weights Q4_0/Q4_1/Q5_0/Q5_1 (as llama-quantize --imatrix) and the
+    /// path the file records in quantize.imatrix.file. Setting it also sets `overrides.hasImportance` (a type rule).
+    public var imatrix: (path: String, matrix: ImportanceMatrix)? {
+        didSet { overrides.hasImportance = imatrix != nil }
+    }
     /// `--split-max-size` / `--split-max-tensors`: write llama.cpp's gguf-split layout instead of one file.
     public var split: SplitLimits?
 

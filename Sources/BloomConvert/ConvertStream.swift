@@ -8,10 +8,19 @@ import BloomQuant
 /// Memory: threads × (chunk f32 + encoded bytes).
 enum ConvertStream {
     /// Writes one tensor's bytes. Returns its encoding error (empty unless `measure`).
+    /// - Parameter importance: the tensor's imatrix entry (one value per column), if the matrix has one.
     static func write(_ t: PlannedTensor, to writer: GGUFWriter, threads: Int, chunkElements: Int, measure: Bool,
-                      progress: (_ bytes: Int) -> Void) throws -> QuantizationError {
+                      importance: [Float]? = nil, progress: (_ bytes: Int) -> Void) throws -> QuantizationError {
         guard t.source.rowCount > 0, t.source.rowLength > 0 else { return QuantizationError() }
         let measuring = measure && t.info.type != .F32
+        if let importance, Quantizer.usesImportance(t.info.type) != false {
+            let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), importance: importance,
+                                               measuringError: measuring, threads: threads) { bytes in
+                try writer.write(bytes)
+                progress(bytes.count)
+            }
+            return error ?? QuantizationError()
+        }
         let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), measuringError: measuring,
                                            threads: threads, chunkValues: chunkElements) { bytes in
             try writer.write(bytes)

@@ -133,6 +133,8 @@ public enum Converter {
     /// - Returns: the reports and the files written (the first part first).
     static func write(_ plan: [PlannedTensor], metadata: GGUFMetadata, to path: String, options: ConvertOptions,
                       label: String) throws -> (reports: [TensorReport], paths: [String]) {
+        var metadata = metadata
+        if let (file, matrix) = options.imatrix { ImportanceKeys.record(file: file, matrix, in: &metadata) }
         let ranges = try options.split.map { try $0.parts(plan.map(\.info)) } ?? [plan.indices]
         let paths = options.split == nil ? [path] : ranges.indices.map {
             GGUFSplitSet.partPath(prefix: SplitLimits.prefix(of: path), number: $0 + 1, count: ranges.count)
@@ -168,7 +170,9 @@ public enum Converter {
                     }
                     let error = try ConvertStream.write(t, to: writer, threads: options.threads,
                                                         chunkElements: options.chunkElements,
-                                                        measure: options.measureError) { bytes in
+                                                        measure: options.measureError,
+                                                        importance: options.imatrix?.matrix.importance(of: t.info.name)
+                    ) { bytes in
                         done += bytes
                         progress.update(items: k, bytes: done)
                     }

@@ -130,6 +130,9 @@ public struct TensorTypeOverrides: Sendable {
     public var outputType: GGMLType?
     /// `--pure`: every quantizable tensor gets the base type (still falling back when rows do not fit its blocks).
     public var pure = false
+    /// `--imatrix` was given: llama-quantize then makes ffn_down of the first eighth of the blocks Q4_1 in a Q4_0
+    /// file and Q5_1 in a Q5_0 file.
+    public var hasImportance = false
 
     public init() {}
 }
@@ -150,7 +153,8 @@ extension FileType {
     /// - attn_qkv, counted in block order (i of n): Q2_K → Q3_K; Q3_K_M → Q5_K for i < 2, else Q4_K;
     ///   Q3_K_L → Q5_K; Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < 4;
     /// - ffn_down, counted in block order (i of the block count): Q2_K → Q3_K; Q3_K_M → Q5_K for i < n/16, else
-    ///   Q4_K; Q3_K_L → Q5_K; Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < n/8;
+    ///   Q4_K; Q3_K_L → Q5_K; Q4_K_M and Q5_K_M → Q6_K where `moreBits(i, n)`; Q4_K_S → Q5_K for i < n/8; with an
+    ///   importance matrix, Q4_0 → Q4_1 and Q5_0 → Q5_1 for i < n/8;
     /// - attn_output: Q2_K → Q3_K; Q3_K_M → Q4_K; Q3_K_L → Q5_K;
     /// - then, rows (ne[0]) not a multiple of the type's block: Q2_K/Q3_K → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1,
     ///   Q6_K → Q8_0, and F16 when even that does not fit.
@@ -215,7 +219,8 @@ extension FileType {
                     type = attentionQKVType(qkvSeen, of: qkvCount) ?? type
                     qkvSeen += 1
                 case .ffnDown:
-                    type = feedForwardDownType(ffnDownSeen, of: blockCount) ?? type
+                    type = feedForwardDownType(ffnDownSeen, of: blockCount, hasImportance: overrides.hasImportance)
+                        ?? type
                     ffnDownSeen += 1
                 case .attentionOutput:
                     type = attentionOutputType ?? type
@@ -253,8 +258,10 @@ extension FileType {
         }
     }
 
-    private func feedForwardDownType(_ i: Int, of n: Int) -> GGMLType? {
+    private func feedForwardDownType(_ i: Int, of n: Int, hasImportance: Bool) -> GGMLType? {
         switch self {
+        case .Q4_0 where hasImportance: return i < n / 8 ? .Q4_1 : nil
+        case .Q5_0 where hasImportance: return i < n / 8 ? .Q5_1 : nil
         case .Q2_K: return .Q3_K
         case .Q3_K_M: return i < n / 16 ? .Q5_K : .Q4_K
         case .Q3_K_L: return .Q5_K

@@ -14,6 +14,7 @@ import Synchronization
 public enum Quantizer {
     typealias Encode = @Sendable (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
     typealias Decode = @Sendable (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
+    typealias ChunkEncode = @Sendable (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void
 
     /// Every type the quantizer handles, one row each: n values (whole blocks) to the type's bytes and back.
     /// Block sizes come from `GGMLType.blockLayout`.
@@ -92,6 +93,15 @@ public enum Quantizer {
     public static func quantize(_ type: GGMLType, tensor: SourceTensor, measuringError: Bool = false,
                                 threads: Int = defaultThreadCount, chunkValues: Int = chunkValues,
                                 write: (UnsafeRawBufferPointer) throws -> Void) throws -> QuantizationError? {
+        try quantizeStream(type, tensor: tensor, measuringError: measuringError, threads: threads,
+                           chunkValues: chunkValues, encode: nil, write: write)
+    }
+
+    /// The streamed quantization, with `encode` (n values of whole rows at x to bytes at y) in place of the type's
+    /// codec when given (the importance-weighted rows).
+    static func quantizeStream(_ type: GGMLType, tensor: SourceTensor, measuringError: Bool, threads: Int,
+                               chunkValues: Int, encode: ChunkEncode?,
+                               write: (UnsafeRawBufferPointer) throws -> Void) throws -> QuantizationError? {
         let rowLength = tensor.rowLength
         let count = try Checked.multiply(tensor.rowCount, rowLength, "value count of '\(tensor.name)'")
         let byteCount = try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
@@ -110,7 +120,7 @@ public enum Quantizer {
             let (firstRow, rows) = chunks.rows(of: chunk)
             let input = UnsafeMutableBufferPointer(rebasing: scratch[0..<(rows * rowLength)])
             try read(firstRow, rows, input)
-            quantizeChunk(type, input.baseAddress!, base + slot * slotBytes, rows * rowLength,
+            quantizeChunk(type, input.baseAddress!, base + slot * slotBytes, rows * rowLength, encode: encode,
                           roundTrip: measuringError ? scratch.baseAddress! + chunks.chunkValues : nil, &error)
         } emit: { chunk, slot in
             let bytes = chunks.rows(of: chunk).count * rowBytes
@@ -176,8 +186,9 @@ public enum Quantizer {
     /// Quantizes n values at x into y; given a buffer for the round trip, dequantizes them there and adds the
     /// difference to `error` while the chunk is still in cache.
     private static func quantizeChunk(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int,
-                                      roundTrip: UnsafeMutablePointer<Float>?, _ error: inout QuantizationError) {
-        quantizeValues(type, x, y, n)
+                                      encode: ChunkEncode? = nil, roundTrip: UnsafeMutablePointer<Float>?,
+                                      _ error: inout QuantizationError) {
+        if let encode { encode(x, y, n) } else { quantizeValues(type, x, y, n) }
         guard let roundTrip else { return }
         dequantizeValues(type, UnsafeRawPointer(y), roundTrip, n)
         error.add(x, roundTrip, n)

@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCore
 import BloomTokenizer
 import CKernels
@@ -90,6 +91,11 @@ public final class InferenceContext {
         rowPositions.deallocate()
         rowSlots.deallocate()
     }
+
+    /// Sees the input rows of each block matrix product before it runs (llama-imatrix's hook): the matrix kind,
+    /// the layer, `rows` rows of `columns` floats `stride` apart. Nil (the default) costs one test per product.
+    public var linearInputObserver: ((_ kind: BloomTensorKind, _ layer: Int, _ input: UnsafePointer<Float>,
+                                      _ stride: Int, _ rows: Int, _ columns: Int) -> Void)?
 
     /// Forgets the tokens of a slot.
     public func reset(slot: Int) { lengths[slot] = 0 }
@@ -213,6 +219,7 @@ public final class InferenceContext {
         for (l, block) in model.blocks.enumerated() {
             // attention: LN → fused QKV → KV cache → causal ALiBi softmax(QKᵀ)V → dense (+ residual)
             layerNorm(block.attnNorm, x.pointer, normed.pointer, rows: m)
+            linearInputObserver?(.attentionQKV, l, normed.pointer, h, m, h)
             linear(block.qkv, normed.pointer, ld: h, rows: m, into: qkv.pointer, ldy: 3 * h, flags: 0)
             storeKeysAndValues(layer: l, rows: m)
             var desc = bk_attention_desc(
@@ -224,10 +231,13 @@ public final class InferenceContext {
                 bk_attention(pool, &desc, qkv.pointer, Int64(3 * h), Int64(m), rowPositions, rowSlots,
                              attention.pointer, Int64(h), attentionScratch.pointer)
             }
+            linearInputObserver?(.attentionOutput, l, attention.pointer, h, m, h)
             linear(block.attnOutput, attention.pointer, ld: h, rows: m, into: x.pointer, ldy: h, flags: Int32(BK_EPILOGUE_ACCUMULATE))
             // MLP: LN → dense_h_to_4h → GELU → dense_4h_to_h (+ residual)
             layerNorm(block.ffnNorm, x.pointer, normed.pointer, rows: m)
+            linearInputObserver?(.ffnUp, l, normed.pointer, h, m, h)
             linear(block.up, normed.pointer, ld: h, rows: m, into: ffnBuffer.pointer, ldy: ffn, flags: Int32(BK_EPILOGUE_GELU))
+            linearInputObserver?(.ffnDown, l, ffnBuffer.pointer, ffn, m, ffn)
             linear(block.down, ffnBuffer.pointer, ld: ffn, rows: m, into: x.pointer, ldy: h, flags: Int32(BK_EPILOGUE_ACCUMULATE))
         }
         guard !logitRows.isEmpty else { return }

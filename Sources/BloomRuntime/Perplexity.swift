@@ -29,15 +29,38 @@ public enum Perplexity {
     ///   `.limitExceeded` if it is longer than `BloomTokenizer.maxTextBytes` (the text usually comes from a file).
     public static func compute(model: BloomModel, tokenizer: BloomTokenizer, text: String, context n: Int, pool: ThreadPool,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
+        try compute(model: model, tokens: try tokens(text, tokenizer: tokenizer, context: n), context: n, pool: pool,
+                    onChunk: onChunk)
+    }
+
+    /// The text's tokens, checked to fill at least two chunks of `context`.
+    /// - Throws: `.invalidRequest` for a bad context or too short a text; `.limitExceeded` for too long a text.
+    public static func tokens(_ text: String, tokenizer: BloomTokenizer, context n: Int) throws -> [TokenID] {
         guard n >= 4, n % 2 == 0 else { throw BloomError(.invalidRequest, "context \(n) must be an even number of at least 4") }
         let tokens = try tokenizer.encodeChecked(text)
         guard tokens.count >= 2 * n else {
             throw BloomError(.invalidRequest, "the text has \(tokens.count) tokens; perplexity with context \(n) needs at least \(2 * n)")
         }
-        let chunks = tokens.count / n, first = n / 2, vocab = model.hyperParameters.vocabSize
+        return tokens
+    }
+
+    /// Perplexity of `tokens` (see `tokens(_:tokenizer:context:)` for the checks).
+    /// - Parameters:
+    ///   - chunks: at most this many chunks (llama-perplexity's `--chunks`); nil: all.
+    ///   - saving: receives each chunk's scored positions as 16-bit log-probabilities (`--kl-divergence-base`).
+    public static func compute(model: BloomModel, tokens: [TokenID], context n: Int, pool: ThreadPool, chunks: Int? = nil,
+                               saving: SavedLogProbsWriter? = nil,
+                               onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
+        guard n >= 4, n % 2 == 0, tokens.count >= 2 * n else {
+            throw BloomError(.invalidRequest, "perplexity with context \(n) needs an even context of 4 or more and at "
+                             + "least \(2 * n) tokens, not \(tokens.count)")
+        }
+        let chunks = min(chunks ?? Int.max, tokens.count / n), first = n / 2, vocab = model.hyperParameters.vocabSize
         let ctx = try InferenceContext(model: model, pool: pool, capacity: n, batchCapacity: n)
         var nll = 0.0, nll2 = 0.0, count = 0
         var running: [Double] = []
+        let recordLength = LogProbs16.recordLength(vocab: vocab)
+        var records = [UInt16](repeating: 0, count: saving == nil ? 0 : (n - 1 - first) * recordLength)
         for c in 0..<chunks {
             let chunk = Array(tokens[(c * n)..<((c + 1) * n)])
             ctx.reset(slot: 0)
@@ -52,7 +75,14 @@ public enum Perplexity {
                 nll += v
                 nll2 += v * v
                 count += 1
+                if saving != nil {
+                    records.withUnsafeMutableBufferPointer { r in
+                        _ = LogProbs16.encode(row, vocab: vocab, token: Int(chunk[j + 1]),
+                                              into: r.baseAddress! + (j - first) * recordLength)
+                    }
+                }
             }
+            try records.withUnsafeBufferPointer { try saving?.append(chunk: $0) }
             running.append(exp(nll / Double(count)))
             onChunk(c, running[c])
         }

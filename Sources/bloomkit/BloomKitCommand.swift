@@ -42,8 +42,8 @@ struct BloomKitCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InspectCommand.self, MergeCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self,
-            GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self, DemoCommand.self,
-            PackCommand.self, UnpackCommand.self, ChatCommand.self,
+            GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, ImatrixCommand.self, BenchCommand.self,
+            DemoCommand.self, PackCommand.self, UnpackCommand.self, ChatCommand.self,
         ]
     )
 }

@@ -67,6 +67,7 @@ struct ConvertCommand: ParsableCommand {
         try runReportingErrors(common) {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
+            try types.applyImportance(to: &options)
             options.split = split.limits
             options.separateOutput = separateOutput
             if AdapterConverter.isAdapterFolder(source) {

@@ -35,12 +35,12 @@ struct DemoCommand: ParsableCommand {
             defer { if output == nil { try? FileManager.default.removeItem(at: folder) } }
 
             say("bloomkit demo: a BLOOM checkpoint plus a LoRA adapter → one GGUF file → an answer, on this CPU.\n")
-            say("[1/4] Inspect the base model (bloomkit inspect \(relative(base, root)))")
+            say("[1/5] Inspect the base model (bloomkit inspect \(relative(base, root)))")
             say(summary(try InspectReport.open(base)))
-            say("[2/4] Inspect the LoRA adapter (bloomkit inspect \(relative(adapter, root)))")
+            say("[2/5] Inspect the LoRA adapter (bloomkit inspect \(relative(adapter, root)))")
             say(summary(try InspectReport.open(adapter)))
 
-            say("[3/4] Merge the adapter and convert to Q8_0 in one pass")
+            say("[3/5] Merge the adapter and convert to Q8_0 in one pass")
             let merged = folder.appendingPathComponent("tiny-b-alpaca-q8_0.gguf").path
             let plain = folder.appendingPathComponent("tiny-b-q8_0.gguf").path
             var options = ConvertOptions()
@@ -55,7 +55,7 @@ struct DemoCommand: ParsableCommand {
                        ByteCount.format(inputBytes)))
             _ = try Converter.convert(try ConvertInput(folder: base), to: plain, options: options)
 
-            say("[4/4] Answer an Alpaca instruction with the converted file")
+            say("[4/5] Answer an Alpaca instruction with the converted file")
             say("      bloomkit generate \(merged) --instruction \(instruction.debugDescription)")
             let pool = try ThreadPool(threads: threads)
             let answer = try generate(merged, pool: pool)
@@ -65,6 +65,23 @@ struct DemoCommand: ParsableCommand {
                        answer.timings.generatedTokensPerSecond))
             let before = try generate(plain, pool: pool)
             say("      base model alone:    \(before.text.debugDescription)")
+
+            say("\n[5/5] Check the conversion against the F16 file: perplexity and KL divergence on held-out text")
+            let f16 = folder.appendingPathComponent("tiny-b-f16.gguf").path
+            let text = root.appendingPathComponent("expected/perplexity/heldout.txt").path
+            options.type = .F16
+            _ = try Converter.convert(try ConvertInput(folder: base), to: f16, options: options)
+            say("      bloomkit perplexity \(plain) \(relative(text, root)) -c 64 --kl-divergence \(f16)")
+            let baseModel = try BloomModel(path: f16)
+            let check = try KLDivergence.compute(model: try BloomModel(path: plain), baseModel: baseModel,
+                                                 tokenizer: try baseModel.loadTokenizer(),
+                                                 text: try TextFile.read(text),
+                                                 context: 64, pool: pool)
+            say(String(format: "      PPL %.3f vs %.3f for F16 (%+.2f%%), mean KL divergence %.5f, "
+                       + "same top token %.1f%%",
+                       check.perplexity.value, check.basePerplexity.value,
+                       100 * (check.perplexityRatio.value - 1), check.meanKLD.value, 100 * check.sameTop.value))
+            say("      (a 4-bit file: KLD about 0.05–0.07 here; --imatrix from `bloomkit imatrix` lowers it)")
             if let output { say("\nFiles kept in \(output).") }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BloomConvert
 import BloomCore
+import BloomGGUF
 import Foundation
 
 struct QuantizeCommand: ParsableCommand {
@@ -60,6 +61,7 @@ struct QuantizeCommand: ParsableCommand {
             var options = ConvertOptions()
             try types.apply(to: &options, type: type)
             try ModelPathHint.requireFile(input)
+            try types.applyImportance(to: &options)
             options.split = split.limits
             let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
             types.print(report)
@@ -98,6 +100,10 @@ struct TypeOptions: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("Importance matrix (bloomkit imatrix, llama-imatrix .gguf or .dat): weights q4_0, q4_1 "
+                               + "as llama-quantize --imatrix does.", valueName: "FILE"))
+    var imatrix: String?
+
     /// Unknown type names, malformed --tensor-type and --threads 0 are bad usage (exit 2), caught before anything is read.
     func validate(type: String) throws {
         var options = ConvertOptions()
@@ -131,6 +137,18 @@ struct TypeOptions: ParsableArguments {
             guard threads > 0 else { throw BloomError(.invalidArgument, "--threads must be at least 1") }
             options.threads = threads
         }
+    }
+
+    /// Reads --imatrix into `options` (after `apply`: the file is read only when the command runs).
+    /// - Throws: the reader's errors, `.invalidArgument` for a non-finite value (llama-quantize refuses those too).
+    func applyImportance(to options: inout ConvertOptions) throws {
+        guard let imatrix else { return }
+        let matrix = try ImportanceMatrix(path: imatrix)
+        if let (name, _) = matrix.entries.first(where: { !$0.value.sums.allSatisfy(\.isFinite) }) {
+            throw BloomError(.invalidArgument, "the importance matrix of '\(name)' holds a non-finite value",
+                             path: imatrix)
+        }
+        options.imatrix = (imatrix, matrix)
     }
 
     /// The file types, one per line, for --help.
