@@ -54,13 +54,15 @@ enum ConvertPlan {
                 throw BloomError(.invalidArgument, "tensor '\(s.name)' is not part of a BLOOM model", location: s.name)
             }
             if let earlier = byGGUF[name] {
-                throw BloomError(.invalidArgument, "tensor '\(s.name)' appears twice (as '\(earlier.name)' too)", location: s.name)
+                throw BloomError(.invalidArgument, "tensor '\(s.name)' appears twice (as '\(earlier.name)' too)",
+                                 location: s.name)
             }
             byGGUF[name] = s
         }
         let hasHead = byGGUF[BloomTensorNames.output] != nil
         guard tiedOutput || hasHead else {
-            throw BloomError(.invalidArgument, "config.json says tie_word_embeddings is false but the checkpoint has no lm_head.weight")
+            throw BloomError(.invalidArgument, "config.json says tie_word_embeddings is false but the checkpoint has no"
+                             + " lm_head.weight")
         }
         let separate = options.separateOutput || !tiedOutput
         let layout = QKVLayout(headCount: h.headCount, headDim: h.headDim)
@@ -83,17 +85,19 @@ enum ConvertPlan {
                 source = e
             } else {
                 guard let s = byGGUF[name] else {
-                    throw BloomError(.invalidArgument, "the checkpoint has no '\(BloomTensorNames.hfName(forGGUF: name) ?? name)' (GGUF '\(name)')")
+                    throw BloomError(.invalidArgument,
+                                     "the checkpoint has no '\(BloomTensorNames.hfName(forGGUF: name) ?? name)'"
+                                     + " (GGUF '\(name)')")
                 }
                 source = s
             }
             guard source.shape == ne.reversed() else {
-                throw BloomError(.invalidArgument, "tensor '\(source.name)' has shape \(source.shape), expected \(Array(ne.reversed())) from config.json",
-                                 location: source.name)
+                throw BloomError(.invalidArgument, "tensor '\(source.name)' has shape \(source.shape), expected"
+                                 + " \(Array(ne.reversed())) from config.json", location: source.name)
             }
             guard source.dtype.isFloatingPointWeight else {
-                throw BloomError(.unsupported, "tensor '\(source.name)' is \(source.dtype.rawValue); only F32, F16 and BF16 weights can be converted",
-                                 location: source.name)
+                throw BloomError(.unsupported, "tensor '\(source.name)' is \(source.dtype.rawValue); only F32, F16"
+                                 + " and BF16 weights can be converted", location: source.name)
             }
             let type = BloomTensorNames.mustBeF32(name, ne: ne) ? .F32 : choice?.type ?? .F32
             let isQKV = BloomTensorName(gguf: name)?.kind == .attentionQKV

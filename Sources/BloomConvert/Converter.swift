@@ -74,7 +74,8 @@ public struct ConvertReport: Sendable {
     public var bitsPerWeight: Double { elementCount == 0 ? 0 : Double(tensorBytes) * 8 / Double(elementCount) }
 }
 
-/// `bloomkit convert`: checkpoint tensors → one BLOOM GGUF file (llama.cpp's profile, see Formats/gguf-bloom-profile.md).
+/// `bloomkit convert`: checkpoint tensors → one BLOOM GGUF file (llama.cpp's profile, see
+/// Formats/gguf-bloom-profile.md).
 public enum Converter {
     /// The metadata of a BLOOM GGUF in bloomkit's order (general, provenance, hyper-parameters, tokenizer, template).
     /// - Parameter source: `bloomkit.source`, a public name (never a path).
@@ -105,7 +106,8 @@ public enum Converter {
     /// - Returns: the report (errors measured only with `options.measureError`).
     /// - Throws: `BloomError` for a tensor that does not fit the BLOOM profile, a read error, or an I/O error;
     ///   nothing is left at `path` then.
-    public static func convert(_ input: ConvertInput, to path: String, options: ConvertOptions) throws -> ConvertReport {
+    public static func convert(_ input: ConvertInput, to path: String,
+                               options: ConvertOptions) throws -> ConvertReport {
         let start = ProgressReporter.now()
         let plan: (tensors: [PlannedTensor], warnings: [String])
         do {

@@ -22,11 +22,13 @@ public enum GGUFInspect {
         }
         let tensors: [JSONValue] = file.tensors.map { t in
             .object([("name", .string(t.name)), ("type", .string(t.type.name)), ("ne", .array(t.ne.map { .int($0) })),
-                     ("shape", .array(t.shape.map { .int($0) })), ("offset", .int(t.fileOffset)), ("nbytes", .int(t.byteCount))])
+                     ("shape", .array(t.shape.map { .int($0) })), ("offset", .int(t.fileOffset)),
+                     ("nbytes", .int(t.byteCount))])
         }
         return .object([
             ("format", .string("gguf")), ("path", .string(file.path)), ("version", .int(file.version)),
-            ("alignment", .int(file.alignment)), ("data_offset", .int(file.dataOffset)), ("file_size", .int(file.file.count)),
+            ("alignment", .int(file.alignment)), ("data_offset", .int(file.dataOffset)),
+            ("file_size", .int(file.file.count)),
             ("metadata", .array(metadata)), ("tensors", .array(tensors)),
         ] + (adapterSummary(file).map { [("adapter", $0)] } ?? []))
     }

@@ -25,8 +25,8 @@ struct MergeOutput {
         var dataBytes: Int
     }
 
-    /// Splits tensors into shards of at most `maxShardSize` data bytes, in order, as transformers does: a tensor that does
-    /// not fit in the current shard starts the next one; a tensor larger than the limit gets a shard of its own.
+    /// Splits tensors into shards of at most `maxShardSize` data bytes, in order, as transformers does: a tensor that
+    /// does not fit in the current shard starts the next one; a tensor larger than the limit gets a shard of its own.
     /// One shard is named `model.safetensors`; several `model-0000i-of-0000n.safetensors`.
     static func shards(_ entries: [SafetensorsWriter.Entry], maxShardSize: Int) throws -> [Shard] {
         var groups: [(entries: [SafetensorsWriter.Entry], bytes: Int)] = []
@@ -66,16 +66,19 @@ struct MergeOutput {
     static func refuseInputs(_ output: String, inputs: [String]) throws {
         guard let outputReal = realPath(output) else { return }
         for input in inputs where realPath(input) == outputReal {
-            throw BloomError(.invalidArgument, "the output folder is an input ('\(input)'); choose another folder", path: output)
+            throw BloomError(.invalidArgument, "the output folder is an input ('\(input)'); choose another folder",
+                             path: output)
         }
     }
 
-    /// Refuses an output folder that already holds files (other than a dead merge's temporaries); creates it when missing.
+    /// Refuses an output folder that already holds files (other than a dead merge's temporaries); creates it when
+    /// missing.
     static func prepareFolder(_ output: String) throws {
         var st = stat()
         if stat(output, &st) != 0 {
             guard mkdir(output, 0o755) == 0 else {
-                throw BloomError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))", path: output)
+                throw BloomError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))",
+                                 path: output)
             }
             return
         }
@@ -84,7 +87,9 @@ struct MergeOutput {
         }
         AtomicFile.removeStaleTemporaries(in: output)
         if let existing = try entries(of: output).first {
-            throw BloomError(.invalidArgument, "the output folder is not empty (it holds '\(existing)'); remove it or choose another", path: output)
+            throw BloomError(.invalidArgument,
+                             "the output folder is not empty (it holds '\(existing)'); remove it or choose another",
+                             path: output)
         }
     }
 

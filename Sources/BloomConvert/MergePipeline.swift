@@ -58,8 +58,9 @@ public enum MergePipeline {
     public static func open(base: String, adapters: [String]) throws -> (base: ModelFolder, merged: MergedModel) {
         let folder = try ModelFolder(path: base)
         let loaded = try adapters.map { try LoRAAdapter(folder: AdapterFolder(path: $0)) }
-        let mergeBase = MergeBase(tensors: folder.tensors.map(SourceTensor.releasingPages), tiedEmbeddings: folder.tiesWordEmbeddings,
-                                  path: base, nameOrPath: folder.config["_name_or_path"]?.string)
+        let mergeBase = MergeBase(tensors: folder.tensors.map(SourceTensor.releasingPages),
+                                  tiedEmbeddings: folder.tiesWordEmbeddings, path: base,
+                                  nameOrPath: folder.config["_name_or_path"]?.string)
         return (folder, try LoRAMerge.apply(loaded, to: mergeBase))
     }
 

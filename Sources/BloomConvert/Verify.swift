@@ -34,7 +34,8 @@ public enum GGUFVerifier {
     ///   - threads: tensors hashed at once.
     /// - Throws: the first problem found, as one `BloomError` naming the tensor or key and the offset.
     public static func verify(path: String, requireChecksums: Bool = true,
-                              threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)) throws -> VerifyReport {
+                              threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount))
+        throws -> VerifyReport {
         let set = try GGUFSplitSet(path: path)
         for part in set.parts { try checkSize(part) }
         let isBloom = (try? set.metadata.string(BloomGGUFKeys.architecture)) == "bloom"
@@ -61,10 +62,14 @@ public enum GGUFVerifier {
     /// Every tensor is padded, the last one included: the file ends exactly at the padded end of the data.
     static func checkSize(_ file: GGUFFile) throws {
         let path = file.path
-        let expectedSize = try file.tensors.last.map { try GGUFLimits.pad($0.fileOffset + $0.byteCount, file.alignment) } ?? file.headerByteCount
+        let expectedSize = try file.tensors.last.map {
+            try GGUFLimits.pad($0.fileOffset + $0.byteCount, file.alignment)
+        } ?? file.headerByteCount
         guard file.file.count == expectedSize else {
-            let what = file.file.count < expectedSize ? "truncated" : "has \(file.file.count - expectedSize) extra bytes"
-            throw BloomError(.verifySize, "file is \(file.file.count) bytes, \(what): its data ends at \(expectedSize)", path: path)
+            let what = file.file.count < expectedSize
+                ? "truncated" : "has \(file.file.count - expectedSize) extra bytes"
+            throw BloomError(.verifySize, "file is \(file.file.count) bytes, \(what): its data ends at \(expectedSize)",
+                             path: path)
         }
     }
 
@@ -90,7 +95,8 @@ public enum GGUFVerifier {
             throw BloomError(.verifyNoChecksums, "checksum algorithm is \(algorithm), expected \"xxh64\"", path: path)
         }
         guard stored.count == file.tensors.count else {
-            throw BloomError(.verifyNoChecksums, "\(stored.count) checksums for \(file.tensors.count) tensors", path: path)
+            throw BloomError(.verifyNoChecksums, "\(stored.count) checksums for \(file.tensors.count) tensors",
+                             path: path)
         }
         let hashes = Hashes(count: file.tensors.count)
         let tensors = file.tensors
@@ -103,7 +109,8 @@ public enum GGUFVerifier {
         }
         for (k, t) in tensors.enumerated() where hashes.values[k] != stored[k] {
             throw BloomError(.verifyChecksum,
-                             "bytes \(t.fileOffset)..<\(t.fileOffset + t.byteCount) do not match the tensor's checksum: stored \(hex(stored[k])), computed \(hex(hashes.values[k]))",
+                             "bytes \(t.fileOffset)..<\(t.fileOffset + t.byteCount) do not match the tensor's checksum:"
+                             + " stored \(hex(stored[k])), computed \(hex(hashes.values[k]))",
                              path: path, location: "tensor '\(t.name)'")
         }
         return (tensors.count, tensors.reduce(0) { $0 + $1.byteCount })
@@ -134,10 +141,12 @@ public enum GGUFVerifier {
             }
             let types = try m.int32Array(BloomGGUFKeys.tokenType)
             guard types.count == h.vocabSize else {
-                throw BloomError(.verifyProfile, "tokenizer.ggml.token_type has \(types.count) entries for \(h.vocabSize) tokens")
+                throw BloomError(.verifyProfile,
+                                 "tokenizer.ggml.token_type has \(types.count) entries for \(h.vocabSize) tokens")
             }
             _ = try m.stringArray(BloomGGUFKeys.merges)
-            for key in [BloomGGUFKeys.bosTokenID, BloomGGUFKeys.eosTokenID, BloomGGUFKeys.unknownTokenID, BloomGGUFKeys.paddingTokenID] {
+            for key in [BloomGGUFKeys.bosTokenID, BloomGGUFKeys.eosTokenID, BloomGGUFKeys.unknownTokenID,
+                        BloomGGUFKeys.paddingTokenID] {
                 if let id = try m.optional(key, GGUFMetadata.uint32), Int(id) >= h.vocabSize {
                     throw BloomError(.verifyProfile, "\(key) is \(id), past the \(h.vocabSize) tokens")
                 }
@@ -149,18 +158,22 @@ public enum GGUFVerifier {
         let expected = BloomTensorNames.expected(h, separateOutput: separate)
         guard expected.count == file.tensors.count else {
             let extra = Set(file.tensors.map(\.name)).subtracting(expected.map(\.name)).sorted()
-            throw BloomError(.verifyProfile, "\(file.tensors.count) tensors where a BLOOM of \(h.blockCount) layers has \(expected.count)"
-                             + (extra.isEmpty ? "" : "; not BLOOM tensors: \(extra.prefix(5).joined(separator: ", "))"), path: file.path)
+            throw BloomError(.verifyProfile, "\(file.tensors.count) tensors where a BLOOM of \(h.blockCount) layers"
+                             + " has \(expected.count)"
+                             + (extra.isEmpty ? "" : "; not BLOOM tensors: \(extra.prefix(5).joined(separator: ", "))"),
+                             path: file.path)
         }
         for (name, ne) in expected {
             guard let t = file.tensor(named: name) else {
                 throw BloomError(.verifyProfile, "tensor '\(name)' is missing", path: file.path)
             }
             guard t.ne == ne else {
-                throw BloomError(.verifyProfile, "tensor '\(name)' has ne \(t.ne), expected \(ne)", path: file.path, location: "tensor '\(name)'")
+                throw BloomError(.verifyProfile, "tensor '\(name)' has ne \(t.ne), expected \(ne)", path: file.path,
+                                 location: "tensor '\(name)'")
             }
             if BloomTensorNames.mustBeF32(name, ne: ne), t.type != .F32 {
-                throw BloomError(.verifyProfile, "tensor '\(name)' is \(t.type.name); norms and biases must be f32", path: file.path)
+                throw BloomError(.verifyProfile, "tensor '\(name)' is \(t.type.name); norms and biases must be f32",
+                                 path: file.path)
             }
         }
     }

@@ -50,9 +50,11 @@ public enum Quantizer {
     public static func bytesPerRow(_ type: GGMLType, rowLength: Int) throws -> Int {
         let (blockValues, blockBytes) = type.blockLayout
         guard rowLength >= 0, rowLength % blockValues == 0 else {
-            throw BloomError(.quantShape, "row length \(rowLength) is not a multiple of \(type.name)'s block of \(blockValues) values")
+            throw BloomError(.quantShape, "row length \(rowLength) is not a multiple of \(type.name)'s block"
+                             + " of \(blockValues) values")
         }
-        return try Checked.multiply(rowLength / blockValues, blockBytes, "bytes of a \(type.name) row of \(rowLength) values")
+        return try Checked.multiply(rowLength / blockValues, blockBytes,
+                                    "bytes of a \(type.name) row of \(rowLength) values")
     }
 
     /// Quantizes (or converts) whole rows of f32 values into `dst`.
@@ -134,7 +136,8 @@ public enum Quantizer {
     ///   - dst: `rowCount × rowLength` values.
     /// - Throws: `quantUnsupportedType`, or `quantShape` when the row length or a buffer size does not fit.
     public static func dequantize(_ type: GGMLType, rows src: UnsafeRawBufferPointer, rowLength: Int,
-                                  into dst: UnsafeMutableBufferPointer<Float>, threads: Int = defaultThreadCount) throws {
+                                  into dst: UnsafeMutableBufferPointer<Float>,
+                                  threads: Int = defaultThreadCount) throws {
         let rowBytes = try checkRows(type, valueCount: dst.count, rowLength: rowLength, byteCount: src.count)
         let chunks = RowChunks(rowCount: rowLength == 0 ? 0 : dst.count / rowLength, rowLength: rowLength)
         guard let x = src.baseAddress, let y = dst.baseAddress, chunks.chunkCount > 0 else { return }
@@ -176,17 +179,19 @@ public enum Quantizer {
         guard valueCount % rowLength == 0 else {
             throw BloomError(.quantShape, "\(valueCount) values are not a whole number of rows of \(rowLength)")
         }
-        let needed = try Checked.multiply(valueCount / rowLength, rowBytes, "bytes of \(valueCount / rowLength) \(type.name) rows")
+        let needed = try Checked.multiply(valueCount / rowLength, rowBytes,
+                                          "bytes of \(valueCount / rowLength) \(type.name) rows")
         guard byteCount == needed else {
-            throw BloomError(.quantShape, "\(valueCount / rowLength) rows of \(rowLength) values as \(type.name) take \(needed) bytes, the buffer has \(byteCount)")
+            throw BloomError(.quantShape, "\(valueCount / rowLength) rows of \(rowLength) values as \(type.name) take"
+                             + " \(needed) bytes, the buffer has \(byteCount)")
         }
         return rowBytes
     }
 
     /// Quantizes n values at x into y; given a buffer for the round trip, dequantizes them there and adds the
     /// difference to `error` while the chunk is still in cache.
-    private static func quantizeChunk(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ n: Int,
-                                      encode: ChunkEncode? = nil, roundTrip: UnsafeMutablePointer<Float>?,
+    private static func quantizeChunk(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer,
+                                      _ n: Int, encode: ChunkEncode? = nil, roundTrip: UnsafeMutablePointer<Float>?,
                                       _ error: inout QuantizationError) {
         if let encode { encode(x, y, n) } else { quantizeValues(type, x, y, n) }
         guard let roundTrip else { return }

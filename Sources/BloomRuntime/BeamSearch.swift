@@ -76,14 +76,17 @@ struct BeamSearch {
                     if repeatPenalty != 1 { penalize(row, history: prompt + beam.tokens) }
                     for t in 0..<vocab {
                         let s = row[t] + beam.score
-                        insert(Candidate(score: s, beam: b, token: TokenID(t), flat: b * vocab + t), into: &candidates, keep: keep)
+                        insert(Candidate(score: s, beam: b, token: TokenID(t), flat: b * vocab + t), into: &candidates,
+                               keep: keep)
                     }
                 }
             }
             let atLimit = generated + 1 >= maxNewTokens
             let hits = candidates.map { atLimit || $0.token == eos }
             // finished: the top `beams` candidates that hit a stopping criterion
-            var merged = finished.enumerated().map { (score: $0.element.score, order: $0.offset, tokens: $0.element.tokens) }
+            var merged = finished.enumerated().map {
+                (score: $0.element.score, order: $0.offset, tokens: $0.element.tokens)
+            }
             let length = Float(pow(Double(generated + 1), Double(lengthPenalty)))
             for r in 0..<min(beams, candidates.count) where hits[r] {
                 let c = candidates[r]
@@ -131,11 +134,14 @@ struct BeamSearch {
 
     /// Keeps `list` sorted (score descending, then flat index ascending) and at most `keep` long.
     private func insert(_ c: Candidate, into list: inout [Candidate], keep: Int) {
-        if list.count == keep, let last = list.last, !(c.score > last.score || (c.score == last.score && c.flat < last.flat)) {
+        if list.count == keep, let last = list.last,
+           !(c.score > last.score || (c.score == last.score && c.flat < last.flat)) {
             return
         }
         var i = list.count
-        while i > 0 && (c.score > list[i - 1].score || (c.score == list[i - 1].score && c.flat < list[i - 1].flat)) { i -= 1 }
+        while i > 0 && (c.score > list[i - 1].score || (c.score == list[i - 1].score && c.flat < list[i - 1].flat)) {
+            i -= 1
+        }
         list.insert(c, at: i)
         if list.count > keep { list.removeLast() }
     }

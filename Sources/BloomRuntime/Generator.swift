@@ -16,8 +16,8 @@ public struct GenerationRequest: Sendable {
     /// Asked before each step after the first token: true ends generation (reason `.interrupted`), e.g. on Ctrl-C.
     public var shouldStop: @Sendable () -> Bool = { false }
 
-    public init(prompt: String, maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), beams: Int = 1,
-                stops: [String] = [], shouldStop: @escaping @Sendable () -> Bool = { false }) {
+    public init(prompt: String, maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(),
+                beams: Int = 1, stops: [String] = [], shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.shouldStop = shouldStop
         self.prompt = prompt
         self.maxTokens = maxTokens
@@ -44,7 +44,9 @@ public struct GenerationTimings: Sendable {
     public var firstTokenSeconds = 0.0
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
-    public var generatedTokensPerSecond: Double { generationSeconds > 0 ? Double(generationSteps) / generationSeconds : 0 }
+    public var generatedTokensPerSecond: Double {
+        generationSeconds > 0 ? Double(generationSteps) / generationSeconds : 0
+    }
 }
 
 public struct GenerationResult: Sendable {
@@ -83,10 +85,12 @@ public final class Generator {
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         try request.sampling.validate()
         guard request.maxTokens >= 1, request.maxTokens <= InferenceContext.maxCapacity else {
-            throw BloomError(.invalidRequest, "max tokens \(request.maxTokens) must be between 1 and \(InferenceContext.maxCapacity)")
+            throw BloomError(.invalidRequest,
+                             "max tokens \(request.maxTokens) must be between 1 and \(InferenceContext.maxCapacity)")
         }
         guard request.beams >= 1, request.beams <= InferenceContext.maxSlots else {
-            throw BloomError(.invalidRequest, "beams \(request.beams) must be between 1 and \(InferenceContext.maxSlots)")
+            throw BloomError(.invalidRequest,
+                             "beams \(request.beams) must be between 1 and \(InferenceContext.maxSlots)")
         }
         guard request.beams == 1 || request.sampling.isGreedy else {
             throw BloomError(.invalidRequest, "beam search is deterministic: it does not take a temperature")
@@ -115,7 +119,8 @@ public final class Generator {
             for id in tokens where stopper.feed(decoder.append(id), emit: onText) { reason = .stop; break }
             if reason != .stop, stopper.feed(decoder.finish(), emit: onText) { reason = .stop }
             stopper.flush(emit: onText)
-            return GenerationResult(promptTokens: prompt, tokens: tokens, text: stopper.text, stopReason: reason, timings: timings)
+            return GenerationResult(promptTokens: prompt, tokens: tokens, text: stopper.text, stopReason: reason,
+                                    timings: timings)
         }
 
         var sampler = Sampler(parameters: request.sampling)
@@ -155,7 +160,8 @@ public final class Generator {
         if timings.generationSteps > 0 { timings.generationSeconds = Date().timeIntervalSince(stepStart) }
         if reason != .stop, stopper.feed(decoder.finish(), emit: onText) { reason = .stop }
         stopper.flush(emit: onText)
-        return GenerationResult(promptTokens: prompt, tokens: tokens, text: stopper.text, stopReason: reason, timings: timings)
+        return GenerationResult(promptTokens: prompt, tokens: tokens, text: stopper.text, stopReason: reason,
+                                timings: timings)
     }
 }
 
@@ -190,7 +196,8 @@ struct StopScanner {
         }
         var hold = 0  // bytes at the end that begin some stop text
         for s in stops {
-            for k in stride(from: min(s.count - 1, bytes.count), to: 0, by: -1) where bytes[(bytes.count - k)...].elementsEqual(s[..<k]) {
+            for k in stride(from: min(s.count - 1, bytes.count), to: 0, by: -1)
+            where bytes[(bytes.count - k)...].elementsEqual(s[..<k]) {
                 hold = max(hold, k)
                 break
             }

@@ -49,10 +49,13 @@ public final class InferenceContext {
     /// - Throws: `.invalidRequest` for sizes below 1.
     public init(model: BloomModel, pool: ThreadPool, capacity: Int, slots: Int = 1, batchCapacity: Int = 512) throws {
         guard capacity >= 1, slots >= 1, batchCapacity >= 1 else {
-            throw BloomError(.invalidRequest, "context capacity \(capacity), slots \(slots) and batch \(batchCapacity) must be at least 1")
+            throw BloomError(.invalidRequest, "context capacity \(capacity), slots \(slots) and batch \(batchCapacity)"
+                             + " must be at least 1")
         }
         guard capacity <= Self.maxCapacity, slots <= Self.maxSlots, batchCapacity <= Self.maxCapacity else {
-            throw BloomError(.invalidRequest, "context of \(capacity) positions × \(slots) slots (batch \(batchCapacity)) is past the limit of \(Self.maxCapacity) positions and \(Self.maxSlots) slots")
+            throw BloomError(.invalidRequest,
+                             "context of \(capacity) positions × \(slots) slots (batch \(batchCapacity)) is past"
+                             + " the limit of \(Self.maxCapacity) positions and \(Self.maxSlots) slots")
         }
         let hp = model.hyperParameters
         self.model = model
@@ -109,9 +112,12 @@ public final class InferenceContext {
     /// - Returns: `(tokens.count - logitsFrom) × vocab` logits, valid until the next call.
     /// - Throws: `.invalidRequest` if the slot would overflow or a token id is outside the vocabulary.
     @discardableResult
-    public func evaluate(_ tokens: [TokenID], slot: Int = 0, logitsFrom: Int? = nil) throws -> UnsafeBufferPointer<Float> {
+    public func evaluate(_ tokens: [TokenID], slot: Int = 0,
+                         logitsFrom: Int? = nil) throws -> UnsafeBufferPointer<Float> {
         guard !tokens.isEmpty else { throw BloomError(.invalidRequest, "nothing to evaluate: no tokens") }
-        guard slot >= 0, slot < slotCount else { throw BloomError(.invalidRequest, "slot \(slot) is outside 0..<\(slotCount)") }
+        guard slot >= 0, slot < slotCount else {
+            throw BloomError(.invalidRequest, "slot \(slot) is outside 0..<\(slotCount)")
+        }
         let first = logitsFrom ?? tokens.count - 1
         guard first >= 0, first < tokens.count else {
             throw BloomError(.invalidRequest, "logits from token \(first) of \(tokens.count)")
@@ -129,7 +135,8 @@ public final class InferenceContext {
             let from = max(0, first - start)
             let logitRows = first < start + m ? (from..<m) : (m..<m)
             tokens.withUnsafeBufferPointer { t in
-                forward(tokens: t.baseAddress! + start, rows: m, logitRows: logitRows, logitsOffset: max(0, start - first))
+                forward(tokens: t.baseAddress! + start, rows: m, logitRows: logitRows,
+                        logitsOffset: max(0, start - first))
             }
             lengths[slot] += m
             start += m
@@ -141,11 +148,14 @@ public final class InferenceContext {
     /// - Returns: `slots.count × vocab` logits, row i for slot `slots[i]`, valid until the next call.
     public func evaluate(step tokens: [TokenID], slots: [Int]) throws -> UnsafeBufferPointer<Float> {
         guard tokens.count == slots.count, !tokens.isEmpty, tokens.count <= batchCapacity else {
-            throw BloomError(.invalidRequest, "a batch step needs one token per slot (\(tokens.count) tokens, \(slots.count) slots)")
+            throw BloomError(.invalidRequest,
+                             "a batch step needs one token per slot (\(tokens.count) tokens, \(slots.count) slots)")
         }
         try checkTokens(tokens)
         for (i, s) in slots.enumerated() {
-            guard s >= 0, s < slotCount else { throw BloomError(.invalidRequest, "slot \(s) is outside 0..<\(slotCount)") }
+            guard s >= 0, s < slotCount else {
+                throw BloomError(.invalidRequest, "slot \(s) is outside 0..<\(slotCount)")
+            }
             try checkRoom(slot: s, adding: 1)
             rowSlots[i] = Int32(s)
             rowPositions[i] = Int64(lengths[s])
@@ -188,7 +198,8 @@ public final class InferenceContext {
 
     private func checkRoom(slot: Int, adding n: Int) throws {
         guard lengths[slot] + n <= capacity else {
-            throw BloomError(.invalidRequest, "context full: \(lengths[slot]) + \(n) tokens exceed the \(capacity) positions")
+            throw BloomError(.invalidRequest,
+                             "context full: \(lengths[slot]) + \(n) tokens exceed the \(capacity) positions")
         }
     }
 
@@ -232,25 +243,29 @@ public final class InferenceContext {
                              attention.pointer, Int64(h), attentionScratch.pointer)
             }
             linearInputObserver?(.attentionOutput, l, attention.pointer, h, m, h)
-            linear(block.attnOutput, attention.pointer, ld: h, rows: m, into: x.pointer, ldy: h, flags: Int32(BK_EPILOGUE_ACCUMULATE))
+            linear(block.attnOutput, attention.pointer, ld: h, rows: m, into: x.pointer, ldy: h,
+                   flags: Int32(BK_EPILOGUE_ACCUMULATE))
             // MLP: LN → dense_h_to_4h → GELU → dense_4h_to_h (+ residual)
             layerNorm(block.ffnNorm, x.pointer, normed.pointer, rows: m)
             linearInputObserver?(.ffnUp, l, normed.pointer, h, m, h)
-            linear(block.up, normed.pointer, ld: h, rows: m, into: ffnBuffer.pointer, ldy: ffn, flags: Int32(BK_EPILOGUE_GELU))
+            linear(block.up, normed.pointer, ld: h, rows: m, into: ffnBuffer.pointer, ldy: ffn,
+                   flags: Int32(BK_EPILOGUE_GELU))
             linearInputObserver?(.ffnDown, l, ffnBuffer.pointer, ffn, m, ffn)
-            linear(block.down, ffnBuffer.pointer, ld: ffn, rows: m, into: x.pointer, ldy: h, flags: Int32(BK_EPILOGUE_ACCUMULATE))
+            linear(block.down, ffnBuffer.pointer, ld: ffn, rows: m, into: x.pointer, ldy: h,
+                   flags: Int32(BK_EPILOGUE_ACCUMULATE))
         }
         guard !logitRows.isEmpty else { return }
         // ln_f → tied output head, only for the rows whose logits are wanted
         let first = logitRows.lowerBound, n = logitRows.count
         layerNorm(model.outputNorm, x.pointer + first * h, normed.pointer, rows: n)
         withUnsafePointer(to: model.output.raw) { w in
-            bk_linear(pool, w, nil, normed.pointer, Int64(h), Int64(n), logits.pointer + logitsOffset * vocab, Int64(vocab), 0,
-                      linearScratch.pointer)
+            bk_linear(pool, w, nil, normed.pointer, Int64(h), Int64(n), logits.pointer + logitsOffset * vocab,
+                      Int64(vocab), 0, linearScratch.pointer)
         }
     }
 
-    private func layerNorm(_ norm: Norm, _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int) {
+    private func layerNorm(_ norm: Norm, _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                           rows: Int) {
         bk_layernorm_rows(pool.pool, src, Int64(hidden), norm.weight, norm.bias, model.hyperParameters.layerNormEpsilon,
                           Int64(hidden), Int64(rows), dst, Int64(hidden))
     }

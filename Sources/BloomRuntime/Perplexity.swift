@@ -27,7 +27,8 @@ public enum Perplexity {
     ///   - onChunk: called after each chunk with its index and the running perplexity.
     /// - Throws: `.invalidRequest` if the text has fewer than 2·n_ctx tokens (llama-perplexity's requirement);
     ///   `.limitExceeded` if it is longer than `BloomTokenizer.maxTextBytes` (the text usually comes from a file).
-    public static func compute(model: BloomModel, tokenizer: BloomTokenizer, text: String, context n: Int, pool: ThreadPool,
+    public static func compute(model: BloomModel, tokenizer: BloomTokenizer, text: String, context n: Int,
+                               pool: ThreadPool,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
         try compute(model: model, tokens: try tokens(text, tokenizer: tokenizer, context: n), context: n, pool: pool,
                     onChunk: onChunk)
@@ -36,10 +37,13 @@ public enum Perplexity {
     /// The text's tokens, checked to fill at least two chunks of `context`.
     /// - Throws: `.invalidRequest` for a bad context or too short a text; `.limitExceeded` for too long a text.
     public static func tokens(_ text: String, tokenizer: BloomTokenizer, context n: Int) throws -> [TokenID] {
-        guard n >= 4, n % 2 == 0 else { throw BloomError(.invalidRequest, "context \(n) must be an even number of at least 4") }
+        guard n >= 4, n % 2 == 0 else {
+            throw BloomError(.invalidRequest, "context \(n) must be an even number of at least 4")
+        }
         let tokens = try tokenizer.encodeChecked(text)
         guard tokens.count >= 2 * n else {
-            throw BloomError(.invalidRequest, "the text has \(tokens.count) tokens; perplexity with context \(n) needs at least \(2 * n)")
+            throw BloomError(.invalidRequest, "the text has \(tokens.count) tokens; perplexity with context \(n)"
+                             + " needs at least \(2 * n)")
         }
         return tokens
     }
@@ -48,8 +52,8 @@ public enum Perplexity {
     /// - Parameters:
     ///   - chunks: at most this many chunks (llama-perplexity's `--chunks`); nil: all.
     ///   - saving: receives each chunk's scored positions as 16-bit log-probabilities (`--kl-divergence-base`).
-    public static func compute(model: BloomModel, tokens: [TokenID], context n: Int, pool: ThreadPool, chunks: Int? = nil,
-                               saving: SavedLogProbsWriter? = nil,
+    public static func compute(model: BloomModel, tokens: [TokenID], context n: Int, pool: ThreadPool,
+                               chunks: Int? = nil, saving: SavedLogProbsWriter? = nil,
                                onChunk: (Int, Double) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard n >= 4, n % 2 == 0, tokens.count >= 2 * n else {
             throw BloomError(.invalidRequest, "perplexity with context \(n) needs an even context of 4 or more and at "

@@ -67,7 +67,8 @@ func runReportingErrors(_ common: CommonOptions, _ body: () throws -> Void) thro
     do {
         try body()
     } catch let error as BloomError {
-        FileHandle.standardError.write(Data(("error: " + (common.verbose ? error.verboseDescription : error.description) + "\n").utf8))
+        FileHandle.standardError.write(Data(("error: " + (common.verbose ? error.verboseDescription : error.description)
+                                             + "\n").utf8))
         throw ExitCode(1)
     }
 }

@@ -34,14 +34,15 @@ struct ConvertCommand: ParsableCommand {
             completion: .list(TypeOptions.completionNames))
     var type = "f16"
 
-    @Option(name: .customLong("lora"), help: ArgumentHelp("A PEFT LoRA adapter folder to merge first (may repeat; applied in order).",
-                                                          valueName: "ADAPTER"))
+    @Option(name: .customLong("lora"), help: ArgumentHelp(
+        "A PEFT LoRA adapter folder to merge first (may repeat; applied in order).", valueName: "ADAPTER"))
     var adapters: [String] = []
 
     @Option(name: .long, help: "With an adapter folder as SOURCE: its base model (folder or BLOOM GGUF file).")
     var base: String?
 
-    @Flag(name: .customLong("separate-output"), help: "Write output.weight as its own tensor instead of tying it to token_embd.")
+    @Flag(name: .customLong("separate-output"),
+          help: "Write output.weight as its own tensor instead of tying it to token_embd.")
     var separateOutput = false
 
     @OptionGroup var types: TypeOptions
@@ -55,7 +56,8 @@ struct ConvertCommand: ParsableCommand {
             + "--metadata format).", valueName: "FILE"))
     var metadataFile: String?
 
-    @Option(name: .long, help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
+    @Option(name: .long,
+            help: "general.name (default: from the model card, config.json or the folder / Hub repository).")
     var name: String?
 
     func validate() throws {

@@ -30,7 +30,8 @@ struct DemoCommand: ParsableCommand {
             let root = try fixturesFolder()
             let base = root.appendingPathComponent("models/tiny-b/st-f16").path
             let adapter = root.appendingPathComponent("adapters/alpaca-b").path
-            let folder = URL(fileURLWithPath: output ?? NSTemporaryDirectory()).appendingPathComponent(output == nil ? "bloomkit-demo-\(UUID().uuidString)" : "")
+            let folder = URL(fileURLWithPath: output ?? NSTemporaryDirectory())
+                .appendingPathComponent(output == nil ? "bloomkit-demo-\(UUID().uuidString)" : "")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { if output == nil { try? FileManager.default.removeItem(at: folder) } }
 
@@ -45,13 +46,16 @@ struct DemoCommand: ParsableCommand {
             let plain = folder.appendingPathComponent("tiny-b-q8_0.gguf").path
             var options = ConvertOptions()
             options.type = .Q8_0
-            say("      bloomkit convert \(relative(base, root)) --lora \(relative(adapter, root)) --type q8_0 -o \(merged)")
-            let report = try Converter.convert(try ConvertInput(folder: base, adapters: [adapter]), to: merged, options: options)
+            say("      bloomkit convert \(relative(base, root)) --lora \(relative(adapter, root)) --type q8_0 "
+                + "-o \(merged)")
+            let report = try Converter.convert(try ConvertInput(folder: base, adapters: [adapter]), to: merged,
+                                               options: options)
             let inputBytes = try directorySize(base) + directorySize(adapter)
             say(String(format: "      %@ + adapter → %@ (%d tensors, %.2f bits per weight) in %.0f ms",
-                       ByteCount.format(try directorySize(base)), ByteCount.format(report.fileSize), report.tensors.count,
-                       report.bitsPerWeight, report.seconds * 1000))
-            say(String(format: "      inputs %@ in all; the file holds weights, tokenizer, hyper-parameters and the Alpaca template\n",
+                       ByteCount.format(try directorySize(base)), ByteCount.format(report.fileSize),
+                       report.tensors.count, report.bitsPerWeight, report.seconds * 1000))
+            say(String(format: "      inputs %@ in all; the file holds weights, tokenizer, hyper-parameters and the "
+                       + "Alpaca template\n",
                        ByteCount.format(inputBytes)))
             _ = try Converter.convert(try ConvertInput(folder: base), to: plain, options: options)
 
@@ -60,7 +64,8 @@ struct DemoCommand: ParsableCommand {
             let pool = try ThreadPool(threads: threads)
             let answer = try generate(merged, pool: pool)
             say("      with the adapter:    \(answer.text.debugDescription)")
-            say(String(format: "                           (%d tokens, stopped at %@; prompt %.0f tokens/s, generation %.0f tokens/s)",
+            say(String(format: "                           (%d tokens, stopped at %@; prompt %.0f tokens/s, "
+                       + "generation %.0f tokens/s)",
                        answer.tokens.count, answer.stopReason.rawValue, answer.timings.promptTokensPerSecond,
                        answer.timings.generatedTokensPerSecond))
             let before = try generate(plain, pool: pool)
@@ -98,12 +103,15 @@ struct DemoCommand: ParsableCommand {
     private func fixturesFolder() throws -> URL {
         var candidates = [fixtures, FileManager.default.currentDirectoryPath + "/Tests/Fixtures"].compactMap { $0 }
         var source = URL(fileURLWithPath: #filePath)
-        while source.pathComponents.count > 1 && source.lastPathComponent != "Sources" { source.deleteLastPathComponent() }
+        while source.pathComponents.count > 1 && source.lastPathComponent != "Sources" {
+            source.deleteLastPathComponent()
+        }
         candidates.append(source.deletingLastPathComponent().appendingPathComponent("Tests/Fixtures").path)
         for c in candidates where FileManager.default.fileExists(atPath: c + "/models/tiny-b") {
             return URL(fileURLWithPath: c)
         }
-        throw BloomError(.io, "cannot find the bundled fixtures (Tests/Fixtures/models/tiny-b); run from the checkout or pass --fixtures")
+        throw BloomError(.io, "cannot find the bundled fixtures (Tests/Fixtures/models/tiny-b); run from the checkout "
+                         + "or pass --fixtures")
     }
 
     /// The header of `inspect`'s report (its lines before the tensor table), indented.

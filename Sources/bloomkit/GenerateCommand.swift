@@ -32,15 +32,20 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @Option(name: [.customShort("t"), .long], help: "Threads (default: all cores).") var threads: Int?
     @Option(name: .long, help: "Stop where the output contains this text (repeatable).") var stop: [String] = []
-    @Flag(name: .long, help: "Print one JSON object: prompt, prompt_tokens, tokens, text, stop_reason, timings.") var json = false
+    @Flag(name: .long, help: "Print one JSON object: prompt, prompt_tokens, tokens, text, stop_reason, timings.")
+    var json = false
 
     func validate() throws {
         guard !UsageChecks.deferred else { return }
-        guard (instruction == nil) != (prompt == nil) else { throw ValidationError("give either --instruction or --prompt") }
+        guard (instruction == nil) != (prompt == nil) else {
+            throw ValidationError("give either --instruction or --prompt")
+        }
         guard input == nil || instruction != nil else { throw ValidationError("--input goes with --instruction") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard beams >= 1 else { throw ValidationError("--beams must be at least 1") }
-        guard beams == 1 || sampling.temperature == 0 else { throw ValidationError("--beams does not sample: leave out --temperature") }
+        guard beams == 1 || sampling.temperature == 0 else {
+            throw ValidationError("--beams does not sample: leave out --temperature")
+        }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -66,7 +71,8 @@ struct GenerateCommand: ParsableCommand {
                 let line = "seed \(sampling.seed) (--seed \(sampling.seed) repeats this answer)\n"
                 FileHandle.standardError.write(Data(line.utf8))
             }
-            let request = GenerationRequest(prompt: text, maxTokens: maxTokens, sampling: sampling, beams: beams, stops: stops)
+            let request = GenerationRequest(prompt: text, maxTokens: maxTokens, sampling: sampling, beams: beams,
+                                            stops: stops)
             let generator = Generator(model: model, tokenizer: tokenizer, pool: pool)
             let stdout = FileHandle.standardOutput
             let result = try generator.generate(request) { piece in
@@ -91,9 +97,11 @@ struct GenerateCommand: ParsableCommand {
                 print(JSONWriter.string(value))
             } else {
                 stdout.write(Data("\n".utf8))
-                let report = String(format: "load %.0f ms; prompt %d tokens, %.1f tokens/s; first token %.1f ms; generated %d tokens (%@), %.1f tokens/s; %d threads\n",
-                                    loadMilliseconds, t.promptTokens, t.promptTokensPerSecond, t.firstTokenSeconds * 1000,
-                                    result.tokens.count, result.stopReason.rawValue, t.generatedTokensPerSecond, pool.threadCount)
+                let report = String(format: "load %.0f ms; prompt %d tokens, %.1f tokens/s; first token %.1f ms; "
+                                    + "generated %d tokens (%@), %.1f tokens/s; %d threads\n",
+                                    loadMilliseconds, t.promptTokens, t.promptTokensPerSecond,
+                                    t.firstTokenSeconds * 1000, result.tokens.count, result.stopReason.rawValue,
+                                    t.generatedTokensPerSecond, pool.threadCount)
                 FileHandle.standardError.write(Data(report.utf8))
             }
         }

@@ -12,7 +12,8 @@ struct InspectCommand: ParsableCommand {
         discussion: """
         PATH is a .safetensors or PyTorch .bin/.pt/.pth file, a shard index (*.index.json), a Hugging Face model \
         folder, a PEFT adapter folder, a hub id ORG/NAME / models--ORG--NAME folder already in the hub cache, \
-        or a GGUF file, or a .bkz packed by `bloomkit pack`. A GGUF file's tensors are all listed, in aligned columns, as gguf-dump lists them; \
+        or a GGUF file, or a .bkz packed by `bloomkit pack`. A GGUF file's tensors are all listed, in aligned columns, \
+        as gguf-dump lists them; \
         --summary shows only their count and size per type.
           bloomkit inspect models/bloom-7b1
           bloomkit inspect adapters/alpacoom --json
@@ -35,10 +36,12 @@ struct InspectCommand: ParsableCommand {
             let text: String
             if BKZArchive.looksPacked(path) {
                 let archive = try BKZArchive(path: path)
-                text = json ? JSONWriter.string(archive.inspectJSON(), pretty: true) + "\n" : archive.inspectText() + "\n"
+                text = json ? JSONWriter.string(archive.inspectJSON(), pretty: true) + "\n"
+                    : archive.inspectText() + "\n"
             } else if GGUFInspect.isGGUF(path: path) {
                 let set = try GGUFSplitSet(path: path)
-                text = json ? JSONWriter.string(GGUFInspect.json(set), pretty: true) + "\n" : GGUFInspect.text(set, tensors: !summary)
+                text = json ? JSONWriter.string(GGUFInspect.json(set), pretty: true) + "\n"
+                    : GGUFInspect.text(set, tensors: !summary)
             } else {
                 let report = try InspectReport.open(path)
                 text = (json ? JSONWriter.string(report.json(), pretty: true) : report.text()) + "\n"

@@ -9,7 +9,11 @@ struct MergeCommand: ParsableCommand {
         abstract: "Merge PEFT LoRA adapters into a base model and write a Hugging Face model folder.",
         usage: "bloomkit merge <base> <adapters> ... -o <output> [<options>]",
         discussion: """
-        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder must be new or empty (--force replaces it: the new folder takes its place only when complete); its files appear only when all are complete. convert and quantize overwrite their output file as llama.cpp's tools do (also only when the new file is complete).
+        Exactly as PEFT's merge_and_unload (current adapters and the 2023 enable_lora layout), in f32 with one \
+        rounding when stored, streamed tensor by tensor. Adapters are applied in the order given. The output folder \
+        must be new or empty (--force replaces it: the new folder takes its place only when complete); its files \
+        appear only when all are complete. convert and quantize overwrite their output file as llama.cpp's tools do \
+        (also only when the new file is complete).
 
           bloomkit merge models/bloom-7b1 adapters/alpacoom -o merged/
           bloomkit merge models/bloom-7b1 adapters/a adapters/b -o merged/ --dtype bf16 --max-shard-size 2GB
@@ -46,7 +50,8 @@ struct MergeCommand: ParsableCommand {
         guard !UsageChecks.deferred else { return }
         guard !adapters.isEmpty else { throw ValidationError("give at least one adapter folder") }
         guard MergeDType(rawValue: dtype) != nil else {
-            throw ValidationError("--dtype must be one of \(MergeDType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("--dtype must be one of " +
+                                  "\(MergeDType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let size = ByteCount.parse(maxShardSize), size > 0 else {
             throw ValidationError("--max-shard-size '\(maxShardSize)' is not a size such as 5GB or 500MB")
@@ -59,14 +64,16 @@ struct MergeCommand: ParsableCommand {
                                        maxShardSize: ByteCount.parse(maxShardSize) ?? MergeOptions.defaultMaxShardSize,
                                        quiet: quiet, template: templates.choice)
             options.replaceExisting = force
-            let summary = try MergePipeline.run(base: base, adapters: adapters, output: output, options: options) { warning in
+            let summary = try MergePipeline.run(base: base, adapters: adapters, output: output,
+                                                options: options) { warning in
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }
             if !quiet {
                 let rate = Double(summary.bytes) / max(summary.seconds, 1e-9)
                 print("merged \(summary.changedTensors.count) of \(summary.tensorCount) tensors into \(output): " +
                       "\(summary.files.filter { $0.hasSuffix(".safetensors") }.count) shard(s), " +
-                      "\(ByteCount.format(summary.bytes)) in \(String(format: "%.1f", summary.seconds)) s (\(ByteCount.format(Int(rate)))/s)")
+                      "\(ByteCount.format(summary.bytes)) in \(String(format: "%.1f", summary.seconds)) s " +
+                      "(\(ByteCount.format(Int(rate)))/s)")
             }
         }
     }

@@ -121,7 +121,8 @@ struct PerplexityCommand: ParsableCommand {
             let baseModel = try BloomModel(path: base)
             let tokenizer = try baseModel.loadTokenizer()
             return try KLDivergence.compute(model: model, baseModel: baseModel, tokenizer: tokenizer, text: text,
-                                            context: context ?? Self.defaultContext, pool: pool, chunks: chunks, onChunk: progress)
+                                            context: context ?? Self.defaultContext, pool: pool, chunks: chunks,
+                                            onChunk: progress)
         }
         let saved = try SavedLogProbs(path: base)
         if let n = context, n != saved.context {

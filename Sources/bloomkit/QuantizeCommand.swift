@@ -63,7 +63,8 @@ struct QuantizeCommand: ParsableCommand {
             try ModelPathHint.requireFile(input)
             try types.applyImportance(to: &options)
             options.split = split.limits
-            let report = try GGUFQuantizer.quantize(input: input, output: output, options: options, allowRequantize: allowRequantize)
+            let report = try GGUFQuantizer.quantize(input: input, output: output, options: options,
+                                                    allowRequantize: allowRequantize)
             types.print(report)
         }
     }
@@ -104,7 +105,8 @@ struct TypeOptions: ParsableArguments {
                                + "as llama-quantize --imatrix does.", valueName: "FILE"))
     var imatrix: String?
 
-    /// Unknown type names, malformed --tensor-type and --threads 0 are bad usage (exit 2), caught before anything is read.
+    /// Unknown type names, malformed --tensor-type and --threads 0 are bad usage (exit 2), caught before anything is
+    /// read.
     func validate(type: String) throws {
         var options = ConvertOptions()
         do {
@@ -162,10 +164,12 @@ struct TypeOptions: ParsableArguments {
     func print(_ report: ConvertReport) {
         for warning in report.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         if self.report {
-            Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(), terminator: json ? "\n" : "")
+            Swift.print(json ? JSONWriter.string(report.json(), pretty: true) : report.table(),
+                        terminator: json ? "\n" : "")
         } else if json {
             Swift.print(JSONWriter.string(.object([
-                ("file", .string(report.path)), ("file_size", .int(report.fileSize)), ("tensors", .int(report.tensors.count)),
+                ("file", .string(report.path)), ("file_size", .int(report.fileSize)),
+                ("tensors", .int(report.tensors.count)),
                 ("bits_per_weight", .float(report.bitsPerWeight)), ("seconds", .float(report.seconds)),
             ]), pretty: true))
         } else if !quiet {

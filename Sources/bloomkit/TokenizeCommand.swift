@@ -51,12 +51,14 @@ struct TokenizeCommand: ParsableCommand {
                 print(pad("id", idWidth, left: true) + "  " + pad("token", pieceWidth, left: false) + "  text")
                 for (id, piece) in zip(ids, pieces) {
                     let bytes = tokenizer.bytes(of: id) ?? []
-                    print(pad(String(id), idWidth, left: true) + "  " + pad(piece, pieceWidth, left: false) + "  " + Self.quoted(bytes))
+                    print(pad(String(id), idWidth, left: true) + "  " + pad(piece, pieceWidth, left: false) + "  "
+                          + Self.quoted(bytes))
                 }
             }
             let utf8 = input.utf8.count
             let rate = seconds > 0 ? String(format: ", %.1f MB/s", Double(utf8) / seconds / 1e6) : ""
-            FileHandle.standardError.write(Data("\(ids.count) tokens from \(utf8) bytes in \(String(format: "%.1f", seconds * 1000)) ms\(rate)\n".utf8))
+            FileHandle.standardError.write(Data(("\(ids.count) tokens from \(utf8) bytes in "
+                                                 + "\(String(format: "%.1f", seconds * 1000)) ms\(rate)\n").utf8))
         }
     }
 

@@ -7,14 +7,16 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check a GGUF file (structure, bounds, BLOOM profile, tensor checksums) or a .bkz (every checksum).",
-        discussion: "Exits 0 only if everything holds; otherwise prints one line saying what is wrong where and exits 1.")
+        discussion: "Exits 0 only if everything holds; otherwise prints one line saying what is wrong where and "
+            + "exits 1.")
 
     @OptionGroup var common: CommonOptions
 
     @Argument(help: "The GGUF file to check.", completion: .file(extensions: ["gguf", "bkz"]))
     var file: String
 
-    @Flag(name: .customLong("allow-missing-checksums"), help: "Accept a file without bloomkit checksums (e.g. from llama.cpp).")
+    @Flag(name: .customLong("allow-missing-checksums"),
+          help: "Accept a file without bloomkit checksums (e.g. from llama.cpp).")
     var allowMissingChecksums = false
 
     @Flag(help: "Print nothing on success.")

@@ -77,7 +77,8 @@ final class CompletionTests: XCTestCase {
             return word.hasPrefix("Q4") ? String(word) : nil
         }
         XCTAssertTrue(listed.contains("Q4_0") && listed.contains("Q4_K_M"), help)
-        XCTAssertEqual(try complete(["bloomkit", "quantize", "model.gguf", "--type", "Q4"], previous: "--type").sorted(),
+        XCTAssertEqual(try complete(["bloomkit", "quantize", "model.gguf", "--type", "Q4"],
+                                    previous: "--type").sorted(),
                        listed.sorted())
         XCTAssertEqual(try complete(["bloomkit", "convert", "src", "--type", "q4"], previous: "--type").sorted(),
                        listed.map { $0.lowercased() }.sorted())
