@@ -14,9 +14,9 @@
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-// make_qx_quants with rmse_type 1 and no importance weights (Q6_K): symmetric quants in [-nmax, nmax-1] stored
-// as l + nmax, weights x², scale refined over 18 trial inverse scales around -nmax/max.
-static float qx_quants(int n, int nmax, const float *x, int8_t *L) {
+// make_qx_quants with rmse_type 1: symmetric quants in [-nmax, nmax-1] stored as l + nmax, weights qw (x² when
+// qw is NULL: Q6_K without an importance matrix), scale refined over 18 trial inverse scales around -nmax/max.
+float bk_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw) {
     float max = 0.0f, amax = 0.0f;
     for (int i = 0; i < n; i++) {
         const float ax = fabsf(x[i]);
@@ -31,7 +31,7 @@ static float qx_quants(int n, int nmax, const float *x, int8_t *L) {
     for (int i = 0; i < n; i++) {
         const int l = imax(-nmax, imin(nmax - 1, bk_nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
-        const float w = x[i] * x[i];
+        const float w = qw ? qw[i] : x[i] * x[i];
         sumlx += w * x[i] * (float)l;
         suml2 += w * (float)l * (float)l;
     }
@@ -43,7 +43,7 @@ static float qx_quants(int n, int nmax, const float *x, int8_t *L) {
         sumlx = suml2 = 0.0f;
         for (int i = 0; i < n; i++) {
             const int l = imax(-nmax, imin(nmax - 1, bk_nearest_int(iscale * x[i])));
-            const float w = x[i] * x[i];
+            const float w = qw ? qw[i] : x[i] * x[i];
             sumlx += w * x[i] * (float)l;
             suml2 += w * (float)l * (float)l;
         }
@@ -171,7 +171,7 @@ void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, co
 }
 
 void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales) {
-    for (int j = 0; j < 8; j++) scales[j] = qx_quants(16, 32, x + 16 * j, L + 16 * j);
+    for (int j = 0; j < 8; j++) scales[j] = bk_qx_quants(16, 32, x + 16 * j, L + 16 * j, NULL);
 }
 
 /// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (ggml's get_scale_min_k4).

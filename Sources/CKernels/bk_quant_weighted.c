@@ -6,52 +6,7 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-/// A block whose largest |x| is below this is all zero (ggml's GROUP_MAX_EPS).
-#define WQ_GROUP_EPS 1e-15f
-
 static inline int wq_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
-// make_qx_quants(n, nmax, x, L, rmse_type 1, qw): symmetric levels -nmax...nmax-1 stored as l + nmax, the weighted
-// least-squares scale, refined over 18 trial inverse scales around -nmax/max.
-static float wq_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < WQ_GROUP_EPS) {
-        for (int i = 0; i < n; i++) L[i] = 0;
-        return 0.0f;
-    }
-    float iscale = (float)-nmax / max;
-    float sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const int l = wq_clamp(bk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
-        sumlx += qw[i] * x[i] * (float)l;
-        suml2 += qw[i] * (float)l * (float)l;
-    }
-    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
-        for (int i = 0; i < n; i++) {
-            const int l = wq_clamp(bk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
-            sumlx += qw[i] * x[i] * (float)l;
-            suml2 += qw[i] * (float)l * (float)l;
-        }
-        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) {
-                L[i] = (int8_t)(nmax + wq_clamp(bk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
-}
 
 // make_qkx3_quants(n, nmax, x, w, L, &min, Laux, rmin -0.9, rdelta 0.05, nstep 36, use_mad false): levels
 // 0...nmax with a min, the weighted squared error minimised over 37 trial inverse scales. Returns the scale;
@@ -154,7 +109,7 @@ static void wq_row_symmetric(const float *x, uint8_t *y, size_t n, const float *
     int8_t L[BK_QK];
     for (size_t b = 0; b < n / BK_QK; b++, x += BK_QK, qw += BK_QK, y += block_bytes) {
         wq_block_weights(x, qw, sigma2, weight);
-        const float d = wq_qx_quants(BK_QK, nmax, x, L, weight);
+        const float d = bk_qx_quants(BK_QK, nmax, x, L, weight);
         bk_store_half(y, bk_kq_half(d));
         if (nmax == 8) wq_store_q4(y + 2, (const uint8_t *)L); else wq_store_q5(y + 6, y + 2, (const uint8_t *)L);
     }
