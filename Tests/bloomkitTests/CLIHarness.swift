@@ -71,6 +71,15 @@ enum CLI {
     static func run(_ arguments: [String], environment: [String: String] = [:], in scratch: String) throws -> Result {
         try Running(arguments, environment: environment, in: scratch).wait()
     }
+
+    /// The tiny F32 fixture model converted by `bloomkit convert` into `scratch/tiny.gguf`; its path.
+    static func tinyGGUF(in scratch: String) throws -> String {
+        let gguf = scratch + "/tiny.gguf"
+        let result = try run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", gguf, "--quiet"],
+                             in: scratch)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return gguf
+    }
 }
 
 /// What a command left in a folder.

@@ -10,10 +10,7 @@ final class ChatCLITests: XCTestCase {
 
     override func setUpWithError() throws {
         scratch = try TempDir("cli")
-        gguf = scratch.path + "/tiny.gguf"
-        let result = try CLI.run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", gguf, "--quiet"],
-                                 in: scratch.path)
-        XCTAssertEqual(result.status, 0, result.stderr)
+        gguf = try CLI.tinyGGUF(in: scratch.path)
     }
     override func tearDown() { scratch = nil }
 
