@@ -84,7 +84,9 @@ final class ChatCLITests: XCTestCase {
         let model = scratch.path + "/random.gguf"
         let converted = try CLI.run(["convert", folder, "-o", model, "--quiet"], in: scratch.path)
         XCTAssertEqual(converted.status, 0, converted.stderr)
-        let command = "'\(CLI.binary)' chat '\(model)' -n 20000 -c 20100 -t 1"
+        // exec: script(1) starts the command through $SHELL (or /bin/sh where that is unset); a shell left waiting in
+        // the terminal's foreground group gets the Ctrl-C too and exits 130 after bloomkit's clean exit.
+        let command = "exec '\(CLI.binary)' chat '\(model)' -n 20000 -c 20100 -t 1"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
         process.arguments = ["-qfec", command, "/dev/null"]
