@@ -46,11 +46,11 @@ public enum LoRAMerge {
     ///   - adapters: applied in order: each sees the previous ones' result (a replacement replaces what came before; a
     ///     low-rank update adds to it).
     ///   - base: the base tensors and how to name and tie them.
-    /// - Returns: the merged tensors, the names of the changed ones, and warnings.
     ///   - storedAs: the dtype the merged tensors will be stored in (nil: each keeps the base's); a merged value
     ///     past its largest finite value is an overflow.
     ///   - nonFinite: where reading rows records each tensor with a NaN, an infinity or an overflow; without it,
     ///     reading such rows throws `loraNonFinite` naming the tensor.
+    /// - Returns: the merged tensors, the names of the changed ones, and warnings.
     /// - Throws: `loraMissingTarget` naming the first tensor an adapter changes that the base lacks,
     ///   `loraShapeMismatch` naming the first whose shape does not fit, `loraUnsupported` for LoRA on the output head
     ///   of a model whose embeddings are tied.
