@@ -58,7 +58,7 @@ public struct AdapterConfig: Sendable {
 
     /// Types a parsed adapter_config.json.
     /// - Throws: `.adapterUnsupported` for a `peft_type` other than LORA; `.adapterConfig` naming the key for
-    ///   wrong types, r ≤ 0, a non-finite alpha or an invalid pattern regex.
+    ///   wrong types, r ≤ 0, a non-finite alpha or a rank/alpha pattern key `LinearRegex` cannot compile.
     public init(json: JSONValue, path: String? = nil) throws {
         func fail(_ key: String, _ message: String) -> BloomError {
             BloomError(.adapterConfig, message, path: path, location: "key '\(key)'")
@@ -118,7 +118,7 @@ public struct AdapterConfig: Sendable {
         r = rank
         loraAlpha = alpha
 
-        /// A pattern from the file compiled as `template` makes it, or an error naming the key and the pattern.
+        /// A pattern key from the file compiled as `template` makes it, or an error naming the key and the pattern.
         func compile(_ key: String, _ pattern: String, _ template: (String) -> String) throws -> LinearRegex {
             do {
                 return try LinearRegex(template(pattern))
@@ -131,7 +131,9 @@ public struct AdapterConfig: Sendable {
         if let v = value("target_modules") {
             if let s = v.string {
                 targetModules = s == "all-linear" ? .allLinear : .regex(s)
-                if s != "all-linear" { targetRegex = try compile("target_modules", s, Self.fullMatchRegex) }
+                // Only a consistency check rests on it (the weights say which modules were adapted): a pattern
+                // outside LinearRegex's syntax (a lookahead) checks nothing rather than refusing the adapter.
+                if s != "all-linear" { targetRegex = try? LinearRegex(Self.fullMatchRegex(s)) }
             } else {
                 targetModules = .names(try strings("target_modules") ?? [])
             }
@@ -198,7 +200,8 @@ public struct AdapterConfig: Sendable {
 
     /// Whether PEFT wraps `module` given `target_modules` (and so whether the adapter can hold LoRA weights for it):
     /// a string other than "all-linear" must match the whole name; a list entry must equal the name or be a suffix
-    /// after a dot. Without `target_modules`, or with "all-linear", every module is a target.
+    /// after a dot. Without `target_modules`, with "all-linear", or with a pattern `LinearRegex` does not take,
+    /// every module is a target.
     /// - Parameter module: the module's name relative to the wrapped model, e.g.
     ///   `transformer.h.0.self_attention.query_key_value`.
     public func targets(module: String) -> Bool {

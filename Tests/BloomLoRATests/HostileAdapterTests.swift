@@ -89,8 +89,8 @@ final class HostileAdapterTests: XCTestCase {
                    "a pattern rank of 0")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"(":4}}"#,
                    "a pattern that is not a regex")
-        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"target_modules":"(?=x)"}"#,
-                   "a target_modules lookahead (LinearRegex matches without backtracking)")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"alpha_pattern":{"(?=x)":4}}"#,
+                   "an alpha_pattern lookahead (LinearRegex matches without backtracking)")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"bias":"some"}"#, "an unknown bias mode")
         try expect(.adapterConfig, #"{"r":4}"#, "no peft_type")
         try expect(.invalidJSON, #"{"peft_type":"LORA","r":4,"r":8}"#, "r twice")

@@ -81,15 +81,21 @@ final class LoRAPatternTests: XCTestCase {
         XCTAssertTrue(config.targets(module: qkv0 + "z"))
     }
 
-    /// A pattern LinearRegex does not take (a lookahead, a backreference) is refused naming the key and the pattern.
-    func testPatternsBloomkitCannotMatchAreRefused() throws {
-        for (key, value) in [("target_modules", JSONValue.string("(?!lm_head).*")),
-                             ("rank_pattern", .object([("(a)\\1", .int(4))]))] {
-            XCTAssertThrowsError(try AdapterConfig(json: .object([("peft_type", .string("LORA")), (key, value)]))) {
+    /// A rank or alpha pattern LinearRegex does not take (a backreference, a lookahead) is refused naming the key and
+    /// the pattern: it decides a scaling. A target_modules pattern only backs a consistency check: one outside
+    /// LinearRegex's syntax checks nothing.
+    func testPatternsBloomkitCannotMatch() throws {
+        for (key, pattern) in [("rank_pattern", "(a)\\1"), ("alpha_pattern", "(?!lm_head).*")] {
+            let json = JSONValue.object([("peft_type", .string("LORA")), (key, .object([(pattern, .int(4))]))])
+            XCTAssertThrowsError(try AdapterConfig(json: json)) {
                 let e = $0 as? BloomError
                 XCTAssertEqual(e?.code, .adapterConfig, "\($0)")
                 XCTAssertEqual(e?.location, "key '\(key)'", "\($0)")
+                XCTAssertTrue(e?.message.contains(pattern) ?? false, "\($0)")
             }
         }
+        let lookahead = try AdapterConfig(json: .object([("peft_type", .string("LORA")),
+                                                         ("target_modules", .string("(?!lm_head).*"))]))
+        XCTAssertTrue(lookahead.targets(module: qkv0))
     }
 }
