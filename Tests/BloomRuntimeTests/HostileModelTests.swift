@@ -51,6 +51,25 @@ final class HostileModelTests: XCTestCase {
         }
     }
 
+    /// The seeds of fuzz-lora-gguf and fuzz-split (Fuzz/make_format_corpus.sh) are valid inputs, so the fuzzers start
+    /// from files that reach the whole loader: each adapter applies to tiny-bloom and evaluates, the split set loads.
+    func testTheAdapterAndSplitSeedsLoad() throws {
+        let base = try Self.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
+        for type in ["f32", "f16", "bf16"] {
+            let adapter = try Self.fuzzFile("corpus/fuzz-lora-gguf/tiny-lora-\(type).gguf")
+            let model = try BloomModel(path: base, adapters: [LoRARequest(path: adapter)])
+            let context = try InferenceContext(model: model, pool: try ThreadPool(threads: 1), capacity: 4)
+            XCTAssertNoThrow(try context.evaluate([1, 2]), type)
+        }
+        let folder = try TempDir("split-seed")
+        for (part, name) in [("corpus/fuzz-split/", "tiny-bloom-00001-of-00002.gguf"),
+                             ("parts/fuzz-split/", "tiny-bloom-00002-of-00002.gguf")] {
+            try FileManager.default.copyItem(atPath: try Self.fuzzFile(part + name), toPath: folder.file(name))
+        }
+        let set = try BloomModel(path: folder.file("tiny-bloom-00001-of-00002.gguf"))
+        XCTAssertEqual(set.bytesPerToken, try BloomModel(path: base).bytesPerToken)
+    }
+
     func testTheTinyModelLoadsAndHeaderCorruptionsAreRefusedOrHarmless() throws {
         let path = try Self.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
         let model = try BloomModel(path: path)
