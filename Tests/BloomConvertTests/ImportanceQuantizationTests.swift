@@ -63,21 +63,23 @@ final class ImportanceQuantizationTests: XCTestCase {
         }
     }
 
-    func testImportanceOfTheWrongWidthOrForAKQuantIsRefused() throws {
+    func testImportanceOfTheWrongWidthIsRefusedAndUnweightedTypesIgnoreIt() throws {
         let source = SourceTensor(name: "w", dtype: .F32, shape: [2, 256]) { _, count, dst in
             for i in 0..<(count * 256) { dst[i] = Float(i % 7) - 3 }
         }
         assertBloomError(.quantShape) {
             try Quantizer.quantize(.Q4_0, tensor: source, importance: [Float](repeating: 1, count: 64)) { _ in }
         }
-        assertBloomError(.quantUnsupportedType) {
-            try Quantizer.quantize(.Q4_K, tensor: source, importance: [Float](repeating: 1, count: 256)) { _ in }
+        assertBloomError(.quantShape) {
+            try Quantizer.quantize(.Q4_K, tensor: source, importance: [Float](repeating: 1, count: 255)) { _ in }
         }
         // Types an importance matrix does not change in ggml ignore it.
         var plain: [UInt8] = [], weighted: [UInt8] = []
         try Quantizer.quantize(.Q8_0, tensor: source) { plain += $0 }
         try Quantizer.quantize(.Q8_0, tensor: source, importance: [Float](repeating: 2, count: 256)) { weighted += $0 }
         XCTAssertEqual(plain, weighted)
+        XCTAssertFalse(Quantizer.usesImportance(.Q8_0))
+        XCTAssertTrue([GGMLType.Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K].allSatisfy(Quantizer.usesImportance))
     }
 
     func testSHA256MatchesFIPSVectors() {
