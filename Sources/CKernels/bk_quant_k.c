@@ -234,7 +234,14 @@ void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales) {
     for (int j = 0; j < 16; j++) scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
 }
 
-void bk_kq_q3_K_finish(const float *x, block_q3_K *y, int8_t *L) {
+void bk_kq_q3_K_finish(const float *x, const int8_t *ls, float d, block_q3_K *y, int8_t *L) {
+    memset(y->scales, 0, sizeof y->scales);
+    for (int j = 0; j < 16; j++) {  // low 4 bits in scales[0..7], high 2 bits in scales[8..11]
+        if (j < 8) y->scales[j] = (uint8_t)(ls[j] & 0xF);
+        else y->scales[j - 8] |= (uint8_t)((ls[j] & 0xF) << 4);
+        y->scales[j % 4 + 8] |= (uint8_t)((ls[j] >> 4) << (2 * (j / 4)));
+    }
+    y->d = bk_kq_half(d);
     for (int j = 0; j < 16; j++) {
         const int low = j < 8 ? y->scales[j] & 0xF : y->scales[j - 8] >> 4;
         const int sc = (int8_t)((low | (((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
@@ -268,21 +275,17 @@ static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
         const float a = fabsf(scales[j]);
         if (a > amax) { amax = a; max_scale = scales[j]; }
     }
-    memset(y->scales, 0, sizeof y->scales);
+    int8_t ls[16] = {0};
+    float d = 0.0f;
     if (max_scale != 0.0f) {
         const float iscale = -32.0f / max_scale;
         for (int j = 0; j < 16; j++) {
-            int8_t l = (int8_t)bk_nearest_int(iscale * scales[j]);  // wraps to 8 bits as ggml's int8_t does
-            l = (int8_t)(imax(-32, imin(31, l)) + 32);
-            if (j < 8) y->scales[j] = (uint8_t)(l & 0xF);
-            else y->scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
-            y->scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            const int8_t l = (int8_t)bk_nearest_int(iscale * scales[j]);  // wraps to 8 bits as ggml's int8_t does
+            ls[j] = (int8_t)(imax(-32, imin(31, l)) + 32);
         }
-        y->d = bk_kq_half(1.0f / iscale);
-    } else {
-        y->d = bk_kq_half(0.0f);
+        d = 1.0f / iscale;
     }
-    bk_kq_q3_K_finish(x, y, L);
+    bk_kq_q3_K_finish(x, ls, d, y, L);
 }
 
 /// Q4_K/Q5_K's search weights of one super-block: rms of the sub-block + |x|.

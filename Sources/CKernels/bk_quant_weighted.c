@@ -245,15 +245,7 @@ static void wq_q3_K_block(const float *x, const float *qw, block_q3_K *y) {
         scales[j] = bk_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
     }
     const float d = bk_qx_quants(16, 32, scales, Ls, sw);
-    memset(y->scales, 0, sizeof y->scales);
-    for (int j = 0; j < 16; j++) {
-        const int l = Ls[j];  // 0...63: low 4 bits in scales[0..7], high 2 bits in scales[8..11]
-        if (j < 8) y->scales[j] = (uint8_t)(l & 0xF);
-        else y->scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
-        y->scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
-    }
-    y->d = bk_kq_half(d);
-    bk_kq_q3_K_finish(x, y, L);
+    bk_kq_q3_K_finish(x, Ls, d, y, L);
 }
 
 // Q4_K (nmax 15) and Q5_K (nmax 31); ggml caps Q5_K's 6-bit scales at 63, not Q4_K's.
