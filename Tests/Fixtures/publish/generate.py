@@ -4,7 +4,8 @@ For each case (a model folder, an optional --metadata file, an optional --model-
 writes: gguf-py's Metadata.load (what convert_hf_to_gguf.py's prepare_metadata calls) with the parameter count of the
 folder's tensors (safetensors headers; lm_head left out when tied, as the BLOOM converter writes no output.weight),
 then prepare_metadata's two fallbacks (name = folder name; size_label = gguf.size_label), written by gguf-py's
-set_gguf_meta_model into a GGUF and read back. convert_hf_to_gguf.py itself needs torch, which this machine could not
+set_gguf_meta_model into a GGUF and read back, with each key's GGUF type. Metadata.load also reads the folder's
+generation_config.json into the general.sampling.* keys, and the override file's general.sampling.* keys over them. convert_hf_to_gguf.py itself needs torch, which this machine could not
 install; this runs the same metadata code it runs. Needs gguf and PyYAML.
 
 usage: generate.py OUT.json CASE=FOLDER=OVERRIDE_OR_-=NAME_OR_-...
@@ -49,12 +50,13 @@ def general_keys(folder: Path, override: Path | None, name: str | None) -> dict:
         writer.write_kv_data_to_file()
         writer.close()
         reader = gguf.GGUFReader(path)
-        out = {}
+        out, types = {}, {}
         for key, field in reader.fields.items():
             if not key.startswith("general.") or key in ("general.architecture", "general.alignment"):
                 continue
             out[key] = field.contents()
-    return {"parameters": total, "keys": out}
+            types[key] = field.types[0].name
+    return {"parameters": total, "keys": out, "types": types}
 
 
 # Model ids for get_model_id_components / id_to_title, each with a parameter count (0: unknown).
