@@ -30,5 +30,9 @@ specs=(
     "sampling-override=$(folder bloom-sampling-2 - "$fx/sampling-generation_config.json")=$fx/sampling-override.json=-"
     "both-penalties=$(folder bloom-penalties - "$fx/sampling-both-penalties.json")=-=-"
 )
-PYTHONPATH="$LLAMA_CPP/gguf-py" "$VENV/bin/python" "$fx/generate.py" "$fx/expected.json" "${specs[@]}"
+# With torch in the venv, convert_hf_to_gguf.py itself converts every case too, and must write the same keys.
+converter=
+if "$VENV/bin/python" -c "import torch" 2>/dev/null; then converter="$LLAMA_CPP/convert_hf_to_gguf.py"; fi
+CONVERTER="$converter" PYTHONPATH="$LLAMA_CPP/gguf-py" "$VENV/bin/python" "$fx/generate.py" "$fx/expected.json" \
+    "${specs[@]}"
 echo "wrote $fx/expected.json"
