@@ -79,7 +79,7 @@ extension ConvertInput {
     /// adapter's card and name (the file is that fine-tune), its `base_model_name_or_path` standing in for a card
     /// without `base_model`.
     static func publishing(model: ModelFolder, adapters: [String], metadataFile: String?,
-                           generationConfig: JSONValue = .object([]), name: String?) throws -> PublishMetadata.Source {
+                           generationConfig: JSONValue, name: String?) throws -> PublishMetadata.Source {
         let override = try metadataFile.map(JSONFile.read) ?? .object([])
         guard override.object != nil else {
             throw BloomError(.invalidJSON, "the metadata file is not a JSON object", path: metadataFile)
