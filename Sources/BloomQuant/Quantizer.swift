@@ -44,6 +44,10 @@ public enum Quantizer {
     /// output and round trip stay in a core's L2 cache.
     public static let chunkValues = 1 << 15
 
+    /// Chunks per worker in a streamed tensor's round (and at least as many per tensor): enough that the workers
+    /// finish a round together (chunks take unequal times), few enough that a round's output stays small.
+    static let chunksPerWorker = 4
+
     /// Bytes of one row of `rowLength` values stored as `type`.
     /// - Throws: `quantShape` when `rowLength` is negative or not a whole number of `type`'s blocks;
     ///   `overflow` when the size does not fit an Int.
@@ -82,8 +86,8 @@ public enum Quantizer {
 
     /// Quantizes a whole tensor as it streams from its source, handing its bytes to `write` in order: each worker
     /// reads a chunk of rows with `tensor.readRows` (f16/bf16 widening, a LoRA delta, a QKV re-layout…) into its own
-    /// buffer and quantizes it there, so no f32 copy of the tensor is ever made. Memory: about `threads` chunks of
-    /// f32 values and their bytes.
+    /// buffer and quantizes it there, so no f32 copy of the tensor is ever made. Memory: `threads` chunks of f32
+    /// values and `4 × threads` chunks of bytes.
     /// - Parameters:
     ///   - tensor: rows of `tensor.rowLength` values (ggml's ne[0]); `readRows` is called from several threads.
     ///   - measuringError: also dequantize each chunk and measure the round trip.
@@ -109,9 +113,14 @@ public enum Quantizer {
         let byteCount = try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
                                              "bytes of '\(tensor.name)'")
         let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: byteCount)
-        let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength, chunkValues: chunkValues)
+        // A tensor of few chunks is cut finer (at least chunksPerWorker per worker) so that no worker waits on the
+        // last one; a round holds chunksPerWorker chunks per worker, written in order once all are done.
+        let workers = Swift.max(1, threads)
+        let finer = Swift.max(rowLength, count / (workers * chunksPerWorker))
+        let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength,
+                               chunkValues: Swift.min(chunkValues, finer))
         guard count > 0 else { return measuringError ? QuantizationError() : nil }
-        let round = Swift.min(Swift.max(1, threads), chunks.chunkCount)
+        let round = Swift.min(workers * chunksPerWorker, chunks.chunkCount)
         let slotBytes = chunks.rowsPerChunk * rowBytes
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: round * slotBytes, alignment: 64)
         defer { out.deallocate() }

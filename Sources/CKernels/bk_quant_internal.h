@@ -48,11 +48,11 @@ typedef void (*bk_kq_qkx2_fn)(const bk_kq_search *s, int groups, const float *x,
                               float *scales, float *mins);
 void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
                            float *scales, float *mins);
-/// make_qx_quants (rmse_type 1, nmax 32) on 8 sub-blocks of 16 (Q6_K): quants + 32 into L, scales[j]. Twin as above.
+/// make_qx_quants (rmse_type 1, nmax 32) on 16 sub-blocks of 16 (Q6_K): quants + 32 into L, scales[j]. Twin as above.
 typedef void (*bk_kq_qx_fn)(const float *x, int8_t *L, float *scales);
 /// ggml's make_qx_quants (rmse_type 1): quants l + nmax of n values, weights qw (x² when qw is NULL); the scale.
 float bk_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw);
-void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales);
+void bk_kq_qx_quants16_ref(const float *x, int8_t *L, float *scales);
 /// make_q3_quants (nmax 4, with its refinement passes) on 16 sub-blocks of 16 (Q3_K): quants + 4 into L, scales[j].
 typedef void (*bk_kq_q3_fn)(const float *x, int8_t *L, float *scales);
 void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales);
@@ -76,7 +76,7 @@ void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales);
 void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k);
 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
                             float *scales, float *mins);
-void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales);
+void bk_kq_qx_quants16_avx2(const float *x, int8_t *L, float *scales);
 void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k);
 void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k);
 void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k);

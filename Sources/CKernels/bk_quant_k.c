@@ -170,8 +170,8 @@ void bk_kq_qkx2_quants_ref(const bk_kq_search *s, int groups, const float *x, co
     for (int j = 0; j < 8 * groups; j++) scales[j] = qkx2_quants(s, x + j * s->n, w + j * s->n, L + j * s->n, &mins[j]);
 }
 
-void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales) {
-    for (int j = 0; j < 8; j++) scales[j] = bk_qx_quants(16, 32, x + 16 * j, L + 16 * j, NULL);
+void bk_kq_qx_quants16_ref(const float *x, int8_t *L, float *scales) {
+    for (int j = 0; j < 16; j++) scales[j] = bk_qx_quants(16, 32, x + 16 * j, L + 16 * j, NULL);
 }
 
 /// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (ggml's get_scale_min_k4).
@@ -447,7 +447,6 @@ static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
         int8_t L[BK_QK_K];
         float scales[16];
         search(xb, L, scales);
-        search(xb + 128, L + 128, scales + 8);
         bk_kq_q6_K_finish(xb, &blk, L, scales);
         memcpy(y + b, &blk, sizeof blk);
     }
@@ -456,12 +455,12 @@ static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
 void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_ref); }
 void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_ref); }
 void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_ref); }
-void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_ref); }
+void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants16_ref); }
 #if defined(__x86_64__)
 void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_avx2); }
 void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_avx2); }
 void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_avx2); }
-void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants8_avx2); }
+void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants16_avx2); }
 #endif
 
 static void q3_K_row(const float *x, void *vy, size_t k, bk_kq_q3_fn search) {

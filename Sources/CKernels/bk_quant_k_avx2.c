@@ -3,6 +3,7 @@
 // separately, divisions and square roots exact), and the reference's branches become per-lane blends, so every
 // result equals the scalar one bit for bit. Only called when bk_simd_level() >= BK_SIMD_AVX2.
 #include "bk_quant_internal.h"
+#include <math.h>
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -11,10 +12,45 @@
 
 #define BK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-/// Values i of the 8 sub-blocks of n at x (sub-block j at x + j·n): lane j holds x[j·n + i].
-BK_AVX2 static inline __m256 column(const float *x, int n, int i) {
-    return _mm256_i32gather_ps(x + i, _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                                         _mm256_set1_epi32(n)), 4);
+/// An 8×8 transpose in place: lane i of r[j] becomes lane j of r[i].
+BK_AVX2 static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+        r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+    }
+}
+
+/// The 8 sub-blocks of n at x (sub-block j at x + j·n) as n columns: lane j of c[i] is x[j·n + i].
+BK_AVX2 static inline void columns(const float *x, int n, __m256 *c) {
+    for (int i = 0; i < n; i += 8) {
+        for (int j = 0; j < 8; j++) c[i + j] = _mm256_loadu_ps(x + j * n + i);
+        transpose8(c + i);
+    }
+}
+
+/// n columns of small whole numbers (0...255, as floats) back to bytes: lane j of c[i] to L[j·n + i].
+BK_AVX2 static inline void store_columns_u8(uint8_t *L, int n, const __m256 *c) {
+    for (int i = 0; i < n; i += 8) {
+        __m256 r[8];
+        for (int j = 0; j < 8; j++) r[j] = c[i + j];
+        transpose8(r);
+        for (int j = 0; j < 8; j++) {
+            const __m256i v = _mm256_cvtps_epi32(r[j]);
+            const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            _mm_storel_epi64((__m128i *)(L + j * n + i), _mm_packus_epi16(w, w));
+        }
+    }
 }
 
 /// ggml's nearest_int, lane by lane.
@@ -40,21 +76,55 @@ BK_AVX2 static inline void scatter_u8(uint8_t *L, int n, int i, __m256i v) {
     for (int j = 0; j < 8; j++) L[j * n + i] = (uint8_t)t[j];
 }
 
+/// ggml's clamped nearest_int of v as a float: exact for |v| < 2^22, where adding and subtracting 1.5·2^23 rounds
+/// to the nearest even integer as nearest_int does, and for NaN (0: max returns its second operand).
+BK_AVX2 static inline __m256 level_f(__m256 v, __m256 lo, __m256 hi) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    return _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_add_ps(v, magic), magic), lo), hi);
+}
+
+/// nearest_int's bit trick itself, clamped, as a float: any v (the lanes level_f cannot vouch for).
+BK_AVX2 static inline __m256 level_i(__m256 v, int lo, int hi) { return _mm256_cvtepi32_ps(clamp(nearest(v), lo, hi)); }
+
+/// Lanes whose levels iscale·(x - min) can reach 2^22 in size, given the largest and smallest x - min (the product
+/// is monotonic in x): there level_f may differ from nearest_int, and the trial takes level_i. NaN lanes pass.
+BK_AVX2 static inline int out_of_range(__m256 iscale, __m256 top, __m256 bottom) {
+    const __m256 big = _mm256_set1_ps(4194304.0f);
+    const __m256 hi = absps(_mm256_mul_ps(iscale, top)), lo = absps(_mm256_mul_ps(iscale, bottom));
+    return _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(hi, big, _CMP_GE_OQ), _mm256_cmp_ps(lo, big, _CMP_GE_OQ)));
+}
+
+/// One trial's levels and sums of G groups (level_f when `exact` is 0, else level_i: a constant after inlining).
+BK_AVX2 static inline __attribute__((always_inline)) void qkx2_trial(int G, int n, int nmax, const __m256 *iscale,
+                                                                   __m256 (*XM)[32], __m256 (*X)[32], __m256 (*W)[32],
+                                                                   __m256 (*La)[32], __m256 *sum_l, __m256 *sum_l2,
+                                                                   __m256 *sum_xl, const int exact) {
+    const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps((float)nmax);
+    for (int i = 0; i < n; i++) {
+        for (int g = 0; g < G; g++) {
+            const __m256 v = _mm256_mul_ps(iscale[g], XM[g][i]);
+            const __m256 l = La[g][i] = exact ? level_i(v, 0, nmax) : level_f(v, lo, hi);
+            const __m256 wl = _mm256_mul_ps(W[g][i], l);
+            sum_l[g] = _mm256_add_ps(sum_l[g], wl);
+            sum_l2[g] = _mm256_add_ps(sum_l2[g], _mm256_mul_ps(wl, l));
+            sum_xl[g] = _mm256_add_ps(sum_xl[g], _mm256_mul_ps(wl, X[g][i]));
+        }
+    }
+}
+
 // G groups of 8 sub-blocks side by side (G is 1 or 2, a constant after inlining): the groups' dependency chains
-// (sequential sums, divisions) overlap in the core, which a single group leaves idle.
+// (sequential sums, divisions) overlap in the core, which a single group leaves idle. Levels are kept as floats
+// (whole numbers), x - min is kept per column and renewed when min moves.
 BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_kq_search *s, const float *x,
                                                                     const float *w, uint8_t *L, float *scales,
-                                                                    float *mins, const int G) {
+                                                                    float *mins, const int G, const int mad) {
     const int n = s->n, nmax = s->nmax;
     const __m256 zero = _mm256_setzero_ps();
-    __m256 X[2][32], W[2][32];
-    __m256i Lb[2][32], La[2][32];
-    __m256 min[2], max[2], min0[2], flat[2], sum_w[2], sum_x[2], iscale[2], scale[2], best_error[2];
+    __m256 X[2][32], W[2][32], XM[2][32], Lb[2][32], La[2][32];
+    __m256 min[2], max[2], lowest[2], min0[2], flat[2], sum_w[2], sum_x[2], iscale[2], scale[2], best_error[2];
     for (int g = 0; g < G; g++) {
-        for (int i = 0; i < n; i++) {
-            X[g][i] = column(x + 8 * n * g, n, i);
-            W[g][i] = column(w + 8 * n * g, n, i);
-        }
+        columns(x + 8 * n * g, n, X[g]);
+        columns(w + 8 * n * g, n, W[g]);
         min[g] = max[g] = X[g][0];
         sum_w[g] = W[g][0];
         sum_x[g] = _mm256_mul_ps(sum_w[g], X[g][0]);
@@ -68,39 +138,35 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
         }
     }
     for (int g = 0; g < G; g++) {
+        lowest[g] = min[g];
         min[g] = min0[g] = _mm256_blendv_ps(min[g], zero, gt(min[g], zero));
         flat[g] = _mm256_cmp_ps(max[g], min[g], _CMP_EQ_OQ);  // these lanes return early: L = 0, scale 0
         iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max[g], min[g]));
         scale[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[g]);
         best_error[g] = zero;
+        for (int i = 0; i < n; i++) XM[g][i] = _mm256_sub_ps(X[g][i], min[g]);
     }
     for (int i = 0; i < n; i++) {
         for (int g = 0; g < G; g++) {
-            Lb[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
-            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], _mm256_cvtepi32_ps(Lb[g][i])), min[g]),
-                                        X[g][i]);
-            diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+            Lb[g][i] = level_i(_mm256_mul_ps(iscale[g], XM[g][i]), 0, nmax);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], Lb[g][i]), min[g]), X[g][i]);
+            diff = mad ? absps(diff) : _mm256_mul_ps(diff, diff);
             best_error[g] = _mm256_add_ps(best_error[g], _mm256_mul_ps(W[g][i], diff));
         }
     }
     for (int is = 0; is <= s->nstep; is++) {
         const __m256 top = _mm256_set1_ps(s->rmin + s->rdelta * (float)is + (float)nmax);
         __m256 sum_l[2], sum_l2[2], sum_xl[2];
+        int exact = 0;
         for (int g = 0; g < G; g++) {
             // min moves when a trial wins, and with it the range of later trials (as in the reference)
-            iscale[g] = _mm256_div_ps(top, _mm256_sub_ps(max[g], min[g]));
+            const __m256 range = _mm256_sub_ps(max[g], min[g]);
+            iscale[g] = _mm256_div_ps(top, range);
+            exact |= out_of_range(iscale[g], range, _mm256_sub_ps(lowest[g], min[g]));
             sum_l[g] = sum_l2[g] = sum_xl[g] = zero;
         }
-        for (int i = 0; i < n; i++) {
-            for (int g = 0; g < G; g++) {
-                La[g][i] = clamp(nearest(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]))), 0, nmax);
-                const __m256 l = _mm256_cvtepi32_ps(La[g][i]);
-                const __m256 wl = _mm256_mul_ps(W[g][i], l);
-                sum_l[g] = _mm256_add_ps(sum_l[g], wl);
-                sum_l2[g] = _mm256_add_ps(sum_l2[g], _mm256_mul_ps(wl, l));
-                sum_xl[g] = _mm256_add_ps(sum_xl[g], _mm256_mul_ps(wl, X[g][i]));
-            }
-        }
+        if (exact) qkx2_trial(G, n, nmax, iscale, XM, X, W, La, sum_l, sum_l2, sum_xl, 1);
+        else qkx2_trial(G, n, nmax, iscale, XM, X, W, La, sum_l, sum_l2, sum_xl, 0);
         __m256 valid[2], this_scale[2], this_min[2], cur_error[2];
         for (int g = 0; g < G; g++) {
             const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_l2[g]), _mm256_mul_ps(sum_l[g], sum_l[g]));
@@ -116,25 +182,27 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
         }
         for (int i = 0; i < n; i++) {
             for (int g = 0; g < G; g++) {
-                __m256 diff = _mm256_mul_ps(this_scale[g], _mm256_cvtepi32_ps(La[g][i]));
+                __m256 diff = _mm256_mul_ps(this_scale[g], La[g][i]);
                 diff = _mm256_sub_ps(_mm256_add_ps(diff, this_min[g]), X[g][i]);
-                diff = s->use_mad ? absps(diff) : _mm256_mul_ps(diff, diff);
+                diff = mad ? absps(diff) : _mm256_mul_ps(diff, diff);
                 cur_error[g] = _mm256_add_ps(cur_error[g], _mm256_mul_ps(W[g][i], diff));
             }
         }
         for (int g = 0; g < G; g++) {
             const __m256 better = _mm256_and_ps(valid[g], _mm256_cmp_ps(cur_error[g], best_error[g], _CMP_LT_OQ));
             if (_mm256_movemask_ps(better) == 0) continue;
-            const __m256i take = _mm256_castps_si256(better);
-            for (int i = 0; i < n; i++) Lb[g][i] = _mm256_blendv_epi8(Lb[g][i], La[g][i], take);
             best_error[g] = _mm256_blendv_ps(best_error[g], cur_error[g], better);
             scale[g] = _mm256_blendv_ps(scale[g], this_scale[g], better);
             min[g] = _mm256_blendv_ps(min[g], this_min[g], better);
+            for (int i = 0; i < n; i++) {
+                Lb[g][i] = _mm256_blendv_ps(Lb[g][i], La[g][i], better);
+                XM[g][i] = _mm256_sub_ps(X[g][i], min[g]);
+            }
         }
     }
     for (int g = 0; g < G; g++) {
-        const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(flat[g], _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
-        for (int i = 0; i < n; i++) scatter_u8(L + 8 * n * g, n, i, _mm256_and_si256(Lb[g][i], keep));
+        for (int i = 0; i < n; i++) Lb[g][i] = _mm256_andnot_ps(flat[g], Lb[g][i]);
+        store_columns_u8(L + 8 * n * g, n, Lb[g]);
         _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, flat[g]));
         const __m256 m = _mm256_blendv_ps(min[g], min0[g], flat[g]);
         _mm256_storeu_ps(mins + 8 * g, _mm256_xor_ps(m, _mm256_set1_ps(-0.0f)));  // -min: a sign flip, as the reference
@@ -143,62 +211,86 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
 
 BK_AVX2 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
                                     float *scales, float *mins) {
-    if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2);
-    else qkx2_groups(s, x, w, L, scales, mins, 1);
+    if (s->use_mad) {
+        if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2, 1);
+        else qkx2_groups(s, x, w, L, scales, mins, 1, 1);
+    } else {
+        if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2, 0);
+        else qkx2_groups(s, x, w, L, scales, mins, 1, 0);
+    }
 }
 
-BK_AVX2 void bk_kq_qx_quants8_avx2(const float *x, int8_t *L, float *scales) {
+/// One trial of make_qx_quants on both groups of 8 (level_f when `exact` is 0, else level_i).
+BK_AVX2 static inline __attribute__((always_inline)) void qx_trial(const __m256 *iscale, __m256 (*X)[16],
+                                                                 __m256 (*W)[16], __m256 (*WX)[16], __m256 (*La)[16],
+                                                                 __m256 *sumlx, __m256 *suml2, const int exact) {
+    const __m256 lo = _mm256_set1_ps(-32.0f), hi = _mm256_set1_ps(31.0f);
+    for (int i = 0; i < 16; i++) {
+        for (int g = 0; g < 2; g++) {
+            const __m256 v = _mm256_mul_ps(iscale[g], X[g][i]);
+            const __m256 l = La[g][i] = exact ? level_i(v, -32, 31) : level_f(v, lo, hi);
+            sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(WX[g][i], l));  // (w·x)·l, as the reference
+            suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(W[g][i], l), l));
+        }
+    }
+}
+
+// Two groups of 8 sub-blocks side by side, as qkx2_groups. With finite x a lane's levels iscale·x stay within
+// nmax + 1 in size (|x| <= |max|), where level_f is exact; an all-zero lane's NaN levels are dropped at the end. A
+// block with an infinite or NaN value takes level_i throughout.
+BK_AVX2 void bk_kq_qx_quants16_avx2(const float *x, int8_t *L, float *scales) {
     enum { n = 16, nmax = 32 };
-    __m256 X[n], W[n];
-    __m256i Lb[n];
-    __m256 max = _mm256_setzero_ps(), amax = _mm256_setzero_ps();
-    for (int i = 0; i < n; i++) {
-        X[i] = column(x, n, i);
-        W[i] = _mm256_mul_ps(X[i], X[i]);
-        const __m256 ax = absps(X[i]);
-        const __m256 larger = gt(ax, amax);
-        amax = _mm256_blendv_ps(amax, ax, larger);
-        max = _mm256_blendv_ps(max, X[i], larger);
+    const __m256 zero = _mm256_setzero_ps(), inf = _mm256_set1_ps(INFINITY);
+    __m256 X[2][n], W[2][n], WX[2][n], Lb[2][n], La[2][n];
+    __m256 max[2], amax[2], tiny[2], iscale[2], sumlx[2], suml2[2], scale[2], best[2];
+    __m256 nonfinite = zero;
+    for (int g = 0; g < 2; g++) {
+        columns(x + 8 * n * g, n, X[g]);
+        max[g] = amax[g] = zero;
+        for (int i = 0; i < n; i++) {
+            W[g][i] = _mm256_mul_ps(X[g][i], X[g][i]);
+            WX[g][i] = _mm256_mul_ps(W[g][i], X[g][i]);
+            const __m256 ax = absps(X[g][i]);
+            nonfinite = _mm256_or_ps(nonfinite, _mm256_cmp_ps(ax, inf, _CMP_NLT_UQ));
+            const __m256 larger = gt(ax, amax[g]);
+            amax[g] = _mm256_blendv_ps(amax[g], ax, larger);
+            max[g] = _mm256_blendv_ps(max[g], X[g][i], larger);
+        }
+        tiny[g] = _mm256_cmp_ps(amax[g], _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
+        iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
+        sumlx[g] = suml2[g] = zero;
     }
-    const __m256 zero = _mm256_setzero_ps();
-    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
-    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
-    __m256 sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; i++) {
-        Lb[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
-        const __m256 l = _mm256_cvtepi32_ps(Lb[i]);
-        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), l));
-        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+    qx_trial(iscale, X, W, WX, Lb, sumlx, suml2, 1);
+    const int exact = _mm256_movemask_ps(nonfinite) != 0;
+    for (int g = 0; g < 2; g++) {
+        // scale = suml2 ? sumlx/suml2 : 0 (a NaN suml2 counts as true)
+        scale[g] = _mm256_blendv_ps(_mm256_div_ps(sumlx[g], suml2[g]), zero, _mm256_cmp_ps(suml2[g], zero, _CMP_EQ_OQ));
+        best[g] = _mm256_mul_ps(scale[g], sumlx[g]);
     }
-    // scale = suml2 ? sumlx/suml2 : 0 (a NaN suml2 counts as true)
-    __m256 scale = _mm256_blendv_ps(_mm256_div_ps(sumlx, suml2), zero, _mm256_cmp_ps(suml2, zero, _CMP_EQ_OQ));
-    __m256 best = _mm256_mul_ps(scale, sumlx);
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
-        iscale = _mm256_div_ps(_mm256_set1_ps(-((float)nmax + 0.1f * (float)is)), max);
-        __m256i La[n];
-        sumlx = suml2 = zero;
-        for (int i = 0; i < n; i++) {
-            La[i] = clamp(nearest(_mm256_mul_ps(iscale, X[i])), -nmax, nmax - 1);
-            const __m256 l = _mm256_cvtepi32_ps(La[i]);
-            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(W[i], X[i]), l));
-            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(W[i], l), l));
+        const __m256 top = _mm256_set1_ps(-((float)nmax + 0.1f * (float)is));
+        for (int g = 0; g < 2; g++) {
+            iscale[g] = _mm256_div_ps(top, max[g]);
+            sumlx[g] = suml2[g] = zero;
         }
-        const __m256 fits = gt(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2));
-        const __m256 better = _mm256_and_ps(gt(suml2, zero), fits);
-        if (_mm256_movemask_ps(better) == 0) continue;
-        const __m256i take = _mm256_castps_si256(better);
-        for (int i = 0; i < n; i++) Lb[i] = _mm256_blendv_epi8(Lb[i], La[i], take);
-        const __m256 s = _mm256_div_ps(sumlx, suml2);
-        scale = _mm256_blendv_ps(scale, s, better);
-        best = _mm256_blendv_ps(best, _mm256_mul_ps(s, sumlx), better);
+        if (exact) qx_trial(iscale, X, W, WX, La, sumlx, suml2, 1);
+        else qx_trial(iscale, X, W, WX, La, sumlx, suml2, 0);
+        for (int g = 0; g < 2; g++) {
+            const __m256 fits = gt(_mm256_mul_ps(sumlx[g], sumlx[g]), _mm256_mul_ps(best[g], suml2[g]));
+            const __m256 better = _mm256_and_ps(gt(suml2[g], zero), fits);
+            if (_mm256_movemask_ps(better) == 0) continue;
+            for (int i = 0; i < n; i++) Lb[g][i] = _mm256_blendv_ps(Lb[g][i], La[g][i], better);
+            const __m256 s = _mm256_div_ps(sumlx[g], suml2[g]);
+            scale[g] = _mm256_blendv_ps(scale[g], s, better);
+            best[g] = _mm256_blendv_ps(best[g], _mm256_mul_ps(s, sumlx[g]), better);
+        }
     }
-    const __m256i keep = _mm256_castps_si256(_mm256_xor_ps(tiny, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
-    for (int i = 0; i < n; i++) {
-        const __m256i q = _mm256_and_si256(_mm256_add_epi32(Lb[i], _mm256_set1_epi32(nmax)), keep);
-        scatter_u8((uint8_t *)L, n, i, q);
+    for (int g = 0; g < 2; g++) {
+        for (int i = 0; i < n; i++) Lb[g][i] = _mm256_andnot_ps(tiny[g], _mm256_add_ps(Lb[g][i], _mm256_set1_ps(nmax)));
+        store_columns_u8((uint8_t *)L + 8 * n * g, n, Lb[g]);
+        _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, tiny[g]));
     }
-    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
 }
 // make_q3_quants, 8 sub-blocks of 16 per group: each lane makes its own refinement passes; a lane that changed
 // nothing in a pass stops there, as the reference breaks out of its loop.
@@ -208,8 +300,8 @@ BK_AVX2 static void q3_quants8(const float *x, int8_t *L, float *scales) {
     __m256i Lb[n];
     const __m256 zero = _mm256_setzero_ps();
     __m256 max = zero, amax = zero;
+    columns(x, n, X);
     for (int i = 0; i < n; i++) {
-        X[i] = column(x, n, i);
         WX[i] = _mm256_mul_ps(_mm256_mul_ps(X[i], X[i]), X[i]);  // w·x with w = x², as (x·x)·x
         const __m256 ax = absps(X[i]);
         const __m256 larger = gt(ax, amax);

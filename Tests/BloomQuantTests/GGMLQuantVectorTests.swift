@@ -150,6 +150,38 @@ final class GGMLQuantVectorTests: XCTestCase {
         }
     }
 
+    /// Rows where the SIMD searches must leave their fast level rounding (bk_quant_k_avx2.c): infinities and NaN,
+    /// values near the f32 limits, subnormals, constant and almost constant sub-blocks.
+    func testDispatchedEqualsReferenceOnEdgeRows() {
+        var rng = SplitMix64(seed: 31)
+        let n = 256 * 24
+        let specials: [Float] = [.infinity, -.infinity, .nan, 3e38, -3e38, 1e-40, -1e-45, 1e-38, 0, -0.0]
+        for round in 0..<12 {
+            var x = rng.gaussians(n, scale: round % 2 == 0 ? 0.02 : 1e30)
+            for b in 0..<(n / 256) {
+                let at = b * 256 + (b * 37 + round * 11) % 256
+                switch (b + round) % 6 {
+                case 0: x[at] = specials[(b + round) % specials.count]
+                case 1: for i in (b * 256)..<(b * 256 + 32) { x[i] = 1e-40 * Float(i % 3) }
+                case 2: for i in (b * 256 + 32)..<(b * 256 + 64) { x[i] = 0.25 }
+                case 3: for i in (b * 256)..<(b * 256 + 16) { x[i] = -0.5 + Float(i % 2) * 1e-7 }
+                case 4: x[at] = specials[(b * 3 + round) % specials.count] * 0.5
+                default: break
+                }
+            }
+            for k in Self.kernels where k.type.blockLayout.elements == 256 {
+                let bytes = n / 256 * k.type.blockLayout.bytes
+                var ref = [UInt8](repeating: 0, count: bytes)
+                k.ref(x, &ref, n)
+                Self.forEachLevel { level in
+                    var fast = [UInt8](repeating: 1, count: bytes)
+                    k.fast(x, &fast, n)
+                    XCTAssertEqual(fast, ref, "\(k.name) at SIMD level \(level), round \(round)")
+                }
+            }
+        }
+    }
+
     /// One dispatch for every kernel: the cap that the runtime's tests use also routes the quantizers.
     func testSIMDLimitCapsTheLevel() {
         let cpu = bk_simd_level()
