@@ -40,7 +40,11 @@ typedef struct {
     int use_mad;
 } bk_kq_search;
 
-/// make_qkx2_quants on 8·groups sub-blocks of s->n values (groups 1 or 2; sub-block j at x + j·n, w + j·n,
+/// Groups of 8 sub-blocks the searches take at once (Q4_K/Q5_K: one super-block each): independent chains of
+/// sums and divisions that keep the core's pipelines full.
+#define BK_KQ_GROUPS 4
+
+/// make_qkx2_quants on 8·groups sub-blocks of s->n values (groups 1...BK_KQ_GROUPS; sub-block j at x + j·n, w + j·n,
 /// L + j·n): quants into L, scales[j] the scale, mins[j] minus the min. The SIMD twin runs a group of 8 in the lanes
 /// of one register: each lane does its sub-block's sums in the reference's order, so the results are the same bit
 /// for bit.
@@ -57,6 +61,14 @@ void bk_kq_qx_quants16_ref(const float *x, int8_t *L, float *scales);
 typedef void (*bk_kq_q3_fn)(const float *x, int8_t *L, float *scales);
 void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales);
 
+/// Quants of `count` sub-blocks of n (a multiple of 8): L[n·j + i] = clamp(nearest_int((x[n·j + i] + m[j]) / d[j]),
+/// lo, hi) + off, left as they are where d[j] is 0: the requantization with the stored scales that ends Q4_K, Q5_K
+/// and Q6_K. The SIMD twin divides lane by lane (exact, as the scalar division).
+typedef void (*bk_kq_levels_fn)(const float *x, int count, int n, const float *d, const float *m, int lo, int hi,
+                                int off, uint8_t *L);
+void bk_kq_levels_ref(const float *x, int count, int n, const float *d, const float *m, int lo, int hi, int off,
+                      uint8_t *L);
+
 // The K-quant block tails that follow the sub-block searches, shared by the plain (bk_quant_k.c) and the
 // importance-weighted (bk_quant_weighted.c) quantizers: each requantizes x with the stored scales and packs.
 /// Q2_K with d, dmin and scales set: quants L[256] (kept where a sub-block's scale is 0), then qs.
@@ -67,12 +79,14 @@ void bk_kq_q3_K_finish(const float *x, const int8_t *ls, float d, block_q3_K *y,
 /// Q4_K (nmax 15) or Q5_K (nmax 31) from 6-bit scales ls[8], mins lm[8] (packed as given: ggml caps them at 63
 /// before, except the weighted Q4_K) and the super-block's d and dmin: the whole block into `block`.
 void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, float d, float dmin, uint8_t *L,
-                       int nmax, void *block);
+                       int nmax, void *block, bk_kq_levels_fn levels);
 /// Q6_K from its 16 sub-block scales and quants L (l + 32): the whole block (L is updated).
-void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales);
+void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales, bk_kq_levels_fn levels);
 
 #if defined(__x86_64__)
 void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales);
+void bk_kq_levels_avx2(const float *x, int count, int n, const float *d, const float *m, int lo, int hi, int off,
+                       uint8_t *L);
 void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k);
 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
                             float *scales, float *mins);

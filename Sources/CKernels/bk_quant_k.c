@@ -301,7 +301,8 @@ static void q45_K_weights(const float *x, float *weights) {
 
 /// Q4_K (nmax 15) and Q5_K (nmax 31) from the search of the 8 sub-blocks: 6-bit scales and mins from the
 /// largest of each, then bk_kq_q45_K_store.
-static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *L, int nmax, void *block) {
+static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *L, int nmax, void *block,
+                         bk_kq_levels_fn levels) {
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -316,7 +317,7 @@ static void q45_K_finish(const float *x, const float *scales, const float *mins,
         ls[j] = ls[j] < 63 ? ls[j] : 63;
         lm[j] = lm[j] < 63 ? lm[j] : 63;
     }
-    bk_kq_q45_K_store(x, ls, lm, max_scale / 63.0f, max_min / 63.0f, L, nmax, block);
+    bk_kq_q45_K_store(x, ls, lm, max_scale / 63.0f, max_min / 63.0f, L, nmax, block, levels);
 }
 
 static void pack_q4_K(const uint8_t *L, block_q4_K *y) {
@@ -337,8 +338,18 @@ static void pack_q5_K(const uint8_t *L, block_q5_K *y) {
     }
 }
 
+void bk_kq_levels_ref(const float *x, int count, int n, const float *d, const float *m, int lo, int hi, int off,
+                      uint8_t *L) {
+    for (int j = 0; j < count; j++) {
+        if (d[j] == 0.0f) continue;
+        for (int i = 0; i < n; i++) {
+            L[n * j + i] = (uint8_t)(imax(lo, imin(hi, bk_nearest_int((x[n * j + i] + m[j]) / d[j]))) + off);
+        }
+    }
+}
+
 void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, float d, float dmin, uint8_t *L,
-                       int nmax, void *block) {
+                       int nmax, void *block, bk_kq_levels_fn levels) {
     uint8_t scales[12];
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -351,16 +362,14 @@ void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, flo
         }
     }
     const uint16_t hd = bk_kq_half(d), hmin = bk_kq_half(dmin);
+    float dj[8], dm[8];
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
         scale_min_k4(j, scales, &sc, &m);
-        const float dj = bk_f16_to_f32_scalar(hd) * (float)sc;
-        if (dj == 0.0f) continue;
-        const float dm = bk_f16_to_f32_scalar(hmin) * (float)m;
-        for (int i = 0; i < 32; i++) {
-            L[32 * j + i] = (uint8_t)imax(0, imin(nmax, bk_nearest_int((x[32 * j + i] + dm) / dj)));
-        }
+        dj[j] = bk_f16_to_f32_scalar(hd) * (float)sc;
+        dm[j] = bk_f16_to_f32_scalar(hmin) * (float)m;
     }
+    levels(x, 8, 32, dj, dm, 0, nmax, 0, L);
     if (nmax == 15) {
         block_q4_K blk;
         memcpy(blk.scales, scales, sizeof scales);
@@ -379,7 +388,7 @@ void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, flo
 }
 
 /// Q6_K after the 16 sub-block searches: the whole block from their scales (L is updated).
-void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales) {
+void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales, bk_kq_levels_fn levels) {
     float max_scale = 0.0f, max_abs_scale = 0.0f;
     for (int ib = 0; ib < 16; ib++) {
         const float a = fabsf(scales[ib]);
@@ -392,13 +401,10 @@ void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *sc
     const float iscale = -128.0f / max_scale;
     y->d = bk_kq_half(1.0f / iscale);
     for (int ib = 0; ib < 16; ib++) y->scales[ib] = (int8_t)imin(127, bk_nearest_int(iscale * scales[ib]));
-    for (int j = 0; j < 16; j++) {
-        const float d = bk_f16_to_f32_scalar(y->d) * (float)y->scales[j];
-        if (d == 0.0f) continue;
-        for (int i = 0; i < 16; i++) {
-            L[16 * j + i] = (int8_t)(imax(-32, imin(31, bk_nearest_int(x[16 * j + i] / d))) + 32);
-        }
-    }
+    float d[16];
+    static const float zero[16];  // x + 0 rounds to the quant of x
+    for (int j = 0; j < 16; j++) d[j] = bk_f16_to_f32_scalar(y->d) * (float)y->scales[j];
+    levels(x, 16, 16, d, zero, -32, 31, 32, (uint8_t *)L);
     for (int j = 0; j < BK_QK_K; j += 128) {
         uint8_t *ql = y->ql + j / 2, *qh = y->qh + j / 4;
         for (int l = 0; l < 32; l++) {
@@ -421,25 +427,25 @@ static void q2_K_row(const float *x, void *vy, size_t k, bk_kq_qkx2_fn search) {
     }
 }
 
-/// Q4_K (nmax 15) and Q5_K (nmax 31) rows: super-blocks searched two at a time, then finished and packed.
-static void q45_K_row(const float *x, uint8_t *y, size_t k, int nmax, bk_kq_qkx2_fn search) {
+/// Q4_K (nmax 15) and Q5_K (nmax 31) rows: super-blocks searched BK_KQ_GROUPS at a time, then finished and packed.
+static void q45_K_row(const float *x, uint8_t *y, size_t k, int nmax, bk_kq_qkx2_fn search, bk_kq_levels_fn levels) {
     const bk_kq_search s = {32, nmax, nmax == 15 ? -1.0f : -0.5f, 0.1f, nmax == 15 ? 20 : 15, 0};
     const size_t blocks = k / BK_QK_K;
-    for (size_t b = 0; b < blocks; b += 2) {
-        const int groups = b + 1 < blocks ? 2 : 1;
+    for (size_t b = 0; b < blocks; b += BK_KQ_GROUPS) {
+        const int groups = blocks - b < BK_KQ_GROUPS ? (int)(blocks - b) : BK_KQ_GROUPS;
         const float *xb = x + b * BK_QK_K;
-        float weights[2 * BK_QK_K], scales[16], mins[16];
-        uint8_t L[2 * BK_QK_K];
+        float weights[BK_KQ_GROUPS * BK_QK_K], scales[8 * BK_KQ_GROUPS], mins[8 * BK_KQ_GROUPS];
+        uint8_t L[BK_KQ_GROUPS * BK_QK_K];
         for (int g = 0; g < groups; g++) q45_K_weights(xb + g * BK_QK_K, weights + g * BK_QK_K);
         search(&s, groups, xb, weights, L, scales, mins);
         for (int g = 0; g < groups; g++) {
             const size_t at = (b + (size_t)g) * (nmax == 15 ? sizeof(block_q4_K) : sizeof(block_q5_K));
-            q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, L + g * BK_QK_K, nmax, y + at);
+            q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, L + g * BK_QK_K, nmax, y + at, levels);
         }
     }
 }
 
-static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
+static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search, bk_kq_levels_fn levels) {
     block_q6_K *y = vy;
     for (size_t b = 0; b < k / BK_QK_K; b++) {
         const float *xb = x + b * BK_QK_K;
@@ -447,20 +453,32 @@ static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
         int8_t L[BK_QK_K];
         float scales[16];
         search(xb, L, scales);
-        bk_kq_q6_K_finish(xb, &blk, L, scales);
+        bk_kq_q6_K_finish(xb, &blk, L, scales, levels);
         memcpy(y + b, &blk, sizeof blk);
     }
 }
 
 void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_ref); }
-void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_ref); }
-void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_ref); }
-void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants16_ref); }
+void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k) {
+    q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_ref, bk_kq_levels_ref);
+}
+void bk_quantize_row_q5_K_ref(const float *x, void *y, size_t k) {
+    q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_ref, bk_kq_levels_ref);
+}
+void bk_quantize_row_q6_K_ref(const float *x, void *y, size_t k) {
+    q6_K_row(x, y, k, bk_kq_qx_quants16_ref, bk_kq_levels_ref);
+}
 #if defined(__x86_64__)
 void bk_quantize_row_q2_K_avx2(const float *x, void *y, size_t k) { q2_K_row(x, y, k, bk_kq_qkx2_quants_avx2); }
-void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_avx2); }
-void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) { q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_avx2); }
-void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) { q6_K_row(x, y, k, bk_kq_qx_quants16_avx2); }
+void bk_quantize_row_q4_K_avx2(const float *x, void *y, size_t k) {
+    q45_K_row(x, y, k, 15, bk_kq_qkx2_quants_avx2, bk_kq_levels_avx2);
+}
+void bk_quantize_row_q5_K_avx2(const float *x, void *y, size_t k) {
+    q45_K_row(x, y, k, 31, bk_kq_qkx2_quants_avx2, bk_kq_levels_avx2);
+}
+void bk_quantize_row_q6_K_avx2(const float *x, void *y, size_t k) {
+    q6_K_row(x, y, k, bk_kq_qx_quants16_avx2, bk_kq_levels_avx2);
+}
 #endif
 
 static void q3_K_row(const float *x, void *vy, size_t k, bk_kq_q3_fn search) {

@@ -96,13 +96,13 @@ BK_AVX2 static inline int out_of_range(__m256 iscale, __m256 top, __m256 bottom)
 
 /// One trial's levels and sums of G groups (level_f when `exact` is 0, else level_i: a constant after inlining).
 BK_AVX2 static inline __attribute__((always_inline)) void qkx2_trial(int G, int n, int nmax, const __m256 *iscale,
-                                                                   __m256 (*XM)[32], __m256 (*X)[32], __m256 (*W)[32],
-                                                                   __m256 (*La)[32], __m256 *sum_l, __m256 *sum_l2,
-                                                                   __m256 *sum_xl, const int exact) {
+                                                                   const __m256 *min, __m256 (*X)[32],
+                                                                   __m256 (*W)[32], __m256 (*La)[32], __m256 *sum_l,
+                                                                   __m256 *sum_l2, __m256 *sum_xl, const int exact) {
     const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps((float)nmax);
     for (int i = 0; i < n; i++) {
         for (int g = 0; g < G; g++) {
-            const __m256 v = _mm256_mul_ps(iscale[g], XM[g][i]);
+            const __m256 v = _mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g]));
             const __m256 l = La[g][i] = exact ? level_i(v, 0, nmax) : level_f(v, lo, hi);
             const __m256 wl = _mm256_mul_ps(W[g][i], l);
             sum_l[g] = _mm256_add_ps(sum_l[g], wl);
@@ -112,16 +112,18 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_trial(int G, int 
     }
 }
 
-// G groups of 8 sub-blocks side by side (G is 1 or 2, a constant after inlining): the groups' dependency chains
-// (sequential sums, divisions) overlap in the core, which a single group leaves idle. Levels are kept as floats
-// (whole numbers), x - min is kept per column and renewed when min moves.
+// G groups of 8 sub-blocks side by side (G is 1, 2 or 4, n 16 or 32: constants after inlining): the groups'
+// dependency chains (sequential sums, divisions) overlap in the core, which a single group leaves idle. A lane
+// keeps the inverse scale and the min of its best trial rather than its levels, and makes them again at the end.
 BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_kq_search *s, const float *x,
                                                                     const float *w, uint8_t *L, float *scales,
-                                                                    float *mins, const int G, const int mad) {
-    const int n = s->n, nmax = s->nmax;
+                                                                    float *mins, const int G, const int n,
+                                                                    const int mad) {
+    const int nmax = s->nmax;
     const __m256 zero = _mm256_setzero_ps();
-    __m256 X[2][32], W[2][32], XM[2][32], Lb[2][32], La[2][32];
-    __m256 min[2], max[2], lowest[2], min0[2], flat[2], sum_w[2], sum_x[2], iscale[2], scale[2], best_error[2];
+    __m256 X[4][32], W[4][32], La[4][32];
+    __m256 min[4], max[4], lowest[4], min0[4], flat[4], sum_w[4], sum_x[4], iscale[4], scale[4], best_error[4];
+    __m256 best_iscale[4], best_base[4];
     for (int g = 0; g < G; g++) {
         columns(x + 8 * n * g, n, X[g]);
         columns(w + 8 * n * g, n, W[g]);
@@ -139,24 +141,23 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
     }
     for (int g = 0; g < G; g++) {
         lowest[g] = min[g];
-        min[g] = min0[g] = _mm256_blendv_ps(min[g], zero, gt(min[g], zero));
+        min[g] = min0[g] = best_base[g] = _mm256_blendv_ps(min[g], zero, gt(min[g], zero));
         flat[g] = _mm256_cmp_ps(max[g], min[g], _CMP_EQ_OQ);  // these lanes return early: L = 0, scale 0
-        iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max[g], min[g]));
+        iscale[g] = best_iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)nmax), _mm256_sub_ps(max[g], min[g]));
         scale[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[g]);
         best_error[g] = zero;
-        for (int i = 0; i < n; i++) XM[g][i] = _mm256_sub_ps(X[g][i], min[g]);
     }
     for (int i = 0; i < n; i++) {
         for (int g = 0; g < G; g++) {
-            Lb[g][i] = level_i(_mm256_mul_ps(iscale[g], XM[g][i]), 0, nmax);
-            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], Lb[g][i]), min[g]), X[g][i]);
+            const __m256 l = level_i(_mm256_mul_ps(iscale[g], _mm256_sub_ps(X[g][i], min[g])), 0, nmax);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], l), min[g]), X[g][i]);
             diff = mad ? absps(diff) : _mm256_mul_ps(diff, diff);
             best_error[g] = _mm256_add_ps(best_error[g], _mm256_mul_ps(W[g][i], diff));
         }
     }
     for (int is = 0; is <= s->nstep; is++) {
         const __m256 top = _mm256_set1_ps(s->rmin + s->rdelta * (float)is + (float)nmax);
-        __m256 sum_l[2], sum_l2[2], sum_xl[2];
+        __m256 sum_l[4], sum_l2[4], sum_xl[4];
         int exact = 0;
         for (int g = 0; g < G; g++) {
             // min moves when a trial wins, and with it the range of later trials (as in the reference)
@@ -165,9 +166,9 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
             exact |= out_of_range(iscale[g], range, _mm256_sub_ps(lowest[g], min[g]));
             sum_l[g] = sum_l2[g] = sum_xl[g] = zero;
         }
-        if (exact) qkx2_trial(G, n, nmax, iscale, XM, X, W, La, sum_l, sum_l2, sum_xl, 1);
-        else qkx2_trial(G, n, nmax, iscale, XM, X, W, La, sum_l, sum_l2, sum_xl, 0);
-        __m256 valid[2], this_scale[2], this_min[2], cur_error[2];
+        if (exact) qkx2_trial(G, n, nmax, iscale, min, X, W, La, sum_l, sum_l2, sum_xl, 1);
+        else qkx2_trial(G, n, nmax, iscale, min, X, W, La, sum_l, sum_l2, sum_xl, 0);
+        __m256 valid[4], this_scale[4], this_min[4], cur_error[4];
         for (int g = 0; g < G; g++) {
             const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_l2[g]), _mm256_mul_ps(sum_l[g], sum_l[g]));
             valid[g] = gt(D, zero);
@@ -190,45 +191,62 @@ BK_AVX2 static inline __attribute__((always_inline)) void qkx2_groups(const bk_k
         }
         for (int g = 0; g < G; g++) {
             const __m256 better = _mm256_and_ps(valid[g], _mm256_cmp_ps(cur_error[g], best_error[g], _CMP_LT_OQ));
-            if (_mm256_movemask_ps(better) == 0) continue;
             best_error[g] = _mm256_blendv_ps(best_error[g], cur_error[g], better);
+            best_iscale[g] = _mm256_blendv_ps(best_iscale[g], iscale[g], better);
+            best_base[g] = _mm256_blendv_ps(best_base[g], min[g], better);  // the min this trial's levels used
             scale[g] = _mm256_blendv_ps(scale[g], this_scale[g], better);
             min[g] = _mm256_blendv_ps(min[g], this_min[g], better);
-            for (int i = 0; i < n; i++) {
-                Lb[g][i] = _mm256_blendv_ps(Lb[g][i], La[g][i], better);
-                XM[g][i] = _mm256_sub_ps(X[g][i], min[g]);
-            }
         }
     }
     for (int g = 0; g < G; g++) {
-        for (int i = 0; i < n; i++) Lb[g][i] = _mm256_andnot_ps(flat[g], Lb[g][i]);
-        store_columns_u8(L + 8 * n * g, n, Lb[g]);
+        for (int i = 0; i < n; i++) {
+            La[g][i] = _mm256_andnot_ps(flat[g], level_i(_mm256_mul_ps(best_iscale[g],
+                                                                       _mm256_sub_ps(X[g][i], best_base[g])), 0, nmax));
+        }
+        store_columns_u8(L + 8 * n * g, n, La[g]);
         _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, flat[g]));
         const __m256 m = _mm256_blendv_ps(min[g], min0[g], flat[g]);
         _mm256_storeu_ps(mins + 8 * g, _mm256_xor_ps(m, _mm256_set1_ps(-0.0f)));  // -min: a sign flip, as the reference
     }
 }
 
+/// G groups of n at once, G and n constants.
+#define QKX2_GROUPS(G, n) \
+    (s->use_mad ? qkx2_groups(s, x, w, L, scales, mins, G, n, 1) : qkx2_groups(s, x, w, L, scales, mins, G, n, 0))
+
 BK_AVX2 void bk_kq_qkx2_quants_avx2(const bk_kq_search *s, int groups, const float *x, const float *w, uint8_t *L,
                                     float *scales, float *mins) {
-    if (s->use_mad) {
-        if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2, 1);
-        else qkx2_groups(s, x, w, L, scales, mins, 1, 1);
-    } else {
-        if (groups == 2) qkx2_groups(s, x, w, L, scales, mins, 2, 0);
-        else qkx2_groups(s, x, w, L, scales, mins, 1, 0);
+    while (groups > 0) {
+        const int G = groups >= 4 ? 4 : groups >= 2 ? 2 : 1;
+        if (s->n == 16) {
+            if (G == 2) QKX2_GROUPS(2, 16);
+            else QKX2_GROUPS(1, 16);
+        } else if (G == 4) {
+            QKX2_GROUPS(4, 32);
+        } else if (G == 2) {
+            QKX2_GROUPS(2, 32);
+        } else {
+            QKX2_GROUPS(1, 32);
+        }
+        const int done = 8 * G * s->n;
+        x += done;
+        w += done;
+        L += done;
+        scales += 8 * G;
+        mins += 8 * G;
+        groups -= G;
     }
 }
 
 /// One trial of make_qx_quants on both groups of 8 (level_f when `exact` is 0, else level_i).
 BK_AVX2 static inline __attribute__((always_inline)) void qx_trial(const __m256 *iscale, __m256 (*X)[16],
-                                                                 __m256 (*W)[16], __m256 (*WX)[16], __m256 (*La)[16],
-                                                                 __m256 *sumlx, __m256 *suml2, const int exact) {
+                                                                 __m256 (*W)[16], __m256 (*WX)[16], __m256 *sumlx,
+                                                                 __m256 *suml2, const int exact) {
     const __m256 lo = _mm256_set1_ps(-32.0f), hi = _mm256_set1_ps(31.0f);
     for (int i = 0; i < 16; i++) {
         for (int g = 0; g < 2; g++) {
             const __m256 v = _mm256_mul_ps(iscale[g], X[g][i]);
-            const __m256 l = La[g][i] = exact ? level_i(v, -32, 31) : level_f(v, lo, hi);
+            const __m256 l = exact ? level_i(v, -32, 31) : level_f(v, lo, hi);
             sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(WX[g][i], l));  // (w·x)·l, as the reference
             suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(W[g][i], l), l));
         }
@@ -237,12 +255,13 @@ BK_AVX2 static inline __attribute__((always_inline)) void qx_trial(const __m256 
 
 // Two groups of 8 sub-blocks side by side, as qkx2_groups. With finite x a lane's levels iscale·x stay within
 // nmax + 1 in size (|x| <= |max|), where level_f is exact; an all-zero lane's NaN levels are dropped at the end. A
-// block with an infinite or NaN value takes level_i throughout.
+// block with an infinite or NaN value takes level_i throughout. A lane keeps the inverse scale of its best trial
+// and makes its levels again at the end.
 BK_AVX2 void bk_kq_qx_quants16_avx2(const float *x, int8_t *L, float *scales) {
     enum { n = 16, nmax = 32 };
     const __m256 zero = _mm256_setzero_ps(), inf = _mm256_set1_ps(INFINITY);
-    __m256 X[2][n], W[2][n], WX[2][n], Lb[2][n], La[2][n];
-    __m256 max[2], amax[2], tiny[2], iscale[2], sumlx[2], suml2[2], scale[2], best[2];
+    __m256 X[2][n], W[2][n], WX[2][n];
+    __m256 max[2], amax[2], tiny[2], iscale[2], best_iscale[2], sumlx[2], suml2[2], scale[2], best[2];
     __m256 nonfinite = zero;
     for (int g = 0; g < 2; g++) {
         columns(x + 8 * n * g, n, X[g]);
@@ -257,10 +276,10 @@ BK_AVX2 void bk_kq_qx_quants16_avx2(const float *x, int8_t *L, float *scales) {
             max[g] = _mm256_blendv_ps(max[g], X[g][i], larger);
         }
         tiny[g] = _mm256_cmp_ps(amax[g], _mm256_set1_ps(1e-15f), _CMP_LT_OQ);  // all zero: L = 0, scale 0
-        iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
+        iscale[g] = best_iscale[g] = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
         sumlx[g] = suml2[g] = zero;
     }
-    qx_trial(iscale, X, W, WX, Lb, sumlx, suml2, 1);
+    qx_trial(iscale, X, W, WX, sumlx, suml2, 1);
     const int exact = _mm256_movemask_ps(nonfinite) != 0;
     for (int g = 0; g < 2; g++) {
         // scale = suml2 ? sumlx/suml2 : 0 (a NaN suml2 counts as true)
@@ -274,24 +293,42 @@ BK_AVX2 void bk_kq_qx_quants16_avx2(const float *x, int8_t *L, float *scales) {
             iscale[g] = _mm256_div_ps(top, max[g]);
             sumlx[g] = suml2[g] = zero;
         }
-        if (exact) qx_trial(iscale, X, W, WX, La, sumlx, suml2, 1);
-        else qx_trial(iscale, X, W, WX, La, sumlx, suml2, 0);
+        if (exact) qx_trial(iscale, X, W, WX, sumlx, suml2, 1);
+        else qx_trial(iscale, X, W, WX, sumlx, suml2, 0);
         for (int g = 0; g < 2; g++) {
             const __m256 fits = gt(_mm256_mul_ps(sumlx[g], sumlx[g]), _mm256_mul_ps(best[g], suml2[g]));
             const __m256 better = _mm256_and_ps(gt(suml2[g], zero), fits);
             if (_mm256_movemask_ps(better) == 0) continue;
-            for (int i = 0; i < n; i++) Lb[g][i] = _mm256_blendv_ps(Lb[g][i], La[g][i], better);
+            best_iscale[g] = _mm256_blendv_ps(best_iscale[g], iscale[g], better);
             const __m256 s = _mm256_div_ps(sumlx[g], suml2[g]);
             scale[g] = _mm256_blendv_ps(scale[g], s, better);
             best[g] = _mm256_blendv_ps(best[g], _mm256_mul_ps(s, sumlx[g]), better);
         }
     }
     for (int g = 0; g < 2; g++) {
-        for (int i = 0; i < n; i++) Lb[g][i] = _mm256_andnot_ps(tiny[g], _mm256_add_ps(Lb[g][i], _mm256_set1_ps(nmax)));
-        store_columns_u8((uint8_t *)L + 8 * n * g, n, Lb[g]);
+        __m256 Lb[n];
+        for (int i = 0; i < n; i++) {
+            const __m256 l = level_i(_mm256_mul_ps(best_iscale[g], X[g][i]), -nmax, nmax - 1);
+            Lb[i] = _mm256_andnot_ps(tiny[g], _mm256_add_ps(l, _mm256_set1_ps(nmax)));
+        }
+        store_columns_u8((uint8_t *)L + 8 * n * g, n, Lb);
         _mm256_storeu_ps(scales + 8 * g, _mm256_blendv_ps(scale[g], zero, tiny[g]));
     }
 }
+BK_AVX2 void bk_kq_levels_avx2(const float *x, int count, int n, const float *d, const float *m, int lo, int hi,
+                               int off, uint8_t *L) {
+    for (int j = 0; j < count; j++) {
+        if (d[j] == 0.0f) continue;
+        const __m256 dj = _mm256_set1_ps(d[j]), mj = _mm256_set1_ps(m[j]);
+        for (int i = 0; i < n; i += 8) {
+            const __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + n * j + i), mj), dj);
+            const __m256i q = _mm256_add_epi32(clamp(nearest(v), lo, hi), _mm256_set1_epi32(off));
+            const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            _mm_storel_epi64((__m128i *)(L + n * j + i), _mm_packus_epi16(w, w));
+        }
+    }
+}
+
 // make_q3_quants, 8 sub-blocks of 16 per group: each lane makes its own refinement passes; a lane that changed
 // nothing in a pass stops there, as the reference breaks out of its loop.
 BK_AVX2 static void q3_quants8(const float *x, int8_t *L, float *scales) {

@@ -265,7 +265,7 @@ static void wq_q45_K_block(const float *x, const float *qw, int nmax, void *bloc
             Lm[j] = Lm[j] < 63 ? Lm[j] : 63;
         }
     }
-    bk_kq_q45_K_store(x, Ls, Lm, d, dmin, L, nmax, block);
+    bk_kq_q45_K_store(x, Ls, Lm, d, dmin, L, nmax, block, bk_kq_levels_ref);
 }
 
 // Q6_K weighs each value by its importance alone (ggml leaves σ² out here).
@@ -273,7 +273,7 @@ static void wq_q6_K_block(const float *x, const float *qw, block_q6_K *y) {
     int8_t L[BK_QK_K];
     float scales[16];
     for (int j = 0; j < 16; j++) scales[j] = bk_qx_quants(16, 32, x + 16 * j, L + 16 * j, qw + 16 * j);
-    bk_kq_q6_K_finish(x, y, L, scales);
+    bk_kq_q6_K_finish(x, y, L, scales, bk_kq_levels_ref);
 }
 
 void bk_quantize_row_q2_K_weighted_ref(const float *x, void *y, size_t n, const float *importance) {
