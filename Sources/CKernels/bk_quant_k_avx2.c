@@ -76,11 +76,10 @@ BK_AVX2 static inline void scatter_u8(uint8_t *L, int n, int i, __m256i v) {
     for (int j = 0; j < 8; j++) L[j * n + i] = (uint8_t)t[j];
 }
 
-/// ggml's clamped nearest_int of v as a float: exact for |v| < 2^22, where adding and subtracting 1.5·2^23 rounds
-/// to the nearest even integer as nearest_int does, and for NaN (0: max returns its second operand).
+/// ggml's clamped nearest_int of v as a float: exact for |v| < 2^22, where nearest_int rounds to the nearest even
+/// integer as vroundps does, and for NaN (0: max returns its second operand). A -0 (Q6_K) adds nothing to the sums.
 BK_AVX2 static inline __m256 level_f(__m256 v, __m256 lo, __m256 hi) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    return _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_add_ps(v, magic), magic), lo), hi);
+    return _mm256_min_ps(_mm256_max_ps(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), lo), hi);
 }
 
 /// nearest_int's bit trick itself, clamped, as a float: any v (the lanes level_f cannot vouch for).
