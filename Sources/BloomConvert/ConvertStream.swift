@@ -22,11 +22,23 @@ enum ConvertStream {
             return error ?? QuantizationError()
         }
         let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), measuringError: measuring,
-                                           threads: threads, chunkValues: chunkElements) { bytes in
+                                           threads: threads, chunkValues: chunkValues(t, chunkElements)) { bytes in
             try writer.write(bytes)
             progress(bytes.count)
         }
         return error ?? QuantizationError()
+    }
+
+    /// Chunks a tensor is cut into at least (rows permitting): a tensor of one or a few chunks (attn_output is one
+    /// chunk of 2^20) would leave workers idle while one finishes. A constant, not the thread count, so the
+    /// measured error does not depend on the threads.
+    static let minimumChunks = 8
+
+    /// Values per chunk for `t`: `chunkElements`, or less so that the tensor makes `minimumChunks`.
+    private static func chunkValues(_ t: PlannedTensor, _ chunkElements: Int) -> Int {
+        let count = t.source.rowCount.multipliedReportingOverflow(by: t.source.rowLength)
+        guard !count.overflow else { return chunkElements }
+        return Swift.min(chunkElements, Swift.max(t.source.rowLength, count.partialValue / minimumChunks))
     }
 
     /// The source in GGUF row order: itself, or gathered head by head for QKV.

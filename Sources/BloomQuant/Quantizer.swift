@@ -44,10 +44,6 @@ public enum Quantizer {
     /// output and round trip stay in a core's L2 cache.
     public static let chunkValues = 1 << 15
 
-    /// Chunks per worker in a streamed tensor's round (and at least as many per tensor): enough that the workers
-    /// finish a round together (chunks take unequal times), few enough that a round's output stays small.
-    static let chunksPerWorker = 4
-
     /// Bytes of one row of `rowLength` values stored as `type`.
     /// - Throws: `quantShape` when `rowLength` is negative or not a whole number of `type`'s blocks;
     ///   `overflow` when the size does not fit an Int.
@@ -86,8 +82,8 @@ public enum Quantizer {
 
     /// Quantizes a whole tensor as it streams from its source, handing its bytes to `write` in order: each worker
     /// reads a chunk of rows with `tensor.readRows` (f16/bf16 widening, a LoRA delta, a QKV re-layout…) into its own
-    /// buffer and quantizes it there, so no f32 copy of the tensor is ever made. Memory: `threads` chunks of f32
-    /// values and `4 × threads` chunks of bytes.
+    /// buffer and quantizes it there, so no f32 copy of the tensor is ever made. Memory: about `threads` chunks of
+    /// f32 values and their bytes.
     /// - Parameters:
     ///   - tensor: rows of `tensor.rowLength` values (ggml's ne[0]); `readRows` is called from several threads.
     ///   - measuringError: also dequantize each chunk and measure the round trip.
@@ -113,14 +109,9 @@ public enum Quantizer {
         let byteCount = try Checked.multiply(tensor.rowCount, bytesPerRow(type, rowLength: rowLength),
                                              "bytes of '\(tensor.name)'")
         let rowBytes = try checkRows(type, valueCount: count, rowLength: rowLength, byteCount: byteCount)
-        // A tensor of few chunks is cut finer (at least chunksPerWorker per worker) so that no worker waits on the
-        // last one; a round holds chunksPerWorker chunks per worker, written in order once all are done.
-        let workers = Swift.max(1, threads)
-        let finer = Swift.max(rowLength, count / (workers * chunksPerWorker))
-        let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength,
-                               chunkValues: Swift.min(chunkValues, finer))
+        let chunks = RowChunks(rowCount: tensor.rowCount, rowLength: rowLength, chunkValues: chunkValues)
         guard count > 0 else { return measuringError ? QuantizationError() : nil }
-        let round = Swift.min(workers * chunksPerWorker, chunks.chunkCount)
+        let round = Swift.min(Swift.max(1, threads), chunks.chunkCount)
         let slotBytes = chunks.rowsPerChunk * rowBytes
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: round * slotBytes, alignment: 64)
         defer { out.deallocate() }
@@ -263,15 +254,16 @@ struct RowChunks: Sendable {
         let round = Swift.max(1, Swift.min(roundChunks ?? chunkCount, chunkCount))
         var total = QuantizationError()
         try withoutActuallyEscaping(body) { body in
-            let job = ChunkJob(slots: round, scratchValues: scratchValues, measuring: measuring, body: body)
+            let job = ChunkJob(slots: round, workers: workers, scratchValues: scratchValues, measuring: measuring,
+                               body: body)
             var first = 0
             while first < chunkCount {
                 let count = Swift.min(round, chunkCount - first)
                 job.start(first: first, count: count)
                 if workers == 1 || count == 1 {
-                    job.work()
+                    job.work(worker: 0)
                 } else {
-                    DispatchQueue.concurrentPerform(iterations: Swift.min(workers, count)) { _ in job.work() }
+                    DispatchQueue.concurrentPerform(iterations: Swift.min(workers, count)) { job.work(worker: $0) }
                 }
                 try job.finish(into: &total)
                 for k in 0..<count { try emit(first + k, k) }
@@ -283,10 +275,13 @@ struct RowChunks: Sendable {
 }
 
 /// The state workers share while they take the chunks of a round in turn. Unchecked: each slot of `errors` and
-/// `failures` (and the rows and output it covers) belongs to the one worker that took the chunk; the counter is
-/// atomic; rounds are started and finished on the calling thread while no worker runs.
+/// `failures` (and the rows and output it covers) belongs to the one worker that took the chunk, each scratch
+/// buffer to the worker of its number; the counter is atomic; rounds are started and finished on the calling thread
+/// while no worker runs.
 private final class ChunkJob: @unchecked Sendable {
     let scratchValues: Int
+    /// One buffer per worker for the whole run (fresh buffers each round were fresh pages each round: page faults).
+    let scratch: UnsafeMutableBufferPointer<Float>
     let measuring: Bool
     let body: RowChunks.Body
     let errors: UnsafeMutableBufferPointer<QuantizationError>
@@ -296,8 +291,9 @@ private final class ChunkJob: @unchecked Sendable {
     private(set) var first = 0
     private(set) var count = 0
 
-    init(slots: Int, scratchValues: Int, measuring: Bool, body: @escaping RowChunks.Body) {
+    init(slots: Int, workers: Int, scratchValues: Int, measuring: Bool, body: @escaping RowChunks.Body) {
         self.scratchValues = scratchValues
+        scratch = .allocate(capacity: workers * scratchValues)
         self.measuring = measuring
         self.body = body
         errors = .allocate(capacity: slots)
@@ -307,6 +303,7 @@ private final class ChunkJob: @unchecked Sendable {
     }
 
     deinit {
+        scratch.deallocate()
         errors.deallocate()
         failures.deinitialize()
         failures.deallocate()
@@ -318,10 +315,10 @@ private final class ChunkJob: @unchecked Sendable {
         next.store(0, ordering: .relaxed)
     }
 
-    /// One worker: takes the round's next chunk until none is left or one has failed.
-    func work() {
-        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: scratchValues)
-        defer { scratch.deallocate() }
+    /// Worker number `worker`: takes the round's next chunk until none is left or one has failed.
+    func work(worker: Int) {
+        let start = worker * scratchValues
+        let scratch = UnsafeMutableBufferPointer(rebasing: scratch[start..<(start + scratchValues)])
         while !failed.load(ordering: .relaxed) {
             let slot = next.wrappingAdd(1, ordering: .relaxed).oldValue
             guard slot < count else { return }
