@@ -169,6 +169,19 @@ final class LlamaCppHabitsTests: XCTestCase {
         XCTAssertEqual(try run(["bench", gguf, "-p", "8,x"]).status, 2)
     }
 
+    /// The type column is the file type llama-bench prints (llama_ftype_name of general.file_type), not the type of
+    /// one tensor: a Q4_K_M file's first attn_qkv is of another type (the "more bits" layers, or a fallback).
+    func testBenchNamesTheFileType() throws {
+        let q4km = scratch.path + "/q4km.gguf"
+        XCTAssertEqual(try run(["quantize", gguf, q4km, "Q4_K_M", "--quiet"]).status, 0)
+        let json = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["type"] as? String, "Q4_K - Medium")
+        let table = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1"])
+        XCTAssertTrue(table.stdout.contains("| q4km.gguf | Q4_K - Medium |"), table.stdout)
+    }
+
     func testPerplexityDefaultsToLlamaPerplexitysContext() throws {
         let text = scratch.path + "/t.txt"
         try Data(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 30).utf8)
