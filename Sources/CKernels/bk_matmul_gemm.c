@@ -1,7 +1,8 @@
 // bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
 // Three paths (see bk_matmul.h): f32 tiles over float weights converted on the fly (every element one 8-lane dot
-// product, bk_dot_f32_ref's shape); 8-bit dots row by row for block weights and few activation rows (K-quants: any
-// number); 8-bit panels (bk_matmul_gemm8.c) for 32-element block weights and BK_GEMM_MIN_ROWS or more activation rows.
+// product, bk_dot_f32_ref's shape); 8-bit dots row by row for block weights and few activation rows; 8-bit panels
+// for block weights and BK_GEMM_MIN_ROWS or more activation rows (bk_matmul_gemm8.c for the 32-element types, the
+// K-quant panels of bk_matmul_kquants.c for the 256-element ones).
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
 #include <math.h>
@@ -160,12 +161,22 @@ static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
+// F16/BF16 weights meeting BK_GEMM_MIN_ROWS or more activation rows are converted to f32 (exactly) once per panel
+// into the thread's scratch instead of once per tile: the same products, the conversions taken out of the loop.
+static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1, float *converted) {
     const void *rows[PANEL];
+    const int64_t k = j->w->cols;
+    const int convert = converted && j->w->type != BK_TYPE_F32;
     for (int64_t p = r0; p < r1; p += PANEL) {
         int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
-        for (int64_t c = 0; c < n; c++) rows[c] = weight_row(j, p + c);
-        tiles(j, j->w->type, p, rows, n);
+        for (int64_t c = 0; c < n; c++) {
+            rows[c] = weight_row(j, p + c);
+            if (!convert) continue;
+            if (j->w->type == BK_TYPE_F16) bk_f16_to_f32(rows[c], converted + c * k, (size_t)k);
+            else bk_bf16_to_f32(rows[c], converted + c * k, (size_t)k);
+            rows[c] = converted + c * k;
+        }
+        tiles(j, convert ? BK_TYPE_F32 : j->w->type, p, rows, n);
     }
 }
 
@@ -176,12 +187,25 @@ static size_t activation_bytes(int64_t m_max, int64_t k_max) {
     return round64((size_t)m_max * (size_t)(k_max / 32 + 1) * sizeof(bk_block_q8x));
 }
 
-static size_t panel_bytes(int64_t k_max) { return round64((size_t)(k_max / 32 + 1) * bk_gemm8_panel_block_bytes()); }
+// K-quant panels are repacked KP_GROUPS of KP_ROWS rows at a time, so a group of activation rows meets them all.
+#define KP_GROUPS (PANEL_ROWS / KP_ROWS)
+
+static size_t kpanel_bytes(int64_t k) { return (size_t)(k / 256) * bk_kpanel_block_bytes(); }
+
+static size_t panel_bytes(int64_t k_max) {
+    size_t q32 = (size_t)(k_max / 32 + 1) * bk_gemm8_panel_block_bytes();
+    size_t k256 = KP_GROUPS * (size_t)(k_max / 256 + 1) * bk_kpanel_block_bytes();
+    size_t f32 = PANEL * (size_t)k_max * sizeof(float), most = q32 > k256 ? q32 : k256;
+    return round64(most > f32 ? most : f32);
+}
+
+// The thread's panel scratch.
+static uint8_t *panel_of(const linear_job *j, int ith) { return j->panels + (size_t)ith * panel_bytes(j->w->cols); }
 
 static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
     const int64_t nb = j->w->cols / 32;
     const bk_block_q8x *xq = (const bk_block_q8x *)j->xq;
-    uint8_t *panel = j->panels + (size_t)ith * panel_bytes(j->w->cols);
+    uint8_t *panel = panel_of(j, ith);
     float out[4 * PANEL_ROWS];
     for (int64_t p = r0; p < r1; p += PANEL_ROWS) {
         int n = (int)(r1 - p < PANEL_ROWS ? r1 - p : PANEL_ROWS);
@@ -196,9 +220,34 @@ static void run_panels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
     }
 }
 
+static void run_kpanels(const linear_job *j, int64_t r0, int64_t r1, int ith) {
+    const int64_t nb = j->w->cols / 256;
+    const block_q8_K *xq = (const block_q8_K *)j->xq;
+    uint8_t *panel = panel_of(j, ith);
+    float out[4 * PANEL_ROWS];
+    for (int64_t p = r0; p < r1; p += PANEL_ROWS) {
+        int n = (int)(r1 - p < PANEL_ROWS ? r1 - p : PANEL_ROWS), groups = (n + KP_ROWS - 1) / KP_ROWS;
+        for (int h = 0; h < groups; h++) {
+            int64_t rows = n - h * KP_ROWS < KP_ROWS ? n - h * KP_ROWS : KP_ROWS;
+            uint8_t *dst = panel + h * kpanel_bytes(j->w->cols);
+            if (j->simd) bk_kpanel_repack(j->w, p + h * KP_ROWS, rows, dst);
+            else bk_kpanel_repack_ref(j->w, p + h * KP_ROWS, rows, dst);
+        }
+        for (int64_t i0 = 0; i0 < j->m; i0 += 4) {
+            int mr = (int)(j->m - i0 < 4 ? j->m - i0 : 4);
+            for (int h = 0; h < groups; h++) {
+                const uint8_t *src = panel + h * kpanel_bytes(j->w->cols);
+                if (j->simd) bk_kpanel(j->w->type, nb, src, xq + i0 * nb, nb, mr, out + h * KP_ROWS, PANEL_ROWS);
+                else bk_kpanel_ref(j->w->type, nb, src, xq + i0 * nb, nb, mr, out + h * KP_ROWS, PANEL_ROWS);
+            }
+            for (int t = 0; t < mr; t++) store_segment(j, i0 + t, p, n, out + t * PANEL_ROWS);
+        }
+    }
+}
+
 static int uses_block_dots(const bk_weight *w, int64_t m) {
     const bk_type_traits *t = bk_traits(w->type);
-    return t->activation == BK_ACT_Q8K || (t->activation == BK_ACT_Q8X && m < BK_GEMM_MIN_ROWS);
+    return t->activation != BK_ACT_FLOAT && m < BK_GEMM_MIN_ROWS;
 }
 
 static void linear_task(void *ctx, int ith, int nth) {
@@ -210,8 +259,9 @@ static void linear_task(void *ctx, int ith, int nth) {
         if (c >= j->nchunks) return;
         int64_t r0 = c * j->chunk, r1 = r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows;
         if (block_dots) run_block_dots(j, r0, r1);
+        else if (panels && bk_traits(j->w->type)->activation == BK_ACT_Q8K) run_kpanels(j, r0, r1, ith);
         else if (panels) run_panels(j, r0, r1, ith);
-        else run_float_tiles(j, r0, r1);
+        else run_float_tiles(j, r0, r1, j->simd && j->m >= BK_GEMM_MIN_ROWS ? (float *)panel_of(j, ith) : NULL);
         finish_rows(j, r0, r1);
     }
 }
@@ -255,6 +305,7 @@ static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float 
     chunk = chunk < PANEL_ROWS ? PANEL_ROWS : chunk > 256 ? 256 : chunk;
     j.chunk = (chunk + PANEL_ROWS - 1) / PANEL_ROWS * PANEL_ROWS;
     j.nchunks = (w->rows + j.chunk - 1) / j.chunk;
+    j.panels = (uint8_t *)scratch + activation_bytes(m, w->cols);
     if (bk_is_block_type(w->type)) {
         j.xq_bytes = bk_activation_row_bytes(w->type, w->cols);
         quantize_job q = {.x = x, .ldx = ldx, .m = m, .k = w->cols, .type = w->type, .xq = scratch,
@@ -263,7 +314,6 @@ static void run_linear(bk_pool *pool, int simd, const bk_weight *w, const float 
         if (pool && m > 1) bk_pool_run(pool, quantize_task, &q);
         else quantize_task(&q, 0, 1);
         j.xq = scratch;
-        j.panels = (uint8_t *)scratch + activation_bytes(m, w->cols);
     }
     if (pool) bk_pool_run(pool, linear_task, &j);
     else linear_task(&j, 0, 1);
