@@ -161,24 +161,93 @@ static void run_block_dots(const linear_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-// F16/BF16 weights meeting BK_GEMM_MIN_ROWS or more activation rows are converted to f32 (exactly) once per panel
-// into the thread's scratch instead of once per tile: the same products, the conversions taken out of the loop.
-static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1, float *converted) {
+static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
     const void *rows[PANEL];
-    const int64_t k = j->w->cols;
-    const int convert = converted && j->w->type != BK_TYPE_F32;
     for (int64_t p = r0; p < r1; p += PANEL) {
         int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
-        for (int64_t c = 0; c < n; c++) {
-            rows[c] = weight_row(j, p + c);
-            if (!convert) continue;
-            if (j->w->type == BK_TYPE_F16) bk_f16_to_f32(rows[c], converted + c * k, (size_t)k);
-            else bk_bf16_to_f32(rows[c], converted + c * k, (size_t)k);
-            rows[c] = converted + c * k;
-        }
-        tiles(j, convert ? BK_TYPE_F32 : j->w->type, p, rows, n);
+        for (int64_t c = 0; c < n; c++) rows[c] = weight_row(j, p + c);
+        tiles(j, j->w->type, p, rows, n);
     }
 }
+
+#if BK_X86
+// Float weights against BK_GEMM_MIN_ROWS or more activation rows (AVX2): blocks of BLOCK_M activation rows meet each
+// PANEL-row panel of weights KC columns at a time, the weights converted to f32 once per block into L1-sized
+// scratch, the tiles' 8-lane accumulators kept in scratch between column blocks. Each output is tile_avx2's
+// accumulation in tile_avx2's order, so the results are the same; only the loops are blocked for the caches.
+#define KC 256
+#define BLOCK_M (8 * MR)
+
+BK_AVX2 BK_INLINE void tile_part_avx2(const int mr, int64_t kc, const float *const *a, const float *const *b,
+                                      __m256 *acc) {
+    __m256 s[MR][NR];
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < NR; c++) s[r][c] = acc[r * PANEL + c];
+    for (int64_t i = 0; i < kc; i += 8) {
+        __m256 av[MR];
+        for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
+        for (int c = 0; c < NR; c++) {
+            __m256 bv = _mm256_loadu_ps(b[c] + i);
+            for (int r = 0; r < mr; r++) s[r][c] = _mm256_fmadd_ps(av[r], bv, s[r][c]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < NR; c++) acc[r * PANEL + c] = s[r][c];
+}
+
+BK_AVX2 static void tile_part(int mr, int64_t kc, const float *const *a, const float *const *b, __m256 *acc) {
+    switch (mr) {
+    case 1: tile_part_avx2(1, kc, a, b, acc); break;
+    case 2: tile_part_avx2(2, kc, a, b, acc); break;
+    default: tile_part_avx2(3, kc, a, b, acc); break;
+    }
+}
+
+static size_t blocked_scratch_bytes(void) { return (PANEL * KC + BLOCK_M * PANEL * 8) * sizeof(float); }
+
+BK_AVX2 static void run_float_blocked(const linear_job *j, int64_t r0, int64_t r1, uint8_t *scratch) {
+    const int64_t k = j->w->cols, k8 = k & ~(int64_t)7;
+    const int32_t type = j->w->type;
+    __m256 *acc = (__m256 *)scratch;                           // [BLOCK_M][PANEL]
+    float *converted = (float *)(scratch + BLOCK_M * PANEL * 32);  // [PANEL][KC]
+    for (int64_t ib = 0; ib < j->m; ib += BLOCK_M) {
+        const int64_t mb = j->m - ib < BLOCK_M ? j->m - ib : BLOCK_M;
+        for (int64_t p = r0; p < r1; p += PANEL) {
+            const int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
+            for (int64_t i = 0; i < BLOCK_M * PANEL; i++) acc[i] = _mm256_setzero_ps();
+            for (int64_t kb = 0; kb < k8; kb += KC) {
+                const int64_t kc = k8 - kb < KC ? k8 - kb : KC;
+                const float *rows[PANEL];
+                for (int64_t c = 0; c < n; c++) {
+                    const void *row = weight_row(j, p + c);
+                    if (type == BK_TYPE_F32) { rows[c] = (const float *)row + kb; continue; }
+                    if (type == BK_TYPE_F16) bk_f16_to_f32((const uint16_t *)row + kb, converted + c * KC, (size_t)kc);
+                    else bk_bf16_to_f32((const uint16_t *)row + kb, converted + c * KC, (size_t)kc);
+                    rows[c] = converted + c * KC;
+                }
+                for (int64_t i0 = 0; i0 < mb; i0 += MR) {
+                    const int mr = (int)(mb - i0 < MR ? mb - i0 : MR);
+                    const float *a[MR];
+                    for (int r = 0; r < mr; r++) a[r] = j->x + (ib + i0 + r) * j->ldx + kb;
+                    for (int64_t g = 0; g < n; g += NR) {
+                        const float *b[NR];
+                        for (int c = 0; c < NR; c++) b[c] = rows[g + c < n ? g + c : n - 1];
+                        tile_part(mr, kc, a, b, acc + i0 * PANEL + g);
+                    }
+                }
+            }
+            for (int64_t i = 0; i < mb; i++)
+                for (int64_t c = 0; c < n; c++) {
+                    float s = bk_hsum256(acc[i * PANEL + c]);
+                    const float *xi = j->x + (ib + i) * j->ldx;
+                    const void *row = weight_row(j, p + c);
+                    for (int64_t t = k8; t < k; t++) s = fmaf(xi[t], bk_float_at(type, row, t), s);
+                    store(j, ib + i, p + c, s);
+                }
+        }
+    }
+}
+#endif
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -195,8 +264,11 @@ static size_t kpanel_bytes(int64_t k) { return (size_t)(k / 256) * bk_kpanel_blo
 static size_t panel_bytes(int64_t k_max) {
     size_t q32 = (size_t)(k_max / 32 + 1) * bk_gemm8_panel_block_bytes();
     size_t k256 = KP_GROUPS * (size_t)(k_max / 256 + 1) * bk_kpanel_block_bytes();
-    size_t f32 = PANEL * (size_t)k_max * sizeof(float), most = q32 > k256 ? q32 : k256;
-    return round64(most > f32 ? most : f32);
+    size_t most = q32 > k256 ? q32 : k256;
+#if BK_X86
+    if (most < blocked_scratch_bytes()) most = blocked_scratch_bytes();
+#endif
+    return round64(most);
 }
 
 // The thread's panel scratch.
@@ -261,7 +333,10 @@ static void linear_task(void *ctx, int ith, int nth) {
         if (block_dots) run_block_dots(j, r0, r1);
         else if (panels && bk_traits(j->w->type)->activation == BK_ACT_Q8K) run_kpanels(j, r0, r1, ith);
         else if (panels) run_panels(j, r0, r1, ith);
-        else run_float_tiles(j, r0, r1, j->simd && j->m >= BK_GEMM_MIN_ROWS ? (float *)panel_of(j, ith) : NULL);
+#if BK_X86
+        else if (j->simd && j->m >= BK_GEMM_MIN_ROWS) run_float_blocked(j, r0, r1, panel_of(j, ith));
+#endif
+        else run_float_tiles(j, r0, r1);
         finish_rows(j, r0, r1);
     }
 }

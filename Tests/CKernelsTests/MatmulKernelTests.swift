@@ -89,6 +89,27 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
+    /// Float weights with many activation rows go through cache blocks (activation rows in blocks of 24, columns in
+    /// blocks of 256, F16/BF16 converted per block): the same results as the twin with several column blocks, a
+    /// tail of k not a multiple of 8, a partial row block and a partial panel.
+    func testBlockedFloatTilesEqualTheTwin() throws {
+        var rng = SplitMix64(seed: 5)
+        let pool = try Pool(threads: 2)
+        for (type, name) in Self.types where isFloat(type) {
+            let k = 2 * 256 + 109, rows = 21, m = 29
+            let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
+            let x = rng.uniforms(m * k, scale: 2), bias = rng.uniforms(rows, scale: 1)
+            var ref = [Float](repeating: 0, count: m * rows), y = ref
+            w.withUnsafeBytes { wp in
+                var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
+                bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), 0)
+                let scratch = AlignedBuffer(byteCount: bk_linear_scratch_bytes(2, Int64(m), Int64(k)))
+                bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), 0, scratch.pointer)
+            }
+            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern), name)
+        }
+    }
+
     /// ggml's activation quantization: qs = RNE(x·127/max|x|), d = max|x|/127 in f16, s = f16(d·Σqs).
     func testActivationBlocksEqualTheirTwinAndRoundTrip() {
         var rng = SplitMix64(seed: 2)
