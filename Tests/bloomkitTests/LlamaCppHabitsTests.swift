@@ -73,14 +73,18 @@ final class LlamaCppHabitsTests: XCTestCase {
     }
 
     func testBeamSearchReportsPromptRateAndFirstToken() throws {
-        // Medians of five runs each: the prompt is processed the same way, so its rate is the same within 20%.
-        func median(_ extra: [String], _ key: String) throws -> Double {
-            try (0..<5).map { _ in try timings(extra)[key] ?? 0 }.sorted()[2]
+        // Beam search processes the prompt once, as greedy decoding does; prompt work per beam would make its rate 4×
+        // lower. Runs alternate (a busy machine slows both alike) and the bound is 2× (timing, not a benchmark).
+        var greedy: [Double] = [], beams: [Double] = []
+        for _ in 0..<5 {
+            greedy.append(try timings([])["prompt_tokens_per_s"] ?? 0)
+            beams.append(try timings(["--beams", "4"])["prompt_tokens_per_s"] ?? 0)
         }
-        let greedy = try median([], "prompt_tokens_per_s"), beams = try median(["--beams", "4"], "prompt_tokens_per_s")
-        XCTAssertGreaterThan(greedy, 0)
-        XCTAssertGreaterThan(beams, 0)
-        XCTAssertEqual(beams / greedy, 1, accuracy: 0.2, "beam prompt rate \(beams) vs greedy \(greedy)")
+        let g = greedy.sorted()[2], b = beams.sorted()[2]
+        XCTAssertGreaterThan(g, 0)
+        XCTAssertGreaterThan(b, 0)
+        XCTAssertGreaterThan(b / g, 0.5, "beam prompt rate \(beams) vs greedy \(greedy)")
+        XCTAssertLessThan(b / g, 2, "beam prompt rate \(beams) vs greedy \(greedy)")
         XCTAssertGreaterThan(try timings(["--beams", "4"])["first_token_ms"] ?? 0, 0)
     }
 
