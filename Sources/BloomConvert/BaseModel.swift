@@ -17,7 +17,7 @@ struct BaseModel {
     /// - Throws: reader errors naming the file; for a .bkz, its `bkz-*` errors and `.unsupported` when it does not
     ///   hold a model folder with safetensors weights.
     static func open(_ path: String) throws -> BaseModel {
-        if BKZArchive.looksPacked(path) {
+        if BKZArchive.looksPacked(path) || path.hasSuffix(".bkz") {  // a named .bkz: the archive's own errors
             let packed = try PackedModel(path: path)
             let unpacked = path.hasSuffix(".bkz") ? String(path.dropLast(".bkz".count)) : path
             return BaseModel(folder: packed.folder, tensors: packed.tensors, unpackedPath: unpacked)
