@@ -128,8 +128,8 @@ public struct Checkpoint: Sendable {
         for (k, view) in self.tensors.enumerated() {
             if let previous = positions[view.name] {
                 let first = self.tensors[previous].file
-                throw BloomError(.duplicateTensor, "tensor '\(view.name)' appears in both '\(first)' and '\(view.file)'",
-                                 path: path)
+                throw BloomError(.duplicateTensor,
+                                 "tensor '\(view.name)' appears in both '\(first)' and '\(view.file)'", path: path)
             }
             positions[view.name] = k
         }
