@@ -137,12 +137,20 @@ struct PackedSafetensors {
         guard let first = entry.segments.first else {
             throw BloomError(.safetensorsHeaderLength, "packed file '\(entry.path)' is empty", path: archive.path)
         }
+        // Decoded whole, so bounded as the reader bounds a header (a file packed as one segment would be all of it).
+        let headLength = archive.index.segments[first].rawLength
+        guard headLength <= 8 + SafetensorsFile.maxHeaderLength else {
+            throw BloomError(.safetensorsHeaderTooLarge, "packed file '\(entry.path)' starts with a segment of "
+                             + "\(headLength) bytes, past a safetensors header's limit of "
+                             + "\(8 + SafetensorsFile.maxHeaderLength)", path: archive.path)
+        }
         let head = try archive.segmentBytes(first)
         views = try head.withUnsafeBytes { try SafetensorsFile.headerViews($0, fileSize: entry.size, path: path) }
     }
 
     /// The rows of `view`, decoded from the segment that holds exactly its bytes.
     func stream(_ view: TensorView, keeping scratch: ScratchFolder) throws -> SourceTensor {
+        guard view.byteCount > 0 else { return SourceTensor(view) }  // no bytes to read (the packer stores none)
         guard let s = segmentAt[view.fileOffset], archive.index.segments[s].rawLength == view.byteCount else {
             throw BloomError(.bkzBadIndex, "tensor '\(view.name)' at offset \(view.fileOffset) is not one packed "
                              + "segment of \(view.byteCount) bytes", path: archive.path)
@@ -215,8 +223,13 @@ final class PackedTensorReader: @unchecked Sendable {
         guard let out = dst.baseAddress, !dst.isEmpty else { return }
         var from = elementOffset * elementSize
         let end = from + dst.count * elementSize
-        // The last chunk starting at or before `from`.
-        var k = max(0, (starts.firstIndex { $0 > from } ?? starts.count) - 1)
+        // The last chunk starting at or before `from` (binary search: an embedding has thousands of chunks).
+        var (low, high) = (0, starts.count - 1)
+        while high - low > 1 {
+            let mid = (low + high) / 2
+            if starts[mid] <= from { low = mid } else { high = mid }
+        }
+        var k = low
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         while from < end {

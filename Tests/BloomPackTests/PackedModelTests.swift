@@ -92,6 +92,29 @@ final class PackedModelTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: (scratch as NSString).deletingLastPathComponent))
     }
 
+    func testAnEmptyTensorIsReadWithoutBytes() throws {
+        // A model folder whose safetensors file holds an empty tensor between two others (the packer stores no
+        // segment for it).
+        let folder = tmp + "/empty-tensor"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try PackFixtures.write(Array("{\"n_layer\": 0}".utf8), folder + "/config.json")
+        let values: [Float] = [1, -2, 3.5, 0.25]
+        let tensors = [SourceTensor(name: "a", dtype: .F32, shape: [2, 2]) { start, count, dst in
+            for i in 0..<(count * 2) { dst[i] = values[start * 2 + i] }
+        }, SourceTensor(name: "empty", dtype: .F16, shape: [0, 3]) { _, _, _ in },
+           SourceTensor(name: "z", dtype: .F16, shape: [4]) { start, count, dst in
+            for i in 0..<count { dst[i] = values[start + i] }
+        }]
+        let out = try AtomicFile(destination: folder + "/model.safetensors")
+        try SafetensorsWriter.write(tensors.map { SafetensorsWriter.Entry($0, as: $0.dtype) }, to: out)
+        try out.commit()
+        _ = try Packer.pack(input: folder, output: tmp + "/empty-tensor.bkz", options: PackFixtures.options)
+
+        let model = try PackedModel(path: tmp + "/empty-tensor.bkz")
+        XCTAssertEqual(model.tensors.map(\.name), ["a", "empty", "z"])
+        XCTAssertEqual(try model.tensors.map { try $0.floats() }, [values, [], values])
+    }
+
     /// `ConvertInput(folder:)` fails with `code` naming the .bkz, and no GGUF is written.
     private func expectConvert(_ code: BloomError.Code, _ bkz: String, file: StaticString = #filePath,
                                line: UInt = #line) {
