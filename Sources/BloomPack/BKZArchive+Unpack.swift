@@ -29,7 +29,7 @@ extension BKZArchive {
             throw BloomError(.bkzBadOutput, "the output is the .bkz being unpacked", path: output)
         }
         guard index.isFolder else {
-            let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
+            let out = try AtomicFile.large(output)
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, _, consume in
                 try consume { try out.write($0) }
             }
@@ -51,8 +51,7 @@ extension BKZArchive {
         do {
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, entry, consume in
                 try makeFolders(for: entry.path, in: temporary)
-                let out = try AtomicFile(destination: temporary + "/" + entry.path,
-                                         bufferSize: AtomicFile.directWrites)
+                let out = try AtomicFile.large(temporary + "/" + entry.path)
                 try consume { try out.write($0) }
                 try out.commit()
             }

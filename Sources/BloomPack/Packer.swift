@@ -76,7 +76,7 @@ public enum Packer {
         let totalSegments = inputs.reduce(0) { $0 + $1.plan.count }
         let progress = ProgressReporter(label: "pack", totalItems: totalSegments, totalBytes: totalBytes,
                                         quiet: options.quiet)
-        let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
+        let out = try AtomicFile.large(output)
         try out.writeZeros(BKZFormat.headerSize)
         var writer = try ChunkWriter(options: options, isFolder: isFolder, out: out, progress: progress)
         var summary = PackSummary(input: input, output: output)
