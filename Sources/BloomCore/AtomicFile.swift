@@ -169,8 +169,8 @@ public final class AtomicFile {
         AtomicFile.unregister(slot)
     }
 
-    /// Writes what is buffered. Direct: whole blocks straight to the device; a partial last block (the end of the
-    /// file: only `commit` flushes one) after leaving O_DIRECT.
+    /// Writes what is buffered. Direct: whole blocks straight to the device; a partial last block (only `commit`
+    /// and `overwrite` flush one, which end direct writing) after leaving O_DIRECT.
     private func flush() throws {
         guard buffered > 0 else { return }
         let n = buffered
@@ -207,6 +207,11 @@ public final class AtomicFile {
             let n = Glibc.write(fd, bytes.baseAddress! + done, want)
             if n < 0 {
                 if errno == EINTR { continue }
+                // A file system that took the O_DIRECT flag but refuses its writes: the rest goes through the cache.
+                if errno == EINVAL && direct {
+                    try leaveDirect()
+                    continue
+                }
                 throw ioError("cannot write")
             }
             done += n
