@@ -104,8 +104,8 @@ enum PackPaths {
 }
 
 extension AtomicFile {
-    /// What pack and unpack write through: `O_DIRECT` blocks of 8 MiB (the kernel neither copies the bytes into its
-    /// cache nor has them all to flush at the end), where the file system allows it.
+    /// What unpack writes through: `O_DIRECT` blocks of 8 MiB (the kernel neither copies the bytes into its cache
+    /// nor has them all to flush at the end), where the file system allows it.
     static func large(_ destination: String) throws -> AtomicFile {
         try AtomicFile(destination: destination, bufferSize: 8 << 20, direct: true)
     }
