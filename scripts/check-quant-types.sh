@@ -9,6 +9,11 @@
 # Measured (2026-12-06, debug bloomkit, 2 shared cores): Q4_K_M and Q4_0 identical in all 293 tensors, 52 min.
 #   env: WORK=/tmp/bloomkit-quant-types KEEP=1 (keep the files) LLAMA_BIN=dir BLOOMKIT=path PYTHON=python with
 #        gguf and numpy (default: a venv in .tools/venv-gguf)
+#        IMATRIX=1: all three runs with --imatrix, from llama-imatrix on the F16 file (the held-out fixture text,
+#        -c 64): the importance-weighted quantizers, K kernels included, which the tiny models' rows never reach
+#        SHAPE="--hidden 256 --layers 8 --heads 4 --vocab 1536": another checkpoint shape (make-random-bloom.py)
+# Measured (2026-12-06, debug bloomkit): IMATRIX=1 with that SHAPE, all 14 types identical in all 101 tensors
+#   (quantize and convert), 5 min.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${WORK:-/tmp/bloomkit-quant-types}
@@ -30,18 +35,25 @@ if [ -z "$python" ]; then
   python="$venv/bin/python"
 fi
 
+shape=(${SHAPE:---hidden 1024 --layers 24 --heads 16 --vocab 250880})
 if [ ! -f "$work/bloom-560m/model.safetensors" ]; then
-  "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" --hidden 1024 --layers 24 --heads 16 \
-    --vocab 250880 --dtype f16 --format safetensors --shards 1 --tokenizer "$root/Tests/Fixtures/tokenizer" >&2
+  "$python" "$root/scripts/make-random-bloom.py" "$work/bloom-560m" "${shape[@]}" \
+    --dtype f16 --format safetensors --shards 1 --tokenizer "$root/Tests/Fixtures/tokenizer" >&2
 fi
 "$bloomkit" convert "$work/bloom-560m" -o "$work/f16.gguf" --type f16 --quiet
+imatrix=()
+if [ -n "${IMATRIX:-}" ]; then
+  "$bin/llama-imatrix" -m "$work/f16.gguf" -f "$root/Tests/Fixtures/expected/perplexity/heldout.txt" -c 64 \
+    --no-ppl -o "$work/imatrix.gguf" > "$work/imatrix.log" 2>&1 || { tail -5 "$work/imatrix.log"; exit 1; }
+  imatrix=(--imatrix "$work/imatrix.gguf")
+fi
 
 failures=0
 for type in "${types[@]}"; do
-  "$bin/llama-quantize" "$work/f16.gguf" "$work/llama.gguf" "$type" > "$work/llama.log" 2>&1 \
+  "$bin/llama-quantize" "${imatrix[@]}" "$work/f16.gguf" "$work/llama.gguf" "$type" > "$work/llama.log" 2>&1 \
     || { tail -5 "$work/llama.log"; exit 1; }
-  "$bloomkit" quantize "$work/f16.gguf" -o "$work/quantized.gguf" --type "$type" --quiet
-  "$bloomkit" convert "$work/bloom-560m" -o "$work/converted.gguf" --type "$type" --quiet
+  "$bloomkit" quantize "${imatrix[@]}" "$work/f16.gguf" -o "$work/quantized.gguf" --type "$type" --quiet
+  "$bloomkit" convert "${imatrix[@]}" "$work/bloom-560m" -o "$work/converted.gguf" --type "$type" --quiet
   files=("$work/llama.gguf" "$work/quantized.gguf" "$work/converted.gguf")
   "$python" - "$type" "${files[@]}" <<'PY' || failures=$((failures + 1))
 import sys

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's quality table: for tiny-b, each quantization type with and without an importance matrix, the
 # perplexity change and the mean KL divergence against the F16 file on the held-out text, measured by bloomkit and
-# by llama-perplexity on the same files (needs llama.cpp: scripts/build-llama-cpp.sh).
+# by llama-perplexity on the same files (needs llama.cpp: scripts/build-llama-cpp.sh). tiny-b's rows (96 and 384
+# values) do not fit 256-value super-blocks, so its K mixes hold llama-quantize's fallback types (Q4_0...Q8_0).
 #   files: bloomkit convert (F16), bloomkit imatrix on the calibration text (default: /usr/share/common-licenses/GPL-3,
 #   part of the fixture model's training prose; the held-out text is not), bloomkit quantize [--imatrix].
 # Usage: scripts/quality-table.sh [LLAMA_BIN_DIR]   (CALIBRATION=FILE, CTX=N default 64, KEEP=1 keeps the files)
@@ -30,7 +31,7 @@ lp=("$out/llama-perplexity" -f "$text" -c "$ctx" -b "$ctx" -t 2)
 printf '%s' "| type | imatrix | PPL (bloomkit) | ΔPPL vs F16 | mean KLD (bloomkit) | PPL (llama.cpp) | ΔPPL "
 echo "| mean KLD (llama.cpp) | same top (bloomkit / llama.cpp) |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for type in q8_0 q5_1 q5_0 q4_1 q4_0; do
+for type in q8_0 q5_1 q5_0 q4_1 q4_0 q6_k q5_k_m q4_k_m q4_k_s q3_k_m q2_k; do
   for im in no yes; do
     f="$out/$type-$im.gguf"
     args=(); [ "$im" = yes ] && args=(--imatrix "$out/imatrix.gguf")

@@ -13,7 +13,7 @@ enum ConvertStream {
                       importance: [Float]? = nil, progress: (_ bytes: Int) -> Void) throws -> QuantizationError {
         guard t.source.rowCount > 0, t.source.rowLength > 0 else { return QuantizationError() }
         let measuring = measure && t.info.type != .F32
-        if let importance, Quantizer.usesImportance(t.info.type) != false {
+        if let importance, Quantizer.usesImportance(t.info.type) {
             let error = try Quantizer.quantize(t.info.type, tensor: ggufRows(t), importance: importance,
                                                measuringError: measuring, threads: threads) { bytes in
                 try writer.write(bytes)

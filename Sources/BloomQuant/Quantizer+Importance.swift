@@ -12,22 +12,23 @@ extension Quantizer {
         (.Q4_1, bk_quantize_row_q4_1_weighted_ref),
         (.Q5_0, bk_quantize_row_q5_0_weighted_ref),
         (.Q5_1, bk_quantize_row_q5_1_weighted_ref),
+        (.Q2_K, bk_quantize_row_q2_K_weighted_ref),
+        (.Q3_K, bk_quantize_row_q3_K_weighted_ref),
+        (.Q4_K, bk_quantize_row_q4_K_weighted_ref),
+        (.Q5_K, bk_quantize_row_q5_K_weighted_ref),
+        (.Q6_K, bk_quantize_row_q6_K_weighted_ref),
     ]
 
-    /// Types whose bytes an importance matrix changes and that bloomkit weights.
+    /// Types whose bytes an importance matrix changes (every type ggml weights that bloomkit writes).
     public static let weightedTypes: [GGMLType] = weightedCodecs.map(\.type)
-    /// Types an importance matrix does not change in ggml (F32, F16, BF16, Q8_0: round to nearest).
-    public static let unweightedTypes: [GGMLType] = [.F32, .F16, .BF16, .Q8_0]
 
-    /// Whether `importance` changes what `type` writes (nil for a type bloomkit cannot yet weight: the K-quants).
-    public static func usesImportance(_ type: GGMLType) -> Bool? {
-        weightedTypes.contains(type) ? true : unweightedTypes.contains(type) ? false : nil
-    }
+    /// Whether `importance` changes what `type` writes (not for F32, F16, BF16 and Q8_0: ggml rounds them to nearest).
+    public static func usesImportance(_ type: GGMLType) -> Bool { weightedTypes.contains(type) }
 
     /// Quantizes a streamed tensor as `quantize(_:tensor:measuringError:threads:chunkValues:write:)` does, each row
     /// weighted by `importance` (one value per column, an imatrix entry's mean square activation).
-    /// - Throws: `quantShape` when `importance` does not have one value per column; `quantUnsupportedType` for a
-    ///   type whose weighted form bloomkit lacks (the K-quants); otherwise as the unweighted call.
+    /// - Throws: `quantShape` when `importance` does not have one value per column; otherwise as the unweighted call
+    ///   (a type an importance matrix does not change is quantized as without it).
     @discardableResult
     public static func quantize(_ type: GGMLType, tensor: SourceTensor, importance: [Float],
                                 measuringError: Bool = false, threads: Int = defaultThreadCount,
@@ -36,12 +37,7 @@ extension Quantizer {
             throw BloomError(.quantShape, "the importance matrix of '\(tensor.name)' has \(importance.count) values; "
                              + "the tensor has \(tensor.rowLength) columns")
         }
-        guard let weighted = usesImportance(type) else {
-            throw BloomError(.quantUnsupportedType, "importance-weighted \(type.name) is not implemented; quantize "
-                             + "'\(tensor.name)' without --imatrix or to one of "
-                             + weightedTypes.map(\.name).joined(separator: ", "))
-        }
-        guard weighted, let encode = weightedCodecs.first(where: { $0.type == type })?.encode else {
+        guard let encode = weightedCodecs.first(where: { $0.type == type })?.encode else {
             return try quantize(type, tensor: tensor, measuringError: measuringError, threads: threads, write: write)
         }
         let rowLength = tensor.rowLength, rowBytes = try bytesPerRow(type, rowLength: rowLength)

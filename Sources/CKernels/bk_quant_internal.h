@@ -57,6 +57,20 @@ void bk_kq_qx_quants8_ref(const float *x, int8_t *L, float *scales);
 typedef void (*bk_kq_q3_fn)(const float *x, int8_t *L, float *scales);
 void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales);
 
+// The K-quant block tails that follow the sub-block searches, shared by the plain (bk_quant_k.c) and the
+// importance-weighted (bk_quant_weighted.c) quantizers: each requantizes x with the stored scales and packs.
+/// Q2_K with d, dmin and scales set: quants L[256] (kept where a sub-block's scale is 0), then qs.
+void bk_kq_q2_K_finish(const float *x, block_q2_K *y, uint8_t *L);
+/// Q3_K from its 6-bit sub-block scales ls[16] (0...63, stored as ls - 32) and d: scales, d, quants L[256] (l + 4,
+/// kept where a sub-block's scale is 0), hmask and qs.
+void bk_kq_q3_K_finish(const float *x, const int8_t *ls, float d, block_q3_K *y, int8_t *L);
+/// Q4_K (nmax 15) or Q5_K (nmax 31) from 6-bit scales ls[8], mins lm[8] (packed as given: ggml caps them at 63
+/// before, except the weighted Q4_K) and the super-block's d and dmin: the whole block into `block`.
+void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, float d, float dmin, uint8_t *L,
+                       int nmax, void *block);
+/// Q6_K from its 16 sub-block scales and quants L (l + 32): the whole block (L is updated).
+void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales);
+
 #if defined(__x86_64__)
 void bk_kq_q3_quants16_avx2(const float *x, int8_t *L, float *scales);
 void bk_quantize_row_q3_K_avx2(const float *x, void *y, size_t k);

@@ -185,6 +185,22 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
     }
 }
 
+void bk_kq_q2_K_finish(const float *x, block_q2_K *y, uint8_t *L) {
+    for (int j = 0; j < 16; j++) {
+        const float d = bk_f16_to_f32_scalar(y->d) * (float)(y->scales[j] & 0xF);
+        if (d == 0.0f) continue;
+        const float dm = bk_f16_to_f32_scalar(y->dmin) * (float)(y->scales[j] >> 4);
+        for (int i = 0; i < 16; i++) {
+            L[16 * j + i] = (uint8_t)imax(0, imin(3, bk_nearest_int((x[16 * j + i] + dm) / d)));
+        }
+    }
+    for (int j = 0; j < BK_QK_K; j += 128) {
+        for (int l = 0; l < 32; l++) {
+            y->qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+        }
+    }
+}
+
 static void q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     static const bk_kq_search s = {16, 3, -0.5f, 0.1f, 15, 1};
     uint8_t L[BK_QK_K];
@@ -211,48 +227,21 @@ static void q2_K_block(const float *x, block_q2_K *y, bk_kq_qkx2_fn search) {
     } else {
         y->dmin = bk_kq_half(0.0f);
     }
-    for (int j = 0; j < 16; j++) {
-        const float d = bk_f16_to_f32_scalar(y->d) * (float)(y->scales[j] & 0xF);
-        if (d == 0.0f) continue;
-        const float dm = bk_f16_to_f32_scalar(y->dmin) * (float)(y->scales[j] >> 4);
-        for (int i = 0; i < 16; i++) {
-            L[16 * j + i] = (uint8_t)imax(0, imin(3, bk_nearest_int((x[16 * j + i] + dm) / d)));
-        }
-    }
-    for (int j = 0; j < BK_QK_K; j += 128) {
-        for (int l = 0; l < 32; l++) {
-            y->qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
-        }
-    }
+    bk_kq_q2_K_finish(x, y, L);
 }
 
 void bk_kq_q3_quants16_ref(const float *x, int8_t *L, float *scales) {
     for (int j = 0; j < 16; j++) scales[j] = q3_quants(16, 4, x + 16 * j, L + 16 * j);
 }
 
-static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
-    int8_t L[BK_QK_K];
-    float scales[16];
-    float max_scale = 0.0f, amax = 0.0f;
-    search(x, L, scales);
-    for (int j = 0; j < 16; j++) {
-        const float a = fabsf(scales[j]);
-        if (a > amax) { amax = a; max_scale = scales[j]; }
-    }
+void bk_kq_q3_K_finish(const float *x, const int8_t *ls, float d, block_q3_K *y, int8_t *L) {
     memset(y->scales, 0, sizeof y->scales);
-    if (max_scale != 0.0f) {
-        const float iscale = -32.0f / max_scale;
-        for (int j = 0; j < 16; j++) {
-            int8_t l = (int8_t)bk_nearest_int(iscale * scales[j]);  // wraps to 8 bits as ggml's int8_t does
-            l = (int8_t)(imax(-32, imin(31, l)) + 32);
-            if (j < 8) y->scales[j] = (uint8_t)(l & 0xF);
-            else y->scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
-            y->scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
-        }
-        y->d = bk_kq_half(1.0f / iscale);
-    } else {
-        y->d = bk_kq_half(0.0f);
+    for (int j = 0; j < 16; j++) {  // low 4 bits in scales[0..7], high 2 bits in scales[8..11]
+        if (j < 8) y->scales[j] = (uint8_t)(ls[j] & 0xF);
+        else y->scales[j - 8] |= (uint8_t)((ls[j] & 0xF) << 4);
+        y->scales[j % 4 + 8] |= (uint8_t)((ls[j] >> 4) << (2 * (j / 4)));
     }
+    y->d = bk_kq_half(d);
     for (int j = 0; j < 16; j++) {
         const int low = j < 8 ? y->scales[j] & 0xF : y->scales[j - 8] >> 4;
         const int sc = (int8_t)((low | (((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
@@ -277,6 +266,28 @@ static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
     }
 }
 
+static void q3_K_block(const float *x, block_q3_K *y, bk_kq_q3_fn search) {
+    int8_t L[BK_QK_K];
+    float scales[16];
+    float max_scale = 0.0f, amax = 0.0f;
+    search(x, L, scales);
+    for (int j = 0; j < 16; j++) {
+        const float a = fabsf(scales[j]);
+        if (a > amax) { amax = a; max_scale = scales[j]; }
+    }
+    int8_t ls[16] = {0};
+    float d = 0.0f;
+    if (max_scale != 0.0f) {
+        const float iscale = -32.0f / max_scale;
+        for (int j = 0; j < 16; j++) {
+            const int8_t l = (int8_t)bk_nearest_int(iscale * scales[j]);  // wraps to 8 bits as ggml's int8_t does
+            ls[j] = (int8_t)(imax(-32, imin(31, l)) + 32);
+        }
+        d = 1.0f / iscale;
+    }
+    bk_kq_q3_K_finish(x, ls, d, y, L);
+}
+
 /// Q4_K/Q5_K's search weights of one super-block: rms of the sub-block + |x|.
 static void q45_K_weights(const float *x, float *weights) {
     for (int j = 0; j < 8; j++) {
@@ -288,10 +299,9 @@ static void q45_K_weights(const float *x, float *weights) {
     }
 }
 
-/// Q4_K (nmax 15) and Q5_K (nmax 31) after the search of the 8 sub-blocks: scales, d, dmin and the final quants
-/// L[256] (before packing).
-static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *scales_out,
-                         uint16_t *d_out, uint16_t *dmin_out, uint8_t *L, int nmax) {
+/// Q4_K (nmax 15) and Q5_K (nmax 31) from the search of the 8 sub-blocks: 6-bit scales and mins from the
+/// largest of each, then bk_kq_q45_K_store.
+static void q45_K_finish(const float *x, const float *scales, const float *mins, uint8_t *L, int nmax, void *block) {
     float max_scale = 0.0f, max_min = 0.0f;
     for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -299,32 +309,14 @@ static void q45_K_finish(const float *x, const float *scales, const float *mins,
     }
     const float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
     const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
+    uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
-        uint8_t ls = (uint8_t)bk_nearest_int(inv_scale * scales[j]);  // wraps to 8 bits, then capped, as ggml
-        uint8_t lm = (uint8_t)bk_nearest_int(inv_min * mins[j]);
-        ls = ls < 63 ? ls : 63;
-        lm = lm < 63 ? lm : 63;
-        if (j < 4) {
-            scales_out[j] = ls;
-            scales_out[j + 4] = lm;
-        } else {
-            scales_out[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-            scales_out[j - 4] |= (uint8_t)((ls >> 4) << 6);
-            scales_out[j] |= (uint8_t)((lm >> 4) << 6);
-        }
+        ls[j] = (uint8_t)bk_nearest_int(inv_scale * scales[j]);  // wraps to 8 bits, then capped, as ggml
+        lm[j] = (uint8_t)bk_nearest_int(inv_min * mins[j]);
+        ls[j] = ls[j] < 63 ? ls[j] : 63;
+        lm[j] = lm[j] < 63 ? lm[j] : 63;
     }
-    *d_out = bk_kq_half(max_scale / 63.0f);
-    *dmin_out = bk_kq_half(max_min / 63.0f);
-    for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        scale_min_k4(j, scales_out, &sc, &m);
-        const float d = bk_f16_to_f32_scalar(*d_out) * (float)sc;
-        if (d == 0.0f) continue;
-        const float dm = bk_f16_to_f32_scalar(*dmin_out) * (float)m;
-        for (int i = 0; i < 32; i++) {
-            L[32 * j + i] = (uint8_t)imax(0, imin(nmax, bk_nearest_int((x[32 * j + i] + dm) / d)));
-        }
-    }
+    bk_kq_q45_K_store(x, ls, lm, max_scale / 63.0f, max_min / 63.0f, L, nmax, block);
 }
 
 static void pack_q4_K(const uint8_t *L, block_q4_K *y) {
@@ -345,8 +337,49 @@ static void pack_q5_K(const uint8_t *L, block_q5_K *y) {
     }
 }
 
+void bk_kq_q45_K_store(const float *x, const uint8_t *ls, const uint8_t *lm, float d, float dmin, uint8_t *L,
+                       int nmax, void *block) {
+    uint8_t scales[12];
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            scales[j] = ls[j];
+            scales[j + 4] = lm[j];
+        } else {
+            scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+            scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+    const uint16_t hd = bk_kq_half(d), hmin = bk_kq_half(dmin);
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        scale_min_k4(j, scales, &sc, &m);
+        const float dj = bk_f16_to_f32_scalar(hd) * (float)sc;
+        if (dj == 0.0f) continue;
+        const float dm = bk_f16_to_f32_scalar(hmin) * (float)m;
+        for (int i = 0; i < 32; i++) {
+            L[32 * j + i] = (uint8_t)imax(0, imin(nmax, bk_nearest_int((x[32 * j + i] + dm) / dj)));
+        }
+    }
+    if (nmax == 15) {
+        block_q4_K blk;
+        memcpy(blk.scales, scales, sizeof scales);
+        blk.d = hd;
+        blk.dmin = hmin;
+        pack_q4_K(L, &blk);
+        memcpy(block, &blk, sizeof blk);
+    } else {
+        block_q5_K blk;
+        memcpy(blk.scales, scales, sizeof scales);
+        blk.d = hd;
+        blk.dmin = hmin;
+        pack_q5_K(L, &blk);
+        memcpy(block, &blk, sizeof blk);
+    }
+}
+
 /// Q6_K after the 16 sub-block searches: the whole block from their scales (L is updated).
-static void q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales) {
+void bk_kq_q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales) {
     float max_scale = 0.0f, max_abs_scale = 0.0f;
     for (int ib = 0; ib < 16; ib++) {
         const float a = fabsf(scales[ib]);
@@ -400,18 +433,8 @@ static void q45_K_row(const float *x, uint8_t *y, size_t k, int nmax, bk_kq_qkx2
         for (int g = 0; g < groups; g++) q45_K_weights(xb + g * BK_QK_K, weights + g * BK_QK_K);
         search(&s, groups, xb, weights, L, scales, mins);
         for (int g = 0; g < groups; g++) {
-            uint8_t *L1 = L + g * BK_QK_K;
-            if (nmax == 15) {
-                block_q4_K blk;
-                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 15);
-                pack_q4_K(L1, &blk);
-                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
-            } else {
-                block_q5_K blk;
-                q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, blk.scales, &blk.d, &blk.dmin, L1, 31);
-                pack_q5_K(L1, &blk);
-                memcpy(y + (b + (size_t)g) * sizeof blk, &blk, sizeof blk);
-            }
+            const size_t at = (b + (size_t)g) * (nmax == 15 ? sizeof(block_q4_K) : sizeof(block_q5_K));
+            q45_K_finish(xb + g * BK_QK_K, scales + 8 * g, mins + 8 * g, L + g * BK_QK_K, nmax, y + at);
         }
     }
 }
@@ -425,7 +448,7 @@ static void q6_K_row(const float *x, void *vy, size_t k, bk_kq_qx_fn search) {
         float scales[16];
         search(xb, L, scales);
         search(xb + 128, L + 128, scales + 8);
-        q6_K_finish(xb, &blk, L, scales);
+        bk_kq_q6_K_finish(xb, &blk, L, scales);
         memcpy(y + b, &blk, sizeof blk);
     }
 }

@@ -101,8 +101,8 @@ struct TypeOptions: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Importance matrix (bloomkit imatrix, llama-imatrix .gguf or .dat): weights q4_0, q4_1 "
-                               + "as llama-quantize --imatrix does.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Importance matrix (bloomkit imatrix, llama-imatrix .gguf or .dat): weights "
+                               + "the 4-, 5-bit and K types as llama-quantize --imatrix does.", valueName: "FILE"))
     var imatrix: String?
 
     /// Unknown type names, malformed --tensor-type and --threads 0 are bad usage (exit 2), caught before anything is

@@ -23,23 +23,30 @@ run -o "$out/tiny-b-c64.dat" --output-format dat
 run -o "$out/tiny-b-c64-chunks4.gguf" --chunks 4
 echo "llama.cpp $("$bin/llama-imatrix" --version 2>&1 | grep -m1 version || true)"
 
-# llama-quantize --imatrix on the same F16 file (--pure: every 2-D weight in the one type): per-tensor sha256 of
-# the quantized bytes, the oracle for bloomkit's importance-weighted quantizers.
-for type in Q4_0 Q4_1 Q5_0 Q5_1; do
-  "$bin/llama-quantize" --pure --imatrix "$out/tiny-b-c64.gguf" "$tmp/tiny-b-f16.gguf" "$tmp/$type.gguf" "$type" 2 \
-    > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+# llama-quantize --imatrix on the same F16 file: per-tensor sha256 of the quantized bytes, the oracle for bloomkit's
+# importance-weighted quantizers. The legacy types with --pure (every 2-D weight in the one type); the K-quant mixes
+# as llama-quantize makes them (its per-tensor rules with an imatrix; tiny-b's rows of 96 and 384 values take the
+# fallback types, so the K kernels themselves are pinned by Formats/test-vectors/ggml-quants-weighted.json).
+pure="Q4_0 Q4_1 Q5_0 Q5_1"
+mixes="Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K"
+for type in $pure $mixes; do
+  flags=(); case " $pure " in *" $type "*) flags=(--pure) ;; esac
+  "$bin/llama-quantize" "${flags[@]}" --imatrix "$out/tiny-b-c64.gguf" "$tmp/tiny-b-f16.gguf" "$tmp/$type.gguf" \
+    "$type" 2 > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 done
-"${PYTHON:-.tools/venv/bin/python}" - "$tmp" "$out/quantized-sha256.json" <<'PY'
+"${PYTHON:-.tools/venv/bin/python}" - "$tmp" "$out/quantized-sha256.json" "$pure" "$mixes" <<'PY'
 import hashlib, json, sys
 from gguf import GGUFReader
-tmp, dst = sys.argv[1], sys.argv[2]
-res = {"method": "llama-quantize --pure --imatrix tiny-b-c64.gguf tiny-b-f16.gguf OUT TYPE (F16 from bloomkit "
-                  "convert of models/tiny-b/bin-f32-lmhead); sha256 of each tensor's data bytes", "types": {}}
-for t in ["Q4_0", "Q4_1", "Q5_0", "Q5_1"]:
+tmp, dst, pure, mixes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+res = {"method": "llama-quantize [--pure] --imatrix tiny-b-c64.gguf tiny-b-f16.gguf OUT TYPE (F16 from bloomkit "
+                  "convert of models/tiny-b/bin-f32-lmhead); sha256 of each tensor's data bytes; --pure for the "
+                  "legacy types, the file type's own mix for the K types", "types": {}}
+for t in pure + mixes:
     r = GGUFReader(f"{tmp}/{t}.gguf")
     res["types"][t] = {x.name: {"type": x.tensor_type.name, "sha256": hashlib.sha256(x.data.tobytes()).hexdigest()}
                        for x in r.tensors}
-    res["types"][t]["_keys"] = {f.name: f.contents() for f in r.fields.values() if f.name.startswith("quantize.")}
+    res["types"][t]["_keys"] = {f.name: f.contents() for f in r.fields.values()
+                                if f.name.startswith("quantize.") or f.name == "general.file_type"}
 json.dump(res, open(dst, "w"), indent=1)
 PY
 ls -l "$out"

@@ -74,13 +74,19 @@ void bk_quantize_row_q6_K(const float *x, void *y, size_t k);
 void bk_quantize_row_q5_0_ref(const float *x, void *y, size_t k);
 void bk_quantize_row_q5_1_ref(const float *x, void *y, size_t k);
 
-/// Importance-weighted quantization of one row of n floats (n a multiple of 32) with importance[n] (an imatrix
-/// entry: mean squared activation per column): ggml's quantize_row_{q4_0,q4_1,q5_0,q5_1}_impl with quant_weights,
-/// the bytes llama-quantize --imatrix writes (bk_quant_weighted.c).
+/// Importance-weighted quantization of one row of n floats (n a multiple of 32; of 256 for the K-quants) with
+/// importance[n] (an imatrix entry: mean squared activation per column): ggml's quantize_row_<type>_impl with
+/// quant_weights, the bytes llama-quantize --imatrix writes (bk_quant_weighted.c; tests pin them against
+/// Formats/test-vectors/ggml-quants-weighted.json).
 void bk_quantize_row_q4_0_weighted_ref(const float *x, void *y, size_t n, const float *importance);
 void bk_quantize_row_q4_1_weighted_ref(const float *x, void *y, size_t n, const float *importance);
 void bk_quantize_row_q5_0_weighted_ref(const float *x, void *y, size_t n, const float *importance);
 void bk_quantize_row_q5_1_weighted_ref(const float *x, void *y, size_t n, const float *importance);
+void bk_quantize_row_q2_K_weighted_ref(const float *x, void *y, size_t n, const float *importance);
+void bk_quantize_row_q3_K_weighted_ref(const float *x, void *y, size_t n, const float *importance);
+void bk_quantize_row_q4_K_weighted_ref(const float *x, void *y, size_t n, const float *importance);
+void bk_quantize_row_q5_K_weighted_ref(const float *x, void *y, size_t n, const float *importance);
+void bk_quantize_row_q6_K_weighted_ref(const float *x, void *y, size_t n, const float *importance);
 void bk_quantize_row_q2_K_ref(const float *x, void *y, size_t k);
 void bk_quantize_row_q3_K_ref(const float *x, void *y, size_t k);
 void bk_quantize_row_q4_K_ref(const float *x, void *y, size_t k);
