@@ -92,15 +92,17 @@ public struct PackedModel: Sendable {
     }
 }
 
-/// A temporary folder `<TMPDIR>/bloomkit-bkz.XXXXXX/<name>`, removed with everything in it when the last reference
-/// goes.
+/// A temporary folder `<TMPDIR>/bloomkit-bkz-PID.XXXXXX/<name>`, removed with everything in it when the last
+/// reference goes; one left by a process that died (a crash, SIGKILL, Ctrl-C) is removed by the next one made.
 final class ScratchFolder: @unchecked Sendable {
     let path: String
     private let root: String
+    static let prefix = "bloomkit-bkz-"
 
     init(named name: String) throws {
         let tmp = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array((tmp + "/bloomkit-bkz.XXXXXX").utf8CString)
+        Self.removeStale(in: tmp)
+        var template = Array((tmp + "/" + Self.prefix + "\(getpid()).XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw BloomError(.io, "cannot create a scratch folder: \(String(cString: strerror(errno)))", path: tmp)
         }
@@ -114,6 +116,16 @@ final class ScratchFolder: @unchecked Sendable {
     }
 
     deinit { PackPaths.removeTree(root) }
+
+    /// Removes `bloomkit-bkz-PID.*` folders in `dir` whose process no longer exists.
+    static func removeStale(in dir: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "." }), pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            PackPaths.removeTree(dir + "/" + name)
+        }
+    }
 }
 
 /// One packed safetensors file: its header decoded and checked, each tensor mapped to the segment holding its bytes.

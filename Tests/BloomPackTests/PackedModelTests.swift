@@ -92,6 +92,18 @@ final class PackedModelTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: (scratch as NSString).deletingLastPathComponent))
     }
 
+    func testScratchFoldersOfDeadProcessesAreRemoved() throws {
+        // PID 2^22 + 1 is past Linux's largest (pid_max ≤ 2^22): never a live process.
+        let dead = tmp + "/" + ScratchFolder.prefix + "4194305.abc123", live = tmp + "/" + ScratchFolder.prefix
+            + "\(getpid()).abc123"
+        for folder in [dead, live] {
+            try FileManager.default.createDirectory(atPath: folder + "/model", withIntermediateDirectories: true)
+        }
+        ScratchFolder.removeStale(in: tmp)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live + "/model"))
+    }
+
     func testAnEmptyTensorIsReadWithoutBytes() throws {
         // A model folder whose safetensors file holds an empty tensor between two others (the packer stores no
         // segment for it).
