@@ -1,5 +1,6 @@
 import ArgumentParser
 import BloomCore
+import BloomGGUF
 import BloomRuntime
 import Foundation
 
@@ -67,7 +68,8 @@ struct BenchCommand: ParsableCommand {
             var firstToken: [String] = []
             for path in paths {
                 let m = try BloomModel(path: path, adapters: lora.requests)
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                // The whole model's size: every part of a split set (the model opened them all).
+                let size = try GGUFSplitSet(path: path).parts.reduce(0) { $0 + $1.file.count }
                 let name = (path as NSString).lastPathComponent
                 var firstTokenShown = false
                 for (p, n) in tests {

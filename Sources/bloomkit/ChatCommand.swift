@@ -50,7 +50,9 @@ struct ChatCommand: ParsableCommand {
                                        adapters: lora.requests)
             let generator = Generator(model: model, tokenizer: try model.loadTokenizer(),
                                       pool: try ThreadPool(threads: threads))
-            var session = ChatSession(template: try model.promptTemplate(), sampling: sampling.parameters(),
+            let recommended = try SamplingParameters.Recommended(metadata: model.metadata)
+            var session = ChatSession(template: try model.promptTemplate(),
+                                      sampling: sampling.parameters(recommended: recommended),
                                       maxTokens: maxTokens, context: context ?? model.hyperParameters.contextLength)
             Self.catchInterrupts()
             let err = FileHandle.standardError, out = FileHandle.standardOutput

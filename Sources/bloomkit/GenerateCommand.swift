@@ -44,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
         guard input == nil || instruction != nil else { throw ValidationError("--input goes with --instruction") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard beams >= 1 else { throw ValidationError("--beams must be at least 1") }
-        guard beams == 1 || sampling.temperature == 0 else {
+        guard beams == 1 || (sampling.temperature ?? 0) == 0 else {
             throw ValidationError("--beams does not sample: leave out --temperature")
         }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
@@ -67,7 +67,9 @@ struct GenerateCommand: ParsableCommand {
             } else {
                 text = prompt ?? ""
             }
-            let sampling = self.sampling.parameters()
+            // Beam search does not sample: the file's recommended sampler settings apply to sampling only.
+            let sampling = self.sampling.parameters(
+                recommended: beams > 1 ? .init() : try SamplingParameters.Recommended(metadata: model.metadata))
             if !sampling.isGreedy && !json {
                 let line = "seed \(sampling.seed) (--seed \(sampling.seed) repeats this answer)\n"
                 FileHandle.standardError.write(Data(line.utf8))

@@ -40,6 +40,29 @@ final class LlamaCppHabitsTests: XCTestCase {
         XCTAssertNil(seed(try run(["generate", gguf, "--prompt", "Hello", "-n", "4"])))
     }
 
+    /// A file's general.sampling.* keys (here from a --metadata file) are generate's defaults, as in llama.cpp's
+    /// tools: no flag samples as the flags naming the same settings do; a flag still wins; beam search ignores them.
+    func testFileRecommendedSamplingSettingsAreTheDefaults() throws {
+        let metadata = scratch.path + "/sampling.json"
+        try Data(#"{"general.sampling.temp": 0.9, "general.sampling.top_k": 0, "general.sampling.top_p": 0.95}"#.utf8)
+            .write(to: URL(fileURLWithPath: metadata))
+        let recommending = scratch.path + "/recommending.gguf"
+        let converted = try run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", recommending,
+                                 "--metadata", metadata, "--quiet"])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        let prompt = ["--prompt", "Hello", "-n", "24", "--seed", "11"]
+        let byFile = try run(["generate", recommending] + prompt)
+        let byFlags = try run(["generate", gguf, "--temp", "0.9", "--top-k", "0", "--top-p", "0.95"] + prompt)
+        XCTAssertEqual(byFile.status, 0, byFile.stderr)
+        XCTAssertEqual(byFile.stdout, byFlags.stdout)
+        XCTAssertEqual(seed(byFile), 11, "sampling names its seed")
+        let greedy = try run(["generate", gguf] + prompt)
+        XCTAssertNotEqual(byFile.stdout, greedy.stdout, "the file's temperature was not used")
+        XCTAssertEqual(try run(["generate", recommending, "--temp", "0"] + prompt).stdout, greedy.stdout)
+        XCTAssertEqual(try run(["generate", recommending, "--beams", "2"] + prompt).stdout,
+                       try run(["generate", gguf, "--beams", "2"] + prompt).stdout)
+    }
+
     /// Timings of one JSON generation.
     func timings(_ extra: [String]) throws -> [String: Double] {
         let result = try run(["generate", gguf, "--prompt", String(repeating: "Hello world. ", count: 40), "-n", "4",
