@@ -38,7 +38,13 @@ public final class BloomModel: @unchecked Sendable {
     ///   `.invalidModel` naming the tensor that is missing, misshapen or of a type the runtime cannot compute with,
     ///   or the adapter file and tensor that does not fit the model.
     public convenience init(path: String, adapters: [LoRARequest] = []) throws {
-        let file = try GGUFSplitSet(path: path)
+        try self.init(file: GGUFSplitSet(path: path), adapters: adapters)
+    }
+
+    /// Binds every weight of an open GGUF file or split set (mapped, or decoded into memory); the model keeps it.
+    /// - Throws: as `init(path:adapters:)`.
+    public convenience init(file: GGUFSplitSet, adapters: [LoRARequest] = []) throws {
+        let path = file.path
         do {
             try self.init(source: file, adapters: adapters)
         } catch let error as BloomError {
