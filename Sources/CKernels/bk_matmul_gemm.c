@@ -1,7 +1,8 @@
 // bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
 // Three paths (see bk_matmul.h): f32 tiles over float weights converted on the fly (every element one 8-lane dot
-// product, bk_dot_f32_ref's shape; blocked for the caches from BK_GEMM_MIN_ROWS activation rows on); 8-bit dots row by row for block weights and few activation rows; 8-bit panels
-// for block weights and BK_GEMM_MIN_ROWS or more activation rows (bk_matmul_gemm8.c for the 32-element types, the
+// product, bk_dot_f32_ref's shape; blocked for the caches from BK_GEMM_MIN_ROWS activation rows on); 8-bit dots
+// row by row for block weights and few activation rows; 8-bit panels for block weights and BK_GEMM_MIN_ROWS or more
+// activation rows (bk_matmul_gemm8.c for the 32-element types, the
 // K-quant panels of bk_matmul_kquants.c for the 256-element ones).
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
