@@ -7,7 +7,8 @@ import PackageDescription
 
 let targets = [
     "fuzz-safetensors", "fuzz-shard-index", "fuzz-torch-zip", "fuzz-unpickler", "fuzz-gguf", "fuzz-json",
-    "fuzz-adapter-config", "fuzz-config", "fuzz-tokenizer", "fuzz-regex", "fuzz-bkz",
+    "fuzz-adapter-config", "fuzz-config", "fuzz-tokenizer", "fuzz-regex", "fuzz-bkz", "fuzz-imatrix", "fuzz-lora-gguf",
+    "fuzz-split", "fuzz-model-card",
 ]
 
 let package = Package(

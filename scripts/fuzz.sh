@@ -20,7 +20,7 @@ seconds=$1
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 all=(fuzz-safetensors fuzz-shard-index fuzz-torch-zip fuzz-unpickler fuzz-gguf fuzz-json fuzz-adapter-config fuzz-config
-     fuzz-tokenizer fuzz-regex fuzz-bkz)
+     fuzz-tokenizer fuzz-regex fuzz-bkz fuzz-imatrix fuzz-lora-gguf fuzz-split fuzz-model-card)
 targets=("${@:-${all[@]}}")
 nice_level=${FUZZ_JOBS_NICE:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
@@ -30,7 +30,7 @@ malloc_mb=${FUZZ_MALLOC_MB:-512}
 max_len() {
     case $1 in
         fuzz-json | fuzz-tokenizer) echo 65536 ;;
-        fuzz-torch-zip | fuzz-gguf | fuzz-bkz) echo 16384 ;;
+        fuzz-torch-zip | fuzz-gguf | fuzz-bkz | fuzz-imatrix | fuzz-lora-gguf | fuzz-split) echo 16384 ;;
         *) echo 8192 ;;
     esac
 }

@@ -9,6 +9,21 @@ public enum BloomGGUFKeys {
     public static let fileType = "general.file_type"                        // UINT32, llama_ftype
     public static let quantizationVersion = "general.quantization_version"  // UINT32 2
 
+    /// Recommended sampler settings (llama.cpp's common defaults read them when no flag is given; gguf-py writes them
+    /// from generation_config.json).
+    public static let samplingSequence = "general.sampling.sequence"            // STRING, sampler names joined by ";"
+    public static let samplingTopK = "general.sampling.top_k"                   // INT32
+    public static let samplingTopP = "general.sampling.top_p"                   // FLOAT32
+    public static let samplingMinP = "general.sampling.min_p"                   // FLOAT32
+    public static let samplingXTCProbability = "general.sampling.xtc_probability"  // FLOAT32
+    public static let samplingXTCThreshold = "general.sampling.xtc_threshold"   // FLOAT32
+    public static let samplingTemp = "general.sampling.temp"                    // FLOAT32
+    public static let samplingPenaltyLastN = "general.sampling.penalty_last_n"  // INT32
+    public static let samplingPenaltyRepeat = "general.sampling.penalty_repeat" // FLOAT32
+    public static let samplingMirostat = "general.sampling.mirostat"            // INT32
+    public static let samplingMirostatTau = "general.sampling.mirostat_tau"     // FLOAT32
+    public static let samplingMirostatEta = "general.sampling.mirostat_eta"     // FLOAT32
+
     public static let contextLength = "bloom.context_length"                // UINT32
     public static let embeddingLength = "bloom.embedding_length"            // UINT32
     public static let feedForwardLength = "bloom.feed_forward_length"       // UINT32

@@ -65,31 +65,38 @@ public struct BloomHyperParameters: Sendable, Equatable {
         ]
     }
 
-    /// Positive sizes that fit GGUF's UINT32, heads dividing the width, plain multi-head attention.
+    /// Positive sizes that fit GGUF's UINT32, heads dividing the width, plain multi-head attention. Errors name the
+    /// GGUF key (`location`) and its value; the caller adds the file.
     func validate() throws {
-        let sizes = [("vocab size", vocabSize), ("context length", contextLength),
-                     ("embedding length", embeddingLength),
-                     ("feed-forward length", feedForwardLength), ("block count", blockCount), ("head count", headCount)]
-        for (what, v) in sizes where v <= 0 || v > Int(UInt32.max) {
-            throw BloomError(.invalidArgument, "\(what) \(v) is not between 1 and \(UInt32.max)")
+        typealias K = BloomGGUFKeys
+        func fail(_ key: String, _ message: String, _ code: BloomError.Code = .invalidArgument) -> BloomError {
+            BloomError(code, message, location: "key '\(key)'")
+        }
+        let sizes = [("vocabulary size (\(K.tokens) entries)", K.tokens, vocabSize),
+                     (K.contextLength, K.contextLength, contextLength),
+                     (K.embeddingLength, K.embeddingLength, embeddingLength),
+                     (K.feedForwardLength, K.feedForwardLength, feedForwardLength),
+                     (K.blockCount, K.blockCount, blockCount), (K.headCount, K.headCount, headCount)]
+        for (what, key, v) in sizes where v <= 0 || v > Int(UInt32.max) {
+            throw fail(key, "\(what) \(v) is not between 1 and \(UInt32.max)")
         }
         // block_count may come from a downloaded GGUF, and the expected tensor list grows with it: the same bound as
         // config.json's.
         guard blockCount <= BloomConfig.maxLayerCount else {
-            throw BloomError(.invalidArgument,
-                             "block count \(blockCount) is past the limit of \(BloomConfig.maxLayerCount)")
+            throw fail(K.blockCount, "\(K.blockCount) \(blockCount) is past the limit of \(BloomConfig.maxLayerCount)")
         }
+        // Each head owns embedding_length / head_count columns of Q, K and V: a count that does not divide the width
+        // (or exceeds it) has no head dimension.
         guard embeddingLength % headCount == 0 else {
-            throw BloomError(.invalidArgument,
-                             "embedding length \(embeddingLength) is not a multiple of the head count \(headCount)")
+            throw fail(K.headCount, "\(K.headCount) \(headCount) does not divide \(K.embeddingLength) "
+                       + "\(embeddingLength) (at most \(embeddingLength) heads, a divisor of it)")
         }
         guard headCountKV == headCount else {
-            throw BloomError(.unsupported,
-                             "head_count_kv \(headCountKV) differs from head_count \(headCount); BLOOM uses plain " +
-                             "multi-head attention")
+            throw fail(K.headCountKV, "\(K.headCountKV) \(headCountKV) differs from \(K.headCount) \(headCount); "
+                       + "BLOOM uses plain multi-head attention", .unsupported)
         }
         guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
-            throw BloomError(.invalidArgument, "layer_norm_epsilon \(layerNormEpsilon) is not a positive number")
+            throw fail(K.layerNormEpsilon, "\(K.layerNormEpsilon) \(layerNormEpsilon) is not a positive number")
         }
     }
 }

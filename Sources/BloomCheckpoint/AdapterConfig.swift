@@ -1,7 +1,6 @@
 // adapter_config.json of a PEFT LoRA adapter (peft tuners/lora/config.py LoraConfig + config.py PeftConfig).
 // Only what reading and merging need is typed; the whole object stays available as `json`.
 import BloomCore
-import Foundation
 
 /// A PEFT LoRA configuration.
 public struct AdapterConfig: Sendable {
@@ -11,6 +10,12 @@ public struct AdapterConfig: Sendable {
         case regex(String)
         case allLinear
     }
+
+    /// Patterns from the file are matched by `LinearRegex` (time linear in the name), so a hostile adapter_config.json
+    /// cannot make a backtracking engine run for minutes.
+    private let targetRegex: LinearRegex?
+    private let rankRegexes: [LinearRegex]
+    private let alphaRegexes: [LinearRegex]
 
     /// The whole file as stored.
     public let json: JSONValue
@@ -53,7 +58,7 @@ public struct AdapterConfig: Sendable {
 
     /// Types a parsed adapter_config.json.
     /// - Throws: `.adapterUnsupported` for a `peft_type` other than LORA; `.adapterConfig` naming the key for
-    ///   wrong types, r ≤ 0, a non-finite alpha or an invalid pattern regex.
+    ///   wrong types, r ≤ 0, a non-finite alpha or a rank/alpha pattern key `LinearRegex` cannot compile.
     public init(json: JSONValue, path: String? = nil) throws {
         func fail(_ key: String, _ message: String) -> BloomError {
             BloomError(.adapterConfig, message, path: path, location: "key '\(key)'")
@@ -113,15 +118,29 @@ public struct AdapterConfig: Sendable {
         r = rank
         loraAlpha = alpha
 
+        /// A pattern key from the file compiled as `template` makes it, or an error naming the key and the pattern.
+        func compile(_ key: String, _ pattern: String, _ template: (String) -> String) throws -> LinearRegex {
+            do {
+                return try LinearRegex(template(pattern))
+            } catch let error as BloomError {
+                throw fail(key, "\(key) pattern '\(pattern)' is not a regular expression bloomkit matches: "
+                           + error.message)
+            }
+        }
+        var targetRegex: LinearRegex?
         if let v = value("target_modules") {
             if let s = v.string {
                 targetModules = s == "all-linear" ? .allLinear : .regex(s)
+                // Only a consistency check rests on it (the weights say which modules were adapted): a pattern
+                // outside LinearRegex's syntax (a lookahead) checks nothing rather than refusing the adapter.
+                if s != "all-linear" { targetRegex = try? LinearRegex(Self.fullMatchRegex(s)) }
             } else {
                 targetModules = .names(try strings("target_modules") ?? [])
             }
         } else {
             targetModules = nil
         }
+        self.targetRegex = targetRegex
         useRslora = try bool("use_rslora")
         useDora = try bool("use_dora")
         fanInFanOut = try bool("fan_in_fan_out")
@@ -153,48 +172,55 @@ public struct AdapterConfig: Sendable {
             layersToTransform = nil
         }
 
-        func pattern<T>(_ key: String, _ convert: (JSONValue) -> T?, _ valid: (T) -> Bool) throws -> [(String, T)] {
+        func pattern<T>(_ key: String, _ convert: (JSONValue) -> T?,
+                        _ valid: (T) -> Bool) throws -> [(String, T, LinearRegex)] {
             guard let v = value(key) else { return [] }
             guard let pairs = v.object else { throw fail(key, "\(key) is not an object") }
             return try pairs.map { name, raw in
                 guard let x = convert(raw), valid(x) else {
                     throw fail(key, "\(key) value for '\(name)' is \(JSONWriter.string(raw))")
                 }
-                guard (try? NSRegularExpression(pattern: Self.patternRegex(name))) != nil else {
-                    throw fail(key, "\(key) key '\(name)' is not a valid regular expression")
-                }
-                return (name, x)
+                return (name, x, try compile(key, name, Self.patternRegex))
             }
         }
-        rankPattern = try pattern("rank_pattern", { $0.int }, { $0 > 0 }).map { (pattern: $0.0, rank: $0.1) }
-        alphaPattern = try pattern("alpha_pattern", { $0.double }, { $0.isFinite && abs($0) <= Self.maxAlpha })
-            .map { (pattern: $0.0, alpha: $0.1) }
+        let ranks = try pattern("rank_pattern", { $0.int }, { $0 > 0 })
+        rankPattern = ranks.map { (pattern: $0.0, rank: $0.1) }
+        rankRegexes = ranks.map(\.2)
+        let alphas = try pattern("alpha_pattern", { $0.double }, { $0.isFinite && abs($0) <= Self.maxAlpha })
+        alphaPattern = alphas.map { (pattern: $0.0, alpha: $0.1) }
+        alphaRegexes = alphas.map(\.2)
     }
 
     /// PEFT's `get_pattern_key`: a pattern key K applies to a module whose full name matches `(.*\.)?(K)$` from the
-    /// start.
+    /// start (`re.match`).
     private static func patternRegex(_ key: String) -> String { "^(.*\\.)?(\(key))$" }
 
-    private static func firstMatch<T>(_ patterns: [(String, T)], _ module: String) -> T? {
-        let range = NSRange(module.startIndex..., in: module)
-        for (key, value) in patterns {
-            if let regex = try? NSRegularExpression(pattern: patternRegex(key)),
-               regex.firstMatch(in: module, range: range) != nil {
-                return value
-            }
+    /// PEFT's `check_target_module_exists` for a string `target_modules`: `re.fullmatch(target_modules, name)`.
+    private static func fullMatchRegex(_ pattern: String) -> String { "^(?:\(pattern))$" }
+
+    /// Whether PEFT wraps `module` given `target_modules` (and so whether the adapter can hold LoRA weights for it):
+    /// a string other than "all-linear" must match the whole name; a list entry must equal the name or be a suffix
+    /// after a dot. Without `target_modules`, with "all-linear", or with a pattern `LinearRegex` does not take,
+    /// every module is a target.
+    /// - Parameter module: the module's name relative to the wrapped model, e.g.
+    ///   `transformer.h.0.self_attention.query_key_value`.
+    public func targets(module: String) -> Bool {
+        switch targetModules {
+        case nil, .allLinear?: return true
+        case .regex?: return targetRegex?.matches(in: module) ?? true
+        case .names(let names)?: return names.contains { module == $0 || module.hasSuffix("." + $0) }
         }
-        return nil
     }
 
     /// The rank of a module: the first matching `rank_pattern` entry, else `r`.
     /// - Parameter module: the module's name relative to the wrapped model, e.g.
     ///   `transformer.h.0.self_attention.query_key_value`.
     public func rank(forModule module: String) -> Int {
-        Self.firstMatch(rankPattern.map { ($0.pattern, $0.rank) }, module) ?? r
+        zip(rankRegexes, rankPattern).first { $0.0.matches(in: module) }?.1.rank ?? r
     }
 
     /// The alpha of a module: the first matching `alpha_pattern` entry, else `lora_alpha`.
     public func alpha(forModule module: String) -> Double {
-        Self.firstMatch(alphaPattern.map { ($0.pattern, $0.alpha) }, module) ?? loraAlpha
+        zip(alphaRegexes, alphaPattern).first { $0.0.matches(in: module) }?.1.alpha ?? loraAlpha
     }
 }

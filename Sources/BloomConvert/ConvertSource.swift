@@ -8,7 +8,7 @@ extension ConvertInput {
     /// Opens a Hugging Face BLOOM model folder (any layout the readers accept) and, if given, PEFT LoRA adapter
     /// folders merged on the fly in order (nothing is computed until the converter reads rows).
     /// - Parameters:
-    ///   - folder: a model folder, hub id or hub-cache folder.
+    ///   - folder: a model folder, hub id, hub-cache folder, or a .bkz of a model folder (read in place).
     ///   - adapters: adapter folders (adapter_config.json + adapter_model.safetensors or .bin).
     ///   - template: which prompt template the file carries (resolved against the model folder).
     ///   - metadataFile: a `--metadata` override file (convert_hf_to_gguf.py's format); `name`: `--name`.
@@ -21,8 +21,9 @@ extension ConvertInput {
         var warnings: [String] = []
         var provenance: [String] = []
         if adapterPaths.isEmpty {
-            model = try ModelFolder(path: folder)
-            tensors = model.tensors.map(SourceTensor.releasingPages)
+            let base = try BaseModel.open(folder)
+            model = base.folder
+            tensors = base.tensors
             tied = model.tiesWordEmbeddings
         } else {
             // The same merge `bloomkit merge` writes, streamed (pages released as rows are read).
@@ -50,27 +51,43 @@ extension ConvertInput {
         } catch let error as BloomError {
             throw error.at(path: model.configPath)
         }
+        let (generationConfig, generationWarning) = Self.generationConfig(folder: model.path)
         self.init(publishing: try Self.publishing(model: model, adapters: adapterPaths, metadataFile: metadataFile,
-                                                  name: modelName),
+                                                  generationConfig: generationConfig, name: modelName),
                   source: model.path, sourceName: HubCache.publicName(of: model.path), adapters: provenance,
                   template: try template.resolve(folder: model.path), hyperParameters: hyper, tiedOutput: tied,
                   vocabulary: try ConvertVocabulary(folder: model.path, vocabSize: config.vocabSize,
                                                     config: model.config),
                   tensors: tensors)
-        self.warnings = warnings + [self.template.warning].compactMap { $0 }
+        self.warnings = warnings + [self.template.warning, generationWarning].compactMap { $0 }
+    }
+
+    /// `folder`/generation_config.json (an empty object when there is none). As gguf-py, a file that does not read
+    /// as a JSON object holds no settings: the conversion goes on, with a warning that names it.
+    static func generationConfig(folder: String) -> (JSONValue, warning: String?) {
+        let path = folder + "/generation_config.json"
+        guard FileManager.default.fileExists(atPath: path) else { return (.object([]), nil) }
+        do {
+            let config = try JSONFile.read(path)
+            if config.object != nil { return (config, nil) }
+            return (.object([]), "\(path) is not a JSON object; no sampling settings are taken from it")
+        } catch {
+            return (.object([]), "\(path) was not read (\(error)); no sampling settings are taken from it")
+        }
     }
 
     /// Where the authorship keys come from: the model folder's card, config and name; with adapters, the last
     /// adapter's card and name (the file is that fine-tune), its `base_model_name_or_path` standing in for a card
     /// without `base_model`.
     static func publishing(model: ModelFolder, adapters: [String], metadataFile: String?,
-                           name: String?) throws -> PublishMetadata.Source {
+                           generationConfig: JSONValue, name: String?) throws -> PublishMetadata.Source {
         let override = try metadataFile.map(JSONFile.read) ?? .object([])
         guard override.object != nil else {
             throw BloomError(.invalidJSON, "the metadata file is not a JSON object", path: metadataFile)
         }
         guard let adapter = adapters.last else {
             return PublishMetadata.Source(card: try ModelCard.header(inFolder: model.path), config: model.config,
+                                          generationConfig: generationConfig,
                                           folderName: HubCache.publicName(of: model.path), override: override,
                                           name: name)
         }
@@ -84,7 +101,7 @@ extension ConvertInput {
             pairs.append(("base_model", .string(isPath ? HubCache.publicName(of: base) : base)))
             card = .object(pairs)
         }
-        return PublishMetadata.Source(card: card, config: model.config,
+        return PublishMetadata.Source(card: card, config: model.config, generationConfig: generationConfig,
                                       folderName: HubCache.publicName(of: folder.path), override: override, name: name)
     }
 }

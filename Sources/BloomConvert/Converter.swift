@@ -117,7 +117,8 @@ public enum Converter {
             throw error.at(path: input.source)  // the model folder the tensors and config.json come from
         }
         let parameters = plan.tensors.reduce(0) { $0 + $1.info.ne.reduce(1, *) }
-        let metadata = try metadata(publishing: PublishMetadata(input.publishing, totalParameters: parameters),
+        let publishing = PublishMetadata(input.publishing, totalParameters: parameters)
+        let metadata = try metadata(publishing: publishing,
                                     source: input.sourceName, adapters: input.adapters,
                                     template: input.template,
                                     fileType: options.type.number, hyperParameters: input.hyperParameters,
@@ -125,7 +126,7 @@ public enum Converter {
         let written = try write(plan.tensors, metadata: metadata, to: path, options: options, label: "convert")
         return ConvertReport(path: written.paths[0], tensors: written.reports, fileSize: try fileSize(written.paths),
                              seconds: ProgressReporter.now() - start, measured: options.measureError,
-                             parts: written.paths, warnings: plan.warnings)
+                             parts: written.paths, warnings: plan.warnings + publishing.sampling.skipped)
     }
 
     /// Streams `plan` into a new GGUF file with per-tensor checksums, or, with `options.split`, into the parts of a

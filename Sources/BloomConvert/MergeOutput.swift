@@ -73,14 +73,16 @@ struct MergeOutput {
 
     /// Refuses an output folder that already holds files (other than a dead merge's temporaries); creates it when
     /// missing.
-    static func prepareFolder(_ output: String) throws {
+    /// - Returns: whether it created the folder (a failed merge removes it again).
+    @discardableResult
+    static func prepareFolder(_ output: String) throws -> Bool {
         var st = stat()
         if stat(output, &st) != 0 {
             guard mkdir(output, 0o755) == 0 else {
                 throw BloomError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))",
                                  path: output)
             }
-            return
+            return true
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
             throw BloomError(.invalidArgument, "the output exists and is not a folder", path: output)
@@ -91,6 +93,7 @@ struct MergeOutput {
                              "the output folder is not empty (it holds '\(existing)'); remove it or choose another",
                              path: output)
         }
+        return false
     }
 
     /// True when `path` is a folder holding something.

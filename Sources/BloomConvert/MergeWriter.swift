@@ -75,11 +75,12 @@ enum MergeWriter {
     /// Streams `model` into `output` (which must be empty or missing): companion files from `baseFolder` (its
     /// tokenizer_config.json with `chatTemplate` set; its chat_template.jinja left out, as it would override that),
     /// shards, the index when there are several shards, then config.json. Every file stays under a temporary name until
-    /// all are complete; on any error they are all removed.
+    /// all are complete and `beforeCommit` has passed; on any error (its own included) they are all removed.
     /// - Returns: the files written (names in `output`) and the data bytes.
     static func write(_ model: MergedModel, config baseConfig: JSONValue, baseFolder: String, to output: String,
                       dtype: MergeDType, maxShardSize: Int, quiet: Bool,
-                      chatTemplate: String) throws -> (files: [String], bytes: Int) {
+                      chatTemplate: String,
+                      beforeCommit: () throws -> Void = {}) throws -> (files: [String], bytes: Int) {
         let entries = try model.tensors.map { tensor -> SafetensorsWriter.Entry in
             let stored = dtype.dtype ?? tensor.dtype
             guard stored.isFloatingPointWeight else {
@@ -130,6 +131,7 @@ enum MergeWriter {
             }
             staged.append(try MergeOutput.stage(Array((JSONWriter.string(config, pretty: true) + "\n").utf8),
                                                 at: output + "/config.json"))
+            try beforeCommit()
             for file in staged {
                 try file.commit()
                 committed.append(file.destination)

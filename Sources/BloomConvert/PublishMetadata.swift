@@ -8,7 +8,9 @@ import Foundation
 /// header, then config.json's `_name_or_path` (when it is a model id, not a path), then the folder's name (a Hub
 /// repository id for a Hub-cache snapshot, never the snapshot's hash); then a `--metadata` override file (gguf-py's
 /// format: "general.name", "general.base_models", …) and `--name`; the size label from the parameter count last.
+/// The recommended sampler settings (`general.sampling.*`) come from generation_config.json and the override file.
 public struct PublishMetadata: Sendable, Equatable {
+    public var sampling = SamplingMetadata()
     public var name: String?
     public var author: String?
     public var version: String?
@@ -44,6 +46,8 @@ public struct PublishMetadata: Sendable, Equatable {
         public var card: JSONValue
         /// config.json.
         public var config: JSONValue
+        /// generation_config.json (an empty object when the folder has none).
+        public var generationConfig: JSONValue
         /// The name when nothing else names the model: `HubCache.publicName` of its folder.
         public var folderName: String
         /// A `--metadata` file's object.
@@ -51,10 +55,12 @@ public struct PublishMetadata: Sendable, Equatable {
         /// `--name`.
         public var name: String?
 
-        public init(card: JSONValue = .object([]), config: JSONValue = .object([]), folderName: String,
+        public init(card: JSONValue = .object([]), config: JSONValue = .object([]),
+                    generationConfig: JSONValue = .object([]), folderName: String,
                     override: JSONValue = .object([]), name: String? = nil) {
             self.card = card
             self.config = config
+            self.generationConfig = generationConfig
             self.folderName = folderName
             self.override = override
             self.name = name
@@ -63,8 +69,9 @@ public struct PublishMetadata: Sendable, Equatable {
 
     /// The metadata of `source` for a model of `totalParameters` (see the other initializer).
     public init(_ source: Source, totalParameters: Int) {
-        self.init(card: source.card, config: source.config, folderName: source.folderName, override: source.override,
-                  name: source.name, totalParameters: totalParameters)
+        self.init(card: source.card, config: source.config, generationConfig: source.generationConfig,
+                  folderName: source.folderName, override: source.override, name: source.name,
+                  totalParameters: totalParameters)
     }
 
     /// The keys of a base model or dataset entry, in the order gguf-py writes them.
@@ -75,15 +82,16 @@ public struct PublishMetadata: Sendable, Equatable {
     /// finds it.
     /// - Parameters:
     ///   - card: the model card's header (`ModelCard.header`).
-    ///   - config: config.json.
+    ///   - config: config.json; `generationConfig`: generation_config.json.
     ///   - folderName: the model's name when nothing else names it: the folder's last component, or `ORG/NAME` for a
     ///     Hub-cache snapshot.
     ///   - override: a `--metadata` file's object; `name`: `--name`.
     ///   - totalParameters: elements of all tensors written (0: unknown, no size label from it).
-    public init(card: JSONValue, config: JSONValue, folderName: String, override: JSONValue = .object([]),
-                name: String? = nil, totalParameters: Int) {
+    public init(card: JSONValue, config: JSONValue, generationConfig: JSONValue = .object([]), folderName: String,
+                override: JSONValue = .object([]), name: String? = nil, totalParameters: Int) {
         self.init()
         applyCard(card, totalParameters: totalParameters)
+        sampling.apply(generationConfig: generationConfig)
         if let nameOrPath = config["_name_or_path"]?.string, nameOrPath.filter({ $0 == "/" }).count <= 1 {
             applyModelID(nameOrPath, totalParameters: totalParameters)
         }
@@ -96,7 +104,7 @@ public struct PublishMetadata: Sendable, Equatable {
 
     /// The GGUF entries, in gguf-py's order (`set_gguf_meta_model`).
     public var metadataEntries: [(String, GGUFValue)] {
-        var out: [(String, GGUFValue)] = []
+        var out = sampling.metadataEntries
         // gguf-py's add_string writes nothing for an empty string.
         func add(_ key: String, _ value: String?) {
             if let value, !value.isEmpty { out.append((key, .string(value))) }
@@ -242,6 +250,7 @@ public struct PublishMetadata: Sendable, Equatable {
             (\.sourceUUID, "general.source.uuid"), (\.sourceRepoURL, "general.source.repo_url"),
         ]
         for (field, key) in keys { if let value = override[key]?.string { self[keyPath: field] = value } }
+        sampling.apply(override: override)
         for (field, key) in [(\PublishMetadata.baseModels, "general.base_models"), (\.datasets, "general.datasets")] {
             guard let list = override[key]?.array else { continue }
             self[keyPath: field] = list.compactMap { item in

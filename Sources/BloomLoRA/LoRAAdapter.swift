@@ -43,7 +43,7 @@ public struct LoRAAdapter: Sendable {
     /// Reduces an adapter folder (parsed by `AdapterFolder`) to its merge. A and B are copied (widened for the
     /// products); replacements stay lazy views.
     /// - Throws: `loraUnsupported` for features bloomkit does not merge (naming the feature or tensor),
-    ///   `loraInvalidAdapter` when shapes contradict the layout.
+    ///   `loraInvalidAdapter` when shapes contradict the layout or a module is not one target_modules selects.
     public init(folder: AdapterFolder) throws {
         let config = folder.config
         path = folder.path
@@ -72,6 +72,14 @@ public struct LoRAAdapter: Sendable {
                 throw unsupported("module '\(module.path)' has a lora_B bias (lora_bias)", module.path)
             }
             if module.isEmbedding { throw unsupported("module '\(module.path)' is an embedding LoRA", module.path) }
+            // PEFT wraps only the modules target_modules selects and ignores saved weights of any other: merging
+            // them would change a layer the adapter never trained.
+            guard config.targets(module: module.path) else {
+                throw BloomError(.loraInvalidAdapter,
+                                 "module '\(module.path)' has LoRA weights but target_modules " +
+                                 "\(JSONWriter.string(config.json["target_modules"] ?? .null)) does not select it",
+                                 path: folder.path, location: module.path)
+            }
             let layout: LoRAUpdate.Layout
             let rank = config.rank(forModule: module.path)
             let alpha = config.alpha(forModule: module.path)

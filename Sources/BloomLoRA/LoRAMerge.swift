@@ -46,11 +46,16 @@ public enum LoRAMerge {
     ///   - adapters: applied in order: each sees the previous ones' result (a replacement replaces what came before; a
     ///     low-rank update adds to it).
     ///   - base: the base tensors and how to name and tie them.
+    ///   - storedAs: the dtype the merged tensors will be stored in (nil: each keeps the base's); a merged value
+    ///     past its largest finite value is an overflow.
+    ///   - nonFinite: where reading rows records each tensor with a NaN, an infinity or an overflow; without it,
+    ///     reading such rows throws `loraNonFinite` naming the tensor.
     /// - Returns: the merged tensors, the names of the changed ones, and warnings.
     /// - Throws: `loraMissingTarget` naming the first tensor an adapter changes that the base lacks,
     ///   `loraShapeMismatch` naming the first whose shape does not fit, `loraUnsupported` for LoRA on the output head
     ///   of a model whose embeddings are tied.
-    public static func apply(_ adapters: [LoRAAdapter], to base: MergeBase) throws -> MergedModel {
+    public static func apply(_ adapters: [LoRAAdapter], to base: MergeBase, storedAs: DType? = nil,
+                             nonFinite: NonFiniteLog? = nil) throws -> MergedModel {
         enum Step { case add(LoRAUpdate, adapter: String), replace(SourceTensor) }
 
         let headName = "lm_head.weight"
@@ -141,19 +146,26 @@ public enum LoRAMerge {
                 return nil
             }
             let read = source.readRows
-            // The largest magnitude the tensor's stored dtype holds: a merged value past it would be written as an
-            // infinity (f16 tops out at 65504), one that is already NaN or infinite poisons every output it reaches.
-            let limit: Float = original.dtype == .F16 ? 65504 : .greatestFiniteMagnitude
+            // The largest magnitude the stored dtype holds: a merged value past it would be written as an infinity
+            // (f16 tops out at 65504), one that is already NaN or infinite poisons every output it reaches.
+            let limit = NonFiniteLog.limit(of: storedAs ?? original.dtype)
             tensors[i] = SourceTensor(name: original.name, dtype: original.dtype,
                                       shape: original.shape) { start, count, dst in
                 try read(start, count, dst)
                 for (update, _) in updates { update.addDelta(rows: start, count: count, into: dst) }
                 guard updates.isEmpty || dst.allSatisfy({ abs($0) <= limit }) else {
                     let k = dst.firstIndex { !(abs($0) <= limit) } ?? 0
-                    let row = start + k / max(1, dst.count / max(count, 1))
-                    throw BloomError(.loraNonFinite, "merging gives \(dst[k]) in row \(row) of '\(original.name)' "
-                                     + "(\(original.dtype.rawValue) holds at most \(limit)): the adapter's scaling or "
-                                     + "weights overflow", path: updates.last?.1, location: original.name)
+                    let finding = NonFiniteLog.Finding(tensor: original.name, value: dst[k],
+                                                       row: start + k / max(1, dst.count / max(count, 1)),
+                                                       limit: limit, adapter: updates.last?.1)
+                    guard let nonFinite else {
+                        throw BloomError(.loraNonFinite, "merging gives \(finding.value) in row \(finding.row) of "
+                                         + "'\(original.name)' (\((storedAs ?? original.dtype).rawValue) holds at most "
+                                         + "\(limit)): the adapter's scaling or weights overflow",
+                                         path: finding.adapter, location: original.name)
+                    }
+                    nonFinite.record(finding)
+                    return
                 }
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BloomCore
+import BloomGGUF
 import BloomRuntime
 import Foundation
 
@@ -67,14 +68,15 @@ struct BenchCommand: ParsableCommand {
             var firstToken: [String] = []
             for path in paths {
                 let m = try BloomModel(path: path, adapters: lora.requests)
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+                // The whole model's size: every part of a split set (the model opened them all).
+                let size = try GGUFSplitSet(path: path).parts.reduce(0) { $0 + $1.file.count }
                 let name = (path as NSString).lastPathComponent
                 var firstTokenShown = false
                 for (p, n) in tests {
                     let r = try Bench.run(model: m, pool: pool, promptTokens: p, generatedTokens: n,
                                           repetitions: repetitions)
                     objects.append(.object([
-                        ("model", .string(path)), ("type", .string(m.blockWeightType.name)), ("size_bytes", .int(size)),
+                        ("model", .string(path)), ("type", .string(m.fileTypeName)), ("size_bytes", .int(size)),
                         ("threads", .int(r.threads)), ("n_prompt", .int(r.promptTokens)),
                         ("n_gen", .int(r.generatedTokens)),
                         ("prompt_tokens_per_s", .float(mean(r.promptRates))),
@@ -86,7 +88,7 @@ struct BenchCommand: ParsableCommand {
                     ]))
                     guard !json else { continue }
                     let row = { (test: String, rates: [Double]) in
-                        print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", name, m.blockWeightType.name,
+                        print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", name, m.fileTypeName,
                                      ByteCount.format(size), r.threads, test, mean(rates), sd(rates)))
                     }
                     if p > 0 { row("pp\(p)", r.promptRates) }

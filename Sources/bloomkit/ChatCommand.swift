@@ -46,11 +46,13 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            try ModelPathHint.requireFile(self.model)
-            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let model = try BloomModel(file: ModelPathHint.openGGUF(self.model, threads: threads),
+                                       adapters: lora.requests)
             let generator = Generator(model: model, tokenizer: try model.loadTokenizer(),
                                       pool: try ThreadPool(threads: threads))
-            var session = ChatSession(template: try model.promptTemplate(), sampling: sampling.parameters(),
+            let recommended = try SamplingParameters.Recommended(metadata: model.metadata)
+            var session = ChatSession(template: try model.promptTemplate(),
+                                      sampling: sampling.parameters(recommended: recommended),
                                       maxTokens: maxTokens, context: context ?? model.hyperParameters.contextLength)
             Self.catchInterrupts()
             let err = FileHandle.standardError, out = FileHandle.standardOutput

@@ -21,8 +21,9 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).",
-              completion: .file(extensions: ["gguf"]))
+    @Argument(help: """
+        A GGUF file made by bloomkit convert (or llama.cpp's converter), or a .bkz of one (decoded into memory).
+        """, completion: .file(extensions: ["gguf", "bkz"]))
     var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
@@ -43,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
         guard input == nil || instruction != nil else { throw ValidationError("--input goes with --instruction") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard beams >= 1 else { throw ValidationError("--beams must be at least 1") }
-        guard beams == 1 || sampling.temperature == 0 else {
+        guard beams == 1 || (sampling.temperature ?? 0) == 0 else {
             throw ValidationError("--beams does not sample: leave out --temperature")
         }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
@@ -52,8 +53,8 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
-            try ModelPathHint.requireFile(self.model)
-            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let model = try BloomModel(file: ModelPathHint.openGGUF(self.model, threads: threads),
+                                       adapters: lora.requests)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000
@@ -66,7 +67,9 @@ struct GenerateCommand: ParsableCommand {
             } else {
                 text = prompt ?? ""
             }
-            let sampling = self.sampling.parameters()
+            // Beam search does not sample: the file's recommended sampler settings apply to sampling only.
+            let sampling = self.sampling.parameters(
+                recommended: beams > 1 ? .init() : try SamplingParameters.Recommended(metadata: model.metadata))
             if !sampling.isGreedy && !json {
                 let line = "seed \(sampling.seed) (--seed \(sampling.seed) repeats this answer)\n"
                 FileHandle.standardError.write(Data(line.utf8))

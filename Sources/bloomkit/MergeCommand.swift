@@ -20,7 +20,7 @@ struct MergeCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The base model folder.")
+    @Argument(help: "The base model folder, or a .bkz of one (read in place, tensor by tensor).")
     var base: String
 
     @Argument(help: "PEFT adapter folders, applied in order.")
@@ -34,6 +34,10 @@ struct MergeCommand: ParsableCommand {
 
     @Option(help: "Largest shard file (e.g. 5GB, 500MB, 2GiB).")
     var maxShardSize: String = "5GB"
+
+    @Flag(help: ArgumentHelp("Keep merged tensors holding NaN, infinities or values past the stored dtype's range "
+                             + "(a warning names them) instead of refusing the merge."))
+    var allowNonFinite = false
 
     @Flag(help: "No progress line.")
     var quiet = false
@@ -64,6 +68,7 @@ struct MergeCommand: ParsableCommand {
                                        maxShardSize: ByteCount.parse(maxShardSize) ?? MergeOptions.defaultMaxShardSize,
                                        quiet: quiet, template: templates.choice)
             options.replaceExisting = force
+            options.allowNonFinite = allowNonFinite
             let summary = try MergePipeline.run(base: base, adapters: adapters, output: output,
                                                 options: options) { warning in
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))

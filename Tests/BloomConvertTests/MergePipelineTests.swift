@@ -165,7 +165,7 @@ final class MergePipelineTests: XCTestCase {
                                        maxShardSize: 300_000, warnings: &warnings)) { error in
             XCTAssertEqual((error as? BloomError)?.code, .io)
         }
-        XCTAssertEqual(try MergeOutput.entries(of: scratch + "/out"), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch + "/out"), "the folder the merge created")
     }
 
     func testRefusals() throws {
@@ -203,6 +203,113 @@ final class MergePipelineTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: scratch + "/full", withIntermediateDirectories: false)
         XCTAssertTrue(FileManager.default.createFile(atPath: scratch + "/full/keep.txt", contents: Data()))
         expect(.invalidArgument, [adapter], base: base, output: scratch + "/full", mentions: "not empty")
+    }
+
+    /// A base whose config.json disagrees with its weights is refused as convert refuses it, naming config.json, the
+    /// key or tensor and the value; nothing is written and the base is untouched.
+    func testABaseWhoseConfigDisagreesWithItsWeightsIsRefused() throws {
+        let adapter = Self.fixture("adapters/lora-bin-a")
+        let original = try String(contentsOfFile: Self.fixture("models/tiny-a/bin-f32/config.json"), encoding: .utf8)
+        let cases: [(edit: String, code: BloomError.Code, location: String, mentions: String)] = [
+            ("\"n_head\": 5", .bloomConfig, "key 'n_head'", "head count 5"),
+            ("\"n_head\": 128", .bloomConfig, "key 'n_head'", "head count 128 is not in 1...64"),
+            ("\"n_layer\": 1", .invalidArgument, "h.1.input_layernorm.bias", "n_layer 1"),
+        ]
+        for (n, c) in cases.enumerated() {
+            let base = scratch + "/base\(n)"
+            try FileManager.default.copyItem(atPath: Self.fixture("models/tiny-a/bin-f32"), toPath: base)
+            let key = String(c.edit.prefix { $0 != ":" })
+            let edited = original.replacingOccurrences(of: key + ": 4", with: c.edit)
+                .replacingOccurrences(of: key + ": 2", with: c.edit)
+            XCTAssertNotEqual(edited, original, c.edit)
+            try edited.write(toFile: base + "/config.json", atomically: true, encoding: .utf8)
+            let before = try MergeOutput.entries(of: base)
+            XCTAssertThrowsError(try MergePipeline.run(base: base, adapters: [adapter], output: scratch + "/o\(n)",
+                                                       options: MergeOptions(quiet: true))) { error in
+                let e = error as? BloomError
+                XCTAssertEqual(e?.code, c.code, "\(error)")
+                XCTAssertEqual(e?.path, base + "/config.json", "\(error)")
+                XCTAssertEqual(e?.location, c.location, "\(error)")
+                XCTAssertTrue(e?.message.contains(c.mentions) ?? false, "\(error)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: scratch + "/o\(n)"))
+            XCTAssertEqual(try MergeOutput.entries(of: base), before)
+        }
+    }
+
+    /// A copy of alpaca-b whose lora_B tensors `poisoned` (module names) start with `value`.
+    func poisonedAdapter(_ poisoned: [String], value: Float, name: String) throws -> String {
+        let path = scratch + "/" + name
+        try FileManager.default.copyItem(atPath: Self.fixture("adapters/alpaca-b"), toPath: path)
+        let weights = path + "/adapter_model.safetensors"
+        let offsets = try SafetensorsFile(path: weights).tensors.map { ($0.name, $0.fileOffset) }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: weights))
+        defer { try? handle.close() }
+        for module in poisoned {
+            let offset = try XCTUnwrap(offsets.first { $0.0 == "base_model.model." + module + ".lora_B.weight" }?.1)
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: withUnsafeBytes(of: value.bitPattern.littleEndian) { Data($0) })
+        }
+        return path
+    }
+
+    /// Merged values that are NaN, infinite or past the stored dtype's range: refused naming every such tensor,
+    /// nothing left at the output and the inputs unchanged; with allowNonFinite, kept with a warning naming them.
+    func testNonFiniteMergeResultsAreRefusedOrKeptWithAWarning() throws {
+        let base = Self.fixture(Self.bases["alpaca-b"]!)
+        let modules = ["transformer.h.0.mlp.dense_4h_to_h", "transformer.h.1.self_attention.query_key_value"]
+        let nan = try poisonedAdapter(modules, value: .nan, name: "nan")
+        let huge = try poisonedAdapter(modules, value: 1e30, name: "huge")  // finite in f32, not in f16
+        let inputs = [base, nan, huge]
+        let hashes = try inputs.flatMap { folder in
+            try MergeOutput.entries(of: folder).map { try SHA256.hex(Self.contents(folder + "/" + $0)) }
+        }
+        func refused(_ adapter: String, dtype: MergeDType, limit: String, line: UInt = #line) {
+            let out = scratch + "/refused-\(UUID().uuidString.prefix(6))"
+            var warnings: [String] = []
+            XCTAssertThrowsError(try MergePipeline.run(base: base, adapters: [adapter], output: out,
+                                                       options: MergeOptions(dtype: dtype, quiet: true)) {
+                warnings.append($0)
+            }, line: line) { error in
+                let e = error as? BloomError
+                XCTAssertEqual(e?.code, .loraNonFinite, "\(error)", line: line)
+                XCTAssertEqual(e?.path, adapter, "\(error)", line: line)
+                XCTAssertEqual(e?.location, modules[0] + ".weight", "\(error)", line: line)
+                for m in modules {
+                    XCTAssertTrue(e?.message.contains("'\(m).weight'") ?? false, "\(error)", line: line)
+                }
+                XCTAssertTrue(e?.message.contains("in 2 tensor(s)") ?? false, "\(error)", line: line)
+                XCTAssertTrue(e?.message.contains("at most \(limit)") ?? false, "\(error)", line: line)
+            }
+            XCTAssertEqual(warnings, [], line: line)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), line: line)
+        }
+        refused(nan, dtype: .f32, limit: "\(Float.greatestFiniteMagnitude)")
+        refused(huge, dtype: .f16, limit: "65504.0")
+        // The same values stored in f32 are finite: merged without a word.
+        var quiet: [String] = []
+        XCTAssertNoThrow(try merge([huge], base: base, output: "huge-f32", dtype: .f32, warnings: &quiet))
+        XCTAssertEqual(quiet, [])
+
+        var options = MergeOptions(dtype: .f32, quiet: true)
+        options.allowNonFinite = true
+        var warnings: [String] = []
+        let out = scratch + "/kept"
+        let summary = try MergePipeline.run(base: base, adapters: [nan], output: out, options: options) {
+            warnings.append($0)
+        }
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.hasPrefix("kept 2 merged tensor(s)") ?? false, "\(warnings)")
+        for m in modules { XCTAssertTrue(warnings.first?.contains("'\(m).weight'") ?? false, "\(warnings)") }
+        XCTAssertTrue(summary.files.contains("config.json"))
+        let merged = try SafetensorsFile(path: out + "/model.safetensors")
+        for m in modules {
+            let view = try XCTUnwrap(merged.tensors.first { $0.name == m + ".weight" })
+            XCTAssertTrue(try Self.floats(view).contains { $0.isNaN }, m)
+        }
+        XCTAssertEqual(try inputs.flatMap { folder in
+            try MergeOutput.entries(of: folder).map { try SHA256.hex(Self.contents(folder + "/" + $0)) }
+        }, hashes, "an input changed")
     }
 
     /// An adapter whose base_model_name_or_path names another model: merged, with a warning.

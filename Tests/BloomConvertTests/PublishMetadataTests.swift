@@ -22,26 +22,35 @@ final class PublishMetadataTests: XCTestCase {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     }
 
-    /// The merged fixture model copied into a folder named `name`, with `card` (a fixture path) as its README.md.
-    func folder(_ name: String, card: String?, merged: String) throws -> String {
+    /// The merged fixture model copied into a folder named `name`, with `card` (a fixture path) as its README.md and
+    /// `generationConfig` (a fixture path) as its generation_config.json.
+    func folder(_ name: String, card: String?, generationConfig: String? = nil, merged: String) throws -> String {
         let path = tmp.appendingPathComponent(name).path
         try FileManager.default.copyItem(atPath: merged, toPath: path)
         if let card {
             try FileManager.default.copyItem(atPath: try Fixtures.path(card),
                                              toPath: path + "/README.md")
         }
+        if let generationConfig {
+            try FileManager.default.removeItem(atPath: path + "/generation_config.json")
+            try FileManager.default.copyItem(atPath: try Fixtures.path(generationConfig),
+                                             toPath: path + "/generation_config.json")
+        }
         return path
     }
 
-    func generalKeys(_ path: String) throws -> [String: Any] {
+    /// The general.* keys gguf-py writes (no architecture, type, file type): value and GGUF type name.
+    func generalKeys(_ path: String) throws -> [String: (value: Any, type: String)] {
         let file = try GGUFFile(path: path)
-        var keys: [String: Any] = [:]
+        var keys: [String: (value: Any, type: String)] = [:]
         let skipped: Set = ["general.architecture", "general.type", "general.file_type", "general.quantization_version"]
         for (key, value) in file.metadata.entries where key.hasPrefix("general.") && !skipped.contains(key) {
             switch value {
-            case .string(let s): keys[key] = s
-            case .uint32(let n): keys[key] = Int(n)
-            case .array(.string(let list)): keys[key] = list
+            case .string(let s): keys[key] = (s, "STRING")
+            case .uint32(let n): keys[key] = (Int(n), "UINT32")
+            case .int32(let n): keys[key] = (Int(n), "INT32")
+            case .float32(let x): keys[key] = (x, "FLOAT32")
+            case .array(.string(let list)): keys[key] = (list, "ARRAY")
             default: XCTFail("\(key) has an unexpected type")
             }
         }
@@ -54,15 +63,22 @@ final class PublishMetadataTests: XCTestCase {
         _ = try MergePipeline.run(base: try Fixtures.path("models/tiny-b/st-f16"),
                                   adapters: [try Fixtures.path("adapters/alpaca-b")], output: merged,
                                   options: MergeOptions(quiet: true))
-        let layouts: [String: (folder: String, card: String?, override: String?, name: String?)] = [
-            "card": ("Alpacoom-7B", "publish/alpacoom-card.md", nil, nil),
-            "peft-card": ("bloom-560m-alpaca-v1.1-chat", "adapters/alpaca-b/README.md", nil, nil),
-            "no-card": ("st-f16", nil, nil, nil),
-            "override": ("alpacoom-override", "publish/alpacoom-card.md", "publish/override.json", "Alpacoom Override"),
+        typealias Layout = (folder: String, card: String?, generationConfig: String?, override: String?, name: String?)
+        let sampling = "publish/sampling-generation_config.json"
+        let layouts: [String: Layout] = [
+            "card": ("Alpacoom-7B", "publish/alpacoom-card.md", nil, nil, nil),
+            "peft-card": ("bloom-560m-alpaca-v1.1-chat", "adapters/alpaca-b/README.md", nil, nil, nil),
+            "no-card": ("st-f16", nil, nil, nil, nil),
+            "override": ("alpacoom-override", "publish/alpacoom-card.md", nil, "publish/override.json",
+                         "Alpacoom Override"),
+            "sampling": ("bloom-sampling", nil, sampling, nil, nil),
+            "sampling-override": ("bloom-sampling-2", nil, sampling, "publish/sampling-override.json", nil),
+            "both-penalties": ("bloom-penalties", nil, "publish/sampling-both-penalties.json", nil, nil),
         ]
         XCTAssertEqual(Set(cases.keys), Set(layouts.keys))
         for (name, layout) in layouts {
-            let path = try folder(layout.folder, card: layout.card, merged: merged)
+            let path = try folder(layout.folder, card: layout.card, generationConfig: layout.generationConfig,
+                                  merged: merged)
             let input = try ConvertInput(folder: path, metadataFile: try layout.override.map(Fixtures.path),
                                          name: layout.name)
             let output = tmp.appendingPathComponent("\(name).gguf").path
@@ -70,16 +86,23 @@ final class PublishMetadataTests: XCTestCase {
             options.type = .F16
             let report = try Converter.convert(input, to: output, options: options)
             let want = try XCTUnwrap(cases[name]?["keys"] as? [String: Any])
+            let types = try XCTUnwrap(cases[name]?["types"] as? [String: String])
             XCTAssertEqual(report.elementCount, cases[name]?["parameters"] as? Int, name)
+            XCTAssertEqual(report.warnings, [], name)
             let got = try generalKeys(output)
             XCTAssertEqual(Set(got.keys), Set(want.keys), name)
             for (key, value) in want {
+                XCTAssertEqual(got[key]?.type, types[key], "\(name): \(key)")
                 if let list = value as? [String] {
-                    XCTAssertEqual(got[key] as? [String], list, "\(name): \(key)")
+                    XCTAssertEqual(got[key]?.value as? [String], list, "\(name): \(key)")
                 } else if let text = value as? String {
-                    XCTAssertEqual(got[key] as? String, text, "\(name): \(key)")
+                    XCTAssertEqual(got[key]?.value as? String, text, "\(name): \(key)")
+                } else if types[key] == "FLOAT32" {
+                    // gguf-py reads a FLOAT32 back as the double it widens to; exact in FLOAT32.
+                    let number = try XCTUnwrap(value as? NSNumber, "\(name): \(key)")
+                    XCTAssertEqual(got[key]?.value as? Float, Float(number.doubleValue), "\(name): \(key)")
                 } else {
-                    XCTAssertEqual(got[key] as? Int, try XCTUnwrap(value as? Int), "\(name): \(key)")
+                    XCTAssertEqual(got[key]?.value as? Int, try XCTUnwrap(value as? Int), "\(name): \(key)")
                 }
             }
             try assertNoPath(of: tmp.path, in: output)
@@ -145,6 +168,30 @@ final class PublishMetadataTests: XCTestCase {
         XCTAssertEqual(adapters.map { $0.split(separator: " ").first }, ["my-alpaca-lora"])
         XCTAssertEqual(try m.string("general.name"), "My Alpaca Lora")
         try assertNoPath(of: tmp.path, in: output)
+    }
+
+    /// A sampler value gguf-py could not pack as its key's type is left out with a warning that names it; an
+    /// unreadable generation_config.json holds no settings and does not stop the conversion.
+    func testSamplingValuesThatDoNotFitTheirTypeAreLeftOut() throws {
+        var sampling = SamplingMetadata()
+        sampling.apply(generationConfig: try JSONParser().parse(
+            #"{"top_k": 0.5, "temperature": 1e40, "top_p": "high", "sequence": "", "min_p": 0.1, "mirostat": 3e9}"#))
+        XCTAssertEqual(sampling.metadataEntries.map(\.0), [BloomGGUFKeys.samplingMinP])
+        XCTAssertEqual(sampling.skipped.count, 4)
+        for field in ["top_k 0.5", "temperature 1e40", "top_p \"high\"", "mirostat 3e9"] {
+            XCTAssertTrue(sampling.skipped.contains { $0.contains("generation_config.json's \(field)") },
+                          "\(field): \(sampling.skipped)")
+        }
+
+        let model = tmp.appendingPathComponent("broken-generation-config").path
+        try FileManager.default.copyItem(atPath: try Fixtures.path("models/tiny-b/st-f16"), toPath: model)
+        try Data("[1, 2".utf8).write(to: URL(fileURLWithPath: model + "/generation_config.json"))
+        let input = try ConvertInput(folder: model)
+        XCTAssertTrue(input.warnings.contains { $0.contains("generation_config.json was not read") },
+                      "\(input.warnings)")
+        let output = tmp.appendingPathComponent("broken.gguf").path
+        _ = try Converter.convert(input, to: output, options: ConvertOptions())
+        XCTAssertFalse(try generalKeys(output).keys.contains { $0.hasPrefix("general.sampling.") })
     }
 
     /// Neither the whole temporary path nor any of its distinctive components is in the file.

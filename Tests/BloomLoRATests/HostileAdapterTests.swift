@@ -89,10 +89,25 @@ final class HostileAdapterTests: XCTestCase {
                    "a pattern rank of 0")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"rank_pattern":{"(":4}}"#,
                    "a pattern that is not a regex")
+        try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"alpha_pattern":{"(?=x)":4}}"#,
+                   "an alpha_pattern lookahead (LinearRegex matches without backtracking)")
         try expect(.adapterConfig, #"{"peft_type":"LORA","r":4,"bias":"some"}"#, "an unknown bias mode")
         try expect(.adapterConfig, #"{"r":4}"#, "no peft_type")
         try expect(.invalidJSON, #"{"peft_type":"LORA","r":4,"r":8}"#, "r twice")
         try expect(.limitExceeded, String(repeating: "[", count: 100_000), "a config nested 100000 deep")
+    }
+
+    /// LoRA weights for a module target_modules does not select: PEFT would not wrap the module and would ignore
+    /// them, so merging them would change a layer the adapter never trained.
+    func testWeightsForAModuleTargetModulesDoesNotSelectAreRefused() throws {
+        try expect(.loraInvalidAdapter, #"{"peft_type":"LORA","r":4,"target_modules":["dense"]}"#, "a list")
+        try expect(.loraInvalidAdapter, #"{"peft_type":"LORA","r":4,"target_modules":"query_key_value"}"#,
+                   "a regex that does not match the whole name")
+        for config in [#"{"peft_type":"LORA","r":4,"target_modules":".*query_key_value"}"#,
+                       #"{"peft_type":"LORA","r":4,"target_modules":["query_key_value"]}"#,
+                       #"{"peft_type":"LORA","r":4,"target_modules":"all-linear"}"#] {
+            XCTAssertNoThrow(try LoRAAdapter(folder: AdapterFolder(path: folder(config, Self.current))), config)
+        }
     }
 
     func testUnsupportedAdaptersAreRefusedNotMergedWrong() throws {

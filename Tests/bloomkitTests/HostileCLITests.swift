@@ -190,6 +190,33 @@ final class HostileCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/config.json"))
     }
 
+    func testNonFiniteMergeResultsAreRefusedUnlessAllowed() throws {
+        let adapter = try scratch.folder("nan-adapter")
+        let source = try Fixtures.path("adapters/alpaca-b")
+        for file in ["adapter_config.json", "adapter_model.safetensors"] {
+            try FileManager.default.copyItem(atPath: source + "/" + file, toPath: adapter + "/" + file)
+        }
+        // NaN as the first value of one lora_B: the merged row it reaches is NaN.
+        let weights = URL(fileURLWithPath: adapter + "/adapter_model.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        let headerLength = Int(bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }.byteSwapped)
+        let header = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<8 + headerLength)) as? [String: Any]
+        let module = "transformer.h.0.mlp.dense_4h_to_h"
+        let entry = header?["base_model.model.\(module).lora_B.weight"] as? [String: Any]
+        let at = 8 + headerLength + (try XCTUnwrap((entry?["data_offsets"] as? [Int])?.first))
+        bytes.replaceSubrange(at..<at + 4, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        try bytes.write(to: weights)
+        let model = try modelCopy("tiny-b")  // the base the adapter names: no warning about another base
+        let out = scratch.path + "/merged"
+        assertBadInput(try run(["merge", model, adapter, "-o", out, "--quiet"]),
+                       mentions: ["'\(module).weight'", "--allow-non-finite"], "a NaN in lora_B")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let kept = try run(["merge", model, adapter, "-o", out, "--quiet", "--allow-non-finite"])
+        XCTAssertEqual(kept.status, 0, kept.stderr)
+        XCTAssertTrue(kept.stderr.hasPrefix("warning: kept 1 merged tensor(s)"), kept.stderr)
+        XCTAssertTrue(kept.stderr.contains("'\(module).weight'"), kept.stderr)
+    }
+
     // MARK: errors that name their file
 
     func testConversionErrorsNameTheModelFolder() throws {

@@ -40,6 +40,29 @@ final class LlamaCppHabitsTests: XCTestCase {
         XCTAssertNil(seed(try run(["generate", gguf, "--prompt", "Hello", "-n", "4"])))
     }
 
+    /// A file's general.sampling.* keys (here from a --metadata file) are generate's defaults, as in llama.cpp's
+    /// tools: no flag samples as the flags naming the same settings do; a flag still wins; beam search ignores them.
+    func testFileRecommendedSamplingSettingsAreTheDefaults() throws {
+        let metadata = scratch.path + "/sampling.json"
+        try Data(#"{"general.sampling.temp": 0.9, "general.sampling.top_k": 0, "general.sampling.top_p": 0.95}"#.utf8)
+            .write(to: URL(fileURLWithPath: metadata))
+        let recommending = scratch.path + "/recommending.gguf"
+        let converted = try run(["convert", try Fixtures.path("models/tiny-a/bin-f32"), "-o", recommending,
+                                 "--metadata", metadata, "--quiet"])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        let prompt = ["--prompt", "Hello", "-n", "24", "--seed", "11"]
+        let byFile = try run(["generate", recommending] + prompt)
+        let byFlags = try run(["generate", gguf, "--temp", "0.9", "--top-k", "0", "--top-p", "0.95"] + prompt)
+        XCTAssertEqual(byFile.status, 0, byFile.stderr)
+        XCTAssertEqual(byFile.stdout, byFlags.stdout)
+        XCTAssertEqual(seed(byFile), 11, "sampling names its seed")
+        let greedy = try run(["generate", gguf] + prompt)
+        XCTAssertNotEqual(byFile.stdout, greedy.stdout, "the file's temperature was not used")
+        XCTAssertEqual(try run(["generate", recommending, "--temp", "0"] + prompt).stdout, greedy.stdout)
+        XCTAssertEqual(try run(["generate", recommending, "--beams", "2"] + prompt).stdout,
+                       try run(["generate", gguf, "--beams", "2"] + prompt).stdout)
+    }
+
     /// Timings of one JSON generation.
     func timings(_ extra: [String]) throws -> [String: Double] {
         let result = try run(["generate", gguf, "--prompt", String(repeating: "Hello world. ", count: 40), "-n", "4",
@@ -50,14 +73,18 @@ final class LlamaCppHabitsTests: XCTestCase {
     }
 
     func testBeamSearchReportsPromptRateAndFirstToken() throws {
-        // Medians of five runs each: the prompt is processed the same way, so its rate is the same within 20%.
-        func median(_ extra: [String], _ key: String) throws -> Double {
-            try (0..<5).map { _ in try timings(extra)[key] ?? 0 }.sorted()[2]
+        // Beam search processes the prompt once, as greedy decoding does; prompt work per beam would make its rate 4×
+        // lower. Runs alternate (a busy machine slows both alike) and the bound is 2× (timing, not a benchmark).
+        var greedy: [Double] = [], beams: [Double] = []
+        for _ in 0..<5 {
+            greedy.append(try timings([])["prompt_tokens_per_s"] ?? 0)
+            beams.append(try timings(["--beams", "4"])["prompt_tokens_per_s"] ?? 0)
         }
-        let greedy = try median([], "prompt_tokens_per_s"), beams = try median(["--beams", "4"], "prompt_tokens_per_s")
-        XCTAssertGreaterThan(greedy, 0)
-        XCTAssertGreaterThan(beams, 0)
-        XCTAssertEqual(beams / greedy, 1, accuracy: 0.2, "beam prompt rate \(beams) vs greedy \(greedy)")
+        let g = greedy.sorted()[2], b = beams.sorted()[2]
+        XCTAssertGreaterThan(g, 0)
+        XCTAssertGreaterThan(b, 0)
+        XCTAssertGreaterThan(b / g, 0.5, "beam prompt rate \(beams) vs greedy \(greedy)")
+        XCTAssertLessThan(b / g, 2, "beam prompt rate \(beams) vs greedy \(greedy)")
         XCTAssertGreaterThan(try timings(["--beams", "4"])["first_token_ms"] ?? 0, 0)
     }
 
@@ -167,6 +194,19 @@ final class LlamaCppHabitsTests: XCTestCase {
         let list = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
         XCTAssertEqual(list?.compactMap { $0["n_prompt"] as? Int }, [8, 16])
         XCTAssertEqual(try run(["bench", gguf, "-p", "8,x"]).status, 2)
+    }
+
+    /// The type column is the file type llama-bench prints (llama_ftype_name of general.file_type), not the type of
+    /// one tensor: a Q4_K_M file's first attn_qkv is of another type (the "more bits" layers, or a fallback).
+    func testBenchNamesTheFileType() throws {
+        let q4km = scratch.path + "/q4km.gguf"
+        XCTAssertEqual(try run(["quantize", gguf, q4km, "Q4_K_M", "--quiet"]).status, 0)
+        let json = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["type"] as? String, "Q4_K - Medium")
+        let table = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1"])
+        XCTAssertTrue(table.stdout.contains("| q4km.gguf | Q4_K - Medium |"), table.stdout)
     }
 
     func testPerplexityDefaultsToLlamaPerplexitysContext() throws {

@@ -50,8 +50,13 @@ final class SplitCLITests: XCTestCase {
         XCTAssertEqual(p2.status, 0, p2.stderr)
         XCTAssertFalse(p1.stderr.isEmpty)
         XCTAssertEqual(p1.stderr, p2.stderr, "the running per-chunk perplexities")
-        r = try CLI.run(["bench", first, "-p", "8", "-n", "4", "-r", "1"], in: scratch.path)
+        r = try CLI.run(["bench", first, "-p", "8", "-n", "4", "-r", "1", "--json"], in: scratch.path)
         XCTAssertEqual(r.status, 0, r.stderr)
+        let bench = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let partBytes = try (1...4).map { k in
+            try FileManager.default.attributesOfItem(atPath: scratch.path + "/s-0000\(k)-of-00004.gguf")[.size] as? Int
+        }
+        XCTAssertEqual(bench?["size_bytes"] as? Int, partBytes.compactMap { $0 }.reduce(0, +), "all parts' bytes")
         r = try CLI.run(["quantize", first, "-o", scratch.path + "/q.gguf", "--type", "q8_0",
                          "--split-max-size", "20K"], in: scratch.path)
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -4,12 +4,18 @@ For each case (a model folder, an optional --metadata file, an optional --model-
 writes: gguf-py's Metadata.load (what convert_hf_to_gguf.py's prepare_metadata calls) with the parameter count of the
 folder's tensors (safetensors headers; lm_head left out when tied, as the BLOOM converter writes no output.weight),
 then prepare_metadata's two fallbacks (name = folder name; size_label = gguf.size_label), written by gguf-py's
-set_gguf_meta_model into a GGUF and read back. convert_hf_to_gguf.py itself needs torch, which this machine could not
-install; this runs the same metadata code it runs. Needs gguf and PyYAML.
+set_gguf_meta_model into a GGUF and read back, with each key's GGUF type. Metadata.load also reads the folder's
+generation_config.json into the general.sampling.* keys, and the override file's general.sampling.* keys over them.
+With CONVERTER=path/to/convert_hf_to_gguf.py (and torch importable), each case is also converted by
+convert_hf_to_gguf.py itself (--outtype f16, --metadata, --model-name), and its general.* keys and types must equal
+the ones above (the run stops otherwise); the cases so checked are listed in generator.converter_checked. Without
+torch only the metadata code the converter runs is run. Needs gguf and PyYAML (and torch for the converter).
 
 usage: generate.py OUT.json CASE=FOLDER=OVERRIDE_OR_-=NAME_OR_-...
 """
+import importlib.util
 import json
+import os
 import struct
 import sys
 import tempfile
@@ -34,6 +40,31 @@ def parameter_count(folder: Path) -> int:
     return total
 
 
+def read_general(path: Path) -> tuple[dict, dict]:
+    """general.* keys of a GGUF (architecture, alignment and what convert sets beside the metadata left out)."""
+    reader = gguf.GGUFReader(path)
+    out, types = {}, {}
+    for key, field in reader.fields.items():
+        if not key.startswith("general.") or key in ("general.architecture", "general.alignment", "general.type",
+                                                     "general.file_type", "general.quantization_version"):
+            continue
+        out[key] = field.contents()
+        types[key] = field.types[0].name
+    return out, types
+
+
+def converter_keys(converter, folder: Path, override: Path | None, name: str | None) -> tuple[dict, dict]:
+    """The general.* keys convert_hf_to_gguf.py itself writes for the folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "converted.gguf"
+        argv = ["convert_hf_to_gguf.py", str(folder), "--outfile", str(out), "--outtype", "f16"]
+        argv += ["--metadata", str(override)] if override else []
+        argv += ["--model-name", name] if name else []
+        sys.argv = argv
+        converter.main()
+        return read_general(out)
+
+
 def general_keys(folder: Path, override: Path | None, name: str | None) -> dict:
     total = parameter_count(folder)
     md = gguf.Metadata.load(override, folder, name, total)
@@ -48,13 +79,8 @@ def general_keys(folder: Path, override: Path | None, name: str | None) -> dict:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.close()
-        reader = gguf.GGUFReader(path)
-        out = {}
-        for key, field in reader.fields.items():
-            if not key.startswith("general.") or key in ("general.architecture", "general.alignment"):
-                continue
-            out[key] = field.contents()
-    return {"parameters": total, "keys": out}
+        out, types = read_general(path)
+    return {"parameters": total, "keys": out, "types": types}
 
 
 # Model ids for get_model_id_components / id_to_title, each with a parameter count (0: unknown).
@@ -70,12 +96,27 @@ IDS = [
 
 def main():
     out, specs = sys.argv[1], sys.argv[2:]
-    result = {"generator": {"gguf-py": "the llama.cpp checkout's (PYTHONPATH), as convert_hf_to_gguf.py uses it"},
+    result = {"generator": {"gguf-py": "the llama.cpp checkout's (PYTHONPATH), as convert_hf_to_gguf.py uses it",
+                            "converter_checked": []},
               "cases": {}}
+    converter = None
+    if os.environ.get("CONVERTER"):
+        sys.path.insert(0, str(Path(os.environ["CONVERTER"]).parent))  # its conversion/ package
+        spec = importlib.util.spec_from_file_location("convert_hf_to_gguf", os.environ["CONVERTER"])
+        converter = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(converter)
     for spec in specs:
         case, folder, override, name = spec.split("=", 3)
-        result["cases"][case] = general_keys(Path(folder), None if override == "-" else Path(override),
-                                             None if name == "-" else name)
+        override_path = None if override == "-" else Path(override)
+        model_name = None if name == "-" else name
+        result["cases"][case] = general_keys(Path(folder), override_path, model_name)
+        if converter is not None:
+            keys, types = converter_keys(converter, Path(folder), override_path, model_name)
+            want = result["cases"][case]
+            if (keys, types) != (want["keys"], want["types"]):
+                sys.exit(f"{case}: convert_hf_to_gguf.py wrote {keys} {types}, Metadata.load gave {want['keys']} "
+                         f"{want['types']}")
+            result["generator"]["converter_checked"].append(case)
     result["ids"] = []
     for model_id, total in IDS:
         full, org, basename, finetune, version, size_label = gguf.Metadata.get_model_id_components(model_id, total)
