@@ -131,15 +131,11 @@ final class PackedModelTests: XCTestCase {
     private func expectConvert(_ code: BloomError.Code, _ bkz: String, file: StaticString = #filePath,
                                line: UInt = #line) {
         let out = tmp + "/out.gguf"
-        do {
-            _ = try Converter.convert(ConvertInput(folder: bkz), to: out, options: ConvertOptions())
-            XCTFail("no error; expected \(code)", file: file, line: line)
-        } catch let e as BloomError {
-            XCTAssertEqual(e.code, code, "\(e)", file: file, line: line)
+        if let e = assertBloomError(code, file: file, line: line, {
+            try Converter.convert(ConvertInput(folder: bkz), to: out, options: ConvertOptions())
+        }) {
             XCTAssertEqual(e.path, bkz, file: file, line: line)
             XCTAssertFalse(e.description.contains("\n"), file: file, line: line)
-        } catch {
-            XCTFail("not a BloomError: \(error)", file: file, line: line)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "output written", file: file, line: line)
         let left = (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []
