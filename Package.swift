@@ -33,9 +33,10 @@ let package = Package(
         .target(name: "BloomTokenizer", dependencies: ["BloomCore", "BloomGGUF", "BloomArch"]),
         .target(name: "BloomConvert", dependencies: [
             "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomQuant", "BloomArch", "BloomLoRA", "BloomTokenizer",
+            "BloomPack",  // .bkz model folders read in place (BaseModel)
         ]),
         // .bkz: lossless packing of checkpoints and GGUF files (byte planes + zstd frames, indexed, checksummed).
-        .target(name: "BloomPack", dependencies: ["BloomCore", "BloomCheckpoint", "BloomGGUF", "CZstd"]),
+        .target(name: "BloomPack", dependencies: ["BloomCore", "BloomCheckpoint", "BloomGGUF", "CKernels", "CZstd"]),
         .target(name: "BloomRuntime", dependencies: [
             "BloomCore", "BloomGGUF", "BloomArch", "BloomTokenizer", "CKernels",
         ]),

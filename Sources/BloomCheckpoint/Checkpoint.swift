@@ -85,35 +85,51 @@ public struct Checkpoint: Sendable {
         }
         guard let format else { throw BloomError(.shardIndex, "index lists no shards", path: index.path) }
 
+        try self.init(format: format, path: index.path, index: index, files: parts)
+        try checkIndex()
+    }
+
+    /// Weights whose bytes are not in files on disk (a packed model's): header-only views, checked like the views of
+    /// opened files (no duplicate names; with an index, each tensor in the shard it names, and every listed tensor
+    /// present). `files` is empty; the bytes are read through whatever holds them.
+    /// - Parameters:
+    ///   - tensors: the views, each naming its weight file as it would lie in the folder (`index.folder` + shard).
+    ///   - path: the weight file or the index the views come from.
+    public init(headerOnly tensors: [TensorView], path: String, index: ShardIndex?) throws {
+        try self.init(format: .safetensors, path: path, index: index, files: [], tensors: tensors)
+        if index != nil { try checkIndex() }
+    }
+
+    /// Each tensor is in the shard the index names, and every tensor the index lists is in one.
+    private func checkIndex() throws {
+        guard let index else { return }
         var listed: [String: String] = [:]
         for (tensor, file) in index.weightMap { listed[tensor] = file }
-        for part in parts {
-            for view in part.tensors where listed[view.name].map({ Paths.join(index.folder, $0) }) != part.path {
-                let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
-                throw BloomError(.shardIndex,
-                                 "tensor '\(view.name)' is in shard '\(Paths.basename(part.path))' but \(detail)",
-                                 path: index.path)
-            }
+        for view in tensors where listed[view.name].map({ Paths.join(index.folder, $0) }) != view.file {
+            let detail = listed[view.name].map { "the index places it in '\($0)'" } ?? "the index does not list it"
+            throw BloomError(.shardIndex,
+                             "tensor '\(view.name)' is in shard '\(Paths.basename(view.file))' but \(detail)",
+                             path: index.path)
         }
-        try self.init(format: format, path: index.path, index: index, files: parts)
         for (tensor, file) in index.weightMap where positions[tensor] == nil {
             throw BloomError(.shardIndex, "tensor '\(tensor)' is listed in the index but missing from shard '\(file)'",
                              path: index.path)
         }
     }
 
-    private init(format: CheckpointFormat, path: String, index: ShardIndex?, files: [CheckpointFile]) throws {
+    private init(format: CheckpointFormat, path: String, index: ShardIndex?, files: [CheckpointFile],
+                 tensors: [TensorView]? = nil) throws {
         self.format = format
         self.path = path
         self.index = index
         self.files = files
-        tensors = files.flatMap(\.tensors)
+        self.tensors = tensors ?? files.flatMap(\.tensors)
         var positions: [String: Int] = [:]
-        for (k, view) in tensors.enumerated() {
+        for (k, view) in self.tensors.enumerated() {
             if let previous = positions[view.name] {
+                let first = self.tensors[previous].file
                 throw BloomError(.duplicateTensor,
-                                 "tensor '\(view.name)' appears in both '\(tensors[previous].file)' and '\(view.file)'",
-                                 path: path)
+                                 "tensor '\(view.name)' appears in both '\(first)' and '\(view.file)'", path: path)
             }
             positions[view.name] = k
         }

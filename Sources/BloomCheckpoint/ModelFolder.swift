@@ -37,39 +37,59 @@ public struct ModelFolder: Sendable {
     /// - Parameter headersOnly: see `Checkpoint.open(_:headersOnly:)`.
     public init(path: String, headersOnly: Bool = false) throws {
         let folder = try HubCache.resolve(path)
-        guard Paths.isDirectory(folder) else {
-            throw BloomError(.missingFile, "not a folder (a model folder holds config.json and the weights)",
-                             path: folder)
-        }
-        self.path = folder
-        configPath = Paths.join(folder, "config.json")
-        guard Paths.isFile(configPath) else {
-            throw BloomError(.missingFile, "no config.json in the model folder", path: folder)
-        }
-        config = try JSONFile.read(configPath)
-        guard config.object != nil else {
-            throw BloomError(.invalidJSON, "config.json is not a JSON object", path: configPath)
-        }
-        tiesWordEmbeddings = config["tie_word_embeddings"]?.bool ?? true
-        let tokenizer = Paths.join(folder, "tokenizer.json"),
-            tokenizerConfig = Paths.join(folder, "tokenizer_config.json")
-        tokenizerPath = Paths.isFile(tokenizer) ? tokenizer : nil
-        tokenizerConfigPath = Paths.isFile(tokenizerConfig) ? tokenizerConfig : nil
-
+        let (configPath, config) = try Self.readConfig(folder: folder)
         guard let weights = Self.weightFileNames.map({ Paths.join(folder, $0) }).first(where: Paths.isFile) else {
             throw BloomError(.missingFile,
                              "no weights in the model folder (looked for " +
                              "\(Self.weightFileNames.joined(separator: ", ")))",
                              path: folder)
         }
-        checkpoint = try Checkpoint.open(weights, headersOnly: headersOnly)
+        try self.init(folder: folder, configPath: configPath, config: config,
+                      checkpoint: Checkpoint.open(weights, headersOnly: headersOnly))
+    }
+
+    /// A model folder whose weights were opened elsewhere (a packed model's header-only views): config.json and the
+    /// tokenizer files from `path`, the tensors from `checkpoint`.
+    /// - Throws: `.missingFile` without config.json; `.duplicateTensor` as `init(path:)`.
+    public init(path: String, checkpoint: Checkpoint) throws {
+        let (configPath, config) = try Self.readConfig(folder: path)
+        try self.init(folder: path, configPath: configPath, config: config, checkpoint: checkpoint)
+    }
+
+    /// config.json of `folder`, which must be a folder and hold one whose content is a JSON object.
+    private static func readConfig(folder: String) throws -> (path: String, config: JSONValue) {
+        guard Paths.isDirectory(folder) else {
+            throw BloomError(.missingFile, "not a folder (a model folder holds config.json and the weights)",
+                             path: folder)
+        }
+        let configPath = Paths.join(folder, "config.json")
+        guard Paths.isFile(configPath) else {
+            throw BloomError(.missingFile, "no config.json in the model folder", path: folder)
+        }
+        let config = try JSONFile.read(configPath)
+        guard config.object != nil else {
+            throw BloomError(.invalidJSON, "config.json is not a JSON object", path: configPath)
+        }
+        return (configPath, config)
+    }
+
+    private init(folder: String, configPath: String, config: JSONValue, checkpoint: Checkpoint) throws {
+        path = folder
+        self.configPath = configPath
+        self.config = config
+        tiesWordEmbeddings = config["tie_word_embeddings"]?.bool ?? true
+        let tokenizer = Paths.join(folder, "tokenizer.json"),
+            tokenizerConfig = Paths.join(folder, "tokenizer_config.json")
+        tokenizerPath = Paths.isFile(tokenizer) ? tokenizer : nil
+        tokenizerConfigPath = Paths.isFile(tokenizerConfig) ? tokenizerConfig : nil
+        self.checkpoint = checkpoint
         var canonical: [String: Int] = [:]
         for (k, view) in checkpoint.tensors.enumerated() {
             let name = Self.canonicalName(view.name)
             if let previous = canonical[name] {
                 throw BloomError(.duplicateTensor,
                                  "tensors '\(checkpoint.tensors[previous].name)' and '\(view.name)' are both '\(name)'",
-                                 path: weights)
+                                 path: checkpoint.path)
             }
             canonical[name] = k
         }

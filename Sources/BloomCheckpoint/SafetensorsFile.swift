@@ -35,29 +35,46 @@ public struct SafetensorsFile: Sendable {
         self.mapped = mapped
         self.path = mapped.path
         do {
-            (headerLength, metadata, tensors) = try Self.parse(mapped)
+            (headerLength, metadata, tensors) = try Self.parse(mapped.bytes, fileSize: mapped.count,
+                                                               storage: ByteStorage(mapped: mapped), path: mapped.path)
         } catch let error as BloomError {
             throw error.at(path: mapped.path)
         }
     }
 
-    /// Reads only the header and builds views; no tensor byte is touched.
-    private static func parse(_ file: MappedFile) throws -> (Int, [(key: String, value: String)], [TensorView]) {
-        guard file.count >= 8 else {
+    /// The tensors of a safetensors file of `fileSize` bytes whose bytes are not at hand (a packed file), read from
+    /// its first bytes alone and checked as `init(mapped:)` checks them: header-only views (storage that is never
+    /// read) giving each tensor's name, dtype, shape and place in the file.
+    /// - Parameter prefix: the file's first bytes: at least the 8-byte length and the header it announces.
+    /// - Throws: the `safetensors-*` errors of `init(mapped:)`, naming `path`.
+    public static func headerViews(_ prefix: UnsafeRawBufferPointer, fileSize: Int,
+                                   path: String) throws -> [TensorView] {
+        do {
+            return try parse(prefix, fileSize: fileSize, storage: ByteStorage(unreadable: fileSize), path: path).2
+        } catch let error as BloomError {
+            throw error.at(path: path)
+        }
+    }
+
+    /// Reads only the header (in `bytes`, the file's first bytes) and builds views into `storage`; no tensor byte is
+    /// touched.
+    private static func parse(_ bytes: UnsafeRawBufferPointer, fileSize: Int, storage: ByteStorage,
+                              path: String) throws -> (Int, [(key: String, value: String)], [TensorView]) {
+        guard fileSize >= 8, bytes.count >= 8 else {
             throw BloomError(.safetensorsHeaderLength,
-                             "file is \(file.count) bytes, shorter than the 8-byte header length",
+                             "file is \(fileSize) bytes, shorter than the 8-byte header length",
                              location: "offset 0")
         }
-        var reader = ByteReader(file.bytes)
+        var reader = ByteReader(bytes)
         let n64 = try reader.read(UInt64.self, "header length")
         guard n64 <= UInt64(maxHeaderLength) else {
             throw BloomError(.safetensorsHeaderTooLarge,
                              "header length \(n64) is past the limit of \(maxHeaderLength) bytes", location: "offset 0")
         }
         let n = Int(n64)
-        guard n <= file.count - 8 else {
+        guard n <= fileSize - 8, n <= bytes.count - 8 else {
             throw BloomError(.safetensorsHeaderLength,
-                             "header of \(n) bytes ends at \(8 + n), past the file's \(file.count) bytes",
+                             "header of \(n) bytes ends at \(8 + n), past the file's \(fileSize) bytes",
                              location: "offset 0")
         }
         let json: JSONValue
@@ -96,7 +113,6 @@ public struct SafetensorsFile: Sendable {
 
         // The reference sorts by (BEGIN, END) and walks: each BEGIN must be the previous END, END ≥ BEGIN.
         infos.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        let storage = ByteStorage(mapped: file)
         var expectedBegin = 0
         var views: [TensorView] = []
         views.reserveCapacity(infos.count)
@@ -127,19 +143,19 @@ public struct SafetensorsFile: Sendable {
             }
             let start = try Checked.add(dataStart, info.begin, "offset of tensor '\(info.name)'")
             let end = try Checked.add(dataStart, info.end, "end of tensor '\(info.name)'")
-            guard end <= file.count else {
+            guard end <= fileSize else {
                 throw BloomError(.safetensorsIncompleteBuffer,
-                                 "tensor ends at \(end), past the file's \(file.count) bytes", location: location)
+                                 "tensor ends at \(end), past the file's \(fileSize) bytes", location: location)
             }
             views.append(TensorView(name: info.name, dtype: info.dtype, shape: info.shape, storage: storage,
-                                    range: start..<end, file: file.path, fileOffset: start))
+                                    range: start..<end, file: path, fileOffset: start))
             expectedBegin = info.end
         }
         let dataEnd = try Checked.add(dataStart, expectedBegin, "end of the data buffer")
-        guard dataEnd == file.count else {
+        guard dataEnd == fileSize else {
             throw BloomError(.safetensorsIncompleteBuffer,
-                             "tensor data ends at \(dataEnd) but the file has \(file.count) bytes " +
-                             "(\(file.count - dataEnd) unaccounted for)",
+                             "tensor data ends at \(dataEnd) but the file has \(fileSize) bytes " +
+                             "(\(fileSize - dataEnd) unaccounted for)",
                              location: "offset \(dataEnd)")
         }
         return (n, metadata, views)

@@ -8,7 +8,7 @@ extension ConvertInput {
     /// Opens a Hugging Face BLOOM model folder (any layout the readers accept) and, if given, PEFT LoRA adapter
     /// folders merged on the fly in order (nothing is computed until the converter reads rows).
     /// - Parameters:
-    ///   - folder: a model folder, hub id or hub-cache folder.
+    ///   - folder: a model folder, hub id, hub-cache folder, or a .bkz of a model folder (read in place).
     ///   - adapters: adapter folders (adapter_config.json + adapter_model.safetensors or .bin).
     ///   - template: which prompt template the file carries (resolved against the model folder).
     ///   - metadataFile: a `--metadata` override file (convert_hf_to_gguf.py's format); `name`: `--name`.
@@ -21,8 +21,9 @@ extension ConvertInput {
         var warnings: [String] = []
         var provenance: [String] = []
         if adapterPaths.isEmpty {
-            model = try ModelFolder(path: folder)
-            tensors = model.tensors.map(SourceTensor.releasingPages)
+            let base = try BaseModel.open(folder)
+            model = base.folder
+            tensors = base.tensors
             tied = model.tiesWordEmbeddings
         } else {
             // The same merge `bloomkit merge` writes, streamed (pages released as rows are read).

@@ -90,7 +90,8 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
 
     /// One line per type for --help: name, bits per weight of its base type and of a whole BLOOM-560M-shaped
     /// file (from `tensorTypes`: the head and the mix count), what it holds.
-    public static var helpTable: String {
+    /// Computed once: every command's start builds the whole command tree, convert's and quantize's help included.
+    public static let helpTable: String = {
         // bigscience/bloom-560m's shape: 24 layers of 1024, vocabulary 250880, head tied to token_embd.
         let h560 = try? BloomHyperParameters(vocabSize: 250_880, contextLength: 1024, embeddingLength: 1024,
                                              feedForwardLength: 4096, blockCount: 24, headCount: 16,
@@ -103,7 +104,7 @@ public struct FileType: Sendable, Hashable, CustomStringConvertible {
         return (["  type      bpw  560M*  what"] + rows
                 + ["  bpw: bits per weight of the base type; 560M*: of a BLOOM-560M-shaped file"])
             .joined(separator: "\n")
-    }
+    }()
 
     /// Bits per weight of a whole BLOOM file of this type (tied head), from the per-tensor rules.
     func bitsPerWeight(_ h: BloomHyperParameters) throws -> Double {
@@ -181,9 +182,9 @@ extension FileType {
         let kinds = tensors.map { t in BloomTensorName(gguf: t.name).flatMap { $0.isBias ? nil : $0.kind } }
         let tied = !kinds.contains(.output)
         let qkvCount = kinds.filter { $0 == .attentionQKV }.count
+        let layers = tensors.map { layer($0.name) }  // parsed once, not per comparison
         let order = tensors.indices.sorted { a, b in
-            let (la, lb) = (layer(tensors[a].name), layer(tensors[b].name))
-            return la != lb ? la < lb : tensors[a].name < tensors[b].name
+            layers[a] != layers[b] ? layers[a] < layers[b] : tensors[a].name < tensors[b].name
         }
         var qkvSeen = 0, ffnDownSeen = 0
         var matched = Set<Int>()

@@ -54,7 +54,7 @@ public enum MergePipeline {
     /// the base; nothing is computed until rows are read. Rows of the base are read once, front to back: the pages
     /// behind each read are handed back to the kernel, so resident memory stays near one chunk, not the model.
     /// - Parameters:
-    ///   - base: a model folder (or hub id / cache folder, as `ModelFolder` resolves it).
+    ///   - base: a model folder (or hub id / cache folder, as `ModelFolder` resolves it), or a .bkz of one.
     ///   - adapters: PEFT adapter folders, applied in order.
     ///   - storedAs, nonFinite: as `LoRAMerge.apply` takes them.
     /// - Returns: the base folder (config, tokenizer paths) and the merged model (tensors in the base's order and
@@ -62,10 +62,11 @@ public enum MergePipeline {
     /// - Throws: reader errors; `loraMissingTarget` / `loraShapeMismatch` naming the tensor; `loraUnsupported`.
     public static func open(base: String, adapters: [String], storedAs: DType? = nil,
                             nonFinite: NonFiniteLog? = nil) throws -> (base: ModelFolder, merged: MergedModel) {
-        let folder = try ModelFolder(path: base)
+        let opened = try BaseModel.open(base)
+        let folder = opened.folder
         let loaded = try adapters.map { try LoRAAdapter(folder: AdapterFolder(path: $0)) }
-        let mergeBase = MergeBase(tensors: folder.tensors.map(SourceTensor.releasingPages),
-                                  tiedEmbeddings: folder.tiesWordEmbeddings, path: base,
+        let mergeBase = MergeBase(tensors: opened.tensors,
+                                  tiedEmbeddings: folder.tiesWordEmbeddings, path: opened.unpackedPath,
                                   nameOrPath: folder.config["_name_or_path"]?.string)
         return (folder, try LoRAMerge.apply(loaded, to: mergeBase, storedAs: storedAs, nonFinite: nonFinite))
     }

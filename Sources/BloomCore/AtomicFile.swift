@@ -18,6 +18,20 @@ public final class AtomicFile {
     private var buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
     private var slot: Int?
+    /// Writes go to the device without the page cache (`O_DIRECT`): whole aligned blocks from `buffer`.
+    private var direct = false
+    /// O_DIRECT's alignment of buffer addresses, sizes and file offsets (the largest logical block in use).
+    static let directAlignment = 4096
+    /// Linux's O_DIRECT (Glibc's module leaves it out: it needs _GNU_SOURCE); nil where bloomkit does not know it.
+    static let directFlag: Int32? = {
+        #if os(Linux) && (arch(x86_64) || arch(i386))
+        return 0o40000
+        #elseif os(Linux) && (arch(arm64) || arch(arm))
+        return 0o200000
+        #else
+        return nil
+        #endif
+    }()
 
     /// Fault injection for tests: after this many bytes, writes fail as a full disk would (ENOSPC).
     /// Read once from the environment variable BLOOMKIT_INJECT_ENOSPC_AFTER.
@@ -30,7 +44,11 @@ public final class AtomicFile {
 
     /// Creates the temporary file, after the output door's checks (`OutputPlan.check`): refuses a destination that
     /// is a folder, a device, a FIFO or one of this process's inputs.
-    public init(destination: String, bufferSize: Int = 8 << 20) throws {
+    /// - Parameter direct: write around the page cache (`O_DIRECT`, where the file system takes it; otherwise the
+    ///   ordinary path): for large outputs written once (unpack), the kernel neither copies every byte into its
+    ///   cache nor has it all to flush at `commit`. Bytes are gathered into `bufferSize` (rounded up to whole
+    ///   blocks) and written in whole aligned blocks; the last partial block goes through the cache.
+    public init(destination: String, bufferSize: Int = 8 << 20, direct: Bool = false) throws {
         self.destination = destination
         try OutputPlan.check(destination)
         let (dir, name) = AtomicFile.split(destination)
@@ -44,8 +62,14 @@ public final class AtomicFile {
                              "cannot create a temporary file next to the output: \(String(cString: strerror(errno)))",
                              path: destination)
         }
-        buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 4096)
+        let align = AtomicFile.directAlignment
+        buffer = .allocate(byteCount: max(bufferSize + align - 1, align) / align * align, alignment: align)
         slot = AtomicFile.register(temporaryPath)
+        // Injected write failures cut writes at arbitrary sizes, which O_DIRECT refuses: they take the cache path.
+        if direct, AtomicFile.injectedFailureAfter == nil, let flag = AtomicFile.directFlag {
+            let flags = fcntl(fd, F_GETFL)
+            self.direct = flags >= 0 && fcntl(fd, F_SETFL, flags | flag) == 0
+        }
     }
 
     deinit {
@@ -56,6 +80,19 @@ public final class AtomicFile {
     /// Appends bytes (buffered; large writes go straight through).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !finished else { throw BloomError(.io, "write after commit or abort", path: destination) }
+        if direct {
+            var rest = bytes
+            while !rest.isEmpty {
+                let n = min(buffer.count - buffered, rest.count)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<(buffered + n)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[0..<n]))
+                buffered += n
+                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+                if buffered == buffer.count { try flush() }
+            }
+            bytesWritten += bytes.count
+            return
+        }
         if buffered + bytes.count > buffer.count { try flush() }
         if bytes.count >= buffer.count {
             try writeAll(bytes)
@@ -85,6 +122,7 @@ public final class AtomicFile {
     /// Overwrites bytes already written at `offset` (e.g. a header sized after the data).
     public func overwrite(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws {
         try flush()
+        try leaveDirect()  // offsets and sizes of any alignment
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -131,11 +169,29 @@ public final class AtomicFile {
         AtomicFile.unregister(slot)
     }
 
+    /// Writes what is buffered. Direct: whole blocks straight to the device; a partial last block (only `commit`
+    /// and `overwrite` flush one, which end direct writing) after leaving O_DIRECT.
     private func flush() throws {
         guard buffered > 0 else { return }
         let n = buffered
         buffered = 0
-        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        guard direct else { return try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+        let whole = n / AtomicFile.directAlignment * AtomicFile.directAlignment
+        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<whole]))
+        guard whole < n else { return }
+        try leaveDirect()
+        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[whole..<n]))
+    }
+
+    /// Whether writes now bypass the page cache (for tests: the file system took O_DIRECT).
+    var writesDirectly: Bool { direct }
+
+    /// Back to writes through the page cache (any size, any offset).
+    private func leaveDirect() throws {
+        guard direct, let flag = AtomicFile.directFlag else { return }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~flag) == 0 else { throw ioError("cannot leave O_DIRECT") }
+        direct = false
     }
 
     private var physicalBytes = 0
@@ -151,6 +207,11 @@ public final class AtomicFile {
             let n = Glibc.write(fd, bytes.baseAddress! + done, want)
             if n < 0 {
                 if errno == EINTR { continue }
+                // A file system that took the O_DIRECT flag but refuses its writes: the rest goes through the cache.
+                if errno == EINVAL && direct {
+                    try leaveDirect()
+                    continue
+                }
                 throw ioError("cannot write")
             }
             done += n

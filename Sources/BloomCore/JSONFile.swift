@@ -11,7 +11,7 @@ public enum JSONFile {
     ///   `.invalidJSON`.
     public static func read(_ path: String) throws -> JSONValue {
         let file = try MappedFile(path: path, maxBytes: maxBytes, what: "JSON file")
-        InputFiles.pin(file.identity)
+        file.identity.map(InputFiles.pin)
         do {
             return try withExtendedLifetime(file) { try JSONParser().parse(file.bytes) }
         } catch let error as BloomError {

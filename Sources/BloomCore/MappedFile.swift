@@ -11,8 +11,8 @@ public final class MappedFile: @unchecked Sendable {
     public let count: Int
     /// Start of the mapping (nil for an empty file).
     public let base: UnsafeRawPointer?
-    /// The input door's record of the file (an output may not replace it while it is mapped).
-    let identity: InputFiles.Identity
+    /// The input door's record of the file (an output may not replace it while it is mapped); nil for memory.
+    let identity: InputFiles.Identity?
 
     /// Maps the file at `path`, opened through the input door (`InputFiles.open`: a regular file, checked before it
     /// is opened, never a FIFO or a device).
@@ -37,9 +37,40 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(p)
     }
 
+    /// `count` bytes of anonymous memory, filled by `fill` and then made read-only: a file decoded into memory (a
+    /// packed GGUF file) that readers take as they take a mapped one. The memory is private to the process and
+    /// counts in its resident size.
+    /// - Parameters:
+    ///   - path: where the bytes come from, for messages.
+    ///   - fill: writes all `count` bytes.
+    /// - Throws: `.io` when the memory cannot be mapped; whatever `fill` throws (the memory is then released).
+    public init(anonymous count: Int, path: String, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        self.path = path
+        self.count = count
+        identity = nil
+        guard count > 0 else {
+            base = nil
+            try fill(UnsafeMutableRawBufferPointer(start: nil, count: 0))
+            return
+        }
+        let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else {
+            throw BloomError(.io, "cannot map \(count) bytes of memory: \(String(cString: strerror(errno)))",
+                             path: path)
+        }
+        do {
+            try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
+        } catch {
+            munmap(p, count)
+            throw error
+        }
+        _ = mprotect(p, count, PROT_READ)
+        base = UnsafeRawPointer(p)
+    }
+
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
-        InputFiles.release(identity)
+        if let identity { InputFiles.release(identity) }
     }
 
     /// All bytes of the file.

@@ -10,7 +10,7 @@ public enum TextFile {
     ///   `.invalidArgument` for bytes that are not UTF-8.
     public static func read(_ path: String) throws -> String {
         let file = try MappedFile(path: path, maxBytes: maxBytes, what: "text file")
-        InputFiles.pin(file.identity)
+        file.identity.map(InputFiles.pin)
         guard let text = withExtendedLifetime(file, { String(validating: file.bytes, as: UTF8.self) }) else {
             throw BloomError(.invalidArgument, "the text file is not valid UTF-8", path: path)
         }

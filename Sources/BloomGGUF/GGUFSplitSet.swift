@@ -31,8 +31,15 @@ public final class GGUFSplitSet: Sendable {
     /// Opens a plain GGUF file, or the first part of a split set and then the others.
     /// - Throws: the GGUF reader's errors; `.ggufSplitSet` for a path that is not the first part, a missing part, a
     ///   part whose split keys do not belong to this set, or tensor counts that do not add up; with the part's path.
-    public init(path: String) throws {
-        let first = try GGUFFile(path: path)
+    public convenience init(path: String) throws {
+        try self.init(first: GGUFFile(path: path))
+    }
+
+    /// A set from its first part, already open (a plain file, or a file decoded into memory), opening the other
+    /// parts beside `first.path`.
+    /// - Throws: as `init(path:)`.
+    public init(first: GGUFFile) throws {
+        let path = first.path
         guard let split = try Self.splitKeys(first) else {
             parts = [first]
             tensors = first.tensors

@@ -29,7 +29,7 @@ extension BKZArchive {
             throw BloomError(.bkzBadOutput, "the output is the .bkz being unpacked", path: output)
         }
         guard index.isFolder else {
-            let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
+            let out = try AtomicFile.large(output)
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, _, consume in
                 try consume { try out.write($0) }
             }
@@ -51,8 +51,7 @@ extension BKZArchive {
         do {
             let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, entry, consume in
                 try makeFolders(for: entry.path, in: temporary)
-                let out = try AtomicFile(destination: temporary + "/" + entry.path,
-                                         bufferSize: AtomicFile.directWrites)
+                let out = try AtomicFile.large(temporary + "/" + entry.path)
                 try consume { try out.write($0) }
                 try out.commit()
             }
@@ -98,5 +97,28 @@ extension BKZArchive {
         progress.finish()
         summary.seconds = ProgressReporter.now() - start
         return summary
+    }
+}
+
+extension BKZArchive {
+    /// The packed file of a one-file .bkz (a GGUF file) decoded into memory, every chunk and the file's xxh64
+    /// checked: what `generate` runs a packed model from. Takes the file's size in memory.
+    /// - Throws: `.unsupported` for a packed folder; the archive's `bkz-*` errors.
+    public func decodeIntoMemory(threads: Int = 2) throws -> MappedFile {
+        guard !index.isFolder, let entry = index.files.first else {
+            throw BloomError(.unsupported, "the .bkz holds a folder of \(index.files.count) files, not one file",
+                             path: path)
+        }
+        return try MappedFile(anonymous: entry.size, path: path) { memory in
+            var at = 0
+            try stream(file: 0, threads: threads) { bytes in
+                guard bytes.count <= memory.count - at else {
+                    throw BloomError(.bkzBadIndex, "file '\(entry.path)' decodes past its \(entry.size) bytes",
+                                     path: path)
+                }
+                UnsafeMutableRawBufferPointer(rebasing: memory[at..<(at + bytes.count)]).copyMemory(from: bytes)
+                at += bytes.count
+            }
+        }
     }
 }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Byte-plane transforms (ZipNN's idea, arXiv:2411.05239): bytes of like meaning go together so zstd's entropy
 /// coder sees the skewed exponent distribution apart from the near-uniform mantissa bits. `split` and `join` are
 /// exact inverses on any bytes (every bit pattern, NaN and subnormal included).
@@ -64,22 +66,10 @@ enum BytePlanes {
             d.copyMemory(from: s, byteCount: src.count)
         case .f16, .bf16:
             let n = src.count / 2
-            let o8 = d.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<n {
-                let e = p[i], m = p[n &+ i]
-                o8[2 &* i] = e &<< 7 | m & 0x7F
-                o8[2 &* i &+ 1] = m & 0x80 | e &>> 1
-            }
+            bk_join_planes2(p, p + n, d.assumingMemoryBound(to: UInt8.self), n)  // AVX2, or its scalar twin
         case .f32:
             let n = src.count / 4
-            let o8 = d.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<n {
-                let e = p[i], m = p[n &+ i]
-                o8[4 &* i] = p[3 &* n &+ i]
-                o8[4 &* i &+ 1] = p[2 &* n &+ i]
-                o8[4 &* i &+ 2] = e &<< 7 | m & 0x7F
-                o8[4 &* i &+ 3] = m & 0x80 | e &>> 1
-            }
+            bk_join_planes4(p, p + n, p + 2 * n, p + 3 * n, d.assumingMemoryBound(to: UInt8.self), n)
         case .blocks(let b, let h):
             let n = src.count / b
             let rest = b - 2 * h

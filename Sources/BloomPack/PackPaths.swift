@@ -104,8 +104,11 @@ enum PackPaths {
 }
 
 extension AtomicFile {
-    /// A small buffer: chunks (hundreds of KB and up) go straight to `write(2)` instead of through a copy.
-    static let directWrites = 64 << 10
+    /// What unpack writes through: `O_DIRECT` blocks of 8 MiB (the kernel neither copies the bytes into its cache
+    /// nor has them all to flush at the end), where the file system allows it.
+    static func large(_ destination: String) throws -> AtomicFile {
+        try AtomicFile(destination: destination, bufferSize: 8 << 20, direct: true)
+    }
 }
 
 extension PackPaths {

@@ -76,7 +76,8 @@ public enum Packer {
         let totalSegments = inputs.reduce(0) { $0 + $1.plan.count }
         let progress = ProgressReporter(label: "pack", totalItems: totalSegments, totalBytes: totalBytes,
                                         quiet: options.quiet)
-        let out = try AtomicFile(destination: output, bufferSize: AtomicFile.directWrites)
+        // Through the cache (writeback overlaps compression); frames of a chunk and more go straight to write(2).
+        let out = try AtomicFile(destination: output, bufferSize: 64 << 10)
         try out.writeZeros(BKZFormat.headerSize)
         var writer = try ChunkWriter(options: options, isFolder: isFolder, out: out, progress: progress)
         var summary = PackSummary(input: input, output: output)

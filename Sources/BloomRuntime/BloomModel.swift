@@ -15,6 +15,8 @@ public final class BloomModel: @unchecked Sendable {
     public let metadata: GGUFMetadata
     /// The file the weights live in (kept mapped while the model exists).
     public let path: String
+    /// The file type as llama.cpp names it ("Q4_K - Medium"), from `general.file_type` (guessed without it).
+    public let fileTypeName: String
 
     let tokenEmbedding: Weight      // [vocab, hidden]
     let embeddingNorm: Norm         // [hidden]
@@ -36,7 +38,13 @@ public final class BloomModel: @unchecked Sendable {
     ///   `.invalidModel` naming the tensor that is missing, misshapen or of a type the runtime cannot compute with,
     ///   or the adapter file and tensor that does not fit the model.
     public convenience init(path: String, adapters: [LoRARequest] = []) throws {
-        let file = try GGUFSplitSet(path: path)
+        try self.init(file: GGUFSplitSet(path: path), adapters: adapters)
+    }
+
+    /// Binds every weight of an open GGUF file or split set (mapped, or decoded into memory); the model keeps it.
+    /// - Throws: as `init(path:adapters:)`.
+    public convenience init(file: GGUFSplitSet, adapters: [LoRARequest] = []) throws {
+        let path = file.path
         do {
             try self.init(source: file, adapters: adapters)
         } catch let error as BloomError {
@@ -50,6 +58,9 @@ public final class BloomModel: @unchecked Sendable {
         metadata = source.metadata
         path = source.path
         storage = source.storage
+        fileTypeName = LlamaFileTypeName.name(
+            fileType: try source.metadata.optional(BloomGGUFKeys.fileType, GGUFMetadata.uint32),
+            tensorTypes: source.tensorNames.compactMap { source.rawTensor(named: $0)?.type })
         var loader = try WeightLoader(source: source, hyperParameters: hp)
         let lora = try LoRAAdapters.load(adapters, hp)
         self.adapters = adapters
@@ -88,8 +99,6 @@ public final class BloomModel: @unchecked Sendable {
         return n
     }
 
-    /// The weight type of the block matrices (the file's "type", e.g. q4_0), as ggml names it.
-    public var blockWeightType: GGMLType { blocks.first?.qkv.weight.ggmlType ?? tokenEmbedding.ggmlType }
     /// The type of the output head.
     public var outputType: GGMLType { output.ggmlType }
 }

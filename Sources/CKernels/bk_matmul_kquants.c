@@ -416,3 +416,192 @@ void bk_dot_rows_k(int32_t type, int64_t k, const void *w, size_t w_stride, int6
 #endif
     bk_dot_rows_k_ref(type, k, w, w_stride, nrows, x, x_stride, nc, out, ldo);
 }
+
+// ---- panels for many activation rows (the prompt path) -------------------------------------------------------------
+//
+// KP_ROWS weight rows are unpacked once into a panel and then meet every activation row. Per super-block the panel
+// holds the quants u as [64 quads][KP_ROWS rows][4 bytes] (quad i: values 4i…4i+3), then per row: the 16 group
+// scales as int32 with the scale in both halves (a madd_epi16 multiplies a row's pair of int16 sums by it), 8 pairs
+// of int16 corrections c_g (z·sc_g for Q3_K and Q6_K, mn_g for the types with minimums), d and dmin. With one 4-byte
+// broadcast of activations against 8 rows, the sums per (row, activation row) are
+//   S = Σ_g sc_g·s_g,  C = Σ_g c_g·B_g;  isum = S − C (z types) or S, msum = C (types with minimums)
+// exactly dot_k_ref's integers, so the same two fmaf give its result bit for bit.
+
+#define KP_QUANTS (64 * KP_ROWS * 4)
+#define KP_SCALES (16 * KP_ROWS * 4)
+#define KP_CORR (8 * KP_ROWS * 4)
+
+size_t bk_kpanel_block_bytes(void) { return KP_QUANTS + KP_SCALES + KP_CORR + 2 * KP_ROWS * 4; }
+
+typedef struct {
+    uint8_t *q;
+    int32_t *sc, *corr;
+    float *d, *dmin;
+} kpanel_block;
+
+BK_INLINE kpanel_block kpanel_at(const uint8_t *panel, int64_t b) {
+    uint8_t *q = (uint8_t *)panel + (size_t)b * bk_kpanel_block_bytes();
+    int32_t *sc = (int32_t *)(q + KP_QUANTS), *corr = sc + 16 * KP_ROWS;
+    float *d = (float *)(corr + 8 * KP_ROWS);
+    return (kpanel_block){q, sc, corr, d, d + KP_ROWS};
+}
+
+BK_INLINE int32_t int16_pair(int a, int b) { return (int32_t)(((uint32_t)(uint16_t)b << 16) | (uint16_t)a); }
+
+// One row's unpacked super-block into column r of a panel block (a zero row when blk is NULL).
+static void kpanel_put(int32_t type, const kblock *blk, kpanel_block p, int r) {
+    static const kblock zero;
+    if (!blk) blk = &zero;
+    const int z = k_zero(type), has_min = k_has_min(type);
+    for (int i = 0; i < 64; i++) memcpy(p.q + (i * KP_ROWS + r) * 4, blk->u + 4 * i, 4);
+    for (int g = 0; g < 16; g++) p.sc[g * KP_ROWS + r] = int16_pair(blk->sc[g], blk->sc[g]);
+    for (int g = 0; g < 16; g += 2) {
+        int c0 = has_min ? blk->mn[g] : z * blk->sc[g], c1 = has_min ? blk->mn[g + 1] : z * blk->sc[g + 1];
+        p.corr[g / 2 * KP_ROWS + r] = int16_pair(c0, c1);
+    }
+    p.d[r] = blk->d;
+    p.dmin[r] = blk->dmin;
+}
+
+void bk_kpanel_repack_ref(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel) {
+    const size_t row_bytes = bk_row_bytes(w->type, w->cols);
+    kblock blk;
+    for (int64_t b = 0; b < w->cols / 256; b++)
+        for (int r = 0; r < KP_ROWS; r++) {
+            if (r < nrows) unpack_k_ref(w->type, (const char *)w->data + (size_t)(r0 + r) * row_bytes, b, &blk);
+            kpanel_put(w->type, r < nrows ? &blk : NULL, kpanel_at(panel, b), r);
+        }
+}
+
+void bk_kpanel_ref(int32_t type, int64_t nb, const uint8_t *panel, const block_q8_K *x, int64_t xs, int mr,
+                   float *out, int64_t ldo) {
+    const int has_min = k_has_min(type);
+    for (int t = 0; t < mr; t++)
+        for (int r = 0; r < KP_ROWS; r++) {
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const kpanel_block p = kpanel_at(panel, b);
+                const block_q8_K *xb = x + t * xs + b;
+                int32_t s = 0, c = 0;
+                for (int g = 0; g < 16; g++) {
+                    int32_t sg = 0;
+                    for (int j = 16 * g; j < 16 * g + 16; j++) sg += p.q[(j / 4 * KP_ROWS + r) * 4 + j % 4] * xb->qs[j];
+                    s += (int16_t)p.sc[g * KP_ROWS + r] * sg;
+                    int32_t pair = p.corr[g / 2 * KP_ROWS + r];
+                    c += (g % 2 ? (int16_t)(pair >> 16) : (int16_t)pair) * xb->bsums[g];
+                }
+                acc = fmaf(p.d[r] * xb->d, (float)(has_min ? s : s - c), acc);
+                if (has_min) acc = fmaf(p.dmin[r] * xb->d, (float)-c, acc);
+            }
+            out[t * ldo + r] = acc;
+        }
+}
+
+#if BK_X86
+BK_AVX2 static void kpanel_repack_avx2(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel) {
+    const size_t row_bytes = bk_row_bytes(w->type, w->cols);
+    kregs regs;
+    kblock blk;
+    for (int64_t b = 0; b < w->cols / 256; b++)
+        for (int r = 0; r < KP_ROWS; r++) {
+            if (r < nrows) {
+                unpack_k_avx2(w->type, (const char *)w->data + (size_t)(r0 + r) * row_bytes, b, &regs);
+                for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(blk.u + 32 * i), regs.u[i]);
+                _mm256_storeu_si256((__m256i *)blk.sc, regs.sc);
+                _mm256_storeu_si256((__m256i *)blk.mn, regs.mn);
+                blk.d = regs.d, blk.dmin = regs.dmin;
+            }
+            kpanel_put(w->type, r < nrows ? &blk : NULL, kpanel_at(panel, b), r);
+        }
+}
+
+// KP_ROWS (8) rows in one register against mr activation rows: maddubs of 4 quads, their int16 sums added (2 for
+// Q6_K, whose 6-bit quants would overflow 4), madd with the group scale, int32 sums per super-block.
+BK_AVX2 BK_INLINE void kpanel_avx2(const int mr, const int32_t type, int64_t nb, const uint8_t *panel,
+                                   const block_q8_K *x, int64_t xs, float *out, int64_t ldo) {
+    const int has_min = k_has_min(type), wide = type == BK_TYPE_Q6_K;
+    __m256 acc[4];
+    for (int t = 0; t < 4; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const kpanel_block p = kpanel_at(panel, b);
+        __m256i s[4], c[4];
+        for (int t = 0; t < 4; t++) s[t] = c[t] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            const __m256i *q = (const __m256i *)(p.q + 4 * g * KP_ROWS * 4);
+            __m256i w0 = _mm256_loadu_si256(q), w1 = _mm256_loadu_si256(q + 1);
+            __m256i w2 = _mm256_loadu_si256(q + 2), w3 = _mm256_loadu_si256(q + 3);
+            __m256i sc = _mm256_loadu_si256((const __m256i *)(p.sc + g * KP_ROWS));
+            for (int t = 0; t < mr; t++) {
+                const int8_t *xq = x[t * xs + b].qs + 16 * g;
+                int32_t x4[4];
+                memcpy(x4, xq, 16);
+                __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(x4[0])),
+                                               _mm256_maddubs_epi16(w1, _mm256_set1_epi32(x4[1])));
+                __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, _mm256_set1_epi32(x4[2])),
+                                               _mm256_maddubs_epi16(w3, _mm256_set1_epi32(x4[3])));
+                if (wide)
+                    s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(_mm256_madd_epi16(p01, sc),
+                                                                   _mm256_madd_epi16(p23, sc)));
+                else
+                    s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_add_epi16(p01, p23), sc));
+            }
+        }
+        const __m256 d = _mm256_loadu_ps(p.d), dmin = _mm256_loadu_ps(p.dmin);
+        for (int t = 0; t < mr; t++) {
+            const block_q8_K *xb = x + t * xs + b;
+            int32_t b2[8];
+            memcpy(b2, xb->bsums, 32);
+            for (int i = 0; i < 8; i++) {
+                __m256i corr = _mm256_loadu_si256((const __m256i *)(p.corr + i * KP_ROWS));
+                c[t] = _mm256_add_epi32(c[t], _mm256_madd_epi16(corr, _mm256_set1_epi32(b2[i])));
+            }
+            const __m256 dx = _mm256_set1_ps(xb->d);
+            __m256i isum = has_min ? s[t] : _mm256_sub_epi32(s[t], c[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum), acc[t]);
+            if (has_min)
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, dx),
+                                         _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), c[t])), acc[t]);
+        }
+    }
+    for (int t = 0; t < mr; t++) _mm256_storeu_ps(out + t * ldo, acc[t]);
+}
+
+#define BK_KPANEL_VARIANT(NAME, TYPE)                                                                               \
+    BK_AVX2 static void NAME(int64_t nb, const uint8_t *panel, const block_q8_K *x, int64_t xs, int mr, float *out, \
+                             int64_t ldo) {                                                                         \
+        switch (mr) {                                                                                               \
+        case 1: kpanel_avx2(1, TYPE, nb, panel, x, xs, out, ldo); break;                                           \
+        case 2: kpanel_avx2(2, TYPE, nb, panel, x, xs, out, ldo); break;                                           \
+        case 3: kpanel_avx2(3, TYPE, nb, panel, x, xs, out, ldo); break;                                           \
+        default: kpanel_avx2(4, TYPE, nb, panel, x, xs, out, ldo); break;                                          \
+        }                                                                                                           \
+    }
+BK_KPANEL_VARIANT(kpanel_q2_K, BK_TYPE_Q2_K)
+BK_KPANEL_VARIANT(kpanel_q3_K, BK_TYPE_Q3_K)
+BK_KPANEL_VARIANT(kpanel_q4_K, BK_TYPE_Q4_K)
+BK_KPANEL_VARIANT(kpanel_q5_K, BK_TYPE_Q5_K)
+BK_KPANEL_VARIANT(kpanel_q6_K, BK_TYPE_Q6_K)
+#endif
+
+void bk_kpanel_repack(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel) {
+#if BK_X86
+    if (bk_simd_level() >= BK_SIMD_AVX2) { kpanel_repack_avx2(w, r0, nrows, panel); return; }
+#endif
+    bk_kpanel_repack_ref(w, r0, nrows, panel);
+}
+
+void bk_kpanel(int32_t type, int64_t nb, const uint8_t *panel, const block_q8_K *x, int64_t xs, int mr, float *out,
+               int64_t ldo) {
+#if BK_X86
+    if (bk_simd_level() >= BK_SIMD_AVX2) {
+        switch (type) {
+        case BK_TYPE_Q2_K: kpanel_q2_K(nb, panel, x, xs, mr, out, ldo); return;
+        case BK_TYPE_Q3_K: kpanel_q3_K(nb, panel, x, xs, mr, out, ldo); return;
+        case BK_TYPE_Q4_K: kpanel_q4_K(nb, panel, x, xs, mr, out, ldo); return;
+        case BK_TYPE_Q5_K: kpanel_q5_K(nb, panel, x, xs, mr, out, ldo); return;
+        default: kpanel_q6_K(nb, panel, x, xs, mr, out, ldo); return;
+        }
+    }
+#endif
+    bk_kpanel_ref(type, nb, panel, x, xs, mr, out, ldo);
+}

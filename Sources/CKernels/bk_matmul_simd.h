@@ -55,6 +55,19 @@ void bk_dot_rows_k(int32_t type, int64_t k, const void *w, size_t w_stride, int6
 void bk_dot_rows_k_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
                        size_t x_stride, int nc, float *out, int64_t ldo);
 
+/// K-quant panels (bk_matmul_kquants.c), the prompt path: KP_ROWS weight rows unpacked once, against many block_q8_K
+/// rows. Repacks rows [r0, r0+nrows) (nrows ≤ KP_ROWS; missing rows become zeros) into `panel` (cols/256 ·
+/// bk_kpanel_block_bytes() bytes); bk_kpanel: out[t·ldo + r] for t < mr (≤ 4) activation rows (x + t·xs blocks)
+/// and r < KP_ROWS, each equal to bk_dot_rows_k_ref's result bit for bit.
+#define KP_ROWS 8
+size_t bk_kpanel_block_bytes(void);
+void bk_kpanel_repack(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel);
+void bk_kpanel_repack_ref(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel);
+void bk_kpanel(int32_t type, int64_t nb, const uint8_t *panel, const block_q8_K *x, int64_t xs, int mr, float *out,
+               int64_t ldo);
+void bk_kpanel_ref(int32_t type, int64_t nb, const uint8_t *panel, const block_q8_K *x, int64_t xs, int mr,
+                   float *out, int64_t ldo);
+
 /// 32-element types: the offset of the stored quants (Q4_0 8, Q5_0 16) and whether y = q·d + m (Q4_1, Q5_1),
 /// as constants where the type is one.
 #define BK_Q32_ZERO(type) ((type) == BK_TYPE_Q4_0 ? 8 : (type) == BK_TYPE_Q5_0 ? 16 : 0)

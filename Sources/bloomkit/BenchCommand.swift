@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
                     let r = try Bench.run(model: m, pool: pool, promptTokens: p, generatedTokens: n,
                                           repetitions: repetitions)
                     objects.append(.object([
-                        ("model", .string(path)), ("type", .string(m.blockWeightType.name)), ("size_bytes", .int(size)),
+                        ("model", .string(path)), ("type", .string(m.fileTypeName)), ("size_bytes", .int(size)),
                         ("threads", .int(r.threads)), ("n_prompt", .int(r.promptTokens)),
                         ("n_gen", .int(r.generatedTokens)),
                         ("prompt_tokens_per_s", .float(mean(r.promptRates))),
@@ -88,7 +88,7 @@ struct BenchCommand: ParsableCommand {
                     ]))
                     guard !json else { continue }
                     let row = { (test: String, rates: [Double]) in
-                        print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", name, m.blockWeightType.name,
+                        print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", name, m.fileTypeName,
                                      ByteCount.format(size), r.threads, test, mean(rates), sd(rates)))
                     }
                     if p > 0 { row("pp\(p)", r.promptRates) }

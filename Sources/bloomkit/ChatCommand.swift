@@ -46,8 +46,8 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(common) {
-            try ModelPathHint.requireFile(self.model)
-            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let model = try BloomModel(file: ModelPathHint.openGGUF(self.model, threads: threads),
+                                       adapters: lora.requests)
             let generator = Generator(model: model, tokenizer: try model.loadTokenizer(),
                                       pool: try ThreadPool(threads: threads))
             let recommended = try SamplingParameters.Recommended(metadata: model.metadata)

@@ -23,7 +23,8 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Argument(help: """
-        Model folder (safetensors or PyTorch .bin, single or sharded), hub id, hub-cache folder or PEFT adapter folder.
+        Model folder (safetensors or PyTorch .bin, single or sharded), hub id, hub-cache folder, PEFT adapter folder, \
+        or a .bkz of a safetensors model folder (read in place, tensor by tensor).
         """)
     var source: String
 

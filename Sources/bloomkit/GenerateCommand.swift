@@ -21,8 +21,9 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var lora: LoRAOptions
-    @Argument(help: "A GGUF file made by bloomkit convert (or llama.cpp's converter).",
-              completion: .file(extensions: ["gguf"]))
+    @Argument(help: """
+        A GGUF file made by bloomkit convert (or llama.cpp's converter), or a .bkz of one (decoded into memory).
+        """, completion: .file(extensions: ["gguf", "bkz"]))
     var model: String
     @Option(name: .long, help: "An instruction, put into the file's Alpaca template.") var instruction: String?
     @Option(name: .long, help: "Context for the instruction (the template's input variant).") var input: String?
@@ -52,8 +53,8 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(common) {
             let loadStart = ProgressReporter.now()
-            try ModelPathHint.requireFile(self.model)
-            let model = try BloomModel(path: self.model, adapters: lora.requests)
+            let model = try BloomModel(file: ModelPathHint.openGGUF(self.model, threads: threads),
+                                       adapters: lora.requests)
             let tokenizer = try model.loadTokenizer()
             let pool = try ThreadPool(threads: threads)
             let loadMilliseconds = (ProgressReporter.now() - loadStart) * 1000

@@ -20,7 +20,7 @@ struct MergeCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The base model folder.")
+    @Argument(help: "The base model folder, or a .bkz of one (read in place, tensor by tensor).")
     var base: String
 
     @Argument(help: "PEFT adapter folders, applied in order.")

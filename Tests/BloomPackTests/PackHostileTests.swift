@@ -1,6 +1,7 @@
 import BloomCore
 @testable import BloomPack
 import Foundation
+import TestSupport
 import XCTest
 
 /// Malformed .bkz files: one clear error with the expected code, and nothing under the final output name.
@@ -22,16 +23,10 @@ final class PackHostileTests: XCTestCase {
     private func expect(_ code: BloomError.Code, _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
         let path = tmp + "/bad.bkz", out = tmp + "/out"
         XCTAssertNoThrow(try PackFixtures.write(bytes, path), file: file, line: line)
-        do {
-            let archive = try BKZArchive(path: path)
-            _ = try archive.unpack(to: out, threads: 2)
-            XCTFail("no error; expected \(code)", file: file, line: line)
-        } catch let e as BloomError {
-            XCTAssertEqual(e.code, code, "\(e)", file: file, line: line)
+        if let e = assertBloomError(code, file: file, line: line,
+                                    { try BKZArchive(path: path).unpack(to: out, threads: 2) }) {
             XCTAssertEqual(e.path, path, file: file, line: line)
             XCTAssertFalse(e.description.contains("\n"), file: file, line: line)
-        } catch {
-            XCTFail("not a BloomError: \(error)", file: file, line: line)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "output left behind", file: file, line: line)
         let left = (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []

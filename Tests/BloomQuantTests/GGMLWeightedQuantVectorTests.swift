@@ -24,15 +24,8 @@ final class GGMLWeightedQuantVectorTests: XCTestCase {
     static func vectors() throws -> (cases: [Case], fusedDiffers: [String]) {
         let path = try Fixtures.repositoryPath("Formats/test-vectors/ggml-quants-weighted.json")
         let json = try Fixtures.json(atPath: path)
-        func bytes(_ v: JSONValue?) throws -> [UInt8] {
-            try XCTUnwrap(v?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, "bad base64 in \(path)")
-        }
-        func floats(_ v: JSONValue?) throws -> [Float] {
-            let b = try bytes(v)
-            return stride(from: 0, to: b.count, by: 4).map { i in
-                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[i + $1]) << (8 * $1) })
-            }
-        }
+        func bytes(_ v: JSONValue?) throws -> [UInt8] { try Fixtures.base64Bytes(v, in: path) }
+        func floats(_ v: JSONValue?) throws -> [Float] { try Fixtures.base64Floats(v, in: path) }
         let cases = try XCTUnwrap(json["cases"]?.array).map { c in
             Case(name: try XCTUnwrap(c["name"]?.string), values: try floats(c["values"]),
                  importance: try floats(c["importance"]),

@@ -57,6 +57,59 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
+    /// The K-quant panels (BK_GEMM_MIN_ROWS or more activation rows) give the row dots' twin's results bit for bit,
+    /// on every level and with partial panels (rows not a multiple of 8 or 32); the twin is checked against f64 in
+    /// testLinearEqualsItsTwinOnEveryPathAndThreadCount.
+    func testKQuantPanelsEqualTheRowDotTwin() {
+        var rng = SplitMix64(seed: 4)
+        for level in Self.levels + [0] {
+            bk_set_simd_limit(level)
+            for (type, name) in Self.types where bk_block_elements(type) == 256 {
+                for (k, rows) in [(256, 45), (768, 8), (1024, 70)] {
+                    let m = Int(BK_GEMM_MIN_ROWS) + 3
+                    let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
+                    let x = rng.uniforms(m * k, scale: 3)
+                    let xq = activations(x, type: type, rows: m, k: k)
+                    let rowBytes = bk_row_bytes(type, Int64(k)), xBytes = bk_activation_row_bytes(type, Int64(k))
+                    var dots = [Float](repeating: 0, count: m * rows), y = dots
+                    w.withUnsafeBytes { wp in
+                        for c in 0..<m {
+                            xq.withUnsafeBytes { xp in
+                                bk_dot_rows_ref(type, Int64(k), wp.baseAddress, rowBytes, Int64(rows),
+                                                xp.baseAddress! + c * xBytes, xBytes, 1, &dots[c * rows], 1)
+                            }
+                        }
+                        var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
+                        let scratch = AlignedBuffer(byteCount: bk_linear_scratch_bytes(1, Int64(m), Int64(k)))
+                        bk_linear(nil, &weight, nil, x, Int64(k), Int64(m), &y, Int64(rows), 0, scratch.pointer)
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), dots.map(\.bitPattern), "\(name) k \(k) level \(level)")
+                }
+            }
+        }
+    }
+
+    /// Float weights with many activation rows go through cache blocks (activation rows in blocks of 96, columns in
+    /// blocks of 256, F16/BF16 converted per block): the same results as the twin with several column blocks, a
+    /// tail of k not a multiple of 8, a full and a partial row block and a partial panel.
+    func testBlockedFloatTilesEqualTheTwin() throws {
+        var rng = SplitMix64(seed: 5)
+        let pool = try Pool(threads: 2)
+        for (type, name) in Self.types where isFloat(type) {
+            let k = 2 * 256 + 109, rows = 21, m = 101
+            let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
+            let x = rng.uniforms(m * k, scale: 2), bias = rng.uniforms(rows, scale: 1)
+            var ref = [Float](repeating: 0, count: m * rows), y = ref
+            w.withUnsafeBytes { wp in
+                var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
+                bk_linear_ref(&weight, bias, x, Int64(k), Int64(m), &ref, Int64(rows), 0)
+                let scratch = AlignedBuffer(byteCount: bk_linear_scratch_bytes(2, Int64(m), Int64(k)))
+                bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), 0, scratch.pointer)
+            }
+            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern), name)
+        }
+    }
+
     /// ggml's activation quantization: qs = RNE(x·127/max|x|), d = max|x|/127 in f16, s = f16(d·Σqs).
     func testActivationBlocksEqualTheirTwinAndRoundTrip() {
         var rng = SplitMix64(seed: 2)

@@ -47,6 +47,19 @@ public enum Fixtures {
         return try data.withUnsafeBytes { try JSONParser().parse($0) }
     }
 
+    /// A JSON string of base64 bytes (the test-vector files' encoding); `file` names the JSON file in the failure.
+    public static func base64Bytes(_ v: JSONValue?, in file: String) throws -> [UInt8] {
+        try XCTUnwrap(v?.string.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, "bad base64 in \(file)")
+    }
+
+    /// A JSON string of base64 little-endian f32 values.
+    public static func base64Floats(_ v: JSONValue?, in file: String) throws -> [Float] {
+        let b = try base64Bytes(v, in: file)
+        return stride(from: 0, to: b.count, by: 4).map { i in
+            Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[i + $1]) << (8 * $1) })
+        }
+    }
+
     /// A little-endian f32 file as values.
     public static func floats(_ relative: String) throws -> [Float] {
         let b = try bytes(relative)

@@ -73,14 +73,18 @@ final class LlamaCppHabitsTests: XCTestCase {
     }
 
     func testBeamSearchReportsPromptRateAndFirstToken() throws {
-        // Medians of five runs each: the prompt is processed the same way, so its rate is the same within 20%.
-        func median(_ extra: [String], _ key: String) throws -> Double {
-            try (0..<5).map { _ in try timings(extra)[key] ?? 0 }.sorted()[2]
+        // Beam search processes the prompt once, as greedy decoding does; prompt work per beam would make its rate 4×
+        // lower. Runs alternate (a busy machine slows both alike) and the bound is 2× (timing, not a benchmark).
+        var greedy: [Double] = [], beams: [Double] = []
+        for _ in 0..<5 {
+            greedy.append(try timings([])["prompt_tokens_per_s"] ?? 0)
+            beams.append(try timings(["--beams", "4"])["prompt_tokens_per_s"] ?? 0)
         }
-        let greedy = try median([], "prompt_tokens_per_s"), beams = try median(["--beams", "4"], "prompt_tokens_per_s")
-        XCTAssertGreaterThan(greedy, 0)
-        XCTAssertGreaterThan(beams, 0)
-        XCTAssertEqual(beams / greedy, 1, accuracy: 0.2, "beam prompt rate \(beams) vs greedy \(greedy)")
+        let g = greedy.sorted()[2], b = beams.sorted()[2]
+        XCTAssertGreaterThan(g, 0)
+        XCTAssertGreaterThan(b, 0)
+        XCTAssertGreaterThan(b / g, 0.5, "beam prompt rate \(beams) vs greedy \(greedy)")
+        XCTAssertLessThan(b / g, 2, "beam prompt rate \(beams) vs greedy \(greedy)")
         XCTAssertGreaterThan(try timings(["--beams", "4"])["first_token_ms"] ?? 0, 0)
     }
 
@@ -190,6 +194,19 @@ final class LlamaCppHabitsTests: XCTestCase {
         let list = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
         XCTAssertEqual(list?.compactMap { $0["n_prompt"] as? Int }, [8, 16])
         XCTAssertEqual(try run(["bench", gguf, "-p", "8,x"]).status, 2)
+    }
+
+    /// The type column is the file type llama-bench prints (llama_ftype_name of general.file_type), not the type of
+    /// one tensor: a Q4_K_M file's first attn_qkv is of another type (the "more bits" layers, or a fallback).
+    func testBenchNamesTheFileType() throws {
+        let q4km = scratch.path + "/q4km.gguf"
+        XCTAssertEqual(try run(["quantize", gguf, q4km, "Q4_K_M", "--quiet"]).status, 0)
+        let json = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["type"] as? String, "Q4_K - Medium")
+        let table = try run(["bench", q4km, "-p", "4", "-n", "0", "-r", "1", "--threads", "1"])
+        XCTAssertTrue(table.stdout.contains("| q4km.gguf | Q4_K - Medium |"), table.stdout)
     }
 
     func testPerplexityDefaultsToLlamaPerplexitysContext() throws {

@@ -47,4 +47,42 @@ final class PackCLITests: XCTestCase {
 
         XCTAssertEqual(try CLI.run(["pack", model, "-o", bkz, "--level", "0"], in: scratch).status, 2)
     }
+
+    /// convert and generate read .bkz files in place: the same GGUF bytes as from the unpacked folder, the same
+    /// answer as from the unpacked GGUF file (with one line saying where the model came from and what it takes); a
+    /// truncated .bkz is one error line, exit 1, and no output file.
+    func testConvertAndGenerateReadPackedFiles() throws {
+        let scratch = try TempDir("pack-cli")
+        let model = try Fixtures.path("models/tiny-b/st-f16")
+        let bkz = scratch.path + "/st-f16.bkz"  // named like the folder: general.name comes from it
+        XCTAssertEqual(try CLI.run(["pack", model, "-o", bkz, "--quiet"], in: scratch.path).status, 0)
+        let (folderGGUF, packedGGUF) = (scratch.path + "/folder.gguf", scratch.path + "/packed.gguf")
+        for (source, output) in [(model, folderGGUF), (bkz, packedGGUF)] {
+            let result = try CLI.run(["convert", source, "-o", output, "--type", "q8_0", "--quiet"], in: scratch.path)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let converted = FileManager.default.contents(atPath: folderGGUF)
+        XCTAssertNotNil(converted)
+        XCTAssertEqual(converted, FileManager.default.contents(atPath: packedGGUF))
+
+        let gguf = scratch.path + "/folder.gguf.bkz"
+        XCTAssertEqual(try CLI.run(["pack", folderGGUF, "-o", gguf, "--quiet"], in: scratch.path).status, 0)
+        let prompt = ["--prompt", "Return a new list", "--max-tokens", "12"]
+        let plain = try CLI.run(["generate", folderGGUF] + prompt, in: scratch.path)
+        let packed = try CLI.run(["generate", gguf] + prompt, in: scratch.path)
+        XCTAssertEqual(packed.status, 0, packed.stderr)
+        XCTAssertFalse(plain.stdout.isEmpty)
+        XCTAssertEqual(plain.stdout, packed.stdout)
+        let size = converted?.count ?? 0
+        XCTAssertTrue(packed.stderr.contains("loaded from a packed file: \(gguf) decoded into \(size) bytes of memory"),
+                      packed.stderr)
+
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: bkz))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: bkz))
+        let truncated = try CLI.run(["convert", bkz, "-o", scratch.path + "/t.gguf"], in: scratch.path)
+        XCTAssertEqual(truncated.status, 1)
+        XCTAssertEqual(truncated.errorLines.count, 1, truncated.stderr)
+        XCTAssertTrue(truncated.stderr.hasPrefix("error: "), truncated.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.path + "/t.gguf"))
+    }
 }

@@ -8,5 +8,6 @@
 #include "bk_convert.h"
 #include "bk_quant.h"
 #include "bk_matmul.h"
+#include "bk_planes.h"
 
 #endif

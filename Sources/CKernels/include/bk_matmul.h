@@ -11,7 +11,8 @@
 // activations quantized to 8 bits in exact integer dot products, as ggml's CPU backend does: the 32-element types
 // (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) with 32-value blocks and an f32 scale (bk_block_q8x, ggml's Q8_0/Q8_1), row by row
 // below BK_GEMM_MIN_ROWS activation rows and in repacked 8-bit panels from there on; the K-quants with 256-value
-// super-blocks (block_q8_K, ggml's Q8_K), row by row, up to 4 activation rows per weight row read.
+// super-blocks (block_q8_K, ggml's Q8_K) the same way (row by row, then panels of unpacked quants and scales), both
+// giving the row dots' results bit for bit.
 // Each output element is computed by one thread, in an order that does not depend on the thread count.
 #ifndef BLOOMKIT_MATMUL_H
 #define BLOOMKIT_MATMUL_H
