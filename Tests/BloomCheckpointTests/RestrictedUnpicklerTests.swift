@@ -44,7 +44,7 @@ final class RestrictedUnpicklerTests: XCTestCase {
             "os_system.bin": .pickleForbiddenGlobal, "builtins_eval.bin": .pickleForbiddenGlobal,
             "subprocess_popen.bin": .pickleForbiddenGlobal, "global_not_allowed.bin": .pickleForbiddenGlobal,
             "newobj.bin": .pickleForbiddenGlobal, "obj.bin": .pickleForbiddenGlobal, "inst.bin": .pickleForbiddenOpcode,
-            "storage_2p60.bin": .torchTensor, "deep_nesting.bin": .limitExceeded, "deep_marks.bin": .limitExceeded,
+            "storage_2p60.bin": .torchTensor, "deep_nesting.bin": .limitExceeded,
             "legacy.bin": .torchLegacyFormat,
             "truncated.safetensors": .safetensorsIncompleteBuffer, "overlap.safetensors": .safetensorsOffsets,
             "gap.safetensors": .safetensorsOffsets, "header_too_large.safetensors": .safetensorsHeaderTooLarge,

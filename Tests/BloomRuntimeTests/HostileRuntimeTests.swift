@@ -3,6 +3,7 @@ import BloomCore
 import BloomGGUF
 import BloomRuntime
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 11, silent success: a model whose weights hold NaN must not generate `<unk>` and exit 0, and a prompt
@@ -58,6 +59,28 @@ final class HostileRuntimeTests: XCTestCase {
     }
 
     /// Tokenizer errors found when a model is loaded name the model file (they come from its metadata).
+    /// A tensor of a type the runtime cannot compute with (a norm in F16) is refused naming the GGUF and the tensor.
+    func testATensorOfTheWrongTypeNamesTheFile() throws {
+        let source = try HostileModelTests.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
+        let file = try GGUFFile(path: source)
+        let folder = try TempDir("wrong-type")
+        let path = folder.path + "/f16-norm.gguf"
+        let norm = "output_norm.weight"
+        let infos = try file.tensors.map { t in
+            t.name == norm ? try GGUFTensorInfo(name: t.name, type: .F16, ne: t.info.ne) : t.info
+        }
+        let writer = try GGUFWriter(path: path, metadata: file.metadata, tensors: infos)
+        for t in file.tensors {
+            let half = UnsafeRawBufferPointer(rebasing: t.bytes.prefix(t.bytes.count / 2))  // F32 → F16: half the bytes
+            try writer.write(tensorNamed: t.name, t.name == norm ? half : t.bytes)
+        }
+        try writer.commit()
+        XCTAssertThrowsError(try BloomModel(path: path)) { error in
+            XCTAssertEqual((error as? BloomError)?.path, path, "\(error)")
+            XCTAssertTrue("\(error)".contains(norm) && "\(error)".contains("f16"), "\(error)")
+        }
+    }
+
     func testTokenizerErrorsOfAModelNameItsFile() throws {
         let source = try HostileModelTests.fuzzFile("corpus/fuzz-gguf/tiny-bloom.gguf")
         let file = try GGUFFile(path: source)

@@ -123,6 +123,17 @@ final class HostileCLITests: XCTestCase {
         assertBadInput(try run(["tokenize", try Fixtures.path("tokenizer/tokenizer.json"), "--file", text],
                                seconds: 30),
                        mentions: [text, "FIFO"], "tokenize --file FIFO")
+        // a FIFO named as the model of every verb that reads a GGUF or a packed file
+        let gguf = scratch.path + "/pipe.gguf", plain = scratch.path + "/plain.txt"
+        XCTAssertEqual(mkfifo(gguf, 0o600), 0)
+        XCTAssertTrue(FileManager.default.createFile(atPath: plain, contents: Data("some text".utf8)))
+        for verb in [["inspect"], ["verify"], ["generate", "-p", "hi"], ["bench", "-r", "1"],
+                     ["perplexity", "--file", plain], ["quantize", "-o", scratch.path + "/q.gguf", "--type", "q8_0"],
+                     ["unpack", "-o", scratch.path + "/u"]] {
+            let result = try run([verb[0], gguf] + verb.dropFirst(), seconds: 30)
+            assertBadInput(result, mentions: [gguf], "\(verb[0]) of a FIFO")
+            XCTAssertTrue(result.stderr.contains("FIFO") || result.stderr.contains("not a regular file"), result.stderr)
+        }
     }
 
     // MARK: traps and memory
@@ -227,6 +238,43 @@ final class HostileCLITests: XCTestCase {
         try Data(text.utf8).write(to: URL(fileURLWithPath: config))
         assertBadInput(try run(["convert", model, "-o", scratch.path + "/x.gguf", "--quiet"]),
                        mentions: [model, "lm_head.weight"], "untied head without lm_head")
+    }
+
+    /// A weight of a dtype convert cannot read, a config whose vocabulary the embedding does not have, and a
+    /// tokenizer id past the vocabulary: each error names the folder or the file that holds the fault.
+    func testDtypeAndVocabularyErrorsNameTheirFile() throws {
+        // every tensor's header dtype F16 → I16 (the same byte count, so only the dtype is wrong)
+        let dtype = try modelCopy("dtype")
+        let weights = dtype + "/model.safetensors"
+        var data = try XCTUnwrap(bytes(weights))
+        let length = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) })
+        let header = String(decoding: data[8..<8 + length], as: UTF8.self)
+        let i16 = header.replacingOccurrences(of: "\"F16\"", with: "\"I16\"")
+        data.replaceSubrange(8..<8 + length, with: Data(i16.utf8))
+        try data.write(to: URL(fileURLWithPath: weights))
+        assertBadInput(try run(["convert", dtype, "-o", scratch.path + "/d.gguf", "--quiet"]),
+                       mentions: [dtype, "I16"], "a weight stored as I16")
+
+        func edit(_ path: String, _ old: String, _ new: String) throws {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            XCTAssertTrue(text.contains(old), "\(path) has no \(old)")
+            try Data(text.replacingOccurrences(of: old, with: new).utf8).write(to: URL(fileURLWithPath: path))
+        }
+        let rows = try modelCopy("rows")
+        try edit(rows + "/config.json", "\"vocab_size\": 1536", "\"vocab_size\": 1600")
+        assertBadInput(try run(["convert", rows, "-o", scratch.path + "/r.gguf", "--quiet"]),
+                       mentions: [rows, "config.json", "word_embeddings.weight", "1600"],
+                       "config vocab_size past the embedding's rows")
+
+        // tokenizers numbers new added tokens from the model vocabulary's size (1500 here; vocab_size is 1536): the
+        // 37th takes id 1536, one past the embedding
+        let ids = try modelCopy("ids")
+        let added = (0..<37).map { #"{"id":0,"content":"<added\#($0)>","special":true},"# }.joined()
+        try edit(ids + "/tokenizer.json", #""added_tokens":["#, #""added_tokens":["# + added)
+        assertBadInput(try run(["convert", ids, "-o", scratch.path + "/i.gguf", "--quiet"]),
+                       mentions: [ids + "/tokenizer.json", "<added36>", "1536"], "a token id past the vocabulary")
+        let outputs = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".gguf") }
+        XCTAssertEqual(outputs, [], "an output was written")
     }
 
     // MARK: usage edges
