@@ -1,6 +1,6 @@
 // bk_linear: y = epilogue(x·Wᵀ + b), rows of W split over the pool in chunks taken from an atomic counter.
 // Three paths (see bk_matmul.h): f32 tiles over float weights converted on the fly (every element one 8-lane dot
-// product, bk_dot_f32_ref's shape; blocked for the caches from BK_GEMM_MIN_ROWS activation rows on); 8-bit dots
+// product, bk_dot_f32_ref's shape; 4 activation rows × 3 weight rows per tile from 4 activation rows on); 8-bit dots
 // row by row for block weights and few activation rows; 8-bit panels for block weights and BK_GEMM_MIN_ROWS or more
 // activation rows (bk_matmul_gemm8.c for the 32-element types, the
 // K-quant panels of bk_matmul_kquants.c for the 256-element ones).
@@ -10,9 +10,17 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+// Float tiles: MR activation rows × NR weight rows below TALL_MR activation rows (generation: 1 row, NR independent
+// chains), TALL_MR × TALL_NR from there on (AVX2). Best of 4–5 runs on one core of the 2-core AMD EPYC
+// (AVX2/FMA/F16C), 2026-12-06, F16 weights, m = 512, k × n = 1024 × 4096 and 4096 × 1024: 3 × 4 tiles in cache blocks
+// (weights converted once per block) 57–62 GFLOP/s; 6 × 2 tiles 67–71; 4 × 3 tiles in panels of 16 weight rows
+// 63–72, of 48 rows 75–77 (96: the same). The 4 × 3 loop keeps its 12 accumulators, 3 converted weight vectors and
+// one activation vector in the 16 registers.
 #define MR 3
 #define NR 4
-#define PANEL 16  // float-weight rows per group of tiles
+#define TALL_MR 4
+#define TALL_NR 3
+#define PANEL 48  // float-weight rows per group of tiles (a multiple of TALL_NR: no repeated rows but a chunk's last)
 
 typedef struct {
     const bk_weight *w;
@@ -65,7 +73,7 @@ static void finish_rows(const linear_job *j, int64_t r0, int64_t r1) {
 // ---- tiles ---------------------------------------------------------------------------------------------------------
 
 static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *const *a, const void *const *b,
-                     float out[MR][NR]) {
+                     float out[TALL_MR][NR]) {
     int64_t k8 = k & ~(int64_t)7;
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nr; c++) {
@@ -78,34 +86,62 @@ static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *cons
 }
 
 #if BK_X86
-BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int32_t wtype, int64_t k, const float *const *a,
-                                 const void *const *b, float out[MR][NR]) {
-    __m256 acc[MR][NR];
-    for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
+BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int nr, const int32_t wtype, int64_t k, const float *const *a,
+                                 const void *const *b, float out[TALL_MR][NR]) {
+    __m256 acc[TALL_MR][NR];
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) acc[r][c] = _mm256_setzero_ps();
     int64_t k8 = k & ~(int64_t)7;
     for (int64_t i = 0; i < k8; i += 8) {
-        __m256 av[MR];
+        __m256 av[TALL_MR];
         for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
-        for (int c = 0; c < NR; c++) {
+        for (int c = 0; c < nr; c++) {
             __m256 bv = bk_load8(wtype, b[c], i);
             for (int r = 0; r < mr; r++) acc[r][c] = _mm256_fmadd_ps(av[r], bv, acc[r][c]);
         }
     }
     for (int r = 0; r < mr; r++)
-        for (int c = 0; c < NR; c++) {
+        for (int c = 0; c < nr; c++) {
             float s = bk_hsum256(acc[r][c]);
             for (int64_t i = k8; i < k; i++) s = fmaf(a[r][i], bk_float_at(wtype, b[c], i), s);
             out[r][c] = s;
         }
 }
 
+// The TALL_MR × TALL_NR tile: the weight vectors converted first, then each activation vector loaded once and used
+// TALL_NR times (no spills: see above). Each output is tile_avx2's accumulation, in tile_avx2's order.
+BK_AVX2 BK_INLINE void tile_tall_avx2(const int32_t wtype, int64_t k, const float *const *a, const void *const *b,
+                                      float out[TALL_MR][NR]) {
+    __m256 acc[TALL_NR][TALL_MR];
+    for (int c = 0; c < TALL_NR; c++)
+        for (int r = 0; r < TALL_MR; r++) acc[c][r] = _mm256_setzero_ps();
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i += 8) {
+        __m256 bv[TALL_NR];
+        for (int c = 0; c < TALL_NR; c++) bv[c] = bk_load8(wtype, b[c], i);
+        for (int r = 0; r < TALL_MR; r++) {
+            const __m256 av = _mm256_loadu_ps(a[r] + i);
+            for (int c = 0; c < TALL_NR; c++) acc[c][r] = _mm256_fmadd_ps(av, bv[c], acc[c][r]);
+        }
+    }
+    for (int r = 0; r < TALL_MR; r++)
+        for (int c = 0; c < TALL_NR; c++) {
+            float s = bk_hsum256(acc[c][r]);
+            for (int64_t i = k8; i < k; i++) s = fmaf(a[r][i], bk_float_at(wtype, b[c], i), s);
+            out[r][c] = s;
+        }
+}
+
+// mr is TALL_MR (then TALL_NR weight rows) or 1…MR (then NR); every variant computes all of its weight rows (the
+// caller repeats the last one in a partial group).
 #define BK_TILE_VARIANT(NAME, TYPE)                                                                                   \
-    BK_AVX2 static void NAME(int mr, int64_t k, const float *const *a, const void *const *b, float out[MR][NR]) {     \
+    BK_AVX2 static void NAME(int mr, int64_t k, const float *const *a, const void *const *b,                          \
+                             float out[TALL_MR][NR]) {                                                                \
         switch (mr) {                                                                                                 \
-        case 1: tile_avx2(1, TYPE, k, a, b, out); break;                                                             \
-        case 2: tile_avx2(2, TYPE, k, a, b, out); break;                                                             \
-        default: tile_avx2(3, TYPE, k, a, b, out); break;                                                            \
+        case TALL_MR: tile_tall_avx2(TYPE, k, a, b, out); break;                                                     \
+        case 1: tile_avx2(1, NR, TYPE, k, a, b, out); break;                                                         \
+        case 2: tile_avx2(2, NR, TYPE, k, a, b, out); break;                                                         \
+        default: tile_avx2(3, NR, TYPE, k, a, b, out); break;                                                        \
         }                                                                                                             \
     }
 BK_TILE_VARIANT(tile_f32, BK_TYPE_F32)
@@ -116,15 +152,16 @@ BK_TILE_VARIANT(tile_bf16, BK_TYPE_BF16)
 // Runs tiles over activation rows [0, m) and the weight rows b[0…nrows) (pointers to rows of wtype).
 static void tiles(const linear_job *j, int32_t wtype, int64_t r0, const void *const *rows, int64_t nrows) {
     const int64_t k = j->w->cols, m = j->m;
-    float out[MR][NR];
-    for (int64_t i0 = 0; i0 < m; i0 += MR) {
-        int mr = (int)(m - i0 < MR ? m - i0 : MR);
-        const float *a[MR];
-        for (int r = 0; r < MR; r++) a[r] = j->x + (i0 + (r < mr ? r : mr - 1)) * j->ldx;
-        for (int64_t g = 0; g < nrows; g += NR) {
-            int nr = (int)(nrows - g < NR ? nrows - g : NR);
+    float out[TALL_MR][NR];
+    for (int64_t i0 = 0; i0 < m;) {
+        const int tall = j->simd && m - i0 >= TALL_MR;
+        const int mr = tall ? TALL_MR : (int)(m - i0 < MR ? m - i0 : MR), width = tall ? TALL_NR : NR;
+        const float *a[TALL_MR];
+        for (int r = 0; r < mr; r++) a[r] = j->x + (i0 + r) * j->ldx;
+        for (int64_t g = 0; g < nrows; g += width) {
+            int nr = (int)(nrows - g < width ? nrows - g : width);
             const void *b[NR];
-            for (int c = 0; c < NR; c++) b[c] = rows[g + (c < nr ? c : nr - 1)];
+            for (int c = 0; c < width; c++) b[c] = rows[g + (c < nr ? c : nr - 1)];
 #if BK_X86
             if (j->simd) {
                 switch (wtype) {
@@ -138,6 +175,7 @@ static void tiles(const linear_job *j, int32_t wtype, int64_t r0, const void *co
             for (int r = 0; r < mr; r++)
                 for (int c = 0; c < nr; c++) store(j, i0 + r, r0 + g + c, out[r][c]);
         }
+        i0 += mr;
     }
 }
 
@@ -171,85 +209,6 @@ static void run_float_tiles(const linear_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-#if BK_X86
-// Float weights against BK_GEMM_MIN_ROWS or more activation rows (AVX2): blocks of BLOCK_M activation rows meet each
-// PANEL-row panel of weights KC columns at a time, the weights converted to f32 once per block into L1-sized
-// scratch, the tiles' 8-lane accumulators kept in scratch between column blocks. Each output is tile_avx2's
-// accumulation in tile_avx2's order, so the results are the same; only the loops are blocked for the caches.
-#define KC 256
-#define BLOCK_M (32 * MR)  // 96: about 1.2× 24 on the 560M-shaped F16 file (a quarter of the conversions)
-
-BK_AVX2 BK_INLINE void tile_part_avx2(const int mr, int64_t kc, const float *const *a, const float *const *b,
-                                      __m256 *acc) {
-    __m256 s[MR][NR];
-    for (int r = 0; r < mr; r++)
-        for (int c = 0; c < NR; c++) s[r][c] = acc[r * PANEL + c];
-    for (int64_t i = 0; i < kc; i += 8) {
-        __m256 av[MR];
-        for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
-        for (int c = 0; c < NR; c++) {
-            __m256 bv = _mm256_loadu_ps(b[c] + i);
-            for (int r = 0; r < mr; r++) s[r][c] = _mm256_fmadd_ps(av[r], bv, s[r][c]);
-        }
-    }
-    for (int r = 0; r < mr; r++)
-        for (int c = 0; c < NR; c++) acc[r * PANEL + c] = s[r][c];
-}
-
-BK_AVX2 static void tile_part(int mr, int64_t kc, const float *const *a, const float *const *b, __m256 *acc) {
-    switch (mr) {
-    case 1: tile_part_avx2(1, kc, a, b, acc); break;
-    case 2: tile_part_avx2(2, kc, a, b, acc); break;
-    default: tile_part_avx2(3, kc, a, b, acc); break;
-    }
-}
-
-static size_t blocked_scratch_bytes(void) { return (PANEL * KC + BLOCK_M * PANEL * 8) * sizeof(float); }
-
-BK_AVX2 static void run_float_blocked(const linear_job *j, int64_t r0, int64_t r1, uint8_t *scratch) {
-    const int64_t k = j->w->cols, k8 = k & ~(int64_t)7;
-    const int32_t type = j->w->type;
-    __m256 *acc = (__m256 *)scratch;                           // [BLOCK_M][PANEL]
-    float *converted = (float *)(scratch + BLOCK_M * PANEL * 32);  // [PANEL][KC]
-    for (int64_t ib = 0; ib < j->m; ib += BLOCK_M) {
-        const int64_t mb = j->m - ib < BLOCK_M ? j->m - ib : BLOCK_M;
-        for (int64_t p = r0; p < r1; p += PANEL) {
-            const int64_t n = r1 - p < PANEL ? r1 - p : PANEL;
-            for (int64_t i = 0; i < BLOCK_M * PANEL; i++) acc[i] = _mm256_setzero_ps();
-            for (int64_t kb = 0; kb < k8; kb += KC) {
-                const int64_t kc = k8 - kb < KC ? k8 - kb : KC;
-                const float *rows[PANEL];
-                for (int64_t c = 0; c < n; c++) {
-                    const void *row = weight_row(j, p + c);
-                    if (type == BK_TYPE_F32) { rows[c] = (const float *)row + kb; continue; }
-                    if (type == BK_TYPE_F16) bk_f16_to_f32((const uint16_t *)row + kb, converted + c * KC, (size_t)kc);
-                    else bk_bf16_to_f32((const uint16_t *)row + kb, converted + c * KC, (size_t)kc);
-                    rows[c] = converted + c * KC;
-                }
-                for (int64_t i0 = 0; i0 < mb; i0 += MR) {
-                    const int mr = (int)(mb - i0 < MR ? mb - i0 : MR);
-                    const float *a[MR];
-                    for (int r = 0; r < mr; r++) a[r] = j->x + (ib + i0 + r) * j->ldx + kb;
-                    for (int64_t g = 0; g < n; g += NR) {
-                        const float *b[NR];
-                        for (int c = 0; c < NR; c++) b[c] = rows[g + c < n ? g + c : n - 1];
-                        tile_part(mr, kc, a, b, acc + i0 * PANEL + g);
-                    }
-                }
-            }
-            for (int64_t i = 0; i < mb; i++)
-                for (int64_t c = 0; c < n; c++) {
-                    float s = bk_hsum256(acc[i * PANEL + c]);
-                    const float *xi = j->x + (ib + i) * j->ldx;
-                    const void *row = weight_row(j, p + c);
-                    for (int64_t t = k8; t < k; t++) s = fmaf(xi[t], bk_float_at(type, row, t), s);
-                    store(j, ib + i, p + c, s);
-                }
-        }
-    }
-}
-#endif
-
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 // Enough for either activation block (bk_block_q8x: 44 bytes per 32 values; block_q8_K: 292 per 256).
@@ -265,11 +224,7 @@ static size_t kpanel_bytes(int64_t k) { return (size_t)(k / 256) * bk_kpanel_blo
 static size_t panel_bytes(int64_t k_max) {
     size_t q32 = (size_t)(k_max / 32 + 1) * bk_gemm8_panel_block_bytes();
     size_t k256 = KP_GROUPS * (size_t)(k_max / 256 + 1) * bk_kpanel_block_bytes();
-    size_t most = q32 > k256 ? q32 : k256;
-#if BK_X86
-    if (most < blocked_scratch_bytes()) most = blocked_scratch_bytes();
-#endif
-    return round64(most);
+    return round64(q32 > k256 ? q32 : k256);
 }
 
 // The thread's panel scratch.
@@ -334,9 +289,6 @@ static void linear_task(void *ctx, int ith, int nth) {
         if (block_dots) run_block_dots(j, r0, r1);
         else if (panels && bk_traits(j->w->type)->activation == BK_ACT_Q8K) run_kpanels(j, r0, r1, ith);
         else if (panels) run_panels(j, r0, r1, ith);
-#if BK_X86
-        else if (j->simd && j->m >= BK_GEMM_MIN_ROWS) run_float_blocked(j, r0, r1, panel_of(j, ith));
-#endif
         else run_float_tiles(j, r0, r1);
         finish_rows(j, r0, r1);
     }

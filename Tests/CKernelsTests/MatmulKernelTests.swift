@@ -89,14 +89,14 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
-    /// Float weights with many activation rows go through cache blocks (activation rows in blocks of 96, columns in
-    /// blocks of 256, F16/BF16 converted per block): the same results as the twin with several column blocks, a
-    /// tail of k not a multiple of 8, a full and a partial row block and a partial panel.
-    func testBlockedFloatTilesEqualTheTwin() throws {
+    /// Float weights with many activation rows go through 4 × 3 tiles in panels of 48 weight rows: the same results as
+    /// the twin with a tail of k not a multiple of 8, activation rows not a multiple of 4 (the last ones in the small
+    /// tiles), weight rows not a multiple of 3 or of the panel, split over two threads.
+    func testTallFloatTilesEqualTheTwin() throws {
         var rng = SplitMix64(seed: 5)
         let pool = try Pool(threads: 2)
         for (type, name) in Self.types where isFloat(type) {
-            let k = 2 * 256 + 109, rows = 21, m = 101
+            let k = 2 * 256 + 109, rows = 101, m = 103
             let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
             let x = rng.uniforms(m * k, scale: 2), bias = rng.uniforms(rows, scale: 1)
             var ref = [Float](repeating: 0, count: m * rows), y = ref
