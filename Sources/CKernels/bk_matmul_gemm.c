@@ -81,20 +81,10 @@ static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *cons
 }
 
 #if BK_X86
-BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int nr, const int32_t wtype, int64_t k, const float *const *a,
-                                 const void *const *b, float out[TALL_MR][NR]) {
-    __m256 acc[TALL_MR][NR];
-    for (int r = 0; r < mr; r++)
-        for (int c = 0; c < nr; c++) acc[r][c] = _mm256_setzero_ps();
-    int64_t k8 = k & ~(int64_t)7;
-    for (int64_t i = 0; i < k8; i += 8) {
-        __m256 av[TALL_MR];
-        for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
-        for (int c = 0; c < nr; c++) {
-            __m256 bv = bk_load8(wtype, b[c], i);
-            for (int r = 0; r < mr; r++) acc[r][c] = _mm256_fmadd_ps(av[r], bv, acc[r][c]);
-        }
-    }
+// A tile's outputs: each 8-lane sum reduced, then the k % 8 tail in order (tile_ref's operations).
+BK_AVX2 BK_INLINE void tile_sums(const int mr, const int nr, const int32_t wtype, int64_t k, const float *const *a,
+                                 const void *const *b, __m256 acc[TALL_MR][NR], float out[TALL_MR][NR]) {
+    const int64_t k8 = k & ~(int64_t)7;
     for (int r = 0; r < mr; r++)
         for (int c = 0; c < nr; c++) {
             float s = bk_hsum256(acc[r][c]);
@@ -103,28 +93,42 @@ BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int nr, const int32_t wtype
         }
 }
 
-// The TALL_MR × TALL_NR tile: the weight vectors converted first, then each activation vector loaded once and used
-// TALL_NR times (no spills: see above). Each output is tile_avx2's accumulation, in tile_avx2's order.
+// The small tiles (mr ≤ MR, nr = NR): the activation vectors loaded first, each weight vector used mr times.
+BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int nr, const int32_t wtype, int64_t k, const float *const *a,
+                                 const void *const *b, float out[TALL_MR][NR]) {
+    __m256 acc[TALL_MR][NR];
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t k8 = k & ~(int64_t)7;
+    for (int64_t i = 0; i < k8; i += 8) {
+        __m256 av[TALL_MR];
+        for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
+        for (int c = 0; c < nr; c++) {
+            __m256 bv = bk_load8(wtype, b[c], i);
+            for (int r = 0; r < mr; r++) acc[r][c] = _mm256_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+    tile_sums(mr, nr, wtype, k, a, b, acc, out);
+}
+
+// The TALL_MR × TALL_NR tile: the other loop order — the weight vectors converted first, then each activation vector
+// loaded once and used TALL_NR times (no spills: see above; tile_avx2's order would hold TALL_MR activation vectors
+// too). Each output is the same accumulation in the same order.
 BK_AVX2 BK_INLINE void tile_tall_avx2(const int32_t wtype, int64_t k, const float *const *a, const void *const *b,
                                       float out[TALL_MR][NR]) {
-    __m256 acc[TALL_NR][TALL_MR];
-    for (int c = 0; c < TALL_NR; c++)
-        for (int r = 0; r < TALL_MR; r++) acc[c][r] = _mm256_setzero_ps();
-    int64_t k8 = k & ~(int64_t)7;
+    __m256 acc[TALL_MR][NR];
+    for (int r = 0; r < TALL_MR; r++)
+        for (int c = 0; c < TALL_NR; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t k8 = k & ~(int64_t)7;
     for (int64_t i = 0; i < k8; i += 8) {
         __m256 bv[TALL_NR];
         for (int c = 0; c < TALL_NR; c++) bv[c] = bk_load8(wtype, b[c], i);
         for (int r = 0; r < TALL_MR; r++) {
             const __m256 av = _mm256_loadu_ps(a[r] + i);
-            for (int c = 0; c < TALL_NR; c++) acc[c][r] = _mm256_fmadd_ps(av, bv[c], acc[c][r]);
+            for (int c = 0; c < TALL_NR; c++) acc[r][c] = _mm256_fmadd_ps(av, bv[c], acc[r][c]);
         }
     }
-    for (int r = 0; r < TALL_MR; r++)
-        for (int c = 0; c < TALL_NR; c++) {
-            float s = bk_hsum256(acc[c][r]);
-            for (int64_t i = k8; i < k; i++) s = fmaf(a[r][i], bk_float_at(wtype, b[c], i), s);
-            out[r][c] = s;
-        }
+    tile_sums(TALL_MR, TALL_NR, wtype, k, a, b, acc, out);
 }
 
 // mr is TALL_MR (then TALL_NR weight rows) or 1…MR (then NR); every variant computes all of its weight rows (the
