@@ -57,6 +57,7 @@ public enum BKZFormat {
             var half: UInt8 = 0, block: UInt16 = 0, dup: UInt32 = 0
             switch s.codec {
             case .blocks(let b, let h): half = UInt8(h); block = UInt16(b)
+            case .fields(let t): half = UInt8(t); block = UInt16(s.codec.unit)
             case .duplicate(let k): dup = UInt32(k)
             default: break
             }
@@ -203,6 +204,12 @@ public enum BKZFormat {
                     throw bad("segment '\(name)' duplicates segment \(dup), itself a duplicate", r)
                 }
                 codec = .duplicate(of: dup)
+            case 6:
+                guard let layout = BKZFieldLayout.of(type: half), block == layout.blockBytes else {
+                    throw bad("segment '\(name)': field layout of ggml type \(half) with \(block)-byte blocks is "
+                              + "unknown", r)
+                }
+                codec = .fields(type: half)
             default: throw bad("segment '\(name)': codec \(id) is unknown", r)
             }
             guard n <= chunkCount - nextChunk else { throw bad("segment '\(name)' claims chunks past the last", r) }

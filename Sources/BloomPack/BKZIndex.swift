@@ -15,6 +15,10 @@ public enum BKZCodec: Sendable, Equatable, CustomStringConvertible {
     case blocks(blockBytes: Int, halfFields: Int)
     /// The same bytes as an earlier segment (a tied or repeated tensor), stored once.
     case duplicate(of: Int)
+    /// ggml K-quant super-blocks (`BKZFieldLayout` of ggml type `type`): every field of every block in its own plane,
+    /// an f16 field as two planes (its low and high bytes), any other field as one plane of that field's bytes, block
+    /// after block.
+    case fields(type: Int)
 
     /// Bytes per element or block: chunks hold whole units.
     public var unit: Int {
@@ -23,6 +27,7 @@ public enum BKZCodec: Sendable, Equatable, CustomStringConvertible {
         case .f16, .bf16: return 2
         case .f32: return 4
         case .blocks(let b, _): return b
+        case .fields(let t): return BKZFieldLayout.of(type: t)?.blockBytes ?? 1
         }
     }
 
@@ -33,6 +38,7 @@ public enum BKZCodec: Sendable, Equatable, CustomStringConvertible {
         case .f16, .bf16: return 2
         case .f32: return 4
         case .blocks(_, let h): return 2 * h + 1
+        case .fields(let t): return BKZFieldLayout.of(type: t)?.planeCount ?? 0
         case .duplicate: return 0
         }
     }
@@ -45,6 +51,7 @@ public enum BKZCodec: Sendable, Equatable, CustomStringConvertible {
         case .f32: return "f32-planes"
         case .blocks(let b, let h): return "blocks-\(b)x\(h)"
         case .duplicate(let k): return "duplicate-of-\(k)"
+        case .fields(let t): return "fields-\(BKZFieldLayout.of(type: t)?.name ?? String(t))"
         }
     }
 
@@ -56,6 +63,34 @@ public enum BKZCodec: Sendable, Equatable, CustomStringConvertible {
         case .f32: return 3
         case .blocks: return 4
         case .duplicate: return 5
+        case .fields: return 6
+        }
+    }
+}
+
+/// The fields of a ggml K-quant super-block (ggml-common.h), in block order: byte offset, length, and whether the
+/// field is an f16 (split into its low and high bytes). The field lists cover every byte of the block.
+public struct BKZFieldLayout: Sendable {
+    public let name: String
+    public let blockBytes: Int
+    public let fields: [(offset: Int, length: Int, half: Bool)]
+    public var planeCount: Int { fields.reduce(0) { $0 + ($1.half ? 2 : 1) } }
+
+    /// The layout of ggml type id `type` (Q2_K 10 … Q6_K 14), or nil.
+    public static func of(type: Int) -> BKZFieldLayout? {
+        switch type {
+        case 10: return BKZFieldLayout(name: "q2_k", blockBytes: 84,  // scales[16] qs[64] d dmin
+                                       fields: [(0, 16, false), (16, 64, false), (80, 2, true), (82, 2, true)])
+        case 11: return BKZFieldLayout(name: "q3_k", blockBytes: 110,  // hmask[32] qs[64] scales[12] d
+                                       fields: [(0, 32, false), (32, 64, false), (96, 12, false), (108, 2, true)])
+        case 12: return BKZFieldLayout(name: "q4_k", blockBytes: 144,  // d dmin scales[12] qs[128]
+                                       fields: [(0, 2, true), (2, 2, true), (4, 12, false), (16, 128, false)])
+        case 13: return BKZFieldLayout(name: "q5_k", blockBytes: 176,  // d dmin scales[12] qh[32] qs[128]
+                                       fields: [(0, 2, true), (2, 2, true), (4, 12, false), (16, 32, false),
+                                                (48, 128, false)])
+        case 14: return BKZFieldLayout(name: "q6_k", blockBytes: 210,  // ql[128] qh[64] scales[16] d
+                                       fields: [(0, 128, false), (128, 64, false), (192, 16, false), (208, 2, true)])
+        default: return nil
         }
     }
 }

@@ -15,6 +15,8 @@ enum BytePlanes {
         case .f16, .bf16: return [n, n]
         case .f32: return [n, n, n, n]
         case .blocks(let b, let h): return Array(repeating: n, count: 2 * h) + [n * (b - 2 * h)]
+        case .fields(let t):
+            return (BKZFieldLayout.of(type: t)?.fields ?? []).flatMap { $0.half ? [n, n] : [n * $0.length] }
         case .duplicate: return []
         }
     }
@@ -54,6 +56,35 @@ enum BytePlanes {
                 for f in 0..<(2 * h) { o[f * n + i] = block[f] }
                 (d + 2 * h * n + i * rest).copyMemory(from: block + 2 * h, byteCount: rest)
             }
+        case .fields(let t):
+            moveFields(t, blocks: UnsafeMutableRawPointer(mutating: s), planes: d, count: src.count, toPlanes: true)
+        }
+    }
+
+    /// Copies every field of `count` bytes of K-quant blocks between the blocks and their planes (either way).
+    private static func moveFields(_ type: Int, blocks: UnsafeMutableRawPointer, planes: UnsafeMutableRawPointer,
+                                   count: Int, toPlanes: Bool) {
+        guard let layout = BKZFieldLayout.of(type: type) else { return }
+        let b = layout.blockBytes, n = count / b
+        let blockBytes = blocks.assumingMemoryBound(to: UInt8.self)
+        let planeBytes = planes.assumingMemoryBound(to: UInt8.self)
+        var plane = 0
+        for f in layout.fields {
+            if f.half {
+                let lo = planeBytes + plane, hi = planeBytes + plane + n
+                for i in 0..<n {
+                    let at = blockBytes + (i &* b &+ f.offset)
+                    if toPlanes { lo[i] = at[0]; hi[i] = at[1] } else { at[0] = lo[i]; at[1] = hi[i] }
+                }
+                plane += 2 * n
+            } else {
+                for i in 0..<n {
+                    let block = blocks + (i &* b &+ f.offset), field = planes + (plane &+ i &* f.length)
+                    if toPlanes { field.copyMemory(from: block, byteCount: f.length) }
+                    else { block.copyMemory(from: field, byteCount: f.length) }
+                }
+                plane += n * f.length
+            }
         }
     }
 
@@ -79,6 +110,8 @@ enum BytePlanes {
                 for f in 0..<(2 * h) { block[f] = p[f * n + i] }
                 (d + i * b + 2 * h).copyMemory(from: s + 2 * h * n + i * rest, byteCount: rest)
             }
+        case .fields(let t):
+            moveFields(t, blocks: d, planes: UnsafeMutableRawPointer(mutating: s), count: src.count, toPlanes: false)
         }
     }
 }

@@ -67,7 +67,7 @@ enum PackPlanner {
         }
     }
 
-    /// ggml blocks whose leading f16 fields (d, or d and m) are split from the quants.
+    /// ggml blocks whose leading f16 fields (d, or d and m) are split from the quants; K-quants field by field.
     static func ggmlCodec(_ type: GGMLType) -> BKZCodec {
         switch type {
         case .F16: return .f16
@@ -75,6 +75,7 @@ enum PackPlanner {
         case .F32: return .f32
         case .Q8_0, .Q4_0, .Q5_0, .IQ4_NL: return .blocks(blockBytes: type.blockLayout.bytes, halfFields: 1)
         case .Q4_1, .Q5_1, .Q8_1: return .blocks(blockBytes: type.blockLayout.bytes, halfFields: 2)
+        case .Q2_K, .Q3_K, .Q4_K, .Q5_K, .Q6_K: return .fields(type: Int(type.rawValue))
         default: return .zstd
         }
     }

@@ -49,6 +49,11 @@ final class PackHostileTests: XCTestCase {
         expect(.bkzBadIndex, try PackFixtures.rewritingIndex(good) { index in
             index.chunks[0].rawLength = BKZFormat.maxChunkBytes + 1
         })
+        // A field-by-field segment of a ggml type with no known block layout (type 9, Q8_1: not a K-quant).
+        expect(.bkzBadIndex, try PackFixtures.rewritingIndex(good) { index in
+            let s = index.segments.firstIndex { $0.codec == .zstd && !$0.chunks.isEmpty }!
+            index.segments[s].codec = .fields(type: 9)
+        })
     }
 
     func testFrameBomb() throws {

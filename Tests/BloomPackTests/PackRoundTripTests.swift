@@ -67,6 +67,65 @@ final class PackRoundTripTests: XCTestCase {
         }
     }
 
+    /// K-quant GGUF files of the 256-wide fixture (whole super-blocks): every K tensor is stored field by field
+    /// (codec 6) and comes back byte for byte.
+    func testKQuantGGUFFilesRoundTripFieldByField() throws {
+        let root = try PackFixtures.root()
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        for (kind, types) in [("q2_k", ["q2_k"]), ("q3_k_m", ["q3_k"]), ("q4_k_m", ["q4_k", "q6_k"]),
+                              ("q5_k_m", ["q5_k", "q6_k"]), ("q6_k", ["q6_k"])] {
+            var options = ConvertOptions()
+            options.type = try FileType.named(kind)
+            options.quiet = true
+            let gguf = tmp + "/w-\(kind).gguf"
+            _ = try Converter.convert(try ConvertInput(folder: root + "/models/wide/st-f16"), to: gguf,
+                                      options: options)
+            let s = try roundTrip(gguf, expectFolder: false, shrinks: false)
+            let bkz = tmp + "/again.bkz"
+            _ = try Packer.pack(input: gguf, output: bkz, options: PackFixtures.options)
+            let segments = try BKZArchive(path: bkz).index.segments
+            try FileManager.default.removeItem(atPath: bkz)
+            for t in types {
+                XCTAssertGreaterThan(s.kinds[t]?.tensors ?? 0, 0, "\(kind): no \(t) tensor")
+                let fields = segments.filter { $0.codec.description == "fields-\(t)" }
+                XCTAssertGreaterThan(fields.count, 0, "\(kind): no \(t) segment stored field by field")
+            }
+        }
+    }
+
+    /// The K-quant field planes: split and join are exact inverses, and each plane holds what Formats/bkz.md says
+    /// (an f16 field's low bytes, then its high bytes; another field's bytes block after block).
+    func testFieldPlanesFollowTheLayout() {
+        var rng = SystemRandomNumberGenerator()
+        for type in 10...14 {
+            guard let layout = BKZFieldLayout.of(type: type) else { return XCTFail("no layout for \(type)") }
+            XCTAssertEqual(layout.fields.reduce(0) { $0 + $1.length }, layout.blockBytes, layout.name)
+            let n = 37, b = layout.blockBytes
+            let src = (0..<(n * b)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var planes = [UInt8](repeating: 0, count: src.count), back = planes
+            src.withUnsafeBytes { s in
+                planes.withUnsafeMutableBytes { BytePlanes.split(.fields(type: type), s, $0) }
+            }
+            planes.withUnsafeBytes { p in back.withUnsafeMutableBytes { BytePlanes.join(.fields(type: type), p, $0) } }
+            XCTAssertEqual(back, src, layout.name)
+            var at = 0
+            for f in layout.fields {
+                if f.half {
+                    XCTAssertEqual(Array(planes[at..<(at + n)]), (0..<n).map { src[$0 * b + f.offset] }, layout.name)
+                    XCTAssertEqual(Array(planes[(at + n)..<(at + 2 * n)]), (0..<n).map { src[$0 * b + f.offset + 1] },
+                                   layout.name)
+                    at += 2 * n
+                } else {
+                    let expected = (0..<n).flatMap { src[($0 * b + f.offset)..<($0 * b + f.offset + f.length)] }
+                    XCTAssertEqual(Array(planes[at..<(at + n * f.length)]), expected, layout.name)
+                    at += n * f.length
+                }
+            }
+            XCTAssertEqual(BytePlanes.planeLengths(.fields(type: type), rawLength: src.count).reduce(0, +), src.count)
+        }
+    }
+
     /// Empty files, nested folders, a broken `.safetensors` (stored as plain zstd), odd-length float data.
     func testEdgeCasesRoundTrip() throws {
         let tmp = try PackFixtures.temporaryFolder()
