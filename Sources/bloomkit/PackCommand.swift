@@ -10,7 +10,8 @@ struct PackCommand: ParsableCommand {
         usage: "bloomkit pack <input> -o <output> [<options>]",
         discussion: """
         Float tensors (F32, F16, BF16) are split into byte planes (exponent apart from sign and mantissa) and \
-        entropy-coded; GGUF Q8_0/Q4_0/Q4_1/Q5 blocks have their scales split from their quants; repeated tensors are \
+        entropy-coded; GGUF Q8_0/Q4_0/Q4_1/Q5 blocks have their scales split from their quants, K-quant blocks \
+        (Q2_K…Q6_K) every field apart; repeated tensors are \
         stored once; everything else is zstd. Every chunk and file carries an xxh64 checked by unpack and verify.
           bloomkit pack models/bloom-7b1 -o bloom-7b1.bkz --threads 4
           bloomkit unpack bloom-7b1.bkz -o models/bloom-7b1-copy
