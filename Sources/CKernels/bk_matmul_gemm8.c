@@ -12,6 +12,7 @@
 // The integer sums are exact in every path, so the AVX-512 VNNI, AVX2 and scalar versions agree bit for bit.
 #pragma STDC FP_CONTRACT OFF
 #include "bk_matmul_gemm8.h"
+#include "bk_transpose.h"
 #include <math.h>
 
 // Panel layout per block: quants [8 groups][PANEL_ROWS rows][4 bytes], then d[PANEL_ROWS] (f32), then
@@ -26,35 +27,36 @@ size_t bk_gemm8_panel_block_bytes(void) { return QUANT_BYTES + 2 * PANEL_ROWS * 
 BK_AVX2 static void repack_avx2(const bk_weight *w, int64_t r0, int64_t nrows, uint8_t *panel) {
     const int64_t nb = w->cols / 32;
     const size_t row_bytes = bk_row_bytes(w->type, w->cols), bb = bk_gemm8_panel_block_bytes();
-    for (int r = 0; r < PANEL_ROWS; r++) {
-        const char *row = (const char *)w->data + (size_t)(r0 + (r < nrows ? r : 0)) * row_bytes;
+    // 8 rows at a time: their unpacked blocks transposed, so dword j of the 8 rows is one 32-byte store.
+    for (int r8 = 0; r8 < PANEL_ROWS; r8 += 8) {
+        const char *rows[8];
+        for (int i = 0; i < 8; i++)
+            rows[i] = (const char *)w->data + (size_t)(r0 + (r8 + i < nrows ? r8 + i : 0)) * row_bytes;
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *q = panel + b * bb;
             float *d = (float *)(q + QUANT_BYTES);
             int32_t *extra = (int32_t *)(d + PANEL_ROWS);
-            float scale, minimum = 0;
-            int32_t sum = 0;
-            __m256i v = bk_unpack_q32_avx2(w->type, row, b, &scale, &minimum);
-            if (w->type == BK_TYPE_Q8_0) {
-                // Σ q = Σ (q+128) − 32·128, with the unsigned sums of absolute differences from 0
-                __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)),
-                                              _mm256_setzero_si256());
-                __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-                sum = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) {
+                const int r = r8 + i;
+                float scale, minimum = 0;
+                int32_t sum = 0;
+                __m256i u = bk_unpack_q32_avx2(w->type, rows[i], b, &scale, &minimum);
+                if (w->type == BK_TYPE_Q8_0) {
+                    // Σ q = Σ (q+128) − 32·128, with the unsigned sums of absolute differences from 0
+                    __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(u, _mm256_set1_epi8((char)0x80)),
+                                                  _mm256_setzero_si256());
+                    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+                    sum = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+                }
+                if (r >= nrows) u = _mm256_setzero_si256(), scale = 0, minimum = 0, sum = 0;
+                v[i] = _mm256_castsi256_ps(u);
+                d[r] = scale;
+                if (BK_Q32_HAS_MIN(w->type)) ((float *)extra)[r] = minimum;
+                else extra[r] = sum;
             }
-            if (r >= nrows) v = _mm256_setzero_si256(), scale = 0, minimum = 0, sum = 0;
-            int32_t *dst = (int32_t *)q + r;
-            dst[0 * PANEL_ROWS] = _mm256_extract_epi32(v, 0);
-            dst[1 * PANEL_ROWS] = _mm256_extract_epi32(v, 1);
-            dst[2 * PANEL_ROWS] = _mm256_extract_epi32(v, 2);
-            dst[3 * PANEL_ROWS] = _mm256_extract_epi32(v, 3);
-            dst[4 * PANEL_ROWS] = _mm256_extract_epi32(v, 4);
-            dst[5 * PANEL_ROWS] = _mm256_extract_epi32(v, 5);
-            dst[6 * PANEL_ROWS] = _mm256_extract_epi32(v, 6);
-            dst[7 * PANEL_ROWS] = _mm256_extract_epi32(v, 7);
-            d[r] = scale;
-            if (BK_Q32_HAS_MIN(w->type)) ((float *)extra)[r] = minimum;
-            else extra[r] = sum;
+            bk_transpose8(v);
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps((float *)q + j * PANEL_ROWS + r8, v[j]);
         }
     }
 }

@@ -3,6 +3,7 @@
 // separately, divisions and square roots exact), and the reference's branches become per-lane blends, so every
 // result equals the scalar one bit for bit. Only called when bk_simd_level() >= BK_SIMD_AVX2.
 #include "bk_quant_internal.h"
+#include "bk_transpose.h"
 #include <math.h>
 
 #pragma STDC FP_CONTRACT OFF
@@ -12,30 +13,11 @@
 
 #define BK_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-/// An 8×8 transpose in place: lane i of r[j] becomes lane j of r[i].
-BK_AVX2 static inline void transpose8(__m256 r[8]) {
-    __m256 t[8], u[8];
-    for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-    }
-    for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-    }
-    for (int k = 0; k < 4; k++) {
-        r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
-        r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
-    }
-}
-
 /// The 8 sub-blocks of n at x (sub-block j at x + j·n) as n columns: lane j of c[i] is x[j·n + i].
 BK_AVX2 static inline void columns(const float *x, int n, __m256 *c) {
     for (int i = 0; i < n; i += 8) {
         for (int j = 0; j < 8; j++) c[i + j] = _mm256_loadu_ps(x + j * n + i);
-        transpose8(c + i);
+        bk_transpose8(c + i);
     }
 }
 
@@ -44,7 +26,7 @@ BK_AVX2 static inline void store_columns_u8(uint8_t *L, int n, const __m256 *c) 
     for (int i = 0; i < n; i += 8) {
         __m256 r[8];
         for (int j = 0; j < 8; j++) r[j] = c[i + j];
-        transpose8(r);
+        bk_transpose8(r);
         for (int j = 0; j < 8; j++) {
             const __m256i v = _mm256_cvtps_epi32(r[j]);
             const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
