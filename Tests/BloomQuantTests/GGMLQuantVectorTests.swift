@@ -11,8 +11,10 @@ final class GGMLQuantVectorTests: XCTestCase {
     typealias Quantize = (UnsafePointer<Float>?, UnsafeMutableRawPointer?, Int) -> Void
     typealias Dequantize = (UnsafeRawPointer?, UnsafeMutablePointer<Float>?, Int) -> Void
 
-    static var kernels: [(name: String, type: GGMLType, fast: Quantize, ref: Quantize,
-                          fastBack: Dequantize, refBack: Dequantize)] { [
+    typealias Kernel = (name: String, type: GGMLType, fast: Quantize, ref: Quantize, fastBack: Dequantize,
+                        refBack: Dequantize)
+
+    static var kernels: [Kernel] { [
         ("q5_0", .Q5_0, bk_quantize_row_q5_0, bk_quantize_row_q5_0_ref,
          bk_dequantize_row_q5_0, bk_dequantize_row_q5_0_ref),
         ("q5_1", .Q5_1, bk_quantize_row_q5_1, bk_quantize_row_q5_1_ref,
@@ -123,6 +125,18 @@ final class GGMLQuantVectorTests: XCTestCase {
         }
     }
 
+    /// The dispatched kernel `k` at every SIMD level writes the reference's bytes for row `x`.
+    static func assertFastEqualsRef(_ k: Kernel, _ x: [Float], _ what: String, line: UInt = #line) {
+        let bytes = x.count / k.type.blockLayout.elements * k.type.blockLayout.bytes
+        var ref = [UInt8](repeating: 0, count: bytes)
+        k.ref(x, &ref, x.count)
+        forEachLevel { level in
+            var fast = [UInt8](repeating: 1, count: bytes)
+            k.fast(x, &fast, x.count)
+            XCTAssertEqual(fast, ref, "\(k.name) at SIMD level \(level), \(what)", line: line)
+        }
+    }
+
     func testDispatchedEqualsReferenceOnRandomRows() {
         var rng = SplitMix64(seed: 12)
         let n = 256 * 49  // odd: the last super-block is searched alone
@@ -130,16 +144,7 @@ final class GGMLQuantVectorTests: XCTestCase {
             var x = rng.gaussians(n, scale: scale)
             for i in stride(from: 0, to: n, by: 997) { x[i] *= 40 }  // outliers
             for i in 512..<768 { x[i] = 0 }                           // an all-zero super-block
-            for k in Self.kernels {
-                let bytes = n / k.type.blockLayout.elements * k.type.blockLayout.bytes
-                var ref = [UInt8](repeating: 0, count: bytes)
-                k.ref(x, &ref, n)
-                Self.forEachLevel { level in
-                    var fast = [UInt8](repeating: 1, count: bytes)
-                    k.fast(x, &fast, n)
-                    XCTAssertEqual(fast, ref, "\(k.name) at SIMD level \(level), scale \(scale)")
-                }
-            }
+            for k in Self.kernels { Self.assertFastEqualsRef(k, x, "scale \(scale)") }
         }
     }
 
@@ -163,14 +168,7 @@ final class GGMLQuantVectorTests: XCTestCase {
                 }
             }
             for k in Self.kernels where k.type.blockLayout.elements == 256 {
-                let bytes = n / 256 * k.type.blockLayout.bytes
-                var ref = [UInt8](repeating: 0, count: bytes)
-                k.ref(x, &ref, n)
-                Self.forEachLevel { level in
-                    var fast = [UInt8](repeating: 1, count: bytes)
-                    k.fast(x, &fast, n)
-                    XCTAssertEqual(fast, ref, "\(k.name) at SIMD level \(level), round \(round)")
-                }
+                Self.assertFastEqualsRef(k, x, "round \(round)")
             }
         }
     }
