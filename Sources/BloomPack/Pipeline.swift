@@ -5,9 +5,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Ordered parallel work: items are processed `batch` at a time on `threads` worker threads, and consumed in order
-/// on the calling thread while the next batch is being worked on. At most two batches are in flight, so an item may
-/// keep its buffers in slot `item % (2 * batch)`; worker `w` (0..<threads) may use per-worker scratch.
+/// Ordered parallel work: `threads` worker threads take items in order and work on them while the calling thread
+/// consumes finished items in order. Workers run up to `2 * batch` items ahead of the consumer (a sliding window:
+/// a worker never waits for a whole batch, only for the window to move), so an item may keep its buffers in slot
+/// `item % (2 * batch)`; worker `w` (0..<threads) may use per-worker scratch.
 enum Pipeline {
     /// - Parameters:
     ///   - work: runs on a worker thread: `(item, worker)`; must not throw (record errors in the item's slot).
@@ -15,49 +16,88 @@ enum Pipeline {
     static func run(count: Int, threads: Int, batch: Int, work: @escaping @Sendable (Int, Int) -> Void,
                     consume: (Int) throws -> Void) throws {
         guard count > 0 else { return }
-        let batch = max(1, batch)
-        var current = launch(0..<min(batch, count), threads: threads, work: work)
-        while true {
-            current.group.wait()
-            let upper = min(current.range.upperBound + batch, count)
-            let upcoming = current.range.upperBound < upper
-                ? launch(current.range.upperBound..<upper, threads: threads, work: work) : nil
-            defer { upcoming?.group.wait() }
-            for i in current.range { try consume(i) }
-            guard let upcoming else { return }
-            current = upcoming
+        let window = Window(count: count, size: 2 * max(1, batch))
+        let group = DispatchGroup()
+        for w in 0..<max(1, min(threads, count)) {
+            DispatchQueue.global().async(group: group) {
+                while let i = window.take() {
+                    work(i, w)
+                    window.finish(i)
+                }
+            }
+        }
+        defer {
+            window.stop()
+            group.wait()
+        }
+        for i in 0..<count {
+            window.waitFinished(i)
+            try consume(i)
+            window.consumed(i)
         }
     }
 
-    private final class Counter: @unchecked Sendable {
-        private var next: Int
-        private let end: Int
+    /// Which items are taken, finished and consumed; workers wait while the window is full, the consumer while its
+    /// next item is not finished.
+    private final class Window: @unchecked Sendable {
+        private let count: Int
+        private let size: Int
+        private var next = 0
+        private var consumedUpTo = 0
+        private var finished: [Bool]
+        private var stopped = false
         private var lock = pthread_mutex_t()
-        init(_ range: Range<Int>) {
-            next = range.lowerBound
-            end = range.upperBound
+        private var changed = pthread_cond_t()
+
+        init(count: Int, size: Int) {
+            self.count = count
+            self.size = size
+            finished = [Bool](repeating: false, count: size)
             pthread_mutex_init(&lock, nil)
+            pthread_cond_init(&changed, nil)
         }
-        deinit { pthread_mutex_destroy(&lock) }
+        deinit {
+            pthread_cond_destroy(&changed)
+            pthread_mutex_destroy(&lock)
+        }
+
+        /// The next item to work on, once its slot is free; nil when every item is taken or the pipeline stopped.
         func take() -> Int? {
             pthread_mutex_lock(&lock)
             defer { pthread_mutex_unlock(&lock) }
-            guard next < end else { return nil }
+            while !stopped, next < count, next >= consumedUpTo + size { pthread_cond_wait(&changed, &lock) }
+            guard !stopped, next < count else { return nil }
             next += 1
             return next - 1
         }
-    }
 
-    private static func launch(_ range: Range<Int>, threads: Int, work: @escaping @Sendable (Int, Int) -> Void)
-        -> (range: Range<Int>, group: DispatchGroup) {
-        let group = DispatchGroup()
-        let counter = Counter(range)
-        for w in 0..<max(1, min(threads, range.count)) {
-            DispatchQueue.global().async(group: group) {
-                while let i = counter.take() { work(i, w) }
-            }
+        func finish(_ i: Int) {
+            pthread_mutex_lock(&lock)
+            finished[i % size] = true
+            pthread_cond_broadcast(&changed)
+            pthread_mutex_unlock(&lock)
         }
-        return (range, group)
+
+        func waitFinished(_ i: Int) {
+            pthread_mutex_lock(&lock)
+            while !finished[i % size] { pthread_cond_wait(&changed, &lock) }
+            pthread_mutex_unlock(&lock)
+        }
+
+        func consumed(_ i: Int) {
+            pthread_mutex_lock(&lock)
+            finished[i % size] = false
+            consumedUpTo = i + 1
+            pthread_cond_broadcast(&changed)
+            pthread_mutex_unlock(&lock)
+        }
+
+        func stop() {
+            pthread_mutex_lock(&lock)
+            stopped = true
+            pthread_cond_broadcast(&changed)
+            pthread_mutex_unlock(&lock)
+        }
     }
 }
 
