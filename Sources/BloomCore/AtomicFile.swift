@@ -18,21 +18,6 @@ public final class AtomicFile {
     private var buffer: UnsafeMutableRawBufferPointer
     private var buffered = 0
     private var slot: Int?
-    /// Writes go to the device without the page cache (`O_DIRECT`): whole aligned blocks from `buffer`.
-    private var direct = false
-    /// O_DIRECT's alignment of buffer addresses, sizes and file offsets (the largest logical block in use).
-    static let directAlignment = 4096
-    /// Linux's O_DIRECT (Glibc's module leaves it out: it needs _GNU_SOURCE); nil where bloomkit does not know it.
-    static let directFlag: Int32? = {
-        #if os(Linux) && (arch(x86_64) || arch(i386))
-        return 0o40000
-        #elseif os(Linux) && (arch(arm64) || arch(arm))
-        return 0o200000
-        #else
-        return nil
-        #endif
-    }()
-
     /// Fault injection for tests: after this many bytes, writes fail as a full disk would (ENOSPC).
     /// Read once from the environment variable BLOOMKIT_INJECT_ENOSPC_AFTER.
     nonisolated(unsafe) static var injectedFailureAfter: Int? = {
@@ -43,12 +28,8 @@ public final class AtomicFile {
     public static let temporaryMarker = ".bloomkit-tmp-"
 
     /// Creates the temporary file, after the output door's checks (`OutputPlan.check`): refuses a destination that
-    /// is a folder, a device, a FIFO or one of this process's inputs.
-    /// - Parameter direct: write around the page cache (`O_DIRECT`, where the file system takes it; otherwise the
-    ///   ordinary path): for large outputs written once (unpack), the kernel neither copies every byte into its
-    ///   cache nor has it all to flush at `commit`. Bytes are gathered into `bufferSize` (rounded up to whole
-    ///   blocks) and written in whole aligned blocks; the last partial block goes through the cache.
-    public init(destination: String, bufferSize: Int = 8 << 20, direct: Bool = false) throws {
+    /// is a folder, a device, a FIFO or one of this process's inputs. Writes are gathered into `bufferSize` bytes.
+    public init(destination: String, bufferSize: Int = 8 << 20) throws {
         self.destination = destination
         try OutputPlan.check(destination)
         let (dir, name) = AtomicFile.split(destination)
@@ -62,14 +43,8 @@ public final class AtomicFile {
                              "cannot create a temporary file next to the output: \(String(cString: strerror(errno)))",
                              path: destination)
         }
-        let align = AtomicFile.directAlignment
-        buffer = .allocate(byteCount: max(bufferSize + align - 1, align) / align * align, alignment: align)
+        buffer = .allocate(byteCount: max(bufferSize, 1), alignment: 64)
         slot = AtomicFile.register(temporaryPath)
-        // Injected write failures cut writes at arbitrary sizes, which O_DIRECT refuses: they take the cache path.
-        if direct, AtomicFile.injectedFailureAfter == nil, let flag = AtomicFile.directFlag {
-            let flags = fcntl(fd, F_GETFL)
-            self.direct = flags >= 0 && fcntl(fd, F_SETFL, flags | flag) == 0
-        }
     }
 
     deinit {
@@ -80,22 +55,9 @@ public final class AtomicFile {
     /// Appends bytes (buffered; large writes go straight through).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard !finished else { throw BloomError(.io, "write after commit or abort", path: destination) }
-        if direct {
-            var rest = bytes
-            while !rest.isEmpty {
-                let n = min(buffer.count - buffered, rest.count)
-                UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<(buffered + n)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[0..<n]))
-                buffered += n
-                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-                if buffered == buffer.count { try flush() }
-            }
-            bytesWritten += bytes.count
-            return
-        }
         if buffered + bytes.count > buffer.count { try flush() }
         if bytes.count >= buffer.count {
-            try writeAll(bytes)
+            try put(bytes, at: nil)
         } else if bytes.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: buffer[buffered..<(buffered + bytes.count)]).copyMemory(from: bytes)
             buffered += bytes.count
@@ -119,19 +81,19 @@ public final class AtomicFile {
         }
     }
 
+    /// Writes `bytes` at `offset`, unbuffered: safe to call from several threads at once (each on its own range),
+    /// for writers that place decoded chunks in parallel (`unpack`'s workers). Not while buffered bytes wait.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        guard !finished, buffered == 0 else {
+            throw BloomError(.io, "positional write after commit, or while buffered bytes wait", path: destination)
+        }
+        try put(bytes, at: offset)
+    }
+
     /// Overwrites bytes already written at `offset` (e.g. a header sized after the data).
     public func overwrite(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws {
         try flush()
-        try leaveDirect()  // offsets and sizes of any alignment
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioError("cannot write")
-            }
-            done += n
-        }
+        try put(bytes, at: offset)
     }
 
     /// Flushes, fsyncs, checks the destination again (an input opened since, a device put there), renames into
@@ -169,54 +131,48 @@ public final class AtomicFile {
         AtomicFile.unregister(slot)
     }
 
-    /// Writes what is buffered. Direct: whole blocks straight to the device; a partial last block (only `commit`
-    /// and `overwrite` flush one, which end direct writing) after leaving O_DIRECT.
+    /// Writes what is buffered.
     private func flush() throws {
         guard buffered > 0 else { return }
         let n = buffered
         buffered = 0
-        guard direct else { return try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
-        let whole = n / AtomicFile.directAlignment * AtomicFile.directAlignment
-        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<whole]))
-        guard whole < n else { return }
-        try leaveDirect()
-        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[whole..<n]))
-    }
-
-    /// Whether writes now bypass the page cache (for tests: the file system took O_DIRECT).
-    var writesDirectly: Bool { direct }
-
-    /// Back to writes through the page cache (any size, any offset).
-    private func leaveDirect() throws {
-        guard direct, let flag = AtomicFile.directFlag else { return }
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~flag) == 0 else { throw ioError("cannot leave O_DIRECT") }
-        direct = false
+        try put(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: nil)
     }
 
     private var physicalBytes = 0
+    private var physicalLock = pthread_mutex_t()
 
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+    /// Writes all of `bytes` at `offset` (positional, from any thread) or, for nil, at the file's position.
+    private func put(_ bytes: UnsafeRawBufferPointer, at offset: Int?) throws {
         var done = 0
         while done < bytes.count {
-            var want = bytes.count - done
-            if let limit = AtomicFile.injectedFailureAfter {
-                if physicalBytes >= limit { errno = ENOSPC; throw ioError("cannot write") }
-                want = min(want, limit - physicalBytes)
-            }
-            let n = Glibc.write(fd, bytes.baseAddress! + done, want)
+            let want = try allowance(bytes.count - done)
+            let from = bytes.baseAddress! + done
+            let n = offset.map { pwrite(fd, from, want, off_t($0 + done)) } ?? Glibc.write(fd, from, want)
             if n < 0 {
                 if errno == EINTR { continue }
-                // A file system that took the O_DIRECT flag but refuses its writes: the rest goes through the cache.
-                if errno == EINVAL && direct {
-                    try leaveDirect()
-                    continue
-                }
                 throw ioError("cannot write")
             }
             done += n
-            physicalBytes += n
         }
+    }
+
+    /// How many of `want` bytes the next write may take: all of them, or under fault injection what is left before
+    /// the simulated full disk (ENOSPC once nothing is). Counts them, under a lock: positional writes come from
+    /// several threads.
+    private func allowance(_ want: Int) throws -> Int {
+        pthread_mutex_lock(&physicalLock)
+        defer { pthread_mutex_unlock(&physicalLock) }
+        var n = want
+        if let limit = AtomicFile.injectedFailureAfter {
+            guard physicalBytes < limit else {
+                errno = ENOSPC
+                throw ioError("cannot write")
+            }
+            n = min(want, limit - physicalBytes)
+        }
+        physicalBytes += n
+        return n
     }
 
     private func ioError(_ what: String) -> BloomError {

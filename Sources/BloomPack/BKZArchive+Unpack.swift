@@ -16,12 +16,13 @@ public struct UnpackSummary: Sendable {
 extension BKZArchive {
     /// Decodes every file and checks every chunk's and every file's checksum; writes nothing.
     public func verify(threads: Int = 2, quiet: Bool = true) throws -> UnpackSummary {
-        try walk(threads: threads, quiet: quiet, label: "verify") { _, _, consume in try consume { _ in } }
+        try walk(threads: threads, quiet: quiet, label: "verify") { _ in nil }
     }
 
     /// Restores every packed file byte for byte under `output`: a folder for a packed folder (it must not exist,
     /// or be empty), a file for a packed file. Written under temporary names, renamed into place only when every
-    /// checksum held; on an error nothing is left under `output`.
+    /// checksum held; on an error nothing is left under `output`. The workers that decode the chunks also write them,
+    /// each at its offset (through the page cache; `commit` syncs).
     public func unpack(to output: String, threads: Int = 2, quiet: Bool = true) throws -> UnpackSummary {
         let target = PackPaths.canonical(output)
         let outStat = PackPaths.status(output)
@@ -29,12 +30,7 @@ extension BKZArchive {
             throw BloomError(.bkzBadOutput, "the output is the .bkz being unpacked", path: output)
         }
         guard index.isFolder else {
-            let out = try AtomicFile.large(output)
-            let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, _, consume in
-                try consume { try out.write($0) }
-            }
-            try out.commit()
-            return summary
+            return try walk(threads: threads, quiet: quiet, label: "unpack") { _ in try AtomicFile.placed(output) }
         }
         if let st = outStat {
             let empty = PackPaths.isDirectory(st) && ((try? PackPaths.files(under: output))?.isEmpty ?? false)
@@ -49,11 +45,9 @@ extension BKZArchive {
                              + String(cString: strerror(errno)), path: output)
         }
         do {
-            let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { _, entry, consume in
+            let summary = try walk(threads: threads, quiet: quiet, label: "unpack") { [self] entry in
                 try makeFolders(for: entry.path, in: temporary)
-                let out = try AtomicFile.large(temporary + "/" + entry.path)
-                try consume { try out.write($0) }
-                try out.commit()
+                return try AtomicFile.placed(temporary + "/" + entry.path)
             }
             guard rename(temporary, output) == 0 else {
                 throw BloomError(.io, "cannot rename into place: \(String(cString: strerror(errno)))", path: output)
@@ -75,23 +69,27 @@ extension BKZArchive {
         }
     }
 
-    /// Calls `body(fileIndex, entry, consume)` per file; `consume(sink)` streams the file's checked bytes into `sink`.
-    private func walk(threads: Int, quiet: Bool, label: String,
-                      _ body: (Int, BKZEntry, ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Void)
+    /// Decodes and checks every file in order; `open(entry)` gives the file it is written to (nil: none), committed
+    /// once the file's checksum held.
+    private func walk(threads: Int, quiet: Bool, label: String, open: (BKZEntry) throws -> AtomicFile?)
         throws -> UnpackSummary {
         let start = ProgressReporter.now()
         let total = index.files.reduce(0) { $0 + $1.size }
         let progress = ProgressReporter(label: label, totalItems: index.files.count, totalBytes: total, quiet: quiet)
         var summary = UnpackSummary()
         for (f, entry) in index.files.enumerated() {
-            try body(f, entry) { sink in
-                try stream(file: f, threads: threads) { bytes in
-                    try sink(bytes)
-                    summary.chunks += 1
-                    summary.bytes += bytes.count
-                    progress.update(items: f, bytes: summary.bytes)
-                }
+            let out = try open(entry)
+            var place: (@Sendable (Int, UnsafeRawBufferPointer) throws -> Void)?
+            if let out {
+                let box = SendableBox(out)
+                place = { offset, bytes in try box.value.write(bytes, at: offset) }
             }
+            try stream(file: f, threads: threads, place: place) { bytes in
+                summary.chunks += 1
+                summary.bytes += bytes.count
+                progress.update(items: f, bytes: summary.bytes)
+            }
+            try out?.commit()
             summary.files += 1
         }
         progress.finish()

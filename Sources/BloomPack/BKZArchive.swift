@@ -87,13 +87,20 @@ public final class BKZArchive: @unchecked Sendable {
     }
 
     /// Decodes every byte of file `f` in order, on `threads` threads, handing each checked chunk to `consume`
-    /// (on the calling thread); then checks the file's size and xxh64.
-    func stream(file f: Int, threads: Int, consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// (on the calling thread); then checks the file's size and xxh64. `place`, when given, also gets each checked
+    /// chunk with its offset in the file, on the worker that decoded it (a writer that places chunks by offset:
+    /// the copy into the output is shared by the workers instead of made on the consuming thread).
+    func stream(file f: Int, threads: Int, place: (@Sendable (Int, UnsafeRawBufferPointer) throws -> Void)? = nil,
+                consume: (UnsafeRawBufferPointer) throws -> Void) throws {
         let entry = index.files[f]
-        var jobs: [(chunk: Int, codec: BKZCodec)] = []
+        var jobs: [(chunk: Int, codec: BKZCodec, offset: Int)] = []
+        var offset = 0  // the index was checked: a file's chunks add up to its size
         for s in entry.segments {
             let storage = index.storage(of: s)
-            for c in storage.chunks { jobs.append((c, storage.codec)) }
+            for c in storage.chunks {
+                jobs.append((c, storage.codec, offset))
+                offset += index.chunks[c].rawLength
+            }
         }
         let maxChunk = jobs.map { index.chunks[$0.chunk].rawLength }.max() ?? 0
         let threads = max(1, threads)
@@ -110,6 +117,7 @@ public final class BKZArchive: @unchecked Sendable {
                 do {
                     let dst = slot.buffer.bytes(index.chunks[job.chunk].rawLength)
                     try decode(chunk: job.chunk, codec: job.codec, into: dst, worker: workers[w])
+                    try place?(job.offset, UnsafeRawBufferPointer(dst))
                     slot.error = nil
                 } catch {
                     slot.error = (error as? BloomError) ?? BloomError(.bkzBadFrame, "\(error)")

@@ -25,33 +25,29 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["out.bin"])
     }
 
-    /// O_DIRECT writes (whole aligned blocks, the last partial block through the cache) give exactly the bytes
-    /// written, whatever the sizes of the writes and of the file, with or after an overwrite.
-    func testDirectWritesKeepEveryByte() throws {
+    /// Positional writes from several threads at once (unpack's workers) give exactly the bytes placed, whatever
+    /// the sizes and the order; a file assembled that way commits like any other.
+    func testPositionalWritesFromSeveralThreadsKeepEveryByte() throws {
         var rng = SplitMix64(seed: 7)
-        for (k, size) in [0, 1, 4095, 4096, 4097, 3 * 8192 + 5, 40_000].enumerated() {
-            let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            let dest = dir + "/direct-\(k).bin"
-            let f = try AtomicFile(destination: dest, bufferSize: 8192, direct: true)
-            #if os(Linux)
-            if k == 0 { XCTAssertTrue(f.writesDirectly, "the test folder's file system refused O_DIRECT") }
-            #endif
-            var at = 0, step = 1
-            while at < size {  // writes of 1, 2, 4, … bytes: every offset into the buffer
-                let n = min(step, size - at)
-                try bytes[at..<(at + n)].withUnsafeBytes { try f.write($0) }
-                at += n
-                step = step * 2 % 20_000 + 1
+        let size = 3 * 65_536 + 5
+        let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        var cuts = [0, size]
+        for _ in 0..<40 { cuts.append(Int(rng.next() % UInt64(size))) }
+        cuts = Array(Set(cuts)).sorted()
+        let pieces = Array(zip(cuts, cuts.dropFirst())).shuffled(using: &rng)
+        let dest = dir + "/placed.bin"
+        nonisolated(unsafe) let f = try AtomicFile(destination: dest, bufferSize: 0)
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: pieces.count) { k in
+            let (from, to) = pieces[k]
+            do { try bytes[from..<to].withUnsafeBytes { try f.write($0, at: from) } } catch {
+                failures.add("\(error)")
             }
-            var expected = bytes
-            if size >= 3 {
-                try [UInt8]([0xAB, 0xCD]).withUnsafeBytes { try f.overwrite(at: 1, $0) }
-                expected[1] = 0xAB
-                expected[2] = 0xCD
-            }
-            try f.commit()
-            XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: dest))), expected, "size \(size)")
         }
+        XCTAssertEqual(failures.all, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dest))
+        try f.commit()
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: dest))), bytes)
     }
 
     func testStaleTemporaryOfDeadProcessIsRemoved() throws {
@@ -73,4 +69,12 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try r.read(UInt16.self), 0x0201)
         XCTAssertThrowsError(try r.read(UInt32.self)) { XCTAssertEqual(($0 as? BloomError)?.code, .truncated) }
     }
+}
+
+/// Errors gathered from several threads.
+private final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }

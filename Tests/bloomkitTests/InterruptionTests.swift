@@ -112,6 +112,15 @@ final class InterruptionTests: XCTestCase {
                                       environment: ["BLOOMKIT_INJECT_ENOSPC_AFTER": "2000000"], in: scratch.path)
         assertBadInput(mergeResult, mentions: ["no space left"], "merge with ENOSPC after 2 MB")
         XCTAssertEqual(TempDir.names(merged), [], "merge left files after a full disk")
+
+        // unpack's workers write their chunks at their offsets, from several threads
+        let bkz = scratch.path + "/model.bkz"
+        XCTAssertEqual(try CLI.run(["pack", model, "-o", bkz, "--quiet"], in: scratch.path).status, 0)
+        let unpacked = out + "/unpacked"
+        let unpackResult = try CLI.run(["unpack", bkz, "-o", unpacked, "--threads", "2", "--quiet"],
+                                       environment: ["BLOOMKIT_INJECT_ENOSPC_AFTER": "100000"], in: scratch.path)
+        assertBadInput(unpackResult, mentions: ["no space left"], "unpack with ENOSPC after 100 kB")
+        XCTAssertEqual(TempDir.names(out), [], "unpack left files after a full disk")
     }
 
     func testQuantizeKilledOrInterruptedLeavesNothing() throws {
