@@ -90,6 +90,23 @@ public final class AtomicFile {
         try put(bytes, at: offset)
     }
 
+    /// Asks the kernel to start writing bytes before `offset` to the device now, in the background, and to drop the
+    /// ones it has written: `commit`'s sync then waits for the last few MB, not for the whole file. Sequential
+    /// writes call it themselves; a writer placing bytes by offset calls it once everything below `offset` is placed.
+    public func writeBehind(through offset: Int) {
+        guard offset - behind.last >= AtomicFile.writeBehindStep else { return }
+        #if os(Linux)
+        // Starts writeback of the range's dirty pages (without waiting) and drops its clean ones: the range begins
+        // at the previous call's start, whose pages are written by now.
+        _ = posix_fadvise(fd, off_t(behind.previous), off_t(offset - behind.previous), POSIX_FADV_DONTNEED)
+        #endif
+        behind = (behind.last, offset)
+    }
+    /// The offsets of the last two `writeBehind` calls that acted.
+    private var behind = (previous: 0, last: 0)
+    /// 560M-shaped F16 .bkz (943 MB) packed to disk, 2026-12-06: without it the final fsync took 1.28 s of a 2.3 s pack.
+    static let writeBehindStep = 32 << 20
+
     /// Overwrites bytes already written at `offset` (e.g. a header sized after the data).
     public func overwrite(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws {
         try flush()
@@ -155,6 +172,7 @@ public final class AtomicFile {
             }
             done += n
         }
+        if offset == nil { writeBehind(through: physicalBytes) }
     }
 
     /// How many of `want` bytes the next write may take: all of them, or under fault injection what is left before

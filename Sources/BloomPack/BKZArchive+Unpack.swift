@@ -84,7 +84,10 @@ extension BKZArchive {
                 let box = SendableBox(out)
                 place = { offset, bytes in try box.value.write(bytes, at: offset) }
             }
+            var placed = 0
             try stream(file: f, threads: threads, place: place) { bytes in
+                placed += bytes.count  // in order: every byte below is in the file
+                out?.writeBehind(through: placed)
                 summary.chunks += 1
                 summary.bytes += bytes.count
                 progress.update(items: f, bytes: summary.bytes)
