@@ -36,7 +36,9 @@ let package = Package(
             "BloomPack",  // .bkz model folders read in place (BaseModel)
         ]),
         // .bkz: lossless packing of checkpoints and GGUF files (byte planes + zstd frames, indexed, checksummed).
-        .target(name: "BloomPack", dependencies: ["BloomCore", "BloomCheckpoint", "BloomGGUF", "CKernels", "CZstd"]),
+        .target(name: "BloomPack", dependencies: [
+            "BloomCore", "BloomCheckpoint", "BloomGGUF", "BloomArch", "CKernels", "CZstd",
+        ]),
         .target(name: "BloomRuntime", dependencies: [
             "BloomCore", "BloomGGUF", "BloomArch", "BloomTokenizer", "CKernels",
         ]),

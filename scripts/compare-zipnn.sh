@@ -7,7 +7,7 @@
 # value drawn anew) in BF16, F16 and F32; Q8_0 and Q4_0 GGUF files converted from the F16 one by bloomkit; the tiny
 # trained fixtures (F16, BF16 shard). Shape: bloom-560m's hidden size with fewer layers and a smaller vocabulary
 # (HIDDEN=1024 LAYERS=1 HEADS=16 VOCAB=8192, about 21M weights) so a shared 2-core machine finishes in minutes.
-# Environment: THREADS (default 2), HIDDEN, LAYERS, HEADS, VOCAB, NICE (default 10); UNPACK_DIR (unpack and copy
+# Environment: THREADS (default 2), HIDDEN, LAYERS, HEADS, VOCAB, NICE (default 10); UNPACK_DIR (pack, unpack and copy
 # there, e.g. /dev/shm, to compare memory to memory with zipnn's in-memory decompression), SKIP_ZSTD=1 (leave out
 # `zstd -19`, which takes minutes per 100 MB). The 560M shape: HIDDEN=1024 LAYERS=24 VOCAB=250880 (1.1 GB in F16).
 # The venv (.tools/venv: numpy, zstandard, zipnn==0.5.4 without its torch dependency, see compare-zipnn.py) and a

@@ -104,7 +104,8 @@ public final class AtomicFile {
     }
     /// The offsets of the last two `writeBehind` calls that acted.
     private var behind = (previous: 0, last: 0)
-    /// 560M-shaped F16 .bkz (943 MB) packed to disk, 2026-12-06: without it the final fsync took 1.28 s of a 2.3 s pack.
+    /// 560M-shaped F16 .bkz (943 MB) packed to disk, 2026-12-06: without it the final fsync took 1.28 s of a
+    /// 2.3 s pack.
     static let writeBehindStep = 32 << 20
 
     /// Overwrites bytes already written at `offset` (e.g. a header sized after the data).

@@ -1,3 +1,4 @@
+import BloomArch
 import BloomCheckpoint
 import BloomCore
 import BloomGGUF
@@ -9,6 +10,15 @@ struct PlannedSegment {
     var range: Range<Int>
     /// For the summary: "f16", "bf16", "f32", "q8_0", …, "other" (headers, JSON, anything not a known tensor).
     var kind: String
+    /// For the summary: the tensor's kind in the model, by its GGUF stem ("token_embd", "attn_qkv", …, a bias as
+    /// "attn_qkv.bias"; "other" for a tensor BLOOM does not have, such as an adapter's); nil for what is no tensor.
+    var tensorKind: String? = nil
+
+    /// `tensorKind` of a tensor named `name` (a Hugging Face or a GGUF name).
+    static func tensorKind(of name: String) -> String {
+        guard let t = BloomTensorName(hf: name) ?? BloomTensorName(gguf: name) else { return "other" }
+        return t.kind.ggufStem + (t.isBias ? ".bias" : "")
+    }
 }
 
 /// Cuts one input file into segments: tensors of a safetensors or GGUF file (each with the codec its type wants),
@@ -22,13 +32,14 @@ enum PackPlanner {
             tensors = st.tensors.map {
                 PlannedSegment(name: $0.name, codec: floatCodec($0.dtype),
                                range: $0.fileOffset..<($0.fileOffset + $0.byteCount),
-                               kind: $0.dtype.rawValue.lowercased())
+                               kind: $0.dtype.rawValue.lowercased(), tensorKind: PlannedSegment.tensorKind(of: $0.name))
             }
         } else if file.count >= 4, file.bytes.loadUnaligned(as: UInt32.self) == GGUFLimits.magic.littleEndian,
                   let gguf = try? GGUFFile(file: file) {
             tensors = gguf.tensors.map {
                 PlannedSegment(name: $0.name, codec: ggmlCodec($0.type),
-                               range: $0.fileOffset..<($0.fileOffset + $0.byteCount), kind: $0.type.name)
+                               range: $0.fileOffset..<($0.fileOffset + $0.byteCount), kind: $0.type.name,
+                               tensorKind: PlannedSegment.tensorKind(of: $0.name))
             }
         } else {
             return file.count == 0 ? [] : whole
@@ -44,7 +55,8 @@ enum PackPlanner {
             }
             let whole = t.range.count - t.range.count % t.codec.unit
             out.append(PlannedSegment(name: t.name, codec: t.codec,
-                                      range: t.range.lowerBound..<(t.range.lowerBound + whole), kind: t.kind))
+                                      range: t.range.lowerBound..<(t.range.lowerBound + whole), kind: t.kind,
+                                      tensorKind: t.tensorKind))
             if whole < t.range.count {
                 out.append(PlannedSegment(name: t.name + " (tail)", codec: .zstd,
                                           range: (t.range.lowerBound + whole)..<t.range.upperBound, kind: "other"))

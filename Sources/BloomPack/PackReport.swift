@@ -2,21 +2,25 @@ import BloomCore
 import Foundation
 
 extension PackSummary {
-    /// `pack --json`: totals, then one entry per tensor kind (bytes in, bytes stored, ratio).
+    /// `pack --json`: totals, then one entry per dtype (`kinds`) and one per kind of tensor in the model
+    /// (`tensor_kinds`): tensors, bytes in, bytes stored, ratio.
     public func json() -> JSONValue {
         func num(_ v: Int) -> JSONValue { .number(String(v)) }
         func num(_ v: Double) -> JSONValue { .number(String(format: "%.4f", v)) }
-        let perKind = kinds.keys.sorted().map { k -> (String, JSONValue) in
-            let v = kinds[k]!
-            return (k, .object([("tensors", num(v.tensors)), ("raw_bytes", num(v.rawBytes)),
-                                ("stored_bytes", num(v.storedBytes)), ("ratio", num(v.ratio))]))
+        func table(_ t: [String: Kind]) -> JSONValue {
+            .object(t.keys.sorted().map { k -> (String, JSONValue) in
+                let v = t[k]!
+                return (k, .object([("tensors", num(v.tensors)), ("raw_bytes", num(v.rawBytes)),
+                                    ("stored_bytes", num(v.storedBytes)), ("ratio", num(v.ratio))]))
+            })
         }
         return .object([
             ("input", .string(input)), ("output", .string(output)), ("files", num(files)), ("tensors", num(tensors)),
             ("duplicate_tensors", num(duplicates)), ("input_bytes", num(inputBytes)),
             ("output_bytes", num(outputBytes)),
             ("ratio", num(ratio)), ("seconds", num(seconds)),
-            ("mb_per_second", num(seconds > 0 ? Double(inputBytes) / seconds / 1e6 : 0)), ("kinds", .object(perKind)),
+            ("mb_per_second", num(seconds > 0 ? Double(inputBytes) / seconds / 1e6 : 0)), ("kinds", table(kinds)),
+            ("tensor_kinds", table(tensorKinds)),
         ])
     }
 

@@ -39,8 +39,24 @@ public struct PackSummary: Sendable {
     public var duplicates = 0
     public var inputBytes = 0
     public var outputBytes = 0
-    /// Per tensor kind ("bf16", "q8_0", …; "other" for headers and non-tensor files).
+    /// Per dtype ("bf16", "q8_0", …; "other" for headers and non-tensor files).
     public var kinds: [String: Kind] = [:]
+    /// Per kind of tensor in the model ("token_embd", "attn_qkv", "attn_qkv.bias", …; "other" for tensors BLOOM does
+    /// not have): tensors only.
+    public var tensorKinds: [String: Kind] = [:]
+
+    /// Counts a segment's `raw` bytes in and `stored` bytes out under its dtype and its tensor kind (`isNew`: and the
+    /// tensor itself, once).
+    mutating func count(_ s: PlannedSegment, raw: Int = 0, stored: Int = 0, isNew: Bool = false) {
+        let tensor = s.kind != "other"
+        for (key, table) in [(s.kind, \PackSummary.kinds), (s.tensorKind, \PackSummary.tensorKinds)] {
+            guard let key else { continue }
+            self[keyPath: table][key, default: Kind()].rawBytes += raw
+            self[keyPath: table][key, default: Kind()].storedBytes += stored
+            if isNew && tensor { self[keyPath: table][key, default: Kind()].tensors += 1 }
+        }
+        if isNew && tensor { tensors += 1 }
+    }
     public var seconds = 0.0
     public var ratio: Double { outputBytes == 0 ? 0 : Double(inputBytes) / Double(outputBytes) }
 }
@@ -192,9 +208,7 @@ private struct ChunkWriter {
             }
             index.segments.append(BKZSegment(name: s.name, codec: codec, rawLength: s.range.count,
                                              chunks: index.chunks.count..<index.chunks.count))
-            if s.kind != "other" { summary.tensors += 1 }
-            summary.kinds[s.kind, default: PackSummary.Kind()].rawBytes += s.range.count
-            if s.kind != "other" { summary.kinds[s.kind, default: PackSummary.Kind()].tensors += 1 }
+            summary.count(s, raw: s.range.count, isNew: true)
         }
         // Compression: workers fill slots, this thread writes them in order and hashes the whole file.
         var fileHash = XXHash64()
@@ -223,7 +237,7 @@ private struct ChunkWriter {
                 index.chunks.append(BKZChunk(rawLength: job.range.count, checksum: hashes[i],
                                              planeLengths: slot.planeLengths))
                 index.segments[job.segment].chunks = index.segments[job.segment].chunks.lowerBound..<index.chunks.count
-                summary.kinds[plan[k].kind, default: PackSummary.Kind()].storedBytes += slot.planeLengths.reduce(0, +)
+                summary.count(plan[k], stored: slot.planeLengths.reduce(0, +))
             }
             bytesDone += job.range.count
             if i + 1 == jobs.count || jobs[i + 1].segment != job.segment { segmentsDone += 1 }

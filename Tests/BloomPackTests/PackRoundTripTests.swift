@@ -46,6 +46,41 @@ final class PackRoundTripTests: XCTestCase {
         _ = try roundTrip(root + "/models/tiny-a/bin-f32/pytorch_model.bin", expectFolder: false)
     }
 
+    /// The summary's ratio per kind of tensor in the model, from Hugging Face and from GGUF names alike: tiny-b
+    /// (hidden 96, 3 layers, tied head) has 3 fused QKV weights of 3·96 × 96 F16 values, one embedding, no head; an
+    /// adapter's tensors are no BLOOM kind ("other"); headers and JSON files count under no tensor kind.
+    func testSummaryCountsEveryKindOfTensor() throws {
+        let root = try PackFixtures.root()
+        let folder = try roundTrip(root + "/models/tiny-b/st-f16", expectFolder: true)
+        let qkv = try XCTUnwrap(folder.tensorKinds["attn_qkv"])
+        XCTAssertEqual(qkv.tensors, 3)
+        XCTAssertEqual(qkv.rawBytes, 3 * (3 * 96 * 96) * 2)
+        XCTAssertGreaterThan(qkv.ratio, 1.3)
+        XCTAssertEqual(folder.tensorKinds["attn_qkv.bias"]?.tensors, 3)
+        XCTAssertEqual(folder.tensorKinds["token_embd"]?.tensors, 1)
+        XCTAssertNil(folder.tensorKinds["output"], "tiny-b ties its head")
+        XCTAssertNil(folder.tensorKinds["other"])
+        XCTAssertEqual(folder.tensorKinds.values.reduce(0) { $0 + $1.tensors }, folder.tensors)
+        XCTAssertEqual(folder.tensorKinds.values.reduce(0) { $0 + $1.rawBytes },
+                       folder.kinds.filter { $0.key != "other" }.values.reduce(0) { $0 + $1.rawBytes })
+
+        let tmp = try PackFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        var options = ConvertOptions()
+        options.type = try FileType.named("q8_0")
+        options.separateOutput = true
+        options.quiet = true
+        let gguf = tmp + "/m.gguf"
+        _ = try Converter.convert(try ConvertInput(folder: root + "/models/tiny-b/st-f16"), to: gguf, options: options)
+        let file = try roundTrip(gguf, expectFolder: false)
+        XCTAssertEqual(Set(file.tensorKinds.keys), Set(folder.tensorKinds.keys).union(["output"]))
+        XCTAssertEqual(file.tensorKinds["attn_qkv"]?.tensors, 3)
+
+        let adapter = try roundTrip(root + "/adapters/alpaca-b", expectFolder: true)
+        XCTAssertEqual(Array(adapter.tensorKinds.keys), ["other"])
+        XCTAssertEqual(adapter.tensorKinds["other"]?.tensors, adapter.tensors)
+    }
+
     /// GGUF files made here by the converter: F16 with a separate output head (a duplicate of the embeddings),
     /// Q8_0 and Q4_0 (block codecs).
     func testGGUFFilesRoundTripWithBlockCodecsAndDuplicates() throws {

@@ -16,6 +16,7 @@ final class PackCLITests: XCTestCase {
         XCTAssertEqual(pack.status, 0, pack.stderr)
         let summary = try JSONSerialization.jsonObject(with: Data(pack.stdout.utf8)) as? [String: Any]
         XCTAssertNotNil((summary?["kinds"] as? [String: Any])?["f16"], pack.stdout)
+        XCTAssertNotNil((summary?["tensor_kinds"] as? [String: Any])?["attn_qkv"], pack.stdout)
 
         let inspect = try CLI.run(["inspect", bkz], in: scratch)
         XCTAssertEqual(inspect.status, 0, inspect.stderr)
