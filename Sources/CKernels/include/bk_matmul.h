@@ -105,7 +105,8 @@ void bk_dot_rows(int32_t type, int64_t k, const void *w, size_t w_stride, int64_
 void bk_dot_rows_ref(int32_t type, int64_t k, const void *w, size_t w_stride, int64_t nrows, const void *x,
                      size_t x_stride, int nc, float *out, int64_t ldo);
 
-/// The f32 dot product every float path uses (the 8-lane shape above), as its scalar definition.
+/// The 8-lane f32 dot product (attention's scores; the float tiles of bk_linear for two or more activation rows), as
+/// its scalar definition.
 float bk_dot_f32_ref(const float *a, const float *b, int64_t k);
 
 // ---- linear layers -------------------------------------------------------------------------------------------------
@@ -125,7 +126,8 @@ size_t bk_linear_scratch_bytes(int n_threads, int64_t m_max, int64_t k_max);
 
 /// y[i][r] = epilogue(Σ_j x[i][j]·W[r][j] + bias[r]) for i < m, r < w->rows. x is m×cols (row stride ldx floats),
 /// y is m×rows (row stride ldy). bias may be NULL. scratch: bk_linear_scratch_bytes(pool size, m, cols) bytes,
-/// 64-aligned.
+/// 64-aligned. Float weights: with m = 1 every output is summed in 4 chains of 8 lanes (bk_matmul_gemm.c, ROW_ORDER),
+/// with more rows in one chain of 8 lanes; neither result depends on the thread count.
 void bk_linear(bk_pool *pool, const bk_weight *w, const float *bias, const float *x, int64_t ldx, int64_t m,
                float *y, int64_t ldy, int flags, void *scratch);
 /// Single-threaded scalar twin of bk_linear (same results).
