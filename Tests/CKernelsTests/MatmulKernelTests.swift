@@ -197,8 +197,8 @@ final class MatmulKernelTests: XCTestCase {
                                 byteCount: bk_linear_scratch_bytes(Int32(pool.threadCount), Int64(m), Int64(k)))
                             bk_linear(pool.pool, &weight, bias, x, Int64(k), Int64(m), &y, Int64(rows), flags,
                                       scratch.pointer)
-                            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
-                                           "\(name) k \(k) m \(m) flags \(flags) threads \(pool.threadCount) level \(level)")
+                            XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern), "\(name) k \(k) m \(m) "
+                                           + "flags \(flags) threads \(pool.threadCount) level \(level)")
                         }
                     }
                     guard flags == 0, level == Self.levels.first else { continue }  // every level equals the twin
