@@ -44,12 +44,14 @@ public final class AtomicFile {
                              path: destination)
         }
         buffer = .allocate(byteCount: max(bufferSize, 1), alignment: 64)
+        pthread_mutex_init(&physicalLock, nil)
         slot = AtomicFile.register(temporaryPath)
     }
 
     deinit {
         if !finished { abort() }
         buffer.deallocate()
+        pthread_mutex_destroy(&physicalLock)
     }
 
     /// Appends bytes (buffered; large writes go straight through).

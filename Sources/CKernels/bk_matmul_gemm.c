@@ -86,8 +86,8 @@ static void tile_ref(int mr, int nr, int32_t wtype, int64_t k, const float *cons
 // of 8 on chain 0, the chains added lane-wise ((0 + 1) + (2 + 3)), reduced, then the k % 8 tail in order. The one
 // chain of the tiles is latency bound on a single row and reads several rows side by side; one core, F16 weights
 // 250880 × 1024 (the 560M head), 2026-12-06: one row with 4 chains 14.6–15.2 GB/s, one row with one chain
-// 12.2–13.3, 4 rows side by side (one chain each: the tiles' order) 10.2–11.8; bloomkit bench F16 tg64, 2 threads,
-// same run: 18.7–19.7 → 20.1–22.4 tokens/s.
+// 12.2–13.3, 4 rows side by side (one chain each: the tiles' order) 10.2–11.8. The 560M-shaped F16 file, 2 threads,
+// tg128 beside llama-bench (scripts/compare-llama-cpp.sh, same run): 0.88× before, 1.04× (23.2 vs 22.2 tokens/s).
 static float row_ref(int32_t wtype, int64_t k, const float *a, const void *b) {
     float lanes[4][8] = {{0}};
     int64_t i = 0;
