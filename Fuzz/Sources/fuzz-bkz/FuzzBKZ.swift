@@ -1,9 +1,10 @@
 // The .bkz reader (header, index counts and records, paths, frame tiling), then every chunk decoded and checked
 // (zstd frames against the recorded sizes, byte-plane joins, xxh64s): `verify`, random access to each tensor, and
-// the inspect report.
+// the inspect report; unpack of what verify passed.
 import BloomCore
 import BloomGGUF
 import BloomPack
+import Foundation
 import FuzzSupport
 
 @main
@@ -39,6 +40,12 @@ enum FuzzBKZ {
                 let summary = try archive.verify(threads: 2)
                 let total = archive.index.files.reduce(0) { $0 + $1.size }
                 guard summary.bytes == total else { fail("verify passed over \(summary.bytes) of \(total) bytes") }
+                // What verify passed, unpack writes (its workers place the chunks by offset): the same bytes.
+                let out = Scratch.folder + "/out"
+                _ = try? FileManager.default.removeItem(atPath: out)
+                let unpacked = try archive.unpack(to: out, threads: 2)
+                guard unpacked.bytes == total else { fail("unpack wrote \(unpacked.bytes) of \(total) bytes") }
+                _ = try? FileManager.default.removeItem(atPath: out)
             }
         }
     }
