@@ -110,6 +110,43 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
+    /// The 8-bit panels at the extremes of every 32-element type: every quant at its largest magnitude (all bits
+    /// set: Q4 15, Q5 31; Q8_0 127 and −128) against activations of ±127, where the int16 sums of the AVX2 panel are
+    /// closest to overflowing (Q4: 8 groups of pairs ≤ 3810 = 30480); equal to the twin, whose sums are exact.
+    func testPanelsAtExtremeQuantsEqualTheTwin() throws {
+        let pool = try Pool(threads: 1)
+        let k = 96, rows = 40, m = 9
+        for (type, name) in Self.types where !isFloat(type) && bk_block_elements(type) == 32 {
+            let blockBytes = bk_row_bytes(type, 32), scaleBytes = type == BK_TYPE_Q4_1 || type == BK_TYPE_Q5_1 ? 4 : 2
+            var w = [UInt8](repeating: 0xFF, count: rows * bk_row_bytes(type, Int64(k)))
+            for b in 0..<(w.count / blockBytes) {
+                for i in 0..<scaleBytes { w[b * blockBytes + i] = i % 2 == 0 ? 0x00 : 0x24 }  // d (and m) = 2⁻⁶
+                if type == BK_TYPE_Q8_0, b % 2 == 1 {  // odd blocks: every quant −128
+                    for i in 2..<blockBytes { w[b * blockBytes + i] = 0x80 }
+                }
+                if type == BK_TYPE_Q8_0, b % 2 == 0 {  // even blocks: every quant 127
+                    for i in 2..<blockBytes { w[b * blockBytes + i] = 0x7F }
+                }
+            }
+            for sign: Float in [1, -1] {
+                let x = (0..<(m * k)).map { i in i % 7 == 3 ? -sign : sign }  // ±127 after quantization
+                var ref = [Float](repeating: 0, count: m * rows), y = ref
+                w.withUnsafeBytes { wp in
+                    var weight = bk_weight(data: wp.baseAddress, type: type, rows: Int64(rows), cols: Int64(k))
+                    bk_linear_ref(&weight, nil, x, Int64(k), Int64(m), &ref, Int64(rows), 0)
+                    for level in Self.levels {
+                        bk_set_simd_limit(level)
+                        let scratch = AlignedBuffer(byteCount: bk_linear_scratch_bytes(1, Int64(m), Int64(k)))
+                        bk_linear(pool.pool, &weight, nil, x, Int64(k), Int64(m), &y, Int64(rows), 0, scratch.pointer)
+                        XCTAssertEqual(y.map(\.bitPattern), ref.map(\.bitPattern),
+                                       "\(name) sign \(sign) level \(level)")
+                    }
+                }
+                XCTAssertTrue(ref.allSatisfy { $0.isFinite && $0 != 0 }, name)
+            }
+        }
+    }
+
     /// ggml's activation quantization: qs = RNE(x·127/max|x|), d = max|x|/127 in f16, s = f16(d·Σqs).
     func testActivationBlocksEqualTheirTwinAndRoundTrip() {
         var rng = SplitMix64(seed: 2)
