@@ -125,8 +125,8 @@ void bk_gemm8_panel_ref(int32_t type, int64_t nb, const uint8_t *panel, int nrow
 // Groups of 4 quants whose maddubs pairs (each ≤ 2·wmax·128 in magnitude: activations are int8) add up exactly in an
 // int16 lane before one madd widens them: Q4 (wmax 15) 8 groups, 8 · 3840 = 30720; Q5 (31) 4 groups, 4 · 7936 =
 // 31744; Q8_0 (|w| ≤ 128 after the sign trick) 1. The integer sums stay exact: the results do not change. Before,
-// every group had its own madd and 32-bit add: the 560M-shaped all-Q4_0 file, pp128 with 2 threads, same run
-// (2026-12-06): 247–257 → 334–357 tokens/s.
+// every group had its own madd and 32-bit add: the 560M-shaped all-Q4_0 file, pp128 with 2 threads, one build against
+// the other in the same run (2026-12-06, two runs): 247–257 → 334–357 and 279–298 → 412–435 tokens/s.
 #define I16_GROUPS(type) ((type) == BK_TYPE_Q8_0 ? 1 : (type) == BK_TYPE_Q5_0 || (type) == BK_TYPE_Q5_1 ? 4 : 8)
 
 BK_AVX2 BK_INLINE void panel_avx2(const int mr, const int32_t type, int64_t nb, const uint8_t *panel,
