@@ -11,12 +11,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-// Float tiles: MR activation rows × NR weight rows below TALL_MR activation rows (generation: 1 row, NR independent
-// chains), TALL_MR × TALL_NR from there on (AVX2). Best of 4–5 runs on one core of the 2-core AMD EPYC
+// Float tiles (two or more activation rows; one row takes ROW_ORDER below): MR activation rows × NR weight rows below
+// TALL_MR activation rows, TALL_MR × TALL_NR from there on (AVX2). Best of 4–5 runs on one core of the 2-core AMD EPYC
 // (AVX2/FMA/F16C), 2026-12-06, F16 weights, m = 512, k × n = 1024 × 4096 and 4096 × 1024: 3 × 4 tiles in cache blocks
-// (weights converted once per block) 57–62 GFLOP/s; 6 × 2 tiles 67–71; 4 × 3 tiles in panels of 16 weight rows
-// 63–72, of 48 rows 75–77 (96: the same). The 4 × 3 loop keeps its 12 accumulators, 3 converted weight vectors and
-// one activation vector in the 16 registers.
+// (weights converted once per block) 57–62 GFLOP/s; 6 × 2 tiles 67–71; 4 × 3 tiles in panels of 16 weight rows 63–72,
+// of 48 rows 75–77 (96: the same). The 4 × 3 loop keeps its 12 accumulators, 3 converted weight vectors and one
+// activation vector in the 16 registers.
 #define MR 3
 #define NR 4
 #define TALL_MR 4
@@ -140,22 +140,22 @@ BK_AVX2 BK_INLINE void tile_sums(const int mr, const int nr, const int32_t wtype
         }
 }
 
-// The small tiles (mr ≤ MR, nr = NR): the activation vectors loaded first, each weight vector used mr times.
-BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int nr, const int32_t wtype, int64_t k, const float *const *a,
+// The small tiles (mr ≤ MR, NR weight rows): the activation vectors loaded first, each weight vector used mr times.
+BK_AVX2 BK_INLINE void tile_avx2(const int mr, const int32_t wtype, int64_t k, const float *const *a,
                                  const void *const *b, float out[TALL_MR][NR]) {
     __m256 acc[TALL_MR][NR];
     for (int r = 0; r < mr; r++)
-        for (int c = 0; c < nr; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
     const int64_t k8 = k & ~(int64_t)7;
     for (int64_t i = 0; i < k8; i += 8) {
         __m256 av[TALL_MR];
         for (int r = 0; r < mr; r++) av[r] = _mm256_loadu_ps(a[r] + i);
-        for (int c = 0; c < nr; c++) {
+        for (int c = 0; c < NR; c++) {
             __m256 bv = bk_load8(wtype, b[c], i);
             for (int r = 0; r < mr; r++) acc[r][c] = _mm256_fmadd_ps(av[r], bv, acc[r][c]);
         }
     }
-    tile_sums(mr, nr, wtype, k, a, b, acc, out);
+    tile_sums(mr, NR, wtype, k, a, b, acc, out);
 }
 
 // The TALL_MR × TALL_NR tile: the other loop order — the weight vectors converted first, then each activation vector
@@ -185,9 +185,9 @@ BK_AVX2 BK_INLINE void tile_tall_avx2(const int32_t wtype, int64_t k, const floa
                              float out[TALL_MR][NR]) {                                                                \
         switch (mr) {                                                                                                 \
         case TALL_MR: tile_tall_avx2(TYPE, k, a, b, out); break;                                                     \
-        case 1: tile_avx2(1, NR, TYPE, k, a, b, out); break;                                                         \
-        case 2: tile_avx2(2, NR, TYPE, k, a, b, out); break;                                                         \
-        default: tile_avx2(3, NR, TYPE, k, a, b, out); break;                                                        \
+        case 1: tile_avx2(1, TYPE, k, a, b, out); break;                                                             \
+        case 2: tile_avx2(2, TYPE, k, a, b, out); break;                                                             \
+        default: tile_avx2(3, TYPE, k, a, b, out); break;                                                            \
         }                                                                                                             \
     }
 BK_TILE_VARIANT(tile_f32, BK_TYPE_F32)
