@@ -131,6 +131,20 @@ BK_AVX2 BK_INLINE float bk_hsum256(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
 }
 
+/// bk_hsum256 of v[0]…v[7] at once (the same additions), as one vector in that order.
+BK_AVX2 BK_INLINE __m256 bk_hsum256x8(const __m256 v[8]) {
+    __m256 t[4];  // [t of v[2i] | t of v[2i+1]], t = low half + high half
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x31));
+    // u = (t0 + t2, t1 + t3): [u of v0, u of v2 | u of v1, u of v3] and the same for v4…v7
+    __m256 u03 = _mm256_add_ps(_mm256_shuffle_ps(t[0], t[1], 0x44), _mm256_shuffle_ps(t[0], t[1], 0xee));
+    __m256 u47 = _mm256_add_ps(_mm256_shuffle_ps(t[2], t[3], 0x44), _mm256_shuffle_ps(t[2], t[3], 0xee));
+    // u0 + u1: sums of v0, v2, v4, v6 | v1, v3, v5, v7
+    __m256 s = _mm256_add_ps(_mm256_shuffle_ps(u03, u47, 0x88), _mm256_shuffle_ps(u03, u47, 0xdd));
+    return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /// 8 elements of a float-type row from element i, as f32.
 BK_AVX2 BK_INLINE __m256 bk_load8(int32_t type, const void *row, int64_t i) {
     switch (type) {

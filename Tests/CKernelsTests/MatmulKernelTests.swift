@@ -28,9 +28,9 @@ final class MatmulKernelTests: XCTestCase {
         var rng = SplitMix64(seed: 1)
         bk_set_simd_limit(Int32(BK_SIMD_AVX2))
         for (type, name) in Self.types where !isFloat(type) {
-            let sizes = bk_block_elements(type) == 256 ? [256, 768, 2048] : [32, 96, 352, 1024]
+            let sizes = bk_block_elements(type) == 256 ? [256, 768, 2048] : [32, 96, 352, 1024, 2048]
             for k in sizes {
-                let rows = 5
+                let rows = 13  // one activation row takes weight rows 8 at a time: a group of 8 and 5 more
                 let w = encode(rng.uniforms(rows * k, scale: 1), type: type, rows: rows, rng: &rng)
                 let rowBytes = bk_row_bytes(type, Int64(k)), xBytes = bk_activation_row_bytes(type, Int64(k))
                 let x = activations(rng.uniforms(4 * k, scale: 3), type: type, rows: 4, k: k)
