@@ -253,6 +253,16 @@ BK_AVX2 BK_INLINE __m256i twice(const int16_t v[8]) {
     return _mm256_setr_m128i(_mm_unpacklo_epi16(s, s), _mm_unpackhi_epi16(s, s));
 }
 
+// Q4_K/Q5_K: the 8 scales (bytes 0…7) and 8 minimums (bytes 8…15) of k4_scales as bytes, in both 128-bit lanes,
+// four bytes at a time in general registers (ggml's AVX2 Q4_K dot builds them the same way).
+BK_AVX2 BK_INLINE __m256i k4_scale_bytes(const uint8_t s[12]) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4), memcpy(&u1, s + 4, 4), memcpy(&u2, s + 8, 4);
+    const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+    uint32_t sc47 = (u2 & low4) | ((u0 >> 6) & top2) << 4, mn47 = ((u2 >> 4) & low4) | ((u1 >> 6) & top2) << 4;
+    return _mm256_broadcastsi128_si256(_mm_setr_epi32((int)(u0 & low6), (int)sc47, (int)(u1 & low6), (int)mn47));
+}
+
 BK_AVX2 BK_INLINE void unpack_k_avx2(const int32_t type, const void *row, int64_t b, kregs *o) {
     const __m256i m4 = _mm256_set1_epi8(15);
     o->mn = _mm256_setzero_si256();
@@ -339,6 +349,16 @@ static const uint8_t scale_pairs[4][32] = {
      14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
 };
 
+// From k4_scale_bytes: int16 lanes all holding scale i (sc_pick[i]); each group's minimum, groups 0…15 (mn_pick).
+static const uint8_t sc_pick[8][32] = {
+#define BK_PICK(i) {i, 128, i, 128, i, 128, i, 128, i, 128, i, 128, i, 128, i, 128, \
+                    i, 128, i, 128, i, 128, i, 128, i, 128, i, 128, i, 128, i, 128}
+    BK_PICK(0), BK_PICK(1), BK_PICK(2), BK_PICK(3), BK_PICK(4), BK_PICK(5), BK_PICK(6), BK_PICK(7),
+#undef BK_PICK
+};
+static const uint8_t mn_pick[32] = {8,  128, 8,  128, 9,  128, 9,  128, 10, 128, 10, 128, 11, 128, 11, 128,
+                                    12, 128, 12, 128, 13, 128, 13, 128, 14, 128, 14, 128, 15, 128, 15, 128};
+
 BK_AVX2 BK_INLINE int32_t hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -357,11 +377,23 @@ BK_AVX2 BK_INLINE void dot_k_avx2(const int nc, const int32_t type, int64_t k, c
         for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
         unpack_k_avx2(type, w, b, &blk);
         __m256i scv[8];
-        const __m256i lo = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x00);
-        const __m256i hi = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x11);
+        if (type == BK_TYPE_Q4_K || type == BK_TYPE_Q5_K) {
+            // one scale per 32 values: each register's from the scale bytes (blk.sc and blk.mn go unused)
+            const uint8_t *scales = type == BK_TYPE_Q4_K ? ((const block_q4_K *)w + b)->scales
+                                                         : ((const block_q5_K *)w + b)->scales;
+            const __m256i bytes8 = k4_scale_bytes(scales);
 #pragma clang loop unroll(full)
-        for (int i = 0; i < 8; i++)
-            scv[i] = _mm256_shuffle_epi8(i < 4 ? lo : hi, _mm256_loadu_si256((const __m256i *)scale_pairs[i % 4]));
+            for (int i = 0; i < 8; i++)
+                scv[i] = _mm256_shuffle_epi8(bytes8, _mm256_loadu_si256((const __m256i *)sc_pick[i]));
+            blk.mn = _mm256_shuffle_epi8(bytes8, _mm256_loadu_si256((const __m256i *)mn_pick));
+        } else {
+            const __m256i lo = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x00);
+            const __m256i hi = _mm256_permute2x128_si256(blk.sc, blk.sc, 0x11);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 8; i++)
+                scv[i] = _mm256_shuffle_epi8(i < 4 ? lo : hi,
+                                             _mm256_loadu_si256((const __m256i *)scale_pairs[i % 4]));
+        }
         for (int c = 0; c < nc; c++) {
             const block_q8_K *xb = (const block_q8_K *)(x + c * xs) + b;
             __m256i isum = _mm256_setzero_si256();
