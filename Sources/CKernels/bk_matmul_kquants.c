@@ -404,9 +404,17 @@ BK_AVX2 BK_INLINE void dot_k_avx2(const int nc, const int32_t type, int64_t k, c
             }
             __m256i bs = _mm256_loadu_si256((const __m256i *)xb->bsums);
             if (z) isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(bs, blk.sc), z == 4 ? 2 : 5));
-            acc[c] = __builtin_fmaf(blk.d * xb->d, (float)hsum_i32(isum), acc[c]);
-            if (has_min)
-                acc[c] = __builtin_fmaf(blk.dmin * xb->d, (float)-hsum_i32(_mm256_madd_epi16(bs, blk.mn)), acc[c]);
+            if (has_min) {
+                // isum and −msum reduced side by side (exact integers: any order), converted together
+                __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bs, blk.mn));
+                __m256i h = _mm256_hadd_epi32(isum, neg);  // pairs of isum, isum, −msum, −msum | the same
+                __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                __m128 f = _mm_cvtepi32_ps(_mm_hadd_epi32(s, s));  // isum, −msum, isum, −msum
+                acc[c] = __builtin_fmaf(blk.d * xb->d, _mm_cvtss_f32(f), acc[c]);
+                acc[c] = __builtin_fmaf(blk.dmin * xb->d, _mm_cvtss_f32(_mm_movehdup_ps(f)), acc[c]);
+            } else {
+                acc[c] = __builtin_fmaf(blk.d * xb->d, (float)hsum_i32(isum), acc[c]);
+            }
         }
     }
     for (int c = 0; c < nc; c++) out[c * ldo] = acc[c];
