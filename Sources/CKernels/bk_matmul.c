@@ -216,6 +216,12 @@ BK_AVX2 BK_INLINE void block_step(const int nc, int32_t type, __m256i wq, float 
     }
 }
 
+BK_INLINE size_t q32_block_bytes(int32_t type) {
+    return type == BK_TYPE_Q8_0 ? sizeof(block_q8_0) : type == BK_TYPE_Q4_0 ? sizeof(block_q4_0)
+           : type == BK_TYPE_Q4_1 ? sizeof(block_q4_1) : type == BK_TYPE_Q5_0 ? sizeof(block_q5_0)
+           : sizeof(block_q5_1);
+}
+
 BK_AVX2 BK_INLINE void dot_q32_avx2(const int nc, int32_t type, int64_t k, const void *w, const char *x, size_t xs,
                                     float *out, int64_t ldo) {
     __m256 acc[8][4];  // [set = block % 8][column]
@@ -225,9 +231,7 @@ BK_AVX2 BK_INLINE void dot_q32_avx2(const int nc, int32_t type, int64_t k, const
     const int64_t nb = k / 32;
     float dw, m = 0;
     int64_t b = 0;
-    const size_t block_bytes = type == BK_TYPE_Q8_0 ? sizeof(block_q8_0) : type == BK_TYPE_Q4_0 ? sizeof(block_q4_0)
-                               : type == BK_TYPE_Q4_1 ? sizeof(block_q4_1) : type == BK_TYPE_Q5_0 ? sizeof(block_q5_0)
-                               : sizeof(block_q5_1);
+    const size_t block_bytes = q32_block_bytes(type);
     for (; b + 8 <= nb; b += 8) {
         // the weights stream from memory once per token: ask for them BK_PREFETCH bytes ahead
         const char *ahead = (const char *)w + b * block_bytes + BK_PREFETCH;
@@ -267,6 +271,7 @@ typedef struct {
     __m256i corr[ONE_MAX_BLOCKS];
 } one_column;
 
+// The f16 at p and at the 7 strides after it, as f32 (d is every 32-element block's first field, m the second).
 BK_AVX2 BK_INLINE __m256 halves8(const char *p, size_t stride) {
     uint64_t lo = 0, hi = 0;
 #pragma clang loop unroll(full)
@@ -282,9 +287,7 @@ BK_AVX2 BK_INLINE __m256 dot_q32_one_avx2(const int32_t type, int64_t k, const v
                                           const char *x) {
     const __m256i ones = _mm256_set1_epi16(1);
     const int zero = BK_Q32_ZERO(type), has_min = BK_Q32_HAS_MIN(type);
-    const size_t bytes = type == BK_TYPE_Q8_0 ? sizeof(block_q8_0) : type == BK_TYPE_Q4_0 ? sizeof(block_q4_0)
-                         : type == BK_TYPE_Q4_1 ? sizeof(block_q4_1) : type == BK_TYPE_Q5_0 ? sizeof(block_q5_0)
-                         : sizeof(block_q5_1);
+    const size_t bytes = q32_block_bytes(type);
     __m256 acc[8];
 #pragma clang loop unroll(full)
     for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();

@@ -378,7 +378,8 @@ BK_AVX2 BK_INLINE void dot_k_avx2(const int nc, const int32_t type, int64_t k, c
         unpack_k_avx2(type, w, b, &blk);
         __m256i scv[8];
         if (type == BK_TYPE_Q4_K || type == BK_TYPE_Q5_K) {
-            // one scale per 32 values: each register's from the scale bytes (blk.sc and blk.mn go unused)
+            // one scale per 32 values: each register's from the scale bytes; blk.sc goes unused and blk.mn is
+            // replaced by the same minimums picked from the bytes
             const uint8_t *scales = type == BK_TYPE_Q4_K ? ((const block_q4_K *)w + b)->scales
                                                          : ((const block_q5_K *)w + b)->scales;
             const __m256i bytes8 = k4_scale_bytes(scales);
