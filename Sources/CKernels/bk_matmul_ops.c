@@ -307,20 +307,63 @@ BK_AVX2 BK_INLINE void dot8_4keys_avx2(const float *q, const float *k, int64_t h
     }
 }
 
+// One row's scores for keys t … last: q·k scaled, plus ALiBi.
+BK_AVX2 static void row_dots_avx2(const bk_attention_desc *d, const float *k, int h, const float *q, int64_t t,
+                                  int64_t last, float *scores) {
+    const int hd = d->head_dim;
+    const float slope = d->slopes[h];
+    const float *qh = q + h * hd;
+    for (float dots[4]; t + 3 <= last; t += 4) {
+        dot8_4keys_avx2(qh, k + t * hd, hd, dots);
+        for (int c = 0; c < 4; c++) scores[t + c] = fmaf(dots[c], d->scale, slope * (float)(t + c));
+    }
+    for (; t <= last; t++) scores[t] = fmaf(bk_dot8_avx2(qh, k + t * hd, hd), d->scale, slope * (float)t);
+}
+
+// The scores of one row, then the softmax numerators in place; returns their sum.
+BK_AVX2 static float row_scores_avx2(const bk_attention_desc *d, const float *k, int h, const float *q, int64_t pos,
+                                     float *scores) {
+    row_dots_avx2(d, k, h, q, 0, pos, scores);
+    return sum_exp_avx2(scores, pos + 1, max_avx2(scores, pos + 1), scores);
+}
+
+// Two rows' scores for keys 0 … last, four keys at a time (hd a multiple of 8): each key row is read once for both,
+// and the 8 dots' horizontal sums go through one transposed reduction (the same additions as bk_hsum256). Returns
+// the first key not done.
+BK_AVX2 static int64_t pair_dots_avx2(const bk_attention_desc *d, const float *k, int h, const float *qa,
+                                      const float *qb, int64_t last, float *sa, float *sb) {
+    const int hd = d->head_dim;
+    const float slope = d->slopes[h];
+    const float *a = qa + h * hd, *b = qb + h * hd;
+    int64_t t = 0;
+    for (; t + 3 <= last; t += 4) {
+        __m256 acc[8];  // a against keys t…t+3, then b
+        for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i += 8) {
+            __m256 av = _mm256_loadu_ps(a + i), bv = _mm256_loadu_ps(b + i);
+            for (int c = 0; c < 4; c++) {
+                __m256 kv = _mm256_loadu_ps(k + (t + c) * hd + i);
+                acc[c] = _mm256_fmadd_ps(av, kv, acc[c]);
+                acc[4 + c] = _mm256_fmadd_ps(bv, kv, acc[4 + c]);
+            }
+        }
+        float dots[8];
+        _mm256_storeu_ps(dots, bk_hsum256x8(acc));
+        for (int c = 0; c < 4; c++) {
+            float alibi = slope * (float)(t + c);
+            sa[t + c] = fmaf(dots[c], d->scale, alibi);
+            sb[t + c] = fmaf(dots[4 + c], d->scale, alibi);
+        }
+    }
+    return t;
+}
+
 BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos,
                                        float *scores, float *out) {
     const int hd = d->head_dim;
     const int64_t base = slot * d->slot_stride + h * d->head_stride;
     const float *k = d->k_cache + base, *v = d->v_cache + base;
-    const float slope = d->slopes[h];
-    const float *qh = q + h * hd;
-    int64_t t = 0;
-    for (float dots[4]; t + 3 <= pos; t += 4) {
-        dot8_4keys_avx2(qh, k + t * hd, hd, dots);
-        for (int c = 0; c < 4; c++) scores[t + c] = fmaf(dots[c], d->scale, slope * (float)(t + c));
-    }
-    for (; t <= pos; t++) scores[t] = fmaf(bk_dot8_avx2(qh, k + t * hd, hd), d->scale, slope * (float)t);
-    float s = sum_exp_avx2(scores, pos + 1, max_avx2(scores, pos + 1), scores);
+    float s = row_scores_avx2(d, k, h, q, pos, scores);
     float *o = out + h * hd;
     int i = 0;
     for (; i + 64 <= hd; i += 64) {  // 64 dimensions held in 8 registers while the positions stream by
@@ -346,7 +389,80 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int
     float inv = 1.0f / s;
     scale_avx2(o, hd, inv);
 }
+
+// ATT_ROWS rows of one slot and head (consecutive rows of a prompt): each row's scores as above, then one pass over
+// the values for all of them, 32 dimensions at a time (one row alone re-read every value row from L2 for each
+// query row). Every output is the same chain over t as attention_row_avx2's: the positions all rows share, then each
+// row's own, in order. Rows 0 and 1 also read their shared keys together (pair_dots_avx2). One core, one layer of a
+// 512-token prompt (16 heads of 64), best of 5: 18.3–21.1 → 15.1–15.4 ms.
+#define ATT_ROWS 3
+
+BK_AVX2 BK_INLINE void attention_rows_avx2(const int n, const bk_attention_desc *d, int slot, int h,
+                                           const float *const *q, const int64_t *pos, float *scores, size_t stride,
+                                           float *const *out) {
+    const int hd = d->head_dim;
+    const int64_t base = slot * d->slot_stride + h * d->head_stride;
+    const float *k = d->k_cache + base, *v = d->v_cache + base;
+    float s[ATT_ROWS];
+    const float *sc[ATT_ROWS];
+    int64_t common = pos[0];
+    for (int j = 1; j < n; j++) common = pos[j] < common ? pos[j] : common;
+    // rows 0 and 1 read the keys they share together
+    int64_t from = pair_dots_avx2(d, k, h, q[0], q[1], common, scores, scores + stride);
+    for (int j = 0; j < n; j++) {
+        float *row = scores + j * stride;
+        sc[j] = row;
+        row_dots_avx2(d, k, h, q[j], j < 2 ? from : 0, pos[j], row);
+        s[j] = sum_exp_avx2(row, pos[j] + 1, max_avx2(row, pos[j] + 1), row);
+    }
+    for (int i = 0; i < hd; i += 32) {
+        __m256 acc[ATT_ROWS][4];
+        for (int j = 0; j < n; j++)
+            for (int g = 0; g < 4; g++) acc[j][g] = _mm256_setzero_ps();
+        for (int64_t t = 0; t <= common; t++) {
+            const float *vt = v + t * hd + i;
+            __m256 v4[4] = {_mm256_loadu_ps(vt), _mm256_loadu_ps(vt + 8), _mm256_loadu_ps(vt + 16),
+                            _mm256_loadu_ps(vt + 24)};
+            for (int j = 0; j < n; j++) {
+                __m256 p = _mm256_set1_ps(sc[j][t]);
+                for (int g = 0; g < 4; g++) acc[j][g] = _mm256_fmadd_ps(p, v4[g], acc[j][g]);
+            }
+        }
+        for (int j = 0; j < n; j++) {
+            for (int64_t t = common + 1; t <= pos[j]; t++) {
+                __m256 p = _mm256_set1_ps(sc[j][t]);
+                for (int g = 0; g < 4; g++)
+                    acc[j][g] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + t * hd + i + 8 * g), acc[j][g]);
+            }
+            for (int g = 0; g < 4; g++) _mm256_storeu_ps(out[j] + h * hd + i + 8 * g, acc[j][g]);
+        }
+    }
+    for (int j = 0; j < n; j++) scale_avx2(out[j] + h * hd, hd, 1.0f / s[j]);
+}
+
+// The row counts with constants, so the accumulators stay in registers.
+BK_AVX2 static void attention_rows_avx2_n(const int n, const bk_attention_desc *d, int slot, int h,
+                                          const float *const *q, const int64_t *pos, float *scores, size_t stride,
+                                          float *const *out) {
+    if (n == 2) attention_rows_avx2(2, d, slot, h, q, pos, scores, stride, out);
+    else attention_rows_avx2(ATT_ROWS, d, slot, h, q, pos, scores, stride, out);
+}
 #endif
+
+// Rows i0 … i0+n−1 (n ≤ ATT_ROWS) against head h, rows of one slot sharing their pass over the values.
+static void attention_rows(const bk_attention_desc *d, int h, int n, const float *const *q, const int64_t *pos,
+                           const int32_t *row_slots, float *scores, size_t stride, float *const *out) {
+    int same = 1;
+    for (int j = 1; j < n; j++) same &= row_slots[j] == row_slots[0];
+#if BK_X86
+    if (same && n > 1 && d->head_dim % 32 == 0 && bk_simd_level() >= BK_SIMD_AVX2) {
+        attention_rows_avx2_n(n, d, row_slots[0], h, q, pos, scores, stride, out);
+        return;
+    }
+#endif
+    (void)same;
+    for (int j = 0; j < n; j++) bk_attention_row(d, row_slots[j], h, q[j], pos[j], scores, out[j]);
+}
 
 void bk_attention_row(const bk_attention_desc *d, int slot, int h, const float *q, int64_t pos, float *scores,
                       float *out) {
@@ -361,7 +477,7 @@ static size_t scores_floats(int64_t max_positions) { return ((size_t)max_positio
 size_t bk_attention_scratch_bytes(int n_threads, int64_t max_positions, int head_dim) {
     (void)head_dim;
     if (n_threads < 1) n_threads = 1;
-    return (size_t)n_threads * scores_floats(max_positions) * sizeof(float);
+    return (size_t)n_threads * ATT_ROWS * scores_floats(max_positions) * sizeof(float);
 }
 
 typedef struct {
@@ -379,13 +495,19 @@ typedef struct {
 static void attention_task(void *ctx, int ith, int nth) {
     (void)nth;
     attention_job *j = ctx;
-    float *scores = j->scratch + (size_t)ith * j->scratch_floats;
-    const int64_t items = (int64_t)j->d->n_head * j->m;
+    float *scores = j->scratch + (size_t)ith * ATT_ROWS * j->scratch_floats;
+    const int64_t blocks = (j->m + ATT_ROWS - 1) / ATT_ROWS, items = (int64_t)j->d->n_head * blocks;
     for (int64_t it; (it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < items;) {
         int h = (int)(it % j->d->n_head);
-        int64_t i = it / j->d->n_head;
-        bk_attention_row(j->d, j->slots ? j->slots[i] : 0, h, j->q + i * j->ldq, j->positions[i], scores,
-                         j->out + i * j->ldo);
+        int64_t i0 = it / j->d->n_head * ATT_ROWS;
+        int n = (int)(j->m - i0 < ATT_ROWS ? j->m - i0 : ATT_ROWS);
+        const float *q[ATT_ROWS];
+        float *out[ATT_ROWS];
+        int32_t row_slots[ATT_ROWS];
+        for (int r = 0; r < n; r++)
+            q[r] = j->q + (i0 + r) * j->ldq, out[r] = j->out + (i0 + r) * j->ldo,
+            row_slots[r] = j->slots ? j->slots[i0 + r] : 0;
+        attention_rows(j->d, h, n, q, j->positions + i0, row_slots, scores, j->scratch_floats, out);
     }
 }
 

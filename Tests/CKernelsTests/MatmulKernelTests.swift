@@ -319,16 +319,23 @@ final class MatmulKernelTests: XCTestCase {
     }
 
     /// Threaded attention over slots and positions equals the row twin; the twin equals f64 softmax attention.
+    /// Rows go 3 at a time through the values when they share a slot and head_dim is a multiple of 32: the cases
+    /// cover rows of alternating slots (one at a time), blocks of 3 and 2 rows of one slot, and a block of mixed slots.
     func testAttentionEqualsItsTwin() throws {
+        try attentionEqualsItsTwin(hd: 24, m: 9) { Int32($0 % 2) }
+        try attentionEqualsItsTwin(hd: 32, m: 8) { $0 < 6 ? 0 : 1 }
+        try attentionEqualsItsTwin(hd: 64, m: 7) { $0 == 4 ? 1 : 0 }
+    }
+
+    private func attentionEqualsItsTwin(hd: Int, m: Int, slotOf: (Int) -> Int32) throws {
         var rng = SplitMix64(seed: 6)
-        let heads = 6, hd = 24, capacity = 40, slots = 2
+        let heads = 6, capacity = 40, slots = 2
         let k = rng.uniforms(slots * heads * capacity * hd, scale: 1), v = rng.uniforms(k.count, scale: 1)
         var slopes = [Float](repeating: 0, count: heads)
         bk_alibi_slopes(Int32(heads), &slopes)
-        let m = 9
         let q = rng.uniforms(m * heads * hd, scale: 1)
         let positions: [Int64] = (0..<m).map { Int64(3 * $0 + 5) }
-        let rowSlots: [Int32] = (0..<m).map { Int32($0 % slots) }
+        let rowSlots: [Int32] = (0..<m).map(slotOf)
         let pool = try Pool(threads: 2)
         var out = [Float](repeating: 0, count: m * heads * hd), ref = out
         k.withUnsafeBufferPointer { kp in
@@ -357,7 +364,7 @@ final class MatmulKernelTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(out.map(\.bitPattern), ref.map(\.bitPattern))
+        XCTAssertEqual(out.map(\.bitPattern), ref.map(\.bitPattern), "head_dim \(hd), \(m) rows")
         for i in 0..<m {
             for h in 0..<heads {
                 let base = Int(rowSlots[i]) * heads * capacity * hd + h * capacity * hd
