@@ -320,10 +320,11 @@ BK_AVX2 static void row_dots_avx2(const bk_attention_desc *d, const float *k, in
     for (; t <= last; t++) scores[t] = fmaf(bk_dot8_avx2(qh, k + t * hd, hd), d->scale, slope * (float)t);
 }
 
-// The scores of one row, then the softmax numerators in place; returns their sum.
-BK_AVX2 static float row_scores_avx2(const bk_attention_desc *d, const float *k, int h, const float *q, int64_t pos,
-                                     float *scores) {
-    row_dots_avx2(d, k, h, q, 0, pos, scores);
+// The scores of one row from key `from` on (those before it are in place), then the softmax numerators in place;
+// returns their sum.
+BK_AVX2 static float row_scores_avx2(const bk_attention_desc *d, const float *k, int h, const float *q, int64_t from,
+                                     int64_t pos, float *scores) {
+    row_dots_avx2(d, k, h, q, from, pos, scores);
     return sum_exp_avx2(scores, pos + 1, max_avx2(scores, pos + 1), scores);
 }
 
@@ -363,7 +364,7 @@ BK_AVX2 static void attention_row_avx2(const bk_attention_desc *d, int slot, int
     const int hd = d->head_dim;
     const int64_t base = slot * d->slot_stride + h * d->head_stride;
     const float *k = d->k_cache + base, *v = d->v_cache + base;
-    float s = row_scores_avx2(d, k, h, q, pos, scores);
+    float s = row_scores_avx2(d, k, h, q, 0, pos, scores);
     float *o = out + h * hd;
     int i = 0;
     for (; i + 64 <= hd; i += 64) {  // 64 dimensions held in 8 registers while the positions stream by
@@ -410,10 +411,8 @@ BK_AVX2 BK_INLINE void attention_rows_avx2(const int n, const bk_attention_desc 
     // rows 0 and 1 read the keys they share together
     int64_t from = pair_dots_avx2(d, k, h, q[0], q[1], common, scores, scores + stride);
     for (int j = 0; j < n; j++) {
-        float *row = scores + j * stride;
-        sc[j] = row;
-        row_dots_avx2(d, k, h, q[j], j < 2 ? from : 0, pos[j], row);
-        s[j] = sum_exp_avx2(row, pos[j] + 1, max_avx2(row, pos[j] + 1), row);
+        sc[j] = scores + j * stride;
+        s[j] = row_scores_avx2(d, k, h, q[j], j < 2 ? from : 0, pos[j], scores + j * stride);
     }
     for (int i = 0; i < hd; i += 32) {
         __m256 acc[ATT_ROWS][4];
